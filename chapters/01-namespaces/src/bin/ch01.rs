@@ -1,0 +1,105 @@
+//! `ch01`: run a command in its own namespaces, inside a root filesystem directory.
+//!
+//! ```text
+//! ch01 run --rootfs DIR [--hostname NAME] [--rootless] [--env K=V]... [--workdir DIR] -- CMD [ARG...]
+//! ```
+//!
+//! The container's exit status becomes ours (128 + N when a signal killed it); SIGINT and
+//! SIGTERM are forwarded to its PID 1. Errors are one line on stderr, with Docker's exit codes:
+//! 125 when the container could not be set up, 126 when the command cannot be executed, 127
+//! when it does not exist.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use berth_namespaces::signals::{self, BlockedSignals};
+use berth_namespaces::{ContainerConfig, start};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ch01",
+    version,
+    about = "Berth chapter 1: a process in its own namespaces"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run CMD in new PID, mount, UTS, IPC and network namespaces, with DIR as its root.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The directory that becomes the container's `/`.
+    #[arg(long, value_name = "DIR")]
+    rootfs: PathBuf,
+    /// The container's hostname [default: a random 12-digit hex id].
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+    /// Use a user namespace mapping your uid and gid to root: no real root needed.
+    /// Implied when you are not root.
+    #[arg(long)]
+    rootless: bool,
+    /// Set an environment variable; `K` alone passes on this shell's value, as Docker does.
+    #[arg(short, long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// The working directory inside the container (absolute; created if missing).
+    #[arg(short, long, value_name = "DIR", default_value = "/")]
+    workdir: PathBuf,
+    /// The command to run and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let Cli {
+        command: Command::Run(args),
+    } = Cli::parse();
+    match run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err((message, code)) => {
+            eprintln!("ch01: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+// ANCHOR: run
+/// Runs the container in the foreground; the error carries the exit code to use.
+fn run(args: RunArgs) -> Result<u8, (String, u8)> {
+    let config = config_from(args).map_err(|message| (message, 125))?;
+    // Block the signals we forward before the child exists, so none is missed.
+    let blocked = BlockedSignals::block().map_err(|e| (format!("blocking signals: {e}"), 125))?;
+    let container = start(&config).map_err(|e| (e.to_string(), e.exit_code() as u8))?;
+    let status = signals::forward_until_exit(&container, &blocked)
+        .map_err(|e| (format!("waiting for the container: {e}"), 125))?;
+    Ok(status.code() as u8)
+}
+// ANCHOR_END: run
+
+fn config_from(args: RunArgs) -> Result<ContainerConfig, String> {
+    let mut config = ContainerConfig::new(args.rootfs, args.command);
+    if let Some(hostname) = args.hostname {
+        config = config.with_hostname(hostname);
+    }
+    config.rootless |= args.rootless;
+    config.workdir = args.workdir;
+    for pair in args.env {
+        match pair.split_once('=') {
+            Some((key, value)) => config.set_env(key, value),
+            // `-e NAME`: take the value from our own environment, or leave it out if unset.
+            None => {
+                if let Ok(value) = std::env::var(&pair) {
+                    config.set_env(&pair, &value);
+                }
+            }
+        }
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}

@@ -1,0 +1,214 @@
+//! The last step: find the command inside the container and become it.
+//!
+//! `execvp(3)` searches the *caller's* `PATH`, which is the host's. The container has its own
+//! environment and its own files, so we search the container's `PATH` ourselves, after
+//! `pivot_root`, trying each candidate with `execve(2)` just as a shell does. The errno of the
+//! last try tells the parent whether the command was missing (exit 127, like Docker) or not
+//! executable (126).
+
+use std::ffi::{CString, c_char};
+use std::path::{Component, Path, PathBuf};
+use std::ptr;
+
+use nix::errno::Errno;
+use nix::sys::stat::Mode;
+use nix::unistd::{chdir, mkdir};
+
+use crate::child::{Failure, Step};
+use crate::config::{ContainerConfig, DEFAULT_PATH};
+
+/// [`Failure::item`] of an `Exec` failure when no candidate in `PATH` existed.
+pub(crate) const NOT_IN_PATH: u16 = u16::MAX;
+
+/// The command, its environment and working directory, prepared by the parent.
+#[derive(Debug)]
+pub(crate) struct ExecPlan {
+    /// `/a`, `/a/b`, ... up to the working directory, created if missing, as Docker does.
+    workdir_prefixes: Vec<CString>,
+    workdir: CString,
+    /// Where the command may be: itself if it contains a `/`, else each `PATH` entry + it.
+    candidates: Vec<CString>,
+    command: String,
+    searched: bool,
+    // The argv and envp arrays hold pointers into these strings' heap buffers, which stay put
+    // when the vectors are moved.
+    _argv: Vec<CString>,
+    _env: Vec<CString>,
+    argv_ptrs: Vec<*const c_char>,
+    env_ptrs: Vec<*const c_char>,
+}
+
+impl ExecPlan {
+    /// Prepares the exec step from a validated configuration.
+    pub fn new(config: &ContainerConfig) -> Self {
+        let command = config.args[0].clone();
+        let searched = !command.contains('/');
+        let candidates = if searched {
+            let path = config.env_var("PATH").unwrap_or(DEFAULT_PATH);
+            path.split(':')
+                .filter(|dir| !dir.is_empty())
+                .map(|dir| crate::cstring(&Path::new(dir).join(&command)))
+                .collect()
+        } else {
+            vec![crate::cstring(Path::new(&command))]
+        };
+        let argv: Vec<CString> = config.args.iter().map(|a| crate::cstring(a)).collect();
+        let env: Vec<CString> = config
+            .env
+            .iter()
+            .map(|(k, v)| crate::cstring(&format!("{k}={v}")))
+            .collect();
+        ExecPlan {
+            workdir_prefixes: prefixes(&config.workdir)
+                .iter()
+                .map(|p| crate::cstring(p))
+                .collect(),
+            workdir: crate::cstring(&config.workdir),
+            candidates,
+            command,
+            searched,
+            argv_ptrs: null_terminated(&argv),
+            env_ptrs: null_terminated(&env),
+            _argv: argv,
+            _env: env,
+        }
+    }
+
+    /// Creates the working directory if it is missing, and enters it.
+    pub fn enter_workdir(&self) -> Result<(), Failure> {
+        for (i, dir) in self.workdir_prefixes.iter().enumerate() {
+            match mkdir(dir.as_c_str(), Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(errno) => return Err(Failure::new(Step::Workdir, i as u16, errno)),
+            }
+        }
+        let last = self.workdir_prefixes.len() as u16; // one past the prefixes: the chdir
+        chdir(self.workdir.as_c_str()).map_err(|errno| Failure::new(Step::Workdir, last, errno))
+    }
+
+    // ANCHOR: exec
+    /// Tries each candidate. Returns only if none could be executed.
+    pub fn exec(&self) -> Failure {
+        let mut denied = None;
+        for (i, candidate) in self.candidates.iter().enumerate() {
+            // SAFETY: both arrays are null-terminated and point into strings we own.
+            unsafe {
+                libc::execve(
+                    candidate.as_ptr(),
+                    self.argv_ptrs.as_ptr(),
+                    self.env_ptrs.as_ptr(),
+                )
+            };
+            match Errno::last() {
+                // Not here: try the next directory of PATH.
+                Errno::ENOENT | Errno::ENOTDIR => {}
+                // There but not executable: remember it, a later entry may still work.
+                Errno::EACCES => denied = denied.or(Some(i as u16)),
+                errno => return Failure::new(Step::Exec, i as u16, errno),
+            }
+        }
+        match denied {
+            Some(i) => Failure::new(Step::Exec, i, Errno::EACCES),
+            None if self.searched => Failure::new(Step::Exec, NOT_IN_PATH, Errno::ENOENT),
+            None => Failure::new(Step::Exec, 0, Errno::ENOENT),
+        }
+    }
+    // ANCHOR_END: exec
+
+    /// Says what a failure of the `Workdir` or `Exec` step was about, Docker's way.
+    pub fn describe(&self, failure: &Failure) -> String {
+        let command = &self.command;
+        match (failure.step, failure.errno) {
+            (Step::Workdir, _) => {
+                let dir = match self.workdir_prefixes.get(usize::from(failure.item)) {
+                    Some(prefix) => prefix,
+                    None => &self.workdir,
+                };
+                format!("working directory {}", dir.to_string_lossy())
+            }
+            (_, Errno::ENOENT | Errno::ENOTDIR) if self.searched => {
+                format!("exec: {command:?}: executable file not found in $PATH")
+            }
+            (_, Errno::ENOENT | Errno::ENOTDIR) => {
+                format!("exec: {command:?}: no such file or directory")
+            }
+            _ => {
+                let path = self
+                    .candidates
+                    .get(usize::from(failure.item))
+                    .map_or_else(|| command.clone(), |c| c.to_string_lossy().into_owned());
+                format!("exec: {path:?}")
+            }
+        }
+    }
+}
+
+/// The directories from the top down to `dir`: `/a/b` gives `/a` and `/a/b`.
+fn prefixes(dir: &Path) -> Vec<PathBuf> {
+    let mut current = PathBuf::from("/");
+    let mut out = Vec::new();
+    for component in dir.components() {
+        if let Component::Normal(name) = component {
+            current.push(name);
+            out.push(current.clone());
+        }
+    }
+    out
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(ptr::null()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(args: &[&str]) -> ExecPlan {
+        let config = ContainerConfig::new("/", args.iter().map(|s| s.to_string()).collect());
+        ExecPlan::new(&config)
+    }
+
+    #[test]
+    fn searches_the_containers_path() {
+        let p = plan(&["ls", "-l"]);
+        let first = p.candidates[0].to_str().unwrap();
+        assert_eq!(first, "/usr/local/sbin/ls");
+        assert_eq!(p.candidates.len(), 6);
+        assert_eq!(p.argv_ptrs.len(), 3);
+        assert!(p.argv_ptrs[2].is_null());
+    }
+
+    #[test]
+    fn a_path_is_not_searched() {
+        let p = plan(&["/bin/true"]);
+        assert_eq!(p.candidates, vec![CString::new("/bin/true").unwrap()]);
+    }
+
+    #[test]
+    fn workdir_prefixes_go_top_down() {
+        assert_eq!(
+            prefixes(Path::new("/a/b/c")),
+            vec![
+                PathBuf::from("/a"),
+                PathBuf::from("/a/b"),
+                PathBuf::from("/a/b/c")
+            ]
+        );
+        assert!(prefixes(Path::new("/")).is_empty());
+    }
+
+    #[test]
+    fn describes_failures_as_docker_does() {
+        let p = plan(&["nope"]);
+        let f = Failure::new(Step::Exec, NOT_IN_PATH, Errno::ENOENT);
+        assert_eq!(
+            p.describe(&f),
+            "exec: \"nope\": executable file not found in $PATH"
+        );
+    }
+}

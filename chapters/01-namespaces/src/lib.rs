@@ -1,0 +1,45 @@
+//! # Chapter 1: a process in its own namespaces
+//!
+//! A container is an ordinary Linux process that the kernel shows a different world: its own
+//! process ids, mount table, hostname, IPC objects and network devices (namespaces), and its
+//! own root filesystem (`pivot_root`). This crate starts one, in the same two phases as
+//! Docker's runtime, runc:
+//!
+//! 1. [`spawn`]: `clone(2)` a child into new namespaces ([`namespaces`]); it waits on a pipe
+//!    ([`sync`](crate::container)).
+//! 2. The parent does what only it can, such as writing a rootless child's id maps
+//!    ([`Spawned::write_id_maps`]).
+//! 3. [`Spawned::release`]: the child mounts `/proc`, `/sys` and `/dev`, pivots into the root
+//!    filesystem, sets its hostname, brings up `lo`, and execs the command (`child.rs`).
+//!
+//! [`start`] runs the three in order; [`signals::forward_until_exit`] waits for the command
+//! the way a foreground `docker run` does. Read the modules in this order: `config`,
+//! `namespaces`, `container`, `sync`, `child`, `rootfs`, `devices`, `loopback`, `exec`,
+//! `signals`.
+
+pub mod config;
+pub mod container;
+pub mod devices;
+pub mod namespaces;
+pub mod signals;
+
+mod child;
+mod exec;
+mod loopback;
+mod rootfs;
+mod sync;
+
+pub use child::{Failure, Step};
+pub use config::{ConfigError, ContainerConfig};
+pub use container::{ExitStatus, Running, Spawned, StartError, spawn, start};
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Converts a path or string for the kernel. [`ContainerConfig::validate`] has refused NUL
+/// bytes before any plan is made, so this cannot fail on validated input.
+fn cstring(text: &(impl AsRef<std::ffi::OsStr> + ?Sized)) -> CString {
+    CString::new(Path::new(text.as_ref()).as_os_str().as_bytes())
+        .expect("NUL bytes are refused by ContainerConfig::validate")
+}
