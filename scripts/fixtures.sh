@@ -34,7 +34,7 @@ chmod 0700 "$tmp/root"
 cp "$BUSYBOX" "$tmp/bin/busybox"
 # One symlink per applet, where busybox itself says it belongs (bin, sbin, usr/bin...).
 "$tmp/bin/busybox" --list-full | while read -r applet; do
-    [[ $applet == bin/busybox ]] && continue
+    [[ $applet == bin/busybox || $applet == linuxrc ]] && continue  # linuxrc: for initrds only
     target=$tmp/$applet
     [[ -e $target ]] || ln -s /bin/busybox "$target"
 done

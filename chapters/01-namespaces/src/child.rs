@@ -179,13 +179,19 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<(), Failure> {
 }
 // ANCHOR_END: finish
 
-/// The child inherits the parent's blocked signals (ch01 blocks the ones it forwards) and,
-/// from Rust's runtime, an ignored `SIGPIPE`. Both survive `execve`, so without this reset a
-/// `yes | head` pipeline inside the container would never end.
+/// The child inherits the parent's blocked signals (ch01 blocks the ones it forwards) and its
+/// ignored ones: Rust's runtime ignores `SIGPIPE`, and `nohup` ignores `SIGHUP`. Both survive
+/// `execve`, so without this reset a `yes | head` pipeline inside the container would never
+/// end. A container started by Docker's daemon inherits nothing from the user's shell either.
 fn reset_signals() -> Result<(), Errno> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
-    // SAFETY: setting the default disposition installs no handler of ours.
-    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) }?;
+    for signal in Signal::iterator() {
+        if matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue; // Their disposition cannot be changed.
+        }
+        // SAFETY: setting the default disposition installs no handler of ours.
+        unsafe { nix::sys::signal::signal(signal, SigHandler::SigDfl) }?;
+    }
     Ok(())
 }
 

@@ -52,7 +52,7 @@ impl ExecPlan {
         } else {
             vec![crate::cstring(Path::new(&command))]
         };
-        let argv: Vec<CString> = config.args.iter().map(|a| crate::cstring(a)).collect();
+        let argv: Vec<CString> = config.args.iter().map(crate::cstring).collect();
         let env: Vec<CString> = config
             .env
             .iter()
@@ -61,7 +61,7 @@ impl ExecPlan {
         ExecPlan {
             workdir_prefixes: prefixes(&config.workdir)
                 .iter()
-                .map(|p| crate::cstring(p))
+                .map(crate::cstring)
                 .collect(),
             workdir: crate::cstring(&config.workdir),
             candidates,

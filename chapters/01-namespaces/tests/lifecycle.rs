@@ -1,0 +1,177 @@
+//! How a container ends: exit codes, signals, and what it leaves behind (nothing).
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Runner, finish};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+#[test]
+fn the_exit_code_passes_through() {
+    for code in [0, 1, 7, 255] {
+        let out = Runner::ch01().run(&[], &["sh", "-c", &format!("exit {code}")]);
+        assert_eq!(out.code, code, "stderr: {}", out.stderr);
+    }
+}
+
+/// Starts a container whose shell prints `ready` once its traps are set, and returns the
+/// runner process once that line is out.
+fn start_and_wait_ready(script: &str) -> std::process::Child {
+    let mut child = Runner::ch01()
+        .command(&[], &["sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting ch01");
+    let stdout = child.stdout.as_mut().expect("piped stdout");
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    use std::io::Read;
+    while !seen.ends_with(b"ready\n") {
+        match stdout.read(&mut byte) {
+            Ok(1) => seen.push(byte[0]),
+            _ => panic!("the container ended before it was ready: {seen:?}"),
+        }
+    }
+    child
+}
+
+#[test]
+fn sigterm_is_forwarded_to_pid_1() {
+    let child = start_and_wait_ready(
+        "trap 'echo got TERM; exit 42' TERM; echo ready; while :; do sleep 0.05; done",
+    );
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("signalling ch01");
+    let out = finish(child);
+    assert_eq!(out.code, 42, "stderr: {}", out.stderr);
+    assert_eq!(out.stdout, "got TERM\n");
+}
+
+#[test]
+fn sigint_is_forwarded_to_pid_1() {
+    let child = start_and_wait_ready(
+        "trap 'echo got INT; exit 3' INT; echo ready; while :; do sleep 0.05; done",
+    );
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("signalling ch01");
+    let out = finish(child);
+    assert_eq!((out.code, out.stdout.as_str()), (3, "got INT\n"));
+}
+
+/// PID 1 without a handler ignores SIGINT; the third interrupt becomes SIGKILL: 128 + 9.
+#[test]
+fn the_third_interrupt_kills_a_deaf_pid_1() {
+    let child = start_and_wait_ready("echo ready; exec sleep 30");
+    let pid = Pid::from_raw(child.id() as i32);
+    for _ in 0..3 {
+        // Give each signal time to arrive on its own: pending signals of one kind merge.
+        std::thread::sleep(Duration::from_millis(50));
+        kill(pid, Signal::SIGINT).expect("signalling ch01");
+    }
+    let out = finish(child);
+    assert_eq!(out.code, 137, "stderr: {}", out.stderr);
+}
+
+/// A container's process tree, orphans included, goes away with PID 1, and the runner
+/// leaves no zombie: everything that was in the container's PID namespace is gone.
+#[test]
+fn nothing_survives_the_container() {
+    let rootfs = berth_tests::busybox_rootfs();
+    let mounts_before = berth_tests::host_mounts_mentioning(rootfs.to_str().unwrap());
+    // Orphans: the subshells exit at once, leaving sleeps that PID 1 never waits for.
+    let script = "(sleep 60 &); (sleep 60 &); readlink /proc/self/ns/pid; exit 5";
+    let out = Runner::ch01().run(&[], &["sh", "-c", script]);
+    assert_eq!(out.code, 5, "stderr: {}", out.stderr);
+    let ns = out.stdout.trim();
+    assert!(ns.starts_with("pid:["), "no namespace id printed: {ns:?}");
+    assert_eq!(
+        berth_tests::processes_in_pid_namespace(ns),
+        Vec::<u32>::new()
+    );
+    let mounts_after = berth_tests::host_mounts_mentioning(rootfs.to_str().unwrap());
+    assert_eq!(
+        mounts_before, mounts_after,
+        "a mount of the rootfs leaked to the host"
+    );
+}
+
+/// Also when the set-up fails half-way: no process, no mount, no zombie.
+#[test]
+fn nothing_survives_a_failed_start() {
+    let rootfs = berth_tests::busybox_rootfs();
+    let mounts_before = berth_tests::host_mounts_mentioning(rootfs.to_str().unwrap());
+    let out = Runner::ch01().run(&[], &["/no/such/command"]);
+    assert_eq!(out.code, 127);
+    let mounts_after = berth_tests::host_mounts_mentioning(rootfs.to_str().unwrap());
+    assert_eq!(mounts_before, mounts_after);
+}
+
+/// The working directory is honoured, and created when missing, as Docker does.
+#[test]
+fn workdir_is_entered_and_created() {
+    let out = Runner::ch01().run(&["--workdir", "/tmp"], &["pwd"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "/tmp\n"));
+    // A fresh name under /tmp, so the shared fixture is not changed for other tests.
+    let dir = format!("/tmp/berth-workdir-{}/a/b", std::process::id());
+    let script = format!("pwd; rm -r /tmp/berth-workdir-{}", std::process::id());
+    let out = Runner::ch01().run(&["--workdir", &dir], &["sh", "-c", &script]);
+    assert_eq!(out.stdout, format!("{dir}\n"), "stderr: {}", out.stderr);
+}
+
+/// `--env NAME` without a value takes the caller's value, as `docker run -e NAME` does.
+#[test]
+fn env_without_value_is_taken_from_the_caller() {
+    let out = Runner::ch01()
+        .command(
+            &["--env", "BERTH_FROM_HOST", "--env", "BERTH_UNSET"],
+            &["env"],
+        )
+        .env("BERTH_FROM_HOST", "yes")
+        .env_remove("BERTH_UNSET")
+        .stdout(Stdio::piped())
+        .spawn()
+        .map(finish)
+        .expect("running ch01");
+    assert!(
+        out.stdout.lines().any(|l| l == "BERTH_FROM_HOST=yes"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("BERTH_UNSET"), "{}", out.stdout);
+}
+
+/// The command starts with no signal blocked or ignored, even when the caller ignores some
+/// (as `nohup` does): ch01 blocks the signals it forwards, Rust's runtime ignores SIGPIPE
+/// (which would break `yes | head`), and both would survive execve if the child did not reset
+/// them. (Only the 31 standard signals are checked: some sandboxes ignore glibc's internal
+/// real-time signals 32 and 33 before our tests even start.)
+#[test]
+fn the_command_starts_with_default_signals() {
+    let caller_ignores_hup =
+        Runner::ch01().wrapped(&["sh", "-c", "trap '' HUP USR1; exec \"$0\" \"$@\""]);
+    let out = caller_ignores_hup.run(&[], &["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);
+    let mask = |name: &str| {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_default();
+        u64::from_str_radix(line.split('\t').nth(1).unwrap_or("?"), 16)
+            .unwrap_or_else(|_| panic!("no {name} in {:?} (stderr: {})", out.stdout, out.stderr))
+    };
+    let standard = (1u64 << 31) - 1;
+    assert_eq!(
+        mask("SigBlk:") & standard,
+        0,
+        "signals blocked: {}",
+        out.stdout
+    );
+    assert_eq!(
+        mask("SigIgn:") & standard,
+        0,
+        "signals ignored: {}",
+        out.stdout
+    );
+}
