@@ -25,9 +25,9 @@ use nix::unistd::sethostname;
 
 use crate::devices::DevPlan;
 use crate::exec::ExecPlan;
-use crate::loopback;
 use crate::rootfs::RootfsPlan;
 use crate::sync::ChildEnds;
+use crate::{init, loopback};
 
 /// Everything the child needs, prepared by the parent before `clone(2)`.
 #[derive(Debug)]
@@ -37,6 +37,8 @@ pub(crate) struct ChildPlan {
     pub exec: ExecPlan,
     pub hostname: String,
     pub rootless: bool,
+    /// Run a tiny init as PID 1 and the command as PID 2 (see `init.rs`).
+    pub init: bool,
 }
 
 /// The child's set-up steps, in the order it takes them.
@@ -67,10 +69,12 @@ pub enum Step {
     Workdir,
     /// Replace ourselves with the command.
     Exec,
+    /// With `--init`: fork the command and wait for it as PID 1.
+    Init,
 }
 
 impl Step {
-    const ALL: [Step; 12] = [
+    const ALL: [Step; 13] = [
         Step::WaitForParent,
         Step::ResetSignals,
         Step::MakeMountsPrivate,
@@ -83,6 +87,7 @@ impl Step {
         Step::LoopbackUp,
         Step::Workdir,
         Step::Exec,
+        Step::Init,
     ];
 
     fn from_u8(byte: u8) -> Option<Step> {
@@ -138,26 +143,31 @@ impl<T> At<T> for Result<T, Errno> {
 }
 
 // ANCHOR: finish
-/// The body of the cloned child. Returns only on failure, after reporting it; the return
-/// value becomes the child's exit status.
+/// The body of the cloned child: its return value becomes the child's exit status.
 pub(crate) fn run(plan: &ChildPlan, ends: &ChildEnds) -> isize {
-    let failure = match finish(plan, ends) {
-        Ok(()) => return 0, // The parent went away before releasing us: nothing to run.
-        Err(failure) => failure,
-    };
-    ends.report(&failure);
+    match finish(plan, ends) {
+        Ok(code) => code as isize,
+        Err(failure) => {
+            ends.report(&failure);
+            exit_code(&failure) as isize
+        }
+    }
+}
+
+/// The exit codes Docker uses: 127 command not found, 126 not executable, else 125.
+pub(crate) fn exit_code(failure: &Failure) -> i32 {
     match (failure.step, failure.errno) {
-        // The exit codes Docker uses: 127 command not found, 126 not executable.
         (Step::Exec, Errno::ENOENT | Errno::ENOTDIR) => 127,
-        (Step::Exec, Errno::EACCES | Errno::EPERM) => 126,
+        (Step::Exec, _) => 126,
         _ => 125,
     }
 }
 
-/// The steps, in order. `Ok(())` means the parent gave up on us before we started.
-fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<(), Failure> {
+/// The steps, in order. Returns only on failure, or with an exit code when the parent gave up
+/// on us before we started (0) or when `--init` saw the command exit.
+fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
     if !ends.wait_for_parent().at(Step::WaitForParent)? {
-        return Ok(());
+        return Ok(0);
     }
     reset_signals().at(Step::ResetSignals)?;
     // Device nodes and mount points must get exactly the modes we ask for.
@@ -175,6 +185,9 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<(), Failure> {
 
     umask(Mode::from_bits_truncate(0o022));
     plan.exec.enter_workdir()?;
+    if plan.init {
+        return init::run(&plan.exec, ends);
+    }
     Err(plan.exec.exec())
 }
 // ANCHOR_END: finish

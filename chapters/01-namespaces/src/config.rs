@@ -26,6 +26,8 @@ pub struct ContainerConfig {
     pub workdir: PathBuf,
     /// Run in a user namespace that maps the caller to root, so no real root is needed.
     pub rootless: bool,
+    /// Run a tiny init as PID 1 that forwards signals to the command and reaps zombies.
+    pub init: bool,
 }
 
 /// Why a configuration was refused, before anything was started.
@@ -59,6 +61,7 @@ impl ContainerConfig {
             hostname,
             workdir: PathBuf::from("/"),
             rootless: !nix::unistd::geteuid().is_root(),
+            init: false,
         }
     }
 

@@ -55,12 +55,7 @@ impl StartError {
     /// 126 when it cannot be executed, 125 when the container could not be set up.
     pub fn exit_code(&self) -> i32 {
         match self {
-            StartError::Setup { failure, .. } if failure.step == Step::Exec => {
-                match failure.errno {
-                    Errno::ENOENT | Errno::ENOTDIR => 127,
-                    _ => 126,
-                }
-            }
+            StartError::Setup { failure, .. } => child::exit_code(failure),
             _ => 125,
         }
     }
@@ -99,6 +94,7 @@ pub fn spawn(config: &ContainerConfig) -> Result<Spawned, StartError> {
         exec: ExecPlan::new(config),
         hostname: config.hostname.clone(),
         rootless: config.rootless,
+        init: config.init,
     };
     let (ends, child_ends) = sync::pipes().map_err(StartError::Pipes)?;
     let parent_fds = ends.raw_fds();
@@ -195,6 +191,7 @@ fn describe(plan: &ChildPlan, failure: &Failure) -> String {
         Step::SetHostname => format!("setting the hostname to {:?}", plan.hostname),
         Step::LoopbackUp => "bringing up the loopback interface lo".to_owned(),
         Step::Workdir | Step::Exec => plan.exec.describe(failure),
+        Step::Init => "running the init process (--init)".to_owned(),
     };
     match (failure.step, errno) {
         // Docker's wording for a missing command already says it all.

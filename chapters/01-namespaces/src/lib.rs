@@ -15,7 +15,7 @@
 //! [`start`] runs the three in order; [`signals::forward_until_exit`] waits for the command
 //! the way a foreground `docker run` does. Read the modules in this order: `config`,
 //! `namespaces`, `container`, `sync`, `child`, `rootfs`, `devices`, `loopback`, `exec`,
-//! `signals`.
+//! `signals`, `init`.
 
 pub mod config;
 pub mod container;
@@ -25,6 +25,7 @@ pub mod signals;
 
 mod child;
 mod exec;
+mod init;
 mod loopback;
 mod rootfs;
 mod sync;

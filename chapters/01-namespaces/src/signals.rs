@@ -49,10 +49,7 @@ pub struct BlockedSignals {
 impl BlockedSignals {
     /// Blocks the forwarded signals and SIGCHLD, and makes this process a child subreaper.
     pub fn block() -> Result<Self, Errno> {
-        let mut set = SigSet::empty();
-        for signal in FORWARDED.iter().chain([&Signal::SIGCHLD]) {
-            set.add(*signal);
-        }
+        let set = forwarded_and_sigchld();
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
         // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } < 0 {
@@ -74,12 +71,30 @@ pub fn forward_until_exit(
     container: &Running,
     blocked: &BlockedSignals,
 ) -> Result<ExitStatus, Errno> {
-    let pid1 = container.pid();
+    forward_and_reap(container.pid(), &blocked.set, Escalate::OnThirdInterrupt)
+}
+
+/// Whether repeated interrupts turn into SIGKILL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Escalate {
+    OnThirdInterrupt,
+    Never,
+}
+
+/// The loop shared by `ch01` and `--init`: wait for a signal in `set` (which must be
+/// blocked); on SIGCHLD reap every child, on anything else pass it on to `target`. Returns
+/// `target`'s status once it has exited. Makes no allocation, so `--init` can use it in the
+/// cloned child.
+pub(crate) fn forward_and_reap(
+    target: Pid,
+    set: &SigSet,
+    escalate: Escalate,
+) -> Result<ExitStatus, Errno> {
     let mut interrupts = 0;
     loop {
-        match blocked.set.wait()? {
+        match set.wait()? {
             Signal::SIGCHLD => {
-                if let Some(status) = reap_children(pid1)? {
+                if let Some(status) = reap_children(target)? {
                     return Ok(status);
                 }
             }
@@ -87,13 +102,14 @@ pub fn forward_until_exit(
                 if matches!(signal, Signal::SIGINT | Signal::SIGTERM) {
                     interrupts += 1;
                 }
-                let sent = if interrupts >= INTERRUPTS_BEFORE_KILL {
-                    Signal::SIGKILL
-                } else {
-                    signal
+                let sent = match escalate {
+                    Escalate::OnThirdInterrupt if interrupts >= INTERRUPTS_BEFORE_KILL => {
+                        Signal::SIGKILL
+                    }
+                    _ => signal,
                 };
                 // ESRCH: it exited meanwhile; its SIGCHLD is on the way.
-                match kill(pid1, sent) {
+                match kill(target, sent) {
                     Ok(()) | Err(Errno::ESRCH) => {}
                     Err(errno) => return Err(errno),
                 }
@@ -102,6 +118,15 @@ pub fn forward_until_exit(
     }
 }
 // ANCHOR_END: forward
+
+/// The set of signals [`forward_and_reap`] waits for: the forwarded ones and SIGCHLD.
+pub(crate) fn forwarded_and_sigchld() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in FORWARDED.iter().chain([&Signal::SIGCHLD]) {
+        set.add(*signal);
+    }
+    set
+}
 
 /// Reaps every child that has exited; returns PID 1's status once it is among them.
 ///

@@ -99,6 +99,14 @@ impl ChildEnds {
         }
     }
 
+    /// In the `--init` process after its fork: closes its copy of the report pipe, so that the
+    /// parent sees end-of-file as soon as the command has exec'd. Closed by number, because
+    /// the child never runs destructors: it leaves by `execve` or `_exit`.
+    pub fn close_report(&self) {
+        // SAFETY: nothing in this process uses the descriptor after this.
+        unsafe { libc::close(self.report.as_raw_fd()) };
+    }
+
     /// In the child: sends a failure report. Nothing more can be done if this write fails.
     pub fn report(&self, failure: &Failure) {
         let _ = nix::unistd::write(&self.report, &failure.encode());

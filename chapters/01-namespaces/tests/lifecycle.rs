@@ -19,9 +19,9 @@ fn the_exit_code_passes_through() {
 
 /// Starts a container whose shell prints `ready` once its traps are set, and returns the
 /// runner process once that line is out.
-fn start_and_wait_ready(script: &str) -> std::process::Child {
+fn start_and_wait_ready(options: &[&str], script: &str) -> std::process::Child {
     let mut child = Runner::ch01()
-        .command(&[], &["sh", "-c", script])
+        .command(options, &["sh", "-c", script])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -42,6 +42,7 @@ fn start_and_wait_ready(script: &str) -> std::process::Child {
 #[test]
 fn sigterm_is_forwarded_to_pid_1() {
     let child = start_and_wait_ready(
+        &[],
         "trap 'echo got TERM; exit 42' TERM; echo ready; while :; do sleep 0.05; done",
     );
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("signalling ch01");
@@ -53,6 +54,7 @@ fn sigterm_is_forwarded_to_pid_1() {
 #[test]
 fn sigint_is_forwarded_to_pid_1() {
     let child = start_and_wait_ready(
+        &[],
         "trap 'echo got INT; exit 3' INT; echo ready; while :; do sleep 0.05; done",
     );
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("signalling ch01");
@@ -63,7 +65,7 @@ fn sigint_is_forwarded_to_pid_1() {
 /// PID 1 without a handler ignores SIGINT; the third interrupt becomes SIGKILL: 128 + 9.
 #[test]
 fn the_third_interrupt_kills_a_deaf_pid_1() {
-    let child = start_and_wait_ready("echo ready; exec sleep 30");
+    let child = start_and_wait_ready(&[], "echo ready; exec sleep 30");
     let pid = Pid::from_raw(child.id() as i32);
     for _ in 0..3 {
         // Give each signal time to arrive on its own: pending signals of one kind merge.
@@ -174,4 +176,91 @@ fn the_command_starts_with_default_signals() {
         "signals ignored: {}",
         out.stdout
     );
+}
+
+/// The states (`R`, `S`, `Z`...) of the processes in the container that `ch01` (the runner's
+/// pid) started, as the host sees them.
+fn container_process_states(ch01: u32) -> Vec<char> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{ch01}/task/{ch01}/children")).unwrap_or_default();
+    let Some(pid1) = children.split_whitespace().next() else {
+        return Vec::new();
+    };
+    let Ok(ns) = std::fs::read_link(format!("/proc/{pid1}/ns/pid")) else {
+        return Vec::new();
+    };
+    berth_tests::processes_in_pid_namespace(&ns.to_string_lossy())
+        .into_iter()
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The state follows the command name, which is in parentheses.
+            stat.rsplit_once(") ")?.1.chars().next()
+        })
+        .collect()
+}
+
+/// Polls for up to three seconds until `done` holds for the container's process states.
+fn wait_for_states(ch01: u32, done: impl Fn(&[char]) -> bool) -> Vec<char> {
+    let mut states = Vec::new();
+    for _ in 0..300 {
+        states = container_process_states(ch01);
+        if done(&states) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    states
+}
+
+/// The problem `--init` solves: an orphan is re-parented to PID 1, and a PID 1 that is not a
+/// shell (here `sleep`) never waits for it, so it stays a zombie. Docker behaves the same.
+#[test]
+fn without_init_orphans_stay_zombies() {
+    let script = "(sleep 0.1 &); echo ready; exec sleep 30";
+    let child = start_and_wait_ready(&[], script);
+    let states = wait_for_states(child.id(), |s| s.contains(&'Z'));
+    // SIGKILL reaches PID 1 even from outside; ch01 then reports 137.
+    let pid1 = Pid::from_raw(child.id() as i32);
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = kill(pid1, Signal::SIGINT);
+    }
+    assert_eq!(finish(child).code, 137);
+    assert!(
+        states.contains(&'Z'),
+        "expected a zombie, saw states {states:?}"
+    );
+}
+
+/// With `--init`, PID 1 reaps the orphan, and SIGTERM stops a command that has no handler
+/// for it, because the command is PID 2, not the namespace's init.
+#[test]
+fn with_init_orphans_are_reaped_and_sigterm_works() {
+    let script = "(sleep 0.1 &); echo ready; exec sleep 30";
+    let child = start_and_wait_ready(&["--init"], script);
+    // init and `sleep 30` remain once the orphan has exited and been reaped.
+    let states = wait_for_states(child.id(), |s| s.len() == 2 && !s.contains(&'Z'));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("signalling ch01");
+    let out = finish(child);
+    assert_eq!(
+        states.len(),
+        2,
+        "the orphan was not reaped: states {states:?}"
+    );
+    assert!(!states.contains(&'Z'), "zombie left: {states:?}");
+    assert_eq!(out.code, 128 + 15, "stderr: {}", out.stderr);
+}
+
+/// With `--init` the command is PID 2, PID 1 is init, and exit codes pass through.
+#[test]
+fn with_init_the_command_is_pid_2() {
+    let out = Runner::ch01().run(&["--init"], &["sh", "-c", "echo $$; exit 9"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (9, "2\n"),
+        "stderr: {}",
+        out.stderr
+    );
+    let out = Runner::ch01().run(&["--init"], &["no-such-command"]);
+    assert_eq!(out.code, 127, "stderr: {}", out.stderr);
 }

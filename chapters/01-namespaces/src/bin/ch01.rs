@@ -1,7 +1,7 @@
 //! `ch01`: run a command in its own namespaces, inside a root filesystem directory.
 //!
 //! ```text
-//! ch01 run --rootfs DIR [--hostname NAME] [--rootless] [--env K=V]... [--workdir DIR] -- CMD [ARG...]
+//! ch01 run --rootfs DIR [--hostname NAME] [--rootless] [--init] [--env K=V]... [--workdir DIR] -- CMD [ARG...]
 //! ```
 //!
 //! The container's exit status becomes ours (128 + N when a signal killed it); SIGINT and
@@ -48,6 +48,10 @@ struct RunArgs {
     /// Set an environment variable; `K` alone passes on this shell's value, as Docker does.
     #[arg(short, long = "env", value_name = "K=V")]
     env: Vec<String>,
+    /// Run a tiny init as PID 1 that forwards signals to CMD and reaps orphaned zombies,
+    /// as `docker run --init` does. CMD then runs as PID 2.
+    #[arg(long)]
+    init: bool,
     /// The working directory inside the container (absolute; created if missing).
     #[arg(short, long, value_name = "DIR", default_value = "/")]
     workdir: PathBuf,
@@ -88,6 +92,7 @@ fn config_from(args: RunArgs) -> Result<ContainerConfig, String> {
         config = config.with_hostname(hostname);
     }
     config.rootless |= args.rootless;
+    config.init = args.init;
     config.workdir = args.workdir;
     for pair in args.env {
         match pair.split_once('=') {
