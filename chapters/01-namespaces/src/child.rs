@@ -25,6 +25,7 @@ use nix::unistd::sethostname;
 
 use crate::devices::DevPlan;
 use crate::exec::ExecPlan;
+use crate::identity::UserPlan;
 use crate::rootfs::RootfsPlan;
 use crate::sync::ChildEnds;
 use crate::{init, loopback};
@@ -39,6 +40,8 @@ pub(crate) struct ChildPlan {
     pub rootless: bool,
     /// Run a tiny init as PID 1 and the command as PID 2 (see `init.rs`).
     pub init: bool,
+    /// The user to become before exec, if not root.
+    pub user: Option<UserPlan>,
 }
 
 /// The child's set-up steps, in the order it takes them.
@@ -51,6 +54,8 @@ pub enum Step {
     ResetSignals,
     /// Make every mount private, so nothing we mount propagates back to the host.
     MakeMountsPrivate,
+    /// Mount the rootfs's own filesystem, if any (chapter 2's overlay).
+    MountRootfs,
     /// Bind-mount the root filesystem onto itself: `pivot_root` needs a mount point.
     BindRootfs,
     /// Mount a fresh `/proc` that shows only the new PID namespace.
@@ -67,6 +72,8 @@ pub enum Step {
     LoopbackUp,
     /// Create and enter the working directory.
     Workdir,
+    /// Drop root: become the configured user.
+    SetUser,
     /// Replace ourselves with the command.
     Exec,
     /// With `--init`: fork the command and wait for it as PID 1.
@@ -74,10 +81,11 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 13] = [
+    const ALL: [Step; 15] = [
         Step::WaitForParent,
         Step::ResetSignals,
         Step::MakeMountsPrivate,
+        Step::MountRootfs,
         Step::BindRootfs,
         Step::MountProc,
         Step::MountSys,
@@ -86,6 +94,7 @@ impl Step {
         Step::SetHostname,
         Step::LoopbackUp,
         Step::Workdir,
+        Step::SetUser,
         Step::Exec,
         Step::Init,
     ];
@@ -174,6 +183,7 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
     umask(Mode::empty());
 
     plan.rootfs.make_mounts_private()?;
+    plan.rootfs.mount_rootfs()?;
     plan.rootfs.bind_rootfs()?;
     plan.rootfs.mount_proc()?;
     plan.rootfs.mount_sys(plan.rootless)?;
@@ -185,6 +195,9 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
 
     umask(Mode::from_bits_truncate(0o022));
     plan.exec.enter_workdir()?;
+    if let Some(user) = &plan.user {
+        user.apply()?;
+    }
     if plan.init {
         return init::run(&plan.exec, ends);
     }

@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub use crate::identity::User;
+
 /// The `PATH` a container gets when nothing else says otherwise: Docker's default.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -28,6 +30,24 @@ pub struct ContainerConfig {
     pub rootless: bool,
     /// Run a tiny init as PID 1 that forwards signals to the command and reaps zombies.
     pub init: bool,
+    /// A filesystem to mount on `rootfs` first, inside the container's mount namespace
+    /// (chapter 2 mounts the image's overlay this way). `None`: use the directory as it is.
+    pub rootfs_mount: Option<RootfsMount>,
+    /// Run the command as this user instead of root.
+    pub user: Option<User>,
+}
+
+/// A mount made on the rootfs directory before anything else, like `mount -t FSTYPE -o
+/// OPTIONS SOURCE ROOTFS`. Made in the container's own mount namespace, so it disappears with
+/// the container and nothing is left to clean up on the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootfsMount {
+    /// The filesystem type, for example `overlay`.
+    pub fstype: String,
+    /// The source, for example `overlay` (overlayfs ignores it but shows it in the mount table).
+    pub source: String,
+    /// The mount options, for example `lowerdir=...,upperdir=...,workdir=...`.
+    pub options: String,
 }
 
 /// Why a configuration was refused, before anything was started.
@@ -62,6 +82,8 @@ impl ContainerConfig {
             workdir: PathBuf::from("/"),
             rootless: !nix::unistd::geteuid().is_root(),
             init: false,
+            rootfs_mount: None,
+            user: None,
         }
     }
 
@@ -117,7 +139,18 @@ impl ContainerConfig {
                 });
             }
         }
-        let strings = self.args.iter().map(|a| ("argument", a.as_str()));
+        let mount = self.rootfs_mount.iter().flat_map(|m| {
+            [
+                ("mount type", m.fstype.as_str()),
+                ("mount source", &m.source),
+                ("mount options", &m.options),
+            ]
+        });
+        let strings = self
+            .args
+            .iter()
+            .map(|a| ("argument", a.as_str()))
+            .chain(mount);
         let env = self.env.iter().flat_map(|(k, v)| {
             [
                 ("environment variable", k.as_str()),

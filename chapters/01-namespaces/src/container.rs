@@ -19,6 +19,7 @@ use crate::child::{self, ChildPlan, Failure, Step};
 use crate::config::{ConfigError, ContainerConfig};
 use crate::devices::DevPlan;
 use crate::exec::ExecPlan;
+use crate::identity::UserPlan;
 use crate::namespaces::{self, IdMapError, clone_flags};
 use crate::rootfs::RootfsPlan;
 use crate::sync::{self, ParentEnds};
@@ -89,12 +90,13 @@ pub struct Spawned {
 pub fn spawn(config: &ContainerConfig) -> Result<Spawned, StartError> {
     config.validate()?;
     let plan = ChildPlan {
-        rootfs: RootfsPlan::new(&config.rootfs),
+        rootfs: RootfsPlan::new(&config.rootfs, config.rootfs_mount.as_ref()),
         dev: DevPlan::new(&config.rootfs),
         exec: ExecPlan::new(config),
         hostname: config.hostname.clone(),
         rootless: config.rootless,
         init: config.init,
+        user: config.user.as_ref().map(UserPlan::new),
     };
     let (ends, child_ends) = sync::pipes().map_err(StartError::Pipes)?;
     let parent_fds = ends.raw_fds();
@@ -183,6 +185,7 @@ fn describe(plan: &ChildPlan, failure: &Failure) -> String {
         Step::WaitForParent => "waiting for the parent".to_owned(),
         Step::ResetSignals => "resetting the signal mask".to_owned(),
         Step::MakeMountsPrivate
+        | Step::MountRootfs
         | Step::BindRootfs
         | Step::MountProc
         | Step::MountSys
@@ -192,6 +195,10 @@ fn describe(plan: &ChildPlan, failure: &Failure) -> String {
         Step::LoopbackUp => "bringing up the loopback interface lo".to_owned(),
         Step::Workdir | Step::Exec => plan.exec.describe(failure),
         Step::Init => "running the init process (--init)".to_owned(),
+        Step::SetUser => match &plan.user {
+            Some(user) => user.describe(failure.item),
+            None => "setting the user".to_owned(),
+        },
     };
     match (failure.step, errno) {
         // Docker's wording for a missing command already says it all.

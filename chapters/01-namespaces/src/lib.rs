@@ -25,13 +25,14 @@ pub mod signals;
 
 mod child;
 mod exec;
+mod identity;
 mod init;
 mod loopback;
 mod rootfs;
 mod sync;
 
 pub use child::{Failure, Step};
-pub use config::{ConfigError, ContainerConfig};
+pub use config::{ConfigError, ContainerConfig, RootfsMount, User};
 pub use container::{ExitStatus, Running, Spawned, StartError, spawn, start};
 
 use std::ffi::CString;

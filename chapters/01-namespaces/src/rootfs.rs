@@ -15,11 +15,14 @@ use nix::sys::stat::Mode;
 use nix::unistd::{chdir, mkdir, pivot_root};
 
 use crate::child::{At, Failure, Step};
+use crate::config::RootfsMount;
 
 /// The paths the child needs for its root filesystem, prepared by the parent.
 #[derive(Debug)]
 pub(crate) struct RootfsPlan {
     rootfs: CString,
+    /// (fstype, source, options) of a filesystem to mount on the rootfs first.
+    mount: Option<(CString, CString, CString)>,
     proc_dir: CString,
     sys_dir: CString,
 }
@@ -33,9 +36,13 @@ pub(crate) mod sys_item {
 
 impl RootfsPlan {
     /// Prepares the paths under `rootfs`. The rootfs must already be validated.
-    pub fn new(rootfs: &Path) -> Self {
+    pub fn new(rootfs: &Path, mount: Option<&RootfsMount>) -> Self {
         RootfsPlan {
             rootfs: crate::cstring(rootfs),
+            mount: mount.map(|m| {
+                let c = crate::cstring;
+                (c(&m.fstype), c(&m.source), c(&m.options))
+            }),
             proc_dir: crate::cstring(&rootfs.join("proc")),
             sys_dir: crate::cstring(&rootfs.join("sys")),
         }
@@ -53,6 +60,22 @@ impl RootfsPlan {
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).at(Step::MakeMountsPrivate)
     }
     // ANCHOR_END: private
+
+    /// Mounts the rootfs's own filesystem, when it has one: chapter 2 passes an overlay of the
+    /// image's layers here. Mounted in our private mount namespace, it vanishes with us.
+    pub fn mount_rootfs(&self) -> Result<(), Failure> {
+        let Some((fstype, source, options)) = &self.mount else {
+            return Ok(());
+        };
+        mount(
+            Some(source.as_c_str()),
+            self.rootfs.as_c_str(),
+            Some(fstype.as_c_str()),
+            MsFlags::empty(),
+            Some(options.as_c_str()),
+        )
+        .at(Step::MountRootfs)
+    }
 
     /// Bind-mounts the rootfs onto itself: `pivot_root` needs the new root to be a mount
     /// point, and a plain directory is not one.
@@ -130,6 +153,14 @@ impl RootfsPlan {
         let root = self.rootfs.to_string_lossy();
         match step {
             Step::MakeMountsPrivate => "making the mounts private (mount / with MS_PRIVATE)".into(),
+            Step::MountRootfs => match &self.mount {
+                Some((fstype, _, options)) => format!(
+                    "mounting {} on {root} with options {}",
+                    fstype.to_string_lossy(),
+                    options.to_string_lossy()
+                ),
+                None => format!("mounting {root}"),
+            },
             Step::BindRootfs => format!("bind-mounting {root} onto itself"),
             Step::MountProc => format!("mounting proc on {}", self.proc_dir.to_string_lossy()),
             Step::MountSys => {

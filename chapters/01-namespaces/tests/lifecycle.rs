@@ -264,3 +264,25 @@ fn with_init_the_command_is_pid_2() {
     let out = Runner::ch01().run(&["--init"], &["no-such-command"]);
     assert_eq!(out.code, 127, "stderr: {}", out.stderr);
 }
+
+/// `--user` drops root before exec: ids and groups as given, no capabilities left.
+#[test]
+fn user_drops_root() {
+    let out = Runner::ch01().run(
+        &["--user", "65534:65534"],
+        &["sh", "-c", "id; grep CapEff /proc/self/status"],
+    );
+    assert_eq!(
+        out.stdout,
+        "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\nCapEff:\t0000000000000000\n",
+        "stderr: {}",
+        out.stderr
+    );
+    let out = Runner::ch01().run(&["--user", "root"], &["id"]);
+    assert_eq!(out.code, 125);
+    assert!(
+        out.stderr.contains("expected UID or UID:GID"),
+        "{}",
+        out.stderr
+    );
+}

@@ -1,7 +1,7 @@
 //! `ch01`: run a command in its own namespaces, inside a root filesystem directory.
 //!
 //! ```text
-//! ch01 run --rootfs DIR [--hostname NAME] [--rootless] [--init] [--env K=V]... [--workdir DIR] -- CMD [ARG...]
+//! ch01 run --rootfs DIR [--hostname NAME] [--rootless] [--init] [--user UID[:GID]] [--env K=V]... [--workdir DIR] -- CMD [ARG...]
 //! ```
 //!
 //! The container's exit status becomes ours (128 + N when a signal killed it); SIGINT and
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use berth_namespaces::signals::{self, BlockedSignals};
-use berth_namespaces::{ContainerConfig, start};
+use berth_namespaces::{ContainerConfig, User, start};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -52,6 +52,10 @@ struct RunArgs {
     /// as `docker run --init` does. CMD then runs as PID 2.
     #[arg(long)]
     init: bool,
+    /// Run CMD as this user: numeric UID or UID:GID, as `docker run --user` (names come with
+    /// images, in chapter 2).
+    #[arg(short, long, value_name = "UID[:GID]")]
+    user: Option<String>,
     /// The working directory inside the container (absolute; created if missing).
     #[arg(short, long, value_name = "DIR", default_value = "/")]
     workdir: PathBuf,
@@ -93,6 +97,9 @@ fn config_from(args: RunArgs) -> Result<ContainerConfig, String> {
     }
     config.rootless |= args.rootless;
     config.init = args.init;
+    if let Some(user) = args.user {
+        config.user = Some(parse_user(&user)?);
+    }
     config.workdir = args.workdir;
     for pair in args.env {
         match pair.split_once('=') {
@@ -107,4 +114,22 @@ fn config_from(args: RunArgs) -> Result<ContainerConfig, String> {
     }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
+}
+
+/// `UID` or `UID:GID`, numbers only; the group defaults to the uid, as Docker's does when
+/// the image has no `/etc/passwd` entry for it.
+fn parse_user(text: &str) -> Result<User, String> {
+    let number = |part: &str| {
+        part.parse::<u32>()
+            .map_err(|_| format!("--user {text:?}: expected UID or UID:GID as numbers"))
+    };
+    let (uid, gid) = match text.split_once(':') {
+        Some((uid, gid)) => (number(uid)?, number(gid)?),
+        None => (number(text)?, number(text)?),
+    };
+    Ok(User {
+        uid,
+        gid,
+        groups: vec![gid],
+    })
 }

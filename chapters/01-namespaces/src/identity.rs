@@ -1,0 +1,64 @@
+//! Dropping root: the user the command runs as.
+//!
+//! An image may say `USER 1000:1000` or `USER nobody`; Docker then starts the command as that
+//! user, with that group and the user's supplementary groups. The order matters: supplementary
+//! groups, then the group, then the user, because once we are no longer root the kernel lets
+//! us change neither groups nor ids. The names were resolved by the caller (chapter 2 reads the
+//! image's `/etc/passwd`); the kernel only knows numbers.
+
+use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+
+use crate::child::{Failure, Step};
+
+/// Numeric ids for the command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups; Docker gives the user's groups from the image's `/etc/group`.
+    pub groups: Vec<u32>,
+}
+
+/// The ids, converted for the kernel by the parent, since the child must not allocate.
+#[derive(Debug)]
+pub(crate) struct UserPlan {
+    uid: Uid,
+    gid: Gid,
+    groups: Vec<Gid>,
+}
+
+/// [`Failure::item`] values of [`Step::SetUser`].
+pub(crate) mod item {
+    pub const GROUPS: u16 = 0;
+    pub const GID: u16 = 1;
+    pub const UID: u16 = 2;
+}
+
+impl UserPlan {
+    pub fn new(user: &User) -> Self {
+        UserPlan {
+            uid: Uid::from_raw(user.uid),
+            gid: Gid::from_raw(user.gid),
+            groups: user.groups.iter().map(|g| Gid::from_raw(*g)).collect(),
+        }
+    }
+
+    // ANCHOR: drop_root
+    /// Becomes the user: groups first, then the group, then the user.
+    pub fn apply(&self) -> Result<(), Failure> {
+        let fail = |item| move |errno| Failure::new(Step::SetUser, item, errno);
+        setgroups(&self.groups).map_err(fail(item::GROUPS))?;
+        setgid(self.gid).map_err(fail(item::GID))?;
+        setuid(self.uid).map_err(fail(item::UID))
+    }
+    // ANCHOR_END: drop_root
+
+    /// What item `item` of the step was doing, for error messages.
+    pub fn describe(&self, item: u16) -> String {
+        match item {
+            item::GROUPS => format!("setting the supplementary groups to {:?}", self.groups),
+            item::GID => format!("setting the group id to {}", self.gid),
+            _ => format!("setting the user id to {}", self.uid),
+        }
+    }
+}
