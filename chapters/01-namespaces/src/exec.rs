@@ -12,13 +12,17 @@ use std::ptr;
 
 use nix::errno::Errno;
 use nix::sys::stat::Mode;
-use nix::unistd::{chdir, mkdir};
+use nix::unistd::{AccessFlags, chdir, mkdir};
 
 use crate::child::{Failure, Step};
 use crate::config::{ContainerConfig, DEFAULT_PATH};
 
 /// [`Failure::item`] of an `Exec` failure when no candidate in `PATH` existed.
 pub(crate) const NOT_IN_PATH: u16 = u16::MAX;
+/// Added to a candidate's index when `execve` said ENOENT although the file exists: what is
+/// missing is its interpreter (`#!` line) or its dynamic loader, such as a host binary copied
+/// into a rootfs without `/lib64/ld-linux-x86-64.so.2`.
+pub(crate) const LOADER_MISSING: u16 = 0x8000;
 
 /// The command, its environment and working directory, prepared by the parent.
 #[derive(Debug)]
@@ -100,6 +104,12 @@ impl ExecPlan {
                 )
             };
             match Errno::last() {
+                // ENOENT for a file that exists: its loader or interpreter is what is missing.
+                Errno::ENOENT
+                    if nix::unistd::access(candidate.as_c_str(), AccessFlags::F_OK).is_ok() =>
+                {
+                    return Failure::new(Step::Exec, LOADER_MISSING + i as u16, Errno::ENOENT);
+                }
                 // Not here: try the next directory of PATH.
                 Errno::ENOENT | Errno::ENOTDIR => {}
                 // There but not executable: remember it, a later entry may still work.
@@ -125,6 +135,17 @@ impl ExecPlan {
                     None => &self.workdir,
                 };
                 format!("working directory {}", dir.to_string_lossy())
+            }
+            (_, Errno::ENOENT) if failure.item >= LOADER_MISSING && failure.item != NOT_IN_PATH => {
+                let index = usize::from(failure.item - LOADER_MISSING);
+                let path = self
+                    .candidates
+                    .get(index)
+                    .map_or_else(|| command.clone(), |c| c.to_string_lossy().into_owned());
+                format!(
+                    "exec: {path:?}: no such file or directory: the file exists, but its \
+                     interpreter (#! line) or dynamic loader is missing from the container"
+                )
             }
             (_, Errno::ENOENT | Errno::ENOTDIR) if self.searched => {
                 format!("exec: {command:?}: executable file not found in $PATH")

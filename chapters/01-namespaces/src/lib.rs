@@ -6,7 +6,7 @@
 //! Docker's runtime, runc:
 //!
 //! 1. [`spawn`]: `clone(2)` a child into new namespaces ([`namespaces`]); it waits on a pipe
-//!    ([`sync`](crate::container)).
+//!    (`sync.rs`).
 //! 2. The parent does what only it can, such as writing a rootless child's id maps
 //!    ([`Spawned::write_id_maps`]).
 //! 3. [`Spawned::release`]: the child mounts `/proc`, `/sys` and `/dev`, pivots into the root

@@ -8,10 +8,14 @@
 //! * **PID 1 ignores signals it has no handler for.** The kernel protects a namespace's init
 //!   from signals sent by its own namespace *and* by ancestors, except SIGKILL and SIGSTOP,
 //!   unless it installed a handler. `sleep` as PID 1 shrugs off a forwarded SIGTERM, exactly
-//!   as it does under Docker. So, like `docker run`, the third interrupt sends SIGKILL.
-//! * **Zombies are ours to reap.** We make ourselves a *child subreaper*, so processes that
-//!   were started under us and orphaned come back to us rather than to the host's init (which
-//!   on some machines reaps lazily), and we reap every child, not just PID 1.
+//!   as it does under Docker. `docker run` passes each signal on and leaves the rest to
+//!   `docker stop`, which ch01 does not have; so, as Docker Compose does, the third interrupt
+//!   sends SIGKILL, which even PID 1 cannot ignore.
+//! * **Zombies are ours to reap.** We reap every child, not just PID 1, and make ourselves a
+//!   *child subreaper*: a process we start that orphans its own children (a helper that
+//!   double-forks, say) then hands them to us, not to the host's init, which on some machines
+//!   reaps lazily. Orphans *inside* the container are another matter: the kernel gives them to
+//!   the container's PID 1, never to a process outside its PID namespace (see `--init`).
 //!
 //! The signals are received synchronously with `sigwait(2)`: they are blocked before the child
 //! is cloned, so none can be lost in between, and no handler runs at an awkward moment.
@@ -36,7 +40,7 @@ pub const FORWARDED: &[Signal] = &[
 ];
 // ANCHOR_END: forwarded
 
-/// After this many SIGINT/SIGTERM, the container gets SIGKILL.
+/// After this many SIGINT/SIGTERM, the container gets SIGKILL (as Docker Compose does).
 pub const INTERRUPTS_BEFORE_KILL: u32 = 3;
 
 /// Signals blocked for [`forward_until_exit`]. Create it *before* starting the container, in

@@ -286,3 +286,33 @@ fn user_drops_root() {
         out.stderr
     );
 }
+
+/// A host binary copied into the rootfs without its dynamic loader fails with ENOENT although
+/// the file exists; the message says what is really missing.
+#[test]
+fn a_missing_loader_is_named() {
+    let dir = berth_tests::test_dir("ch01-loader");
+    let rootfs = dir.path().join("rootfs");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(berth_tests::busybox_rootfs())
+        .arg(&rootfs)
+        .status()
+        .expect("copying the rootfs");
+    assert!(copied.success());
+    std::fs::copy("/bin/ls", rootfs.join("bin/hostls")).expect("copying /bin/ls");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ch01"))
+        .args(["run", "--rootfs"])
+        .arg(&rootfs)
+        .args(["--", "hostls"])
+        .output()
+        .expect("running ch01");
+    assert_eq!(out.status.code(), Some(127));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "\"/bin/hostls\": no such file or directory: the file exists, but its interpreter"
+        ),
+        "{stderr}"
+    );
+}
