@@ -63,6 +63,11 @@ impl RootfsPlan {
 
     /// Mounts the rootfs's own filesystem, when it has one: chapter 2 passes an overlay of the
     /// image's layers here. Mounted in our private mount namespace, it vanishes with us.
+    ///
+    /// `nodev`: an image may carry device nodes, and root in the container could open a node
+    /// for the host's disk through one. Docker lets a device cgroup decide which devices may be
+    /// opened; until chapter 5 brings cgroups, device nodes on the rootfs are simply inert.
+    /// The container's `/dev` is our own tmpfs, mounted afterwards, and is not affected.
     pub fn mount_rootfs(&self) -> Result<(), Failure> {
         let Some((fstype, source, options)) = &self.mount else {
             return Ok(());
@@ -71,7 +76,7 @@ impl RootfsPlan {
             Some(source.as_c_str()),
             self.rootfs.as_c_str(),
             Some(fstype.as_c_str()),
-            MsFlags::empty(),
+            MsFlags::MS_NODEV,
             Some(options.as_c_str()),
         )
         .at(Step::MountRootfs)

@@ -1,0 +1,302 @@
+//! Containers made from images: a record, a writable layer, and chapter 1's runtime on top.
+//!
+//! `docker run IMAGE` is `docker create` (a directory with the container's settings and an
+//! empty writable layer) followed by `docker start` (mount the overlay, start the process).
+//! The settings come from the image config (`Entrypoint`, `Cmd`, `Env`, `WorkingDir`,
+//! `User`), overridden by what the user typed. Without `--rm` the container, with everything
+//! it wrote, stays until `rm`.
+
+use std::fs;
+use std::path::PathBuf;
+
+use berth_namespaces::{ContainerConfig, RootfsMount};
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::overlay::{self, OverlayError};
+use crate::spec::{self, ImageConfig};
+use crate::store::{IoContext, Store, StoreError, atomic};
+use crate::users::{self, UserError};
+
+/// Why a container could not be created, found or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Overlay(#[from] OverlayError),
+    #[error(transparent)]
+    User(#[from] UserError),
+    #[error("the image config of {image} is damaged: {reason}")]
+    BadConfig { image: String, reason: String },
+    #[error(
+        "no command specified: the image has no Entrypoint or Cmd, so give one after the image"
+    )]
+    NoCommand,
+    #[error(
+        "invalid container name {0:?}: use letters, digits, '_', '.' and '-', starting with a \
+         letter or digit"
+    )]
+    BadName(String),
+    #[error(
+        "the container name {name:?} is already in use by container {id:?}: remove (ch02 rm) \
+         that container to reuse the name"
+    )]
+    NameInUse { name: String, id: String },
+    #[error("no such container: {0}")]
+    NoSuchContainer(String),
+    #[error("container {0} is running: it cannot be removed until it exits")]
+    Running(String),
+}
+
+/// How a container was asked to run, and what became of it: `containers/<id>/config.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    /// 64 hex digits, like Docker's ids.
+    pub id: String,
+    pub name: String,
+    /// The image id, and the name it was run by.
+    pub image: Digest,
+    pub image_name: String,
+    /// The full command line, entrypoint included.
+    pub command: Vec<String>,
+    /// Creation time, seconds since the epoch.
+    pub created: u64,
+    /// The host pid of its PID 1 while it runs.
+    pub pid: Option<i32>,
+    /// Its exit code, once it has exited.
+    pub exit_code: Option<i32>,
+}
+
+/// What the user typed that changes how the image runs.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub name: Option<String>,
+    /// Replaces the image's `Cmd` (the `Entrypoint` stays, as in Docker).
+    pub cmd: Vec<String>,
+    /// Extra `KEY=VALUE` variables, after the image's.
+    pub env: Vec<(String, String)>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub init: bool,
+}
+
+impl ContainerRecord {
+    /// The container's directory.
+    pub fn dir(&self, store: &Store) -> PathBuf {
+        store.containers_dir().join(&self.id)
+    }
+
+    /// Saves the record (atomically).
+    pub fn save(&self, store: &Store) -> Result<(), StoreError> {
+        let path = self.dir(store).join("config.json");
+        let json = serde_json::to_vec_pretty(self).expect("records always serialise");
+        atomic::write_fast(&path, &json).context("writing container record", &path)
+    }
+
+    /// Whether its process is alive.
+    pub fn is_running(&self) -> bool {
+        self.pid.is_some_and(|pid| {
+            self.exit_code.is_none()
+                && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        })
+    }
+}
+
+/// Every container of the store.
+pub fn list(store: &Store) -> Result<Vec<ContainerRecord>, StoreError> {
+    let dir = store.containers_dir();
+    let mut records = Vec::new();
+    for entry in fs::read_dir(&dir).context("reading", &dir)? {
+        let path = entry.context("reading", &dir)?.path().join("config.json");
+        // A directory without a record is a create that did not finish: not a container.
+        let Ok(bytes) = fs::read(&path) else { continue };
+        let record = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            path,
+            reason: e.to_string(),
+        })?;
+        records.push(record);
+    }
+    records.sort_by_key(|r: &ContainerRecord| std::cmp::Reverse(r.created));
+    Ok(records)
+}
+
+/// Finds a container by name, full id or unique id prefix.
+pub fn find(store: &Store, key: &str) -> Result<ContainerRecord, ContainerError> {
+    let all = list(store)?;
+    if let Some(by_name) = all.iter().find(|c| c.name == key) {
+        return Ok(by_name.clone());
+    }
+    let mut by_id = all
+        .into_iter()
+        .filter(|c| !key.is_empty() && c.id.starts_with(key));
+    match (by_id.next(), by_id.next()) {
+        (Some(found), None) => Ok(found),
+        _ => Err(ContainerError::NoSuchContainer(key.to_owned())),
+    }
+}
+
+/// The name of a container that uses `image`, if any: such an image cannot be removed.
+pub fn user_of(store: &Store, image: &Digest) -> Option<String> {
+    list(store)
+        .ok()?
+        .into_iter()
+        .find(|c| c.image == *image)
+        .map(|c| c.name)
+}
+
+// ANCHOR: create
+/// Creates a container of image `image_ref`: its record and empty writable layer, and the
+/// chapter 1 configuration that will run it on the overlay.
+pub fn create(
+    store: &Store,
+    image_ref: &str,
+    options: &RunOptions,
+) -> Result<(ContainerRecord, ContainerConfig), ContainerError> {
+    let _shared = store.shared_lock()?; // The image cannot be removed meanwhile.
+    let image = store.resolve(image_ref)?;
+    let config_bytes = store.read_blob(&image.id)?;
+    let config: ImageConfig = spec::parse("the image config", &config_bytes).map_err(|reason| {
+        ContainerError::BadConfig {
+            image: image_ref.to_owned(),
+            reason,
+        }
+    })?;
+    let run = &config.config;
+
+    // Entrypoint + (the command typed, or the image's Cmd), as Docker combines them.
+    let mut command = run.entrypoint.clone().unwrap_or_default();
+    if options.cmd.is_empty() {
+        command.extend(run.cmd.clone().unwrap_or_default());
+    } else {
+        command.extend(options.cmd.iter().cloned());
+    }
+    if command.is_empty() {
+        return Err(ContainerError::NoCommand);
+    }
+
+    let id = random_id();
+    let name = match &options.name {
+        Some(name) => validate_name(store, name)?,
+        None => generated_name(&id),
+    };
+    let record = ContainerRecord {
+        id: id.clone(),
+        name,
+        image: image.id,
+        image_name: image_ref.to_owned(),
+        command: command.clone(),
+        created: now(),
+        pid: None,
+        exit_code: None,
+    };
+    let dir = record.dir(store);
+    let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
+    for d in [&upper, &work, &rootfs] {
+        fs::create_dir_all(d).context("creating", d)?;
+    }
+    let options_text = overlay::mount_options(store, &image, &upper, &work)?;
+
+    let mut runtime = ContainerConfig::new(&rootfs, command).with_hostname(&id[..12]);
+    runtime.rootfs_mount = Some(RootfsMount {
+        fstype: "overlay".into(),
+        source: "overlay".into(),
+        options: options_text,
+    });
+    for pair in run.env.iter().flatten() {
+        if let Some((key, value)) = pair.split_once('=') {
+            runtime.set_env(key, value);
+        }
+    }
+    let user_spec = options.user.clone().or_else(|| run.user.clone());
+    if let Some(spec) = user_spec.filter(|s| !s.is_empty()) {
+        let read = |path| {
+            overlay::find_in_image(store, &image, path)
+                .and_then(|p| fs::read_to_string(p).ok())
+                .unwrap_or_default()
+        };
+        let resolved = users::resolve(&spec, &read("etc/passwd"), &read("etc/group"))?;
+        runtime.set_env("HOME", &resolved.home);
+        runtime.user = Some(resolved.user);
+    }
+    for (key, value) in &options.env {
+        runtime.set_env(key, value);
+    }
+    let workdir = options.workdir.clone().or_else(|| run.working_dir.clone());
+    if let Some(workdir) = workdir.filter(|w| !w.is_empty()) {
+        runtime.workdir = workdir.into();
+    }
+    runtime.init = options.init;
+    // Root inside the container's user namespace is all ch02 supports: overlayfs with
+    // whiteouts in the lower layers needs real root on most kernels.
+    runtime.rootless = false;
+    record.save(store)?;
+    Ok((record, runtime))
+}
+// ANCHOR_END: create
+
+/// Removes a container that is not running: its record and writable layer.
+pub fn remove(store: &Store, key: &str) -> Result<ContainerRecord, ContainerError> {
+    let record = find(store, key)?;
+    if record.is_running() {
+        return Err(ContainerError::Running(record.name));
+    }
+    let dir = record.dir(store);
+    fs::remove_dir_all(&dir).context("removing", &dir)?;
+    Ok(record)
+}
+
+fn validate_name(store: &Store, name: &str) -> Result<String, ContainerError> {
+    let name = name.strip_prefix('/').unwrap_or(name);
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        return Err(ContainerError::BadName(name.to_owned()));
+    }
+    if let Some(other) = list(store)?.into_iter().find(|c| c.name == name) {
+        return Err(ContainerError::NameInUse {
+            name: name.to_owned(),
+            id: other.id,
+        });
+    }
+    Ok(name.to_owned())
+}
+
+/// A name like Docker's `eager_turing`, picked from the id so it is stable for the id.
+fn generated_name(id: &str) -> String {
+    const MOODS: [&str; 8] = [
+        "brave", "calm", "eager", "jolly", "keen", "nimble", "quiet", "witty",
+    ];
+    const PIONEERS: [&str; 8] = [
+        "hopper",
+        "lovelace",
+        "ritchie",
+        "thompson",
+        "torvalds",
+        "turing",
+        "kernighan",
+        "liskov",
+    ];
+    let byte = |i: usize| usize::from_str_radix(&id[i..i + 2], 16).unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        MOODS[byte(0) % 8],
+        PIONEERS[byte(2) % 8],
+        &id[4..8]
+    )
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 32];
+    use std::io::Read;
+    if let Ok(mut urandom) = fs::File::open("/dev/urandom") {
+        let _ = urandom.read_exact(&mut bytes);
+    }
+    crate::digest::hex(&bytes)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

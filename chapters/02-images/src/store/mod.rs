@@ -1,0 +1,230 @@
+//! The image store: a directory that holds images by content address.
+//!
+//! ```text
+//! ROOT/
+//!   blobs/sha256/<hex>       every manifest, config and layer blob, named by its digest
+//!   layers/<diff id hex>/    each layer unpacked once: the directories overlayfs stacks
+//!   images/<config hex>.json one record per image: its layers and where its blobs are
+//!   repositories.json        names to image ids: "docker.io/library/busybox:latest" -> id
+//!   containers/<id>/         each container's writable layer and settings (container.rs)
+//!   tmp/                     work in progress; nothing here is part of the store
+//! ```
+//!
+//! Docker's classic store (`/var/lib/docker/image/overlay2` plus `overlay2/`) has the same
+//! parts under other names. Two rules keep it consistent:
+//!
+//! * **Nothing is visible before it is complete and verified.** Blobs and layers are written
+//!   under `tmp/`, checked against their digests, and renamed into place; JSON files are
+//!   replaced atomically (`atomic.rs`). An image record is written only after all its layers
+//!   exist, and a name only after the record. A crash at any point leaves at most garbage in
+//!   `tmp/`, which the next start removes.
+//! * **Locks, not luck.** Adding images takes a shared lock that removing takes exclusively,
+//!   so a removal never deletes a layer that a load is about to use; a per-layer lock makes
+//!   concurrent loads of the same layer unpack it once.
+
+pub mod atomic;
+mod images;
+mod layers;
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+pub use images::{ImageRecord, LayerRecord, Removed, StoreImage};
+pub use layers::{Added, LayerError, StagedLayer};
+
+use crate::digest::Digest;
+
+/// The default store, as Docker's is `/var/lib/docker`.
+pub const DEFAULT_ROOT: &str = "/var/lib/berth";
+
+/// Why a store operation failed. Every variant names the path or the thing involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("the store's {path} is damaged: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("no such image: {0}")]
+    NoSuchImage(String),
+    #[error(transparent)]
+    Reference(#[from] crate::reference::ReferenceError),
+    #[error("{reference} is ambiguous: it matches images {first} and {second}")]
+    Ambiguous {
+        reference: String,
+        first: String,
+        second: String,
+    },
+    #[error(
+        "unable to remove {image}: it is in use by container {container} (remove the container \
+         first: rm {container})"
+    )]
+    InUse { image: String, container: String },
+    #[error(
+        "store root {0} must be an absolute path without ',', ':' or '\\' (overlayfs mount options \
+         cannot carry them)"
+    )]
+    BadRoot(PathBuf),
+}
+
+/// Attaches what was being done and on which path to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn context(self, what: &'static str, path: &Path) -> Result<T, StoreError>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn context(self, what: &'static str, path: &Path) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Io {
+            what,
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+/// An open image store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`, and clears leftovers of interrupted
+    /// work from `tmp/` when no other process is using the store.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        let root = root.into();
+        let text = root.to_string_lossy();
+        if !root.is_absolute() || text.contains([',', ':', '\\']) {
+            return Err(StoreError::BadRoot(root));
+        }
+        let store = Store { root };
+        for dir in [
+            "blobs/sha256",
+            "layers",
+            "images",
+            "containers",
+            "tmp",
+            "locks",
+        ] {
+            let path = store.root.join(dir);
+            fs::create_dir_all(&path).context("creating", &path)?;
+        }
+        store.clean_tmp()?;
+        Ok(store)
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a blob lives.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    /// Where a layer is unpacked.
+    pub fn layer_path(&self, diff_id: &Digest) -> PathBuf {
+        self.root.join("layers").join(diff_id.hex())
+    }
+
+    /// The directory holding containers' writable layers.
+    pub fn containers_dir(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+
+    /// A fresh directory under `tmp/` for work in progress, removed on drop.
+    pub fn temp_dir(&self, label: &str) -> Result<tempfile::TempDir, StoreError> {
+        let tmp = self.root.join("tmp");
+        tempfile::Builder::new()
+            .prefix(&format!("{label}-"))
+            .tempdir_in(&tmp)
+            .context("creating a work directory in", &tmp)
+    }
+
+    // ANCHOR: locks
+    /// Takes the store's shared lock: held while adding images or creating containers, so
+    /// that removal (which takes it exclusively) never deletes what is being added.
+    pub fn shared_lock(&self) -> Result<Flock<File>, StoreError> {
+        self.lock("store", FlockArg::LockShared)
+    }
+
+    /// Takes the store's exclusive lock, for removals and garbage collection.
+    pub fn exclusive_lock(&self) -> Result<Flock<File>, StoreError> {
+        self.lock("store", FlockArg::LockExclusive)
+    }
+    // ANCHOR_END: locks
+
+    /// Takes a named exclusive lock (for one layer, or the names file).
+    pub(crate) fn lock(&self, name: &str, kind: FlockArg) -> Result<Flock<File>, StoreError> {
+        let path = self.root.join("locks").join(name);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .context("opening lock", &path)?;
+        Flock::lock(file, kind).map_err(|(_, errno)| StoreError::Io {
+            what: "locking",
+            path,
+            source: errno.into(),
+        })
+    }
+
+    /// Flushes everything written to the store's filesystem (`syncfs(2)`).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let tmp = self.root.join("tmp");
+        let dir = File::open(&tmp).context("opening", &tmp)?;
+        nix::unistd::syncfs(&dir).map_err(|errno| StoreError::Io {
+            what: "syncing the filesystem of",
+            path: tmp,
+            source: errno.into(),
+        })
+    }
+
+    /// Removes leftovers of interrupted loads, unless another process holds the store.
+    fn clean_tmp(&self) -> Result<(), StoreError> {
+        let Ok(_exclusive) = self.lock("store", FlockArg::LockExclusiveNonblock) else {
+            return Ok(()); // Someone is working: their tmp files are not leftovers.
+        };
+        let tmp = self.root.join("tmp");
+        for entry in fs::read_dir(&tmp).context("reading", &tmp)? {
+            let path = entry.context("reading", &tmp)?.path();
+            let removed = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            removed.context("removing leftover", &path)?;
+        }
+        Ok(())
+    }
+}
+
+/// Total size in bytes of the regular files under `dir` (hard links counted once each).
+pub fn disk_usage(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() && seen.insert((meta.dev(), meta.ino())) {
+                total += meta.len();
+            }
+        }
+    }
+    total
+}

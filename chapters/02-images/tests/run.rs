@@ -1,0 +1,250 @@
+//! Containers on overlayfs: what they see, what they change, and what stays.
+
+mod support;
+
+use support::{Ch02, copy_dir, fixture};
+
+/// The layered image seen from inside: the upper layers' whiteout and opaque directory work.
+#[test]
+fn whiteouts_and_opaque_directories_from_inside() {
+    let ch02 = Ch02::new("whiteout");
+    ch02.load("layered-oci");
+    let probe = "pwd; find /data | sort; cat /data/keep/file /data/replaced/new; \
+                 test -e /data/replaced/old || echo 'old: gone (opaque directory)'; \
+                 test -e /etc/hostname || echo 'hostname: gone (whiteout)'; ls /etc";
+    let out = ch02
+        .run(&["run", "--rm", "layered", "sh", "-c", probe])
+        .ok();
+    insta::assert_snapshot!("layered_view", out.stdout);
+}
+
+/// Two containers of one image do not see each other's writes, and the image's layers are
+/// unchanged after containers write, delete and rename files.
+#[test]
+fn containers_write_only_to_their_own_layer() {
+    let ch02 = Ch02::new("isolation");
+    ch02.load("busybox-oci");
+    let layers_before = support::tree(&ch02.root().join("layers"));
+    let script = "echo first > /tmp/mine; rm /etc/hostname; mv /etc/passwd /etc/passwd.moved; \
+                  echo changed >> /etc/group; ls /etc";
+    let first = ch02
+        .run(&["run", "--name", "first", "busybox", "sh", "-c", script])
+        .ok();
+    assert_eq!(first.stdout, "group\npasswd.moved\n");
+    let second = ch02
+        .run(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "ls /etc /tmp; tail -n 1 /etc/group",
+        ])
+        .ok();
+    assert_eq!(
+        second.stdout,
+        "/etc:\ngroup\nhostname\npasswd\n\n/tmp:\nnogroup:x:65534:\n"
+    );
+    assert_eq!(
+        support::tree(&ch02.root().join("layers")),
+        layers_before,
+        "a container changed the image's layers"
+    );
+
+    // The first container's changes are kept in its own upper directory until `rm`.
+    let ps = ch02.run(&["ps", "-a"]).ok();
+    assert!(
+        ps.stdout.contains("Exited (0)") && ps.stdout.contains("first"),
+        "{}",
+        ps.stdout
+    );
+    let containers = ch02.root().join("containers");
+    let dirs = || std::fs::read_dir(&containers).unwrap().count();
+    assert_eq!(dirs(), 1, "the --rm container is gone, the other stays");
+    let upper = std::fs::read_dir(&containers)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("upper");
+    assert_eq!(
+        std::fs::read_to_string(upper.join("tmp/mine")).unwrap(),
+        "first\n"
+    );
+    assert_eq!(ch02.run(&["rm", "first"]).ok().stdout, "first\n");
+    assert_eq!(dirs(), 0);
+}
+
+/// No overlay or other mount of the store outlives a container: they were made in its own
+/// mount namespace.
+#[test]
+fn no_mount_is_left_on_the_host() {
+    let ch02 = Ch02::new("mounts");
+    ch02.load("busybox-oci");
+    let root = ch02.root().to_str().unwrap().to_owned();
+    // Device nodes an image may carry are inert: the overlay is mounted nodev.
+    let out = ch02
+        .run(&[
+            "run",
+            "--rm",
+            "busybox",
+            "grep",
+            "^overlay / ",
+            "/proc/mounts",
+        ])
+        .ok();
+    assert!(
+        out.stdout.contains(",nodev,") || out.stdout.contains(" rw,nodev"),
+        "{}",
+        out.stdout
+    );
+    let out = ch02.run(&["run", "--rm", "busybox", "false"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        berth_tests::host_mounts_mentioning(&root),
+        Vec::<String>::new()
+    );
+}
+
+/// The image config's Entrypoint, Cmd, Env, WorkingDir and User are honoured, and the command
+/// line overrides Cmd (not Entrypoint), as in Docker.
+#[test]
+fn the_image_config_is_honoured() {
+    let dir = berth_tests::test_dir("ch02-config");
+    let layout = dir.path().join("configured");
+    copy_dir(&fixture("busybox-oci"), &layout);
+    let image = format!("{}:busybox:latest", layout.display());
+    let umoci = std::process::Command::new("umoci")
+        .args(["config", "--image", &image, "--tag", "configured"])
+        .args([
+            "--config.entrypoint",
+            "/bin/sh",
+            "--config.entrypoint",
+            "-c",
+        ])
+        .args([
+            "--config.cmd",
+            "echo $GREETING from $(pwd) as $(id -un):$(id -gn) home=$HOME",
+        ])
+        .args([
+            "--config.env",
+            "GREETING=hello",
+            "--config.workingdir",
+            "/tmp",
+        ])
+        .args(["--config.user", "nobody"])
+        .status()
+        .expect("running umoci");
+    assert!(umoci.success());
+    let ch02 = Ch02::new("config");
+    let out = ch02.run(&["load", "-i", layout.to_str().unwrap()]).ok();
+    assert!(
+        out.stdout.contains("Loaded image: configured:configured"),
+        "{}",
+        out.stdout
+    );
+
+    let out = ch02.run(&["run", "--rm", "configured:configured"]).ok();
+    assert_eq!(out.stdout, "hello from /tmp as nobody:nogroup home=/home\n");
+    let out = ch02
+        .run(&[
+            "run",
+            "--rm",
+            "-e",
+            "GREETING=hi",
+            "-u",
+            "0",
+            "-w",
+            "/etc",
+            "configured:configured",
+            "echo $GREETING $(pwd) $(id -u)",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "hi /etc 0\n");
+    let out = ch02.run(&["run", "--rm", "-u", "nosuchuser", "configured:configured"]);
+    assert_eq!(out.code, 125);
+    assert_eq!(
+        out.stderr,
+        "ch02: unable to find user nosuchuser: no matching entries in the image's /etc/passwd\n"
+    );
+}
+
+/// `rmi` removes an image's own layers and keeps those another image still uses.
+#[test]
+fn rmi_keeps_shared_layers() {
+    let ch02 = Ch02::new("rmi");
+    ch02.load("busybox-oci");
+    ch02.load("layered-oci");
+    let layers = || {
+        std::fs::read_dir(ch02.root().join("layers"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(
+        layers(),
+        4,
+        "busybox's one layer is shared with layered's four"
+    );
+
+    let out = ch02.run(&["rmi", "layered"]).ok();
+    assert!(
+        out.stdout
+            .starts_with("Untagged: layered:latest\nDeleted: sha256:"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(layers(), 1);
+    ch02.run(&["run", "--rm", "busybox", "true"]).ok();
+
+    // An image used by a container stays until the container goes.
+    ch02.run(&["run", "--name", "user", "busybox", "true"]).ok();
+    let out = ch02.run(&["rmi", "busybox"]);
+    assert_eq!(out.code, 125);
+    assert!(
+        out.stderr.contains("in use by container user"),
+        "{}",
+        out.stderr
+    );
+    ch02.run(&["rm", "user"]).ok();
+    ch02.run(&["rmi", "busybox"]).ok();
+    assert_eq!(layers(), 0);
+    assert_eq!(
+        std::fs::read_dir(ch02.root().join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+/// Bad input to `run`, `rm` and `rmi`: one clear line and exit code 125, or Docker's codes.
+#[test]
+fn bad_input_errors() {
+    let ch02 = Ch02::new("errors");
+    ch02.load("busybox-oci");
+    ch02.run(&["run", "--name", "taken", "busybox", "true"])
+        .ok();
+    let cases: &[&[&str]] = &[
+        &["run", "nosuchimage"],
+        &["run", "Bad:Reference"],
+        &["run", "--name", "../escape", "busybox", "true"],
+        &["run", "--name", "taken", "busybox", "true"],
+        &["run", "--rm", "busybox", "no-such-command"],
+        &["rm", "nosuchcontainer"],
+        &["rmi", "nosuchimage"],
+        &["load", "-i", "/no/such/archive"],
+    ];
+    let mut report = String::new();
+    for args in cases {
+        let out = ch02.run(args);
+        let stderr = out.stderr.replace(ch02.root().to_str().unwrap(), "$ROOT");
+        // Container ids are random.
+        let stderr = support::redact_ids(&support::redact_digests(&stderr));
+        report.push_str(&format!(
+            "$ ch02 {}\nexit {}: {stderr}\n",
+            args.join(" "),
+            out.code
+        ));
+    }
+    insta::assert_snapshot!("run_errors", report);
+}
