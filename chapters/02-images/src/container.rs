@@ -64,6 +64,10 @@ pub struct ContainerRecord {
     pub created: u64,
     /// The host pid of its PID 1 while it runs.
     pub pid: Option<i32>,
+    /// When that process started (clock ticks since boot, from `/proc/PID/stat`): a pid is
+    /// reused once its process is gone, and this tells the two apart.
+    #[serde(default)]
+    pub pid_start: Option<u64>,
     /// Its exit code, once it has exited.
     pub exit_code: Option<i32>,
 }
@@ -94,13 +98,30 @@ impl ContainerRecord {
         atomic::write_fast(&path, &json).context("writing container record", &path)
     }
 
-    /// Whether its process is alive.
-    pub fn is_running(&self) -> bool {
-        self.pid.is_some_and(|pid| {
-            self.exit_code.is_none()
-                && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-        })
+    /// Records the process that runs it.
+    pub fn set_pid(&mut self, pid: i32) {
+        self.pid = Some(pid);
+        self.pid_start = process_start_time(pid);
     }
+
+    /// Whether its process is alive: the pid exists and is still the same process.
+    pub fn is_running(&self) -> bool {
+        match (self.pid, self.exit_code) {
+            (Some(pid), None) => {
+                let start = process_start_time(pid);
+                start.is_some() && start == self.pid_start
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Field 22 of `/proc/PID/stat`: when the process started.
+fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are after the last ')'.
+    let after_name = stat.rsplit_once(')')?.1;
+    after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Every container of the store.
@@ -188,13 +209,11 @@ pub fn create(
         command: command.clone(),
         created: now(),
         pid: None,
+        pid_start: None,
         exit_code: None,
     };
     let dir = record.dir(store);
     let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
-    for d in [&upper, &work, &rootfs] {
-        fs::create_dir_all(d).context("creating", d)?;
-    }
     let options_text = overlay::mount_options(store, &image, &upper, &work)?;
 
     let mut runtime = ContainerConfig::new(&rootfs, command).with_hostname(&id[..12]);
@@ -230,7 +249,16 @@ pub fn create(
     // Root inside the container's user namespace is all ch02 supports: overlayfs with
     // whiteouts in the lower layers needs real root on most kernels.
     runtime.rootless = false;
-    record.save(store)?;
+
+    // Everything that can be refused has been checked: only now does the container exist.
+    let created = [&upper, &work, &rootfs]
+        .iter()
+        .try_for_each(|d| fs::create_dir_all(d).context("creating", d))
+        .and_then(|()| record.save(store));
+    if let Err(error) = created {
+        let _ = fs::remove_dir_all(&dir);
+        return Err(error.into());
+    }
     Ok((record, runtime))
 }
 // ANCHOR_END: create

@@ -195,6 +195,7 @@ pub fn hex(bytes: &[u8]) -> String {
     text
 }
 
+// ANCHOR: hashing_reader_struct
 /// A reader that hashes every byte it passes on.
 ///
 /// Put it where the bytes whose digest you want flow: over the compressed stream to check a
@@ -204,6 +205,7 @@ pub struct HashingReader<R> {
     hasher: Sha256,
     bytes: u64,
 }
+// ANCHOR_END: hashing_reader_struct
 
 impl<R: Read> HashingReader<R> {
     /// Wraps `inner`.
@@ -241,6 +243,7 @@ impl<R: Read> HashingReader<R> {
     }
 }
 
+// ANCHOR: hashing_reader_read
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
@@ -249,6 +252,7 @@ impl<R: Read> Read for HashingReader<R> {
         Ok(n)
     }
 }
+// ANCHOR_END: hashing_reader_read
 
 /// A writer that hashes every byte written through it: for storing a blob while computing its
 /// digest.

@@ -17,6 +17,7 @@
 pub mod digest;
 pub mod unpack;
 
+pub mod cli;
 pub mod container;
 pub mod load;
 pub mod overlay;

@@ -76,39 +76,85 @@ pub fn mount_options(
 // ANCHOR_END: options
 
 // ANCHOR: lookup
-/// Finds `path` (relative, like `etc/passwd`) in the image as overlayfs would show it, without
-/// mounting anything: the top layer that has it wins, unless a whiteout or an opaque directory
-/// above hides it.
+/// Finds `path` (like `etc/passwd`) in the image as the container will see it, without
+/// mounting anything: for each name, the top layer that has it wins, unless a whiteout or an
+/// opaque directory above hides it; symlinks are followed inside the image, never out of it.
 pub fn find_in_image(store: &Store, image: &ImageRecord, path: &str) -> Option<PathBuf> {
-    let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-    for layer in image.layers.iter().rev() {
-        let root = store.layer_path(&layer.diff_id);
-        let mut dir = root.clone();
-        let mut hidden_below = false;
-        for (i, name) in components.iter().enumerate() {
-            let candidate = dir.join(name);
-            let Ok(meta) = fs::symlink_metadata(&candidate) else {
-                break; // Not in this layer: look in the next one down.
-            };
-            if is_whiteout(&meta) {
-                return None; // Deleted here: lower layers do not count.
+    let mut pending: Vec<String> = components(path).rev().map(str::to_owned).collect();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut links_followed = 0;
+    while let Some(name) = pending.pop() {
+        match name.as_str() {
+            "." => continue,
+            ".." => {
+                resolved.pop(); // `..` at the root stays at the root, as in the kernel.
+                continue;
             }
-            if i + 1 == components.len() {
-                return meta.is_file().then_some(candidate);
-            }
-            if !meta.is_dir() {
-                return None; // A file where a directory should be hides everything below.
-            }
-            if is_opaque(&candidate) {
-                hidden_below = true;
-            }
-            dir = candidate;
+            _ => {}
         }
-        if hidden_below {
+        resolved.push(name);
+        let (host_path, meta) = merged_entry(store, image, &resolved)?;
+        if meta.file_type().is_symlink() {
+            links_followed += 1;
+            if links_followed > 40 {
+                return None; // ELOOP
+            }
+            let target = fs::read_link(&host_path).ok()?;
+            let target = target.to_string_lossy();
+            resolved.pop();
+            if target.starts_with('/') {
+                resolved.clear();
+            }
+            pending.extend(
+                components(&target)
+                    .rev()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            );
+        } else if pending.is_empty() {
+            return meta.is_file().then_some(host_path);
+        } else if !meta.is_dir() {
             return None;
         }
     }
     None
+}
+
+/// The entry `components` names in the merged view: the layer directory entry that provides
+/// it, top layer first, unless hidden by a whiteout or an opaque directory on the way.
+fn merged_entry(
+    store: &Store,
+    image: &ImageRecord,
+    components: &[String],
+) -> Option<(PathBuf, fs::Metadata)> {
+    for layer in image.layers.iter().rev() {
+        let mut path = store.layer_path(&layer.diff_id);
+        let mut hides_lower = false;
+        for (i, name) in components.iter().enumerate() {
+            path.push(name);
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                break; // Not in this layer: look in the next one down.
+            };
+            if is_whiteout(&meta) {
+                return None; // Deleted here: the layers below do not count.
+            }
+            if i + 1 == components.len() {
+                return Some((path, meta));
+            }
+            if !meta.is_dir() {
+                return None; // A file (or link) here hides the path in the layers below.
+            }
+            hides_lower |= is_opaque(&path);
+        }
+        if hides_lower {
+            return None;
+        }
+    }
+    None
+}
+
+fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
+    path.split('/').filter(|c| !c.is_empty())
 }
 // ANCHOR_END: lookup
 

@@ -1,5 +1,6 @@
 //! Containers on overlayfs: what they see, what they change, and what stays.
 
+mod common;
 mod support;
 
 use support::{Ch02, copy_dir, fixture};
@@ -247,4 +248,77 @@ fn bad_input_errors() {
         ));
     }
     insta::assert_snapshot!("run_errors", report);
+}
+
+/// The user is looked up through symlinks inside the image (here `/etc/passwd` is a link), and
+/// a refused `run` leaves no half-made container behind.
+#[test]
+fn users_are_found_through_symlinks_and_failures_leave_nothing() {
+    let dir = berth_tests::test_dir("ch02-userlink");
+    let layout = dir.path().join("linked");
+    copy_dir(&fixture("busybox-oci"), &layout);
+    let mut layer = common::Layer::new();
+    layer
+        .file(
+            "etc/passwd.real",
+            b"root:x:0:0:root:/root:/bin/sh\nlinkuser:x:4321:4321::/home/l:/bin/sh\n",
+        )
+        .symlink("etc/passwd", "/etc/../etc/passwd.real");
+    support::append_layer(&layout, &layer.finish());
+    let ch02 = Ch02::new("userlink");
+    ch02.run(&["load", "-i", layout.to_str().unwrap()]).ok();
+    let out = ch02
+        .run(&[
+            "run",
+            "--rm",
+            "-u",
+            "linkuser",
+            "busybox",
+            "sh",
+            "-c",
+            "id -u; echo $HOME",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "4321\n/home/l\n");
+
+    let out = ch02.run(&["run", "-u", "nosuchuser", "busybox", "true"]);
+    assert_eq!(out.code, 125);
+    assert_eq!(
+        std::fs::read_dir(ch02.root().join("containers"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+/// Removing by id an image with several names needs -f, as in Docker.
+#[test]
+fn rmi_by_id_of_a_multiply_named_image_needs_force() {
+    let ch02 = Ch02::new("rmi-force");
+    ch02.load("busybox-oci");
+    // The same image under a second name.
+    let dir = berth_tests::test_dir("ch02-rmi-force");
+    let layout = dir.path().join("other");
+    copy_dir(&fixture("busybox-oci"), &layout);
+    let index = std::fs::read_to_string(layout.join("index.json")).unwrap();
+    std::fs::write(
+        layout.join("index.json"),
+        index.replace("busybox:latest", "other:1"),
+    )
+    .unwrap();
+    ch02.run(&["load", "-i", layout.to_str().unwrap()]).ok();
+    let images = ch02.run(&["images"]).ok().stdout;
+    let id = images
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    let out = ch02.run(&["rmi", &id]);
+    assert_eq!(out.code, 125, "{}", out.stdout);
+    assert!(out.stderr.contains("must be forced"), "{}", out.stderr);
+    let out = ch02.run(&["rmi", "-f", &id]).ok();
+    assert!(out.stdout.contains("Deleted: sha256:"), "{}", out.stdout);
 }

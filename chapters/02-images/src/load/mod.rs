@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::digest::Digest;
 use crate::reference::{Reference, ReferenceError};
 use crate::spec::{self, ArchiveEntry, Descriptor, ImageConfig, Index, Manifest, media_type};
-use crate::store::{self, ImageRecord, LayerRecord, Store, StoreError};
 use crate::store::{Added, LayerError, StagedLayer};
+use crate::store::{NewImage, Store, StoreError};
 use source::{Source, SourceError};
 
 /// Why an archive was refused. The store is left as it was.
@@ -371,45 +371,28 @@ fn install(store: &Store, source: &Source, archive: &str, plan: Plan) -> Result<
     let _shared = store.shared_lock()?;
     let _layer_locks = store.lock_layers(diff_ids)?;
     let staged = stage_all(store, source, &plan.layers, diff_ids)?;
+    let added: Vec<Added> = staged.iter().map(|s| s.added).collect();
 
-    // Every layer passed. Flush the unpacked files to disk before they become visible, so that
-    // after a power cut a layer directory is never there but empty: `syncfs` once for all.
-    store.sync()?;
-    // Now, and only now, the store changes.
-    let mut records = Vec::new();
-    let mut layers = Vec::new();
-    for ((planned, diff_id), staged) in plan.layers.iter().zip(diff_ids).zip(staged) {
-        records.push(LayerRecord {
-            diff_id: *diff_id,
-            blob: staged.blob,
-            media_type: planned.media_type.clone(),
-            size: staged.size,
-        });
-        layers.push((*diff_id, staged.added));
-        store.commit_layer(staged)?;
-    }
-    store.add_blob(&plan.config_digest, &plan.config)?;
-    if let Some((digest, bytes)) = &plan.manifest {
-        store.add_blob(digest, bytes)?;
-    }
-    let size = diff_ids
+    // Every layer passed: now, and only now, the store changes.
+    let layers = diff_ids
         .iter()
-        .map(|id| store::disk_usage(&store.layer_path(id)))
-        .sum();
-    store.put_image(&ImageRecord {
-        id: plan.config_digest,
-        manifest: plan.manifest.as_ref().map(|(digest, _)| *digest),
-        layers: records,
+        .zip(&plan.layers)
+        .zip(staged)
+        .map(|((diff_id, planned), staged)| (*diff_id, planned.media_type.clone(), staged))
+        .collect();
+    let record = store.commit_image(NewImage {
+        config: plan.config,
+        config_digest: plan.config_digest,
         created: config.created.clone(),
-        size,
-    })?;
-    for name in &plan.names {
-        store.tag(name, &plan.config_digest)?;
-    }
-    Ok(Loaded {
-        id: plan.config_digest,
-        names: plan.names,
+        manifest: plan.manifest,
         layers,
+        names: plan.names.clone(),
+        repo_digest: None,
+    })?;
+    Ok(Loaded {
+        id: record.id,
+        names: plan.names,
+        layers: record.layers.iter().map(|l| l.diff_id).zip(added).collect(),
     })
 }
 // ANCHOR_END: install

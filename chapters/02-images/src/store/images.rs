@@ -27,6 +27,10 @@ pub struct ImageRecord {
     pub created: Option<String>,
     /// The unpacked size of all its layers, in bytes.
     pub size: u64,
+    /// `repository@digest` for each registry manifest it was pulled by (for a multi-platform
+    /// image, the index's digest: the one `docker pull` prints).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
 }
 
 /// One layer of an image.
@@ -121,7 +125,14 @@ impl Store {
                 StoreImage { record, names }
             })
             .collect();
-        images.sort_by(|a, b| b.record.created.cmp(&a.record.created));
+        // Newest first; images built at the same second by name, so the order is stable.
+        images.sort_by(|a, b| {
+            b.record
+                .created
+                .cmp(&a.record.created)
+                .then_with(|| a.names.first().cmp(&b.names.first()))
+                .then_with(|| a.record.id.cmp(&b.record.id))
+        });
         Ok(images)
     }
 
@@ -206,10 +217,12 @@ impl Store {
     // ANCHOR: remove_image
     /// Removes a name, and the image once no name is left, as `docker rmi` does; then deletes
     /// the layers and blobs no remaining image uses. `user_of` names a container that still
-    /// uses an image, if any: such an image is kept and the removal refused.
+    /// uses an image, if any: such an image is kept and the removal refused, even with
+    /// `force` (which only allows removing, by id, an image that has several names).
     pub fn remove_image(
         &self,
         text: &str,
+        force: bool,
         user_of: impl Fn(&Digest) -> Option<String>,
     ) -> Result<Vec<Removed>, StoreError> {
         let _exclusive = self.exclusive_lock()?;
@@ -224,9 +237,16 @@ impl Store {
             .filter(|(_, id)| **id == record.id)
             .map(|(name, _)| name.clone())
             .collect();
-        // Untag one name when there are others; otherwise the whole image goes.
+        // Untag one name when there are others; otherwise the whole image goes. Removing by
+        // id an image that has several names removes them all: Docker wants `-f` for that.
         let untag: Vec<String> = match by_name {
             Some(name) if image_names.len() > 1 => vec![name],
+            None if image_names.len() > 1 && !force => {
+                return Err(StoreError::MultipleNames {
+                    image: text.to_owned(),
+                    count: image_names.len(),
+                });
+            }
             _ => image_names,
         };
         let deleting = untag.len() == names.values().filter(|id| **id == record.id).count();

@@ -147,15 +147,21 @@ impl Store {
             source,
         };
 
-        // Decompress, hash and unpack in one pass (see the `unpack` module).
+        // Decompress, hash and unpack in one pass (see the `unpack` module); a layer the store
+        // has unpacked already (the same image in another format) is only hashed.
         let unpacked = work.path().join("diff");
-        std::fs::create_dir(&unpacked).context("creating", &unpacked)?;
-        let actual_diff_id = unpack::unpack_layer(&mut hashed, &unpacked)
-            .map_err(|source| LayerError::Unpack {
-                blob: blob.copied().unwrap_or(*diff_id),
-                source,
-            })?
-            .diff_id;
+        let unpack_error = |source| LayerError::Unpack {
+            blob: blob.copied().unwrap_or(*diff_id),
+            source,
+        };
+        let actual_diff_id = if self.has_layer(diff_id) {
+            unpack::diff_id_of(&mut hashed).map_err(unpack_error)?
+        } else {
+            std::fs::create_dir(&unpacked).context("creating", &unpacked)?;
+            unpack::unpack_layer(&mut hashed, &unpacked)
+                .map_err(unpack_error)?
+                .diff_id
+        };
         // Read what the tar reader left (padding, a compressor's trailer) so the blob's hash
         // covers every byte.
         io::copy(&mut hashed, &mut io::sink()).map_err(read_error)?;
@@ -178,10 +184,15 @@ impl Store {
         }
         let Tee { copy, .. } = hashed.into_inner();
         copy.sync_all().context("writing", &blob_tmp)?;
+        let added = if unpacked.exists() {
+            Added::Unpacked
+        } else {
+            Added::AlreadyExists
+        };
         Ok(StagedLayer {
             blob: actual_blob,
             size,
-            added: Added::Unpacked,
+            added,
             diff_id: *diff_id,
             work: Some(work),
         })
@@ -198,8 +209,8 @@ impl Store {
         let blob_tmp = work.path().join("blob");
         std::fs::rename(&blob_tmp, &blob_path).context("storing blob", &blob_path)?;
         let layer_path = self.layer_path(&staged.diff_id);
-        if !layer_path.exists() {
-            let unpacked = work.path().join("diff");
+        let unpacked = work.path().join("diff");
+        if !layer_path.exists() && unpacked.exists() {
             atomic::rename_dir(&unpacked, &layer_path).context("storing layer", &layer_path)?;
         }
         Ok(())

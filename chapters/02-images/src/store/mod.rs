@@ -22,6 +22,7 @@
 //!   so a removal never deletes a layer that a load is about to use; a per-layer lock makes
 //!   concurrent loads of the same layer unpack it once.
 
+mod add;
 pub mod atomic;
 mod images;
 mod layers;
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
+pub use add::NewImage;
 pub use images::{ImageRecord, LayerRecord, Removed, StoreImage};
 pub use layers::{Added, LayerError, StagedLayer};
 
@@ -55,6 +57,11 @@ pub enum StoreError {
     NoSuchImage(String),
     #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
+    #[error(
+        "unable to delete {image} (must be forced): the image is referenced by {count} names; \
+         remove them one by one, or use -f"
+    )]
+    MultipleNames { image: String, count: usize },
     #[error("{reference} is ambiguous: it matches images {first} and {second}")]
     Ambiguous {
         reference: String,

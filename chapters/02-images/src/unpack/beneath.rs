@@ -139,6 +139,7 @@ impl Root {
         Ok(dir)
     }
 
+    // ANCHOR: resolve_beneath
     /// `openat2(root, path, O_RDONLY | O_DIRECTORY, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`.
     ///
     /// A real fd rather than `O_PATH`, because the opaque-directory marker is set with
@@ -156,6 +157,7 @@ impl Root {
             }
         }
     }
+    // ANCHOR_END: resolve_beneath
 }
 
 /// The components of `path` with the index where each ends.
@@ -168,6 +170,7 @@ fn components_with_ends(path: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     })
 }
 
+// ANCHOR: resolve_failure
 /// Turns a failed resolution into a refusal (it would escape) or an I/O failure.
 fn resolve_failure(path: &[u8], errno: Errno) -> Failure {
     match errno {
@@ -176,6 +179,7 @@ fn resolve_failure(path: &[u8], errno: Errno) -> Failure {
         _ => Failure::io(format!("opening directory {}", show(path)), errno),
     }
 }
+// ANCHOR_END: resolve_failure
 
 /// A path from the archive, for a message.
 pub(crate) fn show(path: &[u8]) -> Cow<'static, str> {

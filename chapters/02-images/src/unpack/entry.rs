@@ -37,6 +37,7 @@ use super::{Failure, Refusal};
 /// and `write(2)` each work on big chunks.
 pub(crate) const COPY_BUFFER: usize = 256 * 1024;
 
+// ANCHOR: create_replacing
 /// Runs `create`, and if the name is taken, removes what is there (unless it is a
 /// directory) and runs it again.
 pub(crate) fn create_replacing<T>(
@@ -66,6 +67,7 @@ pub(crate) fn create_replacing<T>(
     .map_err(|e| Failure::io("removing the earlier entry of the same name", e))?;
     create().map_err(|e| Failure::io(format!("creating the {what}"), e))
 }
+// ANCHOR_END: create_replacing
 
 /// A regular file: create it empty and private, write exactly `size` bytes of data, then
 /// owner, mode, attributes and times. Returns how many bytes of data it read.

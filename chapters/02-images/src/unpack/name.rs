@@ -24,6 +24,7 @@ pub(crate) struct EntryPath {
 }
 
 impl EntryPath {
+    // ANCHOR: entry_path_parse
     /// Cleans a raw tar name, or says why it cannot be unpacked.
     pub(crate) fn parse(raw: &[u8]) -> Result<EntryPath, Refusal> {
         if raw.is_empty() {
@@ -50,6 +51,7 @@ impl EntryPath {
         }
         Ok(EntryPath { joined, last_slash })
     }
+    // ANCHOR_END: entry_path_parse
 
     /// True for the layer's root itself (`./`, `/`).
     pub(crate) fn is_root(&self) -> bool {

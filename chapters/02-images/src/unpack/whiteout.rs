@@ -57,6 +57,7 @@ pub(crate) enum Whiteout<'a> {
     Opaque,
 }
 
+// ANCHOR: whiteout_classify
 /// If `path` is a whiteout, what it asks for (or why it is refused).
 pub(crate) fn classify(path: &EntryPath) -> Option<Result<Whiteout<'_>, Refusal>> {
     let name = path.name();
@@ -71,7 +72,9 @@ pub(crate) fn classify(path: &EntryPath) -> Option<Result<Whiteout<'_>, Refusal>
         Ok(Whiteout::Delete(hidden))
     })
 }
+// ANCHOR_END: whiteout_classify
 
+// ANCHOR: whiteout_apply
 /// Applies a whiteout as overlayfs understands it.
 pub(crate) fn apply(
     root: &Root,
@@ -128,6 +131,7 @@ pub(crate) fn apply(
         }
     }
 }
+// ANCHOR_END: whiteout_apply
 
 #[cfg(test)]
 mod tests {

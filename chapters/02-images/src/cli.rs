@@ -1,0 +1,169 @@
+//! What `ch02` prints and how it runs a container in the foreground, as a library: chapter 3's
+//! `ch03` offers the same commands on top of `pull`, and must print the same tables.
+
+use berth_namespaces::signals::{self, BlockedSignals};
+
+use crate::container::{self, RunOptions};
+use crate::store::Store;
+use crate::text::{human_duration, human_size, parse_rfc3339};
+
+/// An error for the user, with the exit code a CLI should leave with (Docker's: 125 when the
+/// engine failed, 126 and 127 when the command could not be run).
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(error: E) -> Self {
+        CliError {
+            message: error.to_string(),
+            code: 125,
+        }
+    }
+}
+
+/// `docker images`: one row per name (or `<none>` for an unnamed image), newest first.
+pub fn images_table(store: &Store) -> Result<String, CliError> {
+    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"].map(String::from)];
+    for image in store.images()? {
+        let created = image
+            .record
+            .created
+            .as_deref()
+            .and_then(parse_rfc3339)
+            .map_or_else(
+                || "N/A".to_owned(),
+                |t| format!("{} ago", human_duration(t)),
+            );
+        let size = human_size(image.record.size);
+        let id = image.record.id.hex()[..12].to_owned();
+        if image.names.is_empty() {
+            rows.push(["<none>".into(), "<none>".into(), id, created, size]);
+            continue;
+        }
+        for name in &image.names {
+            let tag = name.tag.clone().unwrap_or_else(|| "<none>".into());
+            let row = [
+                name.familiar_repository(),
+                tag,
+                id.clone(),
+                created.clone(),
+                size.clone(),
+            ];
+            rows.push(row);
+        }
+    }
+    Ok(table(&rows))
+}
+
+/// `docker ps [-a]`.
+pub fn ps_table(store: &Store, all: bool) -> Result<String, CliError> {
+    let header = [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "NAMES",
+    ];
+    let mut rows = vec![header.map(String::from)];
+    for c in container::list(store)? {
+        let running = c.is_running();
+        if !all && !running {
+            continue;
+        }
+        let status = match (running, c.exit_code) {
+            (true, _) => "Up".to_owned(),
+            (false, Some(code)) => format!("Exited ({code})"),
+            (false, None) => "Created".to_owned(),
+        };
+        let mut command: String = c.command.join(" ");
+        if command.chars().count() > 20 {
+            command = command.chars().take(19).collect();
+            command.push('…');
+        }
+        let created = format!("{} ago", human_duration(c.created));
+        rows.push([
+            c.id[..12].to_owned(),
+            c.image_name,
+            format!("\"{command}\""),
+            created,
+            status,
+            c.name,
+        ]);
+    }
+    Ok(table(&rows))
+}
+
+// ANCHOR: run
+/// `run` in the foreground: create the container, start it with chapter 1's runtime, forward
+/// signals until it exits, record its exit code (or remove it with `rm`). Returns its code.
+pub fn run_foreground(
+    store: &Store,
+    image: &str,
+    options: &RunOptions,
+    rm: bool,
+) -> Result<u8, CliError> {
+    let (mut record, config) = container::create(store, image, options)?;
+    let blocked = BlockedSignals::block()?;
+    let running = match berth_namespaces::start(&config) {
+        Ok(running) => running,
+        Err(error) => {
+            // The container exists but never ran; `--rm` still removes it.
+            if rm {
+                container::remove(store, &record.id)?;
+            }
+            return Err(CliError {
+                message: error.to_string(),
+                code: error.exit_code() as u8,
+            });
+        }
+    };
+    record.set_pid(running.pid().as_raw());
+    record.save(store)?;
+    let code = signals::forward_until_exit(&running, &blocked)?.code();
+    record.exit_code = Some(code);
+    if rm {
+        container::remove(store, &record.id)?;
+    } else {
+        record.save(store)?;
+    }
+    Ok(code as u8)
+}
+// ANCHOR_END: run
+
+/// Parses `-e` arguments: `K=V`, or `K` alone to take this process's value (as Docker does).
+pub fn env_args(pairs: &[String]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .filter_map(|pair| match pair.split_once('=') {
+            Some((k, v)) => Some((k.to_owned(), v.to_owned())),
+            None => std::env::var(pair).ok().map(|v| (pair.clone(), v)),
+        })
+        .collect()
+}
+
+/// Lays rows out in columns three spaces apart, as Docker's tables.
+pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad + 3));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
