@@ -35,63 +35,10 @@ trap cleanup EXIT
 mkdir "$tmp/fs"
 mount -t tmpfs -o size=4g berth-bench "$tmp/fs"
 
-echo "making the image (5 layers, ~300 MB): files by python, layers by GNU tar and gzip..."
 layout=$tmp/fs/image
-python3 - "$tmp/fs/content" <<'EOF'
-import os, random, sys
-root = sys.argv[1]
-rng = random.Random(42)
-words = b"container layer image overlay digest manifest config root mount namespace".split()
-for layer in range(5):
-    base = os.path.join(root, f"layer{layer}", f"l{layer}")
-    for d in range(40):
-        os.makedirs(os.path.join(base, f"dir{d}"), exist_ok=True)
-        for f in range(100):  # 4000 small text files per layer, 1-16 KB
-            n = rng.randint(100, 1600)
-            text = b" ".join(rng.choice(words) for _ in range(n))
-            with open(os.path.join(base, f"dir{d}", f"file{f}.txt"), "wb") as out:
-                out.write(text)
-    for b in range(4):  # a few large files: 12 MB each, half random (incompressible)
-        with open(os.path.join(base, f"blob{b}.bin"), "wb") as out:
-            out.write(os.urandom(6 << 20))
-            out.write(bytes(6 << 20))
-EOF
-# (umoci would do, but its layers lack tar's end blocks, which GNU tar then refuses.)
-for layer in 0 1 2 3 4; do
-    tar -C "$tmp/fs/content/layer$layer" -czf "$tmp/fs/layer$layer.tar.gz" .
-done
-rm -rf "$tmp/fs/content"
-# An OCI image layout around the layers: blobs by digest, config, manifest, index.
-mapfile -t layers < <(python3 - "$layout" "$tmp"/fs/layer*.tar.gz <<'EOF'
-import gzip, hashlib, json, os, sys
-layout, layers = sys.argv[1], sys.argv[2:]
-blobs = f"{layout}/blobs/sha256"
-os.makedirs(blobs)
-def put(data):
-    digest = hashlib.sha256(data).hexdigest()
-    open(f"{blobs}/{digest}", "wb").write(data)
-    return {"digest": f"sha256:{digest}", "size": len(data)}
-descriptors, diff_ids = [], []
-for path in layers:
-    data = open(path, "rb").read()
-    diff_ids.append("sha256:" + hashlib.sha256(gzip.decompress(data)).hexdigest())
-    descriptors.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **put(data)})
-    os.remove(path)
-    print(f"{blobs}/{descriptors[-1]['digest'][7:]}")
-config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
-          "rootfs": {"type": "layers", "diff_ids": diff_ids}}
-manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       **put(json.dumps(config).encode())},
-            "layers": descriptors}
-index = {"schemaVersion": 2,
-         "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                        **put(json.dumps(manifest).encode()),
-                        "annotations": {"org.opencontainers.image.ref.name": "big:latest"}}]}
-json.dump(index, open(f"{layout}/index.json", "w"))
-json.dump({"imageLayoutVersion": "1.0.0"}, open(f"{layout}/oci-layout", "w"))
-EOF
-)
+source scripts/bench/lib/big-image.sh
+make_big_image "$layout" "$tmp/fs/work"
+mapfile -t layers < <(big_image_layers "$layout")
 du -sh "$layout" | sed 's/^/compressed image: /'
 
 python3 - "$RUNS" "$CH02" "$tmp/fs" "$layout" "${layers[@]}" <<'EOF'

@@ -4,8 +4,21 @@
 //! from Debian packages by `scripts/fixtures.sh` (which both README commands run), so a test
 //! only has to ask where they are. Nothing here is a mock: it only finds what the script built
 //! and gives each test a place of its own to work in.
+//!
+//! From chapter 3 on, tests also need servers: [`registry::Registry`] runs the reference
+//! registry (anonymous, with Bearer token auth from our own [`token::TokenIssuer`], or with
+//! Basic auth), and [`proxy::FaultyProxy`] sits in front of one to corrupt, truncate, rate-limit
+//! or redirect chosen requests. They are real servers on loopback ports, one set per test,
+//! stopped and removed when dropped. [`http`] is the little hand-written HTTP they share, with
+//! a raw client for tests that must see exactly what went over the wire.
 
 use std::path::{Path, PathBuf};
+
+pub mod http;
+pub mod proxy;
+pub mod registry;
+mod server;
+pub mod token;
 
 /// Where `scripts/fixtures.sh` puts the fixtures: `$BERTH_FIXTURES`, or the default below.
 pub fn fixtures_dir() -> PathBuf {
