@@ -453,11 +453,15 @@ impl Registry {
 /// Turns a transport failure into what the user should hear.
 fn transport_error(url: &str, error: ureq::Error) -> RegistryError {
     let text = error.to_string();
-    let host = authority(url);
+    let host = authority(url)
+        .split_once("://")
+        .map_or_else(|| url.to_owned(), |(_, host)| host.to_owned());
+    // rustls reports a plain-HTTP answer to its ClientHello as a "corrupt message", wrapped
+    // in an I/O error; certificate problems name the certificate.
     let tls = matches!(error, ureq::Error::Tls(_) | ureq::Error::Rustls(_))
-        || text.contains("tls")
-        || text.contains("TLS")
-        || text.contains("certificate");
+        || ["tls", "TLS", "certificate", "corrupt message", "handshake"]
+            .iter()
+            .any(|needle| text.contains(needle));
     if tls && url.starts_with("https://") {
         return RegistryError::Tls { host, reason: text };
     }

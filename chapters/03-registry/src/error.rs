@@ -12,7 +12,10 @@ pub enum RegistryError {
          login' (ch03 login): {message}"
     )]
     PullDenied { repository: String, message: String },
-    #[error("push to {repository} was refused: {message} (ch03 login {registry}?)")]
+    #[error(
+        "push to {repository} was refused: {message} (are you logged in to {registry}, as a \
+         user who may push there? ch03 login {registry})"
+    )]
     PushDenied {
         registry: String,
         repository: String,

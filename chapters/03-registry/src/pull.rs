@@ -350,6 +350,17 @@ struct Counting<'a, R> {
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        // The manifest says how big the blob is; a connection closed before that is a
+        // transfer cut short (worth a retry), not a damaged blob.
+        if n == 0 && !buf.is_empty() && self.read < self.total {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the registry closed the connection after {} of {} bytes",
+                    self.read, self.total
+                ),
+            ));
+        }
         self.read += n as u64;
         if self.read - self.reported >= 256 * 1024 || (n == 0 && self.read != self.reported) {
             self.reported = self.read;

@@ -274,16 +274,15 @@ fn expect(
     })
 }
 
-/// A refusal during a push: the credentials do not allow it.
+/// A refusal during a push: no credentials, or ones that do not allow pushing there (the
+/// token server then grants `pull` only, and the registry still says 401).
 fn push_error(registry: &Registry, repository: &str, error: RegistryError) -> RegistryError {
     match error {
-        RegistryError::Unauthorized { message, .. } if !registry.has_credentials() => {
-            RegistryError::PushDenied {
-                registry: registry.name.clone(),
-                repository: repository.to_owned(),
-                message,
-            }
-        }
+        RegistryError::Unauthorized { message, .. } => RegistryError::PushDenied {
+            registry: registry.name.clone(),
+            repository: repository.to_owned(),
+            message,
+        },
         other => other,
     }
 }

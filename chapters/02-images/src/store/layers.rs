@@ -154,13 +154,29 @@ impl Store {
             blob: blob.copied().unwrap_or(*diff_id),
             source,
         };
-        let actual_diff_id = if self.has_layer(diff_id) {
-            unpack::diff_id_of(&mut hashed).map_err(unpack_error)?
+        let result = if self.has_layer(diff_id) {
+            unpack::diff_id_of(&mut hashed)
         } else {
             std::fs::create_dir(&unpacked).context("creating", &unpacked)?;
-            unpack::unpack_layer(&mut hashed, &unpacked)
-                .map_err(unpack_error)?
-                .diff_id
+            unpack::unpack_layer(&mut hashed, &unpacked).map(|u| u.diff_id)
+        };
+        let actual_diff_id = match result {
+            Ok(diff_id) => diff_id,
+            Err(error) => {
+                // A damaged blob usually shows as nonsense in the tar (a bad header checksum)
+                // before its digest can be checked. If the rest of it can be read, say what
+                // is really wrong: the blob is not the one the manifest names.
+                if let Some(expected) = blob
+                    && io::copy(&mut hashed, &mut io::sink()).is_ok()
+                    && hashed.digest() != *expected
+                {
+                    return Err(LayerError::BlobDigest {
+                        expected: *expected,
+                        actual: hashed.digest(),
+                    });
+                }
+                return Err(unpack_error(error));
+            }
         };
         // Read what the tar reader left (padding, a compressor's trailer) so the blob's hash
         // covers every byte.
