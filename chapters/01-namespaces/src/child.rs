@@ -42,6 +42,8 @@ pub(crate) struct ChildPlan {
     pub init: bool,
     /// The user to become before exec, if not root.
     pub user: Option<UserPlan>,
+    /// Descriptors to install as 0, 1 and 2 before exec.
+    pub stdio: crate::config::Stdio,
 }
 
 /// The child's set-up steps, in the order it takes them.
@@ -72,6 +74,8 @@ pub enum Step {
     LoopbackUp,
     /// Create and enter the working directory.
     Workdir,
+    /// Install the configured stdin, stdout and stderr.
+    SetStdio,
     /// Drop root: become the configured user.
     SetUser,
     /// Replace ourselves with the command.
@@ -81,7 +85,7 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 15] = [
+    const ALL: [Step; 16] = [
         Step::WaitForParent,
         Step::ResetSignals,
         Step::MakeMountsPrivate,
@@ -94,6 +98,7 @@ impl Step {
         Step::SetHostname,
         Step::LoopbackUp,
         Step::Workdir,
+        Step::SetStdio,
         Step::SetUser,
         Step::Exec,
         Step::Init,
@@ -195,6 +200,7 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
 
     umask(Mode::from_bits_truncate(0o022));
     plan.exec.enter_workdir()?;
+    set_stdio(&plan.stdio)?;
     if let Some(user) = &plan.user {
         user.apply()?;
     }
@@ -204,6 +210,20 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
     Err(plan.exec.exec())
 }
 // ANCHOR_END: finish
+
+/// Puts the configured descriptors in place of 0, 1 and 2 (`dup2` clears close-on-exec on
+/// the copy, so they survive the exec; the originals close with it).
+fn set_stdio(stdio: &crate::config::Stdio) -> Result<(), Failure> {
+    for (target, source) in [(0, stdio.stdin), (1, stdio.stdout), (2, stdio.stderr)] {
+        if let Some(fd) = source {
+            // SAFETY: dup2 on descriptors the parent handed us; no memory is touched.
+            if unsafe { libc::dup2(fd, target) } < 0 {
+                return Err(Failure::new(Step::SetStdio, target as u16, Errno::last()));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// The child inherits the parent's blocked signals (ch01 blocks the ones it forwards) and its
 /// ignored ones: Rust's runtime ignores `SIGPIPE`, and `nohup` ignores `SIGHUP`. Both survive

@@ -35,6 +35,17 @@ pub struct ContainerConfig {
     pub rootfs_mount: Option<RootfsMount>,
     /// Run the command as this user instead of root.
     pub user: Option<User>,
+    /// Descriptors to give the command as its stdin, stdout and stderr, instead of ours: a
+    /// daemon hands over pipes to capture a container's output (chapter 4).
+    pub stdio: Stdio,
+}
+
+/// The command's standard streams: `None` keeps the one the starting process has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stdio {
+    pub stdin: Option<std::os::fd::RawFd>,
+    pub stdout: Option<std::os::fd::RawFd>,
+    pub stderr: Option<std::os::fd::RawFd>,
 }
 
 /// A mount made on the rootfs directory before anything else, like `mount -t FSTYPE -o
@@ -84,6 +95,7 @@ impl ContainerConfig {
             init: false,
             rootfs_mount: None,
             user: None,
+            stdio: Stdio::default(),
         }
     }
 

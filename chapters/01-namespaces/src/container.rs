@@ -97,6 +97,7 @@ pub fn spawn(config: &ContainerConfig) -> Result<Spawned, StartError> {
         rootless: config.rootless,
         init: config.init,
         user: config.user.as_ref().map(UserPlan::new),
+        stdio: config.stdio,
     };
     let (ends, child_ends) = sync::pipes().map_err(StartError::Pipes)?;
     let parent_fds = ends.raw_fds();
@@ -195,6 +196,7 @@ fn describe(plan: &ChildPlan, failure: &Failure) -> String {
         Step::LoopbackUp => "bringing up the loopback interface lo".to_owned(),
         Step::Workdir | Step::Exec => plan.exec.describe(failure),
         Step::Init => "running the init process (--init)".to_owned(),
+        Step::SetStdio => format!("installing descriptor {} of the command", failure.item),
         Step::SetUser => match &plan.user {
             Some(user) => user.describe(failure.item),
             None => "setting the user".to_owned(),

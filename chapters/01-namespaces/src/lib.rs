@@ -32,7 +32,7 @@ mod rootfs;
 mod sync;
 
 pub use child::{Failure, Step};
-pub use config::{ConfigError, ContainerConfig, RootfsMount, User};
+pub use config::{ConfigError, ContainerConfig, RootfsMount, Stdio, User};
 pub use container::{ExitStatus, Running, Spawned, StartError, spawn, start};
 
 use std::ffi::CString;

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::overlay::{self, OverlayError};
-use crate::spec::{self, ImageConfig};
-use crate::store::{IoContext, Store, StoreError, atomic};
+use crate::spec::{self, ImageConfig, RunConfig};
+use crate::store::{ImageRecord, IoContext, Store, StoreError, atomic};
 use crate::users::{self, UserError};
 
 /// Why a container could not be created, found or removed.
@@ -60,6 +60,9 @@ pub struct ContainerRecord {
     pub image_name: String,
     /// The full command line, entrypoint included.
     pub command: Vec<String>,
+    /// What the user asked for at `run`, kept to start the container again later.
+    #[serde(default)]
+    pub options: RunOptions,
     /// Creation time, seconds since the epoch.
     pub created: u64,
     /// The host pid of its PID 1 while it runs.
@@ -73,7 +76,7 @@ pub struct ContainerRecord {
 }
 
 /// What the user typed that changes how the image runs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunOptions {
     pub name: Option<String>,
     /// Replaces the image's `Cmd` (the `Entrypoint` stays, as in Docker).
@@ -176,14 +179,7 @@ pub fn create(
 ) -> Result<(ContainerRecord, ContainerConfig), ContainerError> {
     let _shared = store.shared_lock()?; // The image cannot be removed meanwhile.
     let image = store.resolve(image_ref)?;
-    let config_bytes = store.read_blob(&image.id)?;
-    let config: ImageConfig = spec::parse("the image config", &config_bytes).map_err(|reason| {
-        ContainerError::BadConfig {
-            image: image_ref.to_owned(),
-            reason,
-        }
-    })?;
-    let run = &config.config;
+    let run = image_run_config(store, &image, image_ref)?;
 
     // Entrypoint + (the command typed, or the image's Cmd), as Docker combines them.
     let mut command = run.entrypoint.clone().unwrap_or_default();
@@ -206,17 +202,75 @@ pub fn create(
         name,
         image: image.id,
         image_name: image_ref.to_owned(),
-        command: command.clone(),
+        command,
+        options: options.clone(),
         created: now(),
         pid: None,
         pid_start: None,
         exit_code: None,
     };
+    // Everything that can be refused (the user name, the layers) is checked here, before the
+    // container exists.
+    let runtime = runtime_config_for(store, &record, &image, &run)?;
+    let dir = record.dir(store);
+    let created = ["upper", "work", "rootfs"]
+        .iter()
+        .map(|d| dir.join(d))
+        .try_for_each(|d| fs::create_dir_all(&d).context("creating", &d))
+        .and_then(|()| record.save(store));
+    if let Err(error) = created {
+        let _ = fs::remove_dir_all(&dir);
+        return Err(error.into());
+    }
+    Ok((record, runtime))
+}
+// ANCHOR_END: create
+
+/// The chapter 1 configuration that runs an existing container: what a daemon's monitor
+/// process (chapter 4) computes again from the container's record when it starts it.
+pub fn runtime_config(
+    store: &Store,
+    record: &ContainerRecord,
+) -> Result<ContainerConfig, ContainerError> {
+    let image = store
+        .image(&record.image)?
+        .ok_or_else(|| StoreError::NoSuchImage(record.image.to_string()))?;
+    let run = image_run_config(store, &image, &record.image_name)?;
+    runtime_config_for(store, record, &image, &run)
+}
+
+/// The image config's `Config` part.
+fn image_run_config(
+    store: &Store,
+    image: &ImageRecord,
+    image_ref: &str,
+) -> Result<RunConfig, ContainerError> {
+    let config_bytes = store.read_blob(&image.id)?;
+    let config: ImageConfig = spec::parse("the image config", &config_bytes).map_err(|reason| {
+        ContainerError::BadConfig {
+            image: image_ref.to_owned(),
+            reason,
+        }
+    })?;
+    Ok(config.config)
+}
+
+// ANCHOR: runtime_config
+/// The image's settings, then the user's: environment, user, working directory, on an
+/// overlay of the image's layers with the container's own upper layer.
+fn runtime_config_for(
+    store: &Store,
+    record: &ContainerRecord,
+    image: &ImageRecord,
+    run: &RunConfig,
+) -> Result<ContainerConfig, ContainerError> {
+    let options = &record.options;
     let dir = record.dir(store);
     let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
-    let options_text = overlay::mount_options(store, &image, &upper, &work)?;
+    let options_text = overlay::mount_options(store, image, &upper, &work)?;
 
-    let mut runtime = ContainerConfig::new(&rootfs, command).with_hostname(&id[..12]);
+    let mut runtime =
+        ContainerConfig::new(&rootfs, record.command.clone()).with_hostname(&record.id[..12]);
     runtime.rootfs_mount = Some(RootfsMount {
         fstype: "overlay".into(),
         source: "overlay".into(),
@@ -230,7 +284,7 @@ pub fn create(
     let user_spec = options.user.clone().or_else(|| run.user.clone());
     if let Some(spec) = user_spec.filter(|s| !s.is_empty()) {
         let read = |path| {
-            overlay::find_in_image(store, &image, path)
+            overlay::find_in_image(store, image, path)
                 .and_then(|p| fs::read_to_string(p).ok())
                 .unwrap_or_default()
         };
@@ -249,19 +303,9 @@ pub fn create(
     // Root inside the container's user namespace is all ch02 supports: overlayfs with
     // whiteouts in the lower layers needs real root on most kernels.
     runtime.rootless = false;
-
-    // Everything that can be refused has been checked: only now does the container exist.
-    let created = [&upper, &work, &rootfs]
-        .iter()
-        .try_for_each(|d| fs::create_dir_all(d).context("creating", d))
-        .and_then(|()| record.save(store));
-    if let Err(error) = created {
-        let _ = fs::remove_dir_all(&dir);
-        return Err(error.into());
-    }
-    Ok((record, runtime))
+    Ok(runtime)
 }
-// ANCHOR_END: create
+// ANCHOR_END: runtime_config
 
 /// Removes a container that is not running: its record and writable layer.
 pub fn remove(store: &Store, key: &str) -> Result<ContainerRecord, ContainerError> {
