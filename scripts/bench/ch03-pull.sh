@@ -127,7 +127,8 @@ base = statistics.median(times["ch03 pull"])
 for name, ts in times.items():
     if ts:
         med = statistics.median(ts)
-        print(f"  {name:<26}{med * 1000:>7.0f} ms median   ch03 is {med / base:.2f}x faster")
+        versus = "" if name == "ch03 pull" else f"   ch03 is {med / base:.2f}x faster"
+        print(f"  {name:<26}{med * 1000:>7.0f} ms median{versus}")
 for name, why in skipped.items():
     print(f"  {name}: skipped ({why[0]})")
 others = [statistics.median(ts) for name, ts in times.items() if ts and name != "ch03 pull"]

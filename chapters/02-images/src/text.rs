@@ -83,6 +83,29 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     u64::try_from(seconds).ok()
 }
 
+/// An RFC 3339 UTC time with nanoseconds, `2024-01-01T00:00:00.000000000Z`, as Docker writes
+/// container times and log timestamps.
+pub fn format_rfc3339(seconds: u64, nanos: u32) -> String {
+    let days = (seconds / 86400) as i64;
+    let rest = seconds % 86400;
+    // The civil date from days since 1970-01-01 (Howard Hinnant's algorithm, inverted).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +119,18 @@ mod tests {
         assert_eq!(human_size(77_800_000), "77.8MB");
         assert_eq!(human_size(1_240), "1.24kB");
         assert_eq!(human_size(123_456_789_000), "123GB");
+    }
+
+    #[test]
+    fn formats_rfc3339_round_trip() {
+        assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            format_rfc3339(1_704_067_200, 5),
+            "2024-01-01T00:00:00.000000005Z"
+        );
+        for t in [951_782_400u64, 1_709_164_800, 4_102_444_799] {
+            assert_eq!(parse_rfc3339(&format_rfc3339(t, 0)), Some(t));
+        }
     }
 
     #[test]

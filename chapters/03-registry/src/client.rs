@@ -97,31 +97,35 @@ impl std::fmt::Debug for Registry {
 pub type HttpResponse = Response<ureq::Body>;
 
 impl Registry {
+    // ANCHOR: endpoints
     /// The registries to try for images of `domain`, in order: for Docker Hub, the mirrors
     /// first, then Hub itself. Each is pinged; ones that cannot be reached come back as errors,
     /// so a caller can fall back to the next and still report why.
-    pub fn endpoints(
-        config: &RegistryConfig,
-        domain: &str,
+    pub fn endpoints<'a>(
+        config: &'a RegistryConfig,
+        domain: &'a str,
         trace: bool,
-    ) -> Vec<Result<Registry, RegistryError>> {
-        let mut out = Vec::new();
-        if domain == DOCKER_HUB {
-            for mirror in &config.mirrors {
-                let host = mirror
-                    .split("://")
-                    .nth(1)
-                    .unwrap_or(mirror)
-                    .trim_end_matches('/');
-                let base = mirror.trim_end_matches('/').to_owned();
-                out.push(Registry::ping(config, host, vec![base], None, trace));
-            }
-            out.push(Registry::connect(config, domain, trace));
+    ) -> impl Iterator<Item = Result<Registry, RegistryError>> + 'a {
+        // Lazily: Docker Hub itself is asked only if every mirror failed.
+        let mirrors: &[String] = if domain == DOCKER_HUB {
+            &config.mirrors
         } else {
-            out.push(Registry::connect(config, domain, trace));
-        }
-        out
+            &[]
+        };
+        let via_mirrors = mirrors.iter().map(move |mirror| {
+            let host = mirror
+                .split("://")
+                .nth(1)
+                .unwrap_or(mirror)
+                .trim_end_matches('/');
+            let base = mirror.trim_end_matches('/').to_owned();
+            Registry::ping(config, host, vec![base], None, trace)
+        });
+        via_mirrors.chain(std::iter::once_with(move || {
+            Registry::connect(config, domain, trace)
+        }))
     }
+    // ANCHOR_END: endpoints
 
     /// Connects to the registry that references call `domain`.
     pub fn connect(
@@ -132,6 +136,7 @@ impl Registry {
         Registry::connect_as(config, domain, None, trace)
     }
 
+    // ANCHOR: connect_as
     /// Connects with the given credentials instead of the stored ones (for `login`).
     pub fn connect_as(
         config: &RegistryConfig,
@@ -150,6 +155,7 @@ impl Registry {
         }
         Registry::ping(config, domain, bases, credentials, trace)
     }
+    // ANCHOR_END: connect_as
 
     /// Pings `/v2/` at each base URL in turn and keeps the first that answers like a registry.
     fn ping(
@@ -264,6 +270,7 @@ impl Registry {
         &self.base
     }
 
+    // ANCHOR: send
     /// Sends a request, authenticating as the registry asks, following redirects. Returns the
     /// final response whatever its status, except that a 401 that survives a fresh token
     /// becomes [`RegistryError::Unauthorized`] and a 429 [`RegistryError::TooManyRequests`].
@@ -295,15 +302,22 @@ impl Registry {
             }
         }
     }
+    // ANCHOR_END: send
 
     fn unauthorized(&self, response: HttpResponse) -> RegistryError {
-        let (_, message) = read_error(response);
+        // A HEAD has no body to explain itself: the challenge's `error` then says why.
+        let reason = challenge_error(&response);
+        let (_, mut message) = read_error(response);
+        if message == "(no message)" {
+            message = reason.unwrap_or_else(|| "authentication required".into());
+        }
         RegistryError::Unauthorized {
             registry: self.name.clone(),
             message,
         }
     }
 
+    // ANCHOR: authorization
     /// The `Authorization` value for a request needing `scopes`, fetching a token if needed.
     fn authorization(&self, scopes: &[String]) -> Result<Option<String>, RegistryError> {
         let challenge = self.challenge.lock().expect("not poisoned").clone();
@@ -351,7 +365,9 @@ impl Registry {
             }
         }
     }
+    // ANCHOR_END: authorization
 
+    // ANCHOR: follow
     /// Sends the request and follows redirects, dropping `Authorization` on a host change.
     fn follow(
         &self,
@@ -392,6 +408,7 @@ impl Registry {
             reason: format!("more than {MAX_REDIRECTS} redirects"),
         })
     }
+    // ANCHOR_END: follow
 
     /// One HTTP exchange, traced if asked.
     fn raw(
@@ -442,7 +459,13 @@ impl Registry {
                 self.agent.run(request)
             }
         };
-        let response = result.map_err(|e| transport_error(url, e))?;
+        let response = result.map_err(|e| {
+            let error = transport_error(url, e);
+            if self.trace {
+                eprintln!("<-- failed {method} {url}: {error}");
+            }
+            error
+        })?;
         if self.trace {
             eprintln!("<-- {} {method} {url}", response.status().as_u16());
         }
@@ -486,6 +509,14 @@ pub fn challenge_of(response: &HttpResponse) -> Option<Challenge> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find_map(Challenge::parse)
+}
+
+/// The `error="..."` parameter of a 401's challenge, such as `insufficient_scope`.
+fn challenge_error(response: &HttpResponse) -> Option<String> {
+    let header = response.headers().get("www-authenticate")?.to_str().ok()?;
+    let start = header.find("error=\"")? + "error=\"".len();
+    let end = header[start..].find('"')? + start;
+    Some(header[start..end].replace('_', " "))
 }
 
 /// Reads a registry's error body: `(code, message)`.

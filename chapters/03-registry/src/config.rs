@@ -109,6 +109,7 @@ impl RegistryConfig {
         Ok(())
     }
 
+    // ANCHOR: is_insecure
     /// Whether `host` (`name[:port]`) may be spoken to over plain HTTP.
     pub fn is_insecure(&self, host: &str) -> bool {
         if self.insecure.iter().any(|h| h == host) {
@@ -116,8 +117,10 @@ impl RegistryConfig {
         }
         self.insecure_loopback && is_loopback(host)
     }
+    // ANCHOR_END: is_insecure
 }
 
+// ANCHOR: is_loopback
 /// `localhost`, `127.x.y.z` and `[::1]`, with or without a port.
 fn is_loopback(host: &str) -> bool {
     let name = match host.rsplit_once(':') {
@@ -127,6 +130,7 @@ fn is_loopback(host: &str) -> bool {
     let name = name.trim_start_matches('[').trim_end_matches(']');
     name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
+// ANCHOR_END: is_loopback
 
 /// `$BERTH_CONFIG_DIR`, else `$HOME/.berth` (Docker: `~/.docker`).
 fn default_credentials_dir() -> PathBuf {

@@ -74,19 +74,20 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    // ANCHOR: is_transient
     /// Whether trying again may help: network trouble, rate limits, server errors.
     pub fn is_transient(&self) -> bool {
         match self {
             RegistryError::Unreachable { .. } | RegistryError::TooManyRequests { .. } => true,
             RegistryError::Status { status, .. } => *status >= 500,
             RegistryError::Layer(LayerError::Read { .. }) => true,
-            RegistryError::Layer(LayerError::Unpack { source, .. }) => {
-                // A body cut short shows up as a read error or a truncated entry.
-                source.refusal().is_none()
-            }
+            // A body cut short shows up as a read error or a truncated entry; anything else in
+            // the tar (a refused entry, an unsupported one) would come back the same next time.
+            RegistryError::Layer(LayerError::Unpack { source, .. }) => source.is_read_failure(),
             _ => false,
         }
     }
+    // ANCHOR_END: is_transient
 }
 
 /// The first error of a registry's JSON error body, as `CODE: message`, or the body's text.

@@ -80,6 +80,7 @@ impl Platform {
         })
     }
 
+    // ANCHOR: platform_matches
     /// Whether an index entry's platform is this one. `arm64` is `arm64/v8`, and `arm`
     /// without a variant means `v7`, as in containerd's platform matcher.
     pub fn matches(&self, entry: &spec::Platform) -> bool {
@@ -92,6 +93,7 @@ impl Platform {
         let theirs = normal(&entry.architecture, entry.variant.as_deref());
         self.os == entry.os && ours.0 == theirs.0 && (self.variant.is_none() || ours.1 == theirs.1)
     }
+    // ANCHOR_END: platform_matches
 }
 
 impl std::fmt::Display for Platform {
@@ -157,6 +159,12 @@ pub fn fetch(
             url: format!("{}/v2/{repository}/manifests/{reference}", registry.base()),
             reason: e.to_string(),
         })?;
+    if bytes.len() as u64 >= MAX_MANIFEST {
+        return Err(RegistryError::Invalid {
+            what: format!("the manifest of {display}"),
+            reason: format!("it is larger than {MAX_MANIFEST} bytes, more than any real manifest"),
+        });
+    }
     let digest = Digest::of(&bytes);
     // Asked by digest: the bytes must hash to it. Asked by tag: they must hash to what the
     // registry says they are, or they were damaged on the way.

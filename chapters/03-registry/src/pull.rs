@@ -35,8 +35,10 @@ use crate::progress::{Event, LayerState, Progress};
 
 /// How many layers download at once: Docker's default (`max-concurrent-downloads`).
 const PARALLEL_DOWNLOADS: usize = 3;
-/// How many times a layer download is tried before giving up, as Docker retries.
-const ATTEMPTS: u32 = 3;
+/// How many times a download is tried before giving up: Docker's `max-download-attempts`
+/// default. (Docker waits 5, 10, 15... seconds between tries; we wait a fifth of a second
+/// more each time: our registries are near.)
+const ATTEMPTS: u32 = 5;
 
 /// How to pull.
 #[derive(Clone, Debug)]
@@ -91,6 +93,7 @@ pub fn pull(
 }
 // ANCHOR_END: pull
 
+// ANCHOR: pull_from
 /// Pulls from one registry.
 fn pull_from(
     store: &Store,
@@ -109,7 +112,8 @@ fn pull_from(
     };
 
     // 1. The manifest the tag names; 2. for an index, the one for our platform.
-    let top = manifests::fetch(registry, repository, &tag_or_digest, &display, &scopes)?;
+    let top =
+        retrying(|| manifests::fetch(registry, repository, &tag_or_digest, &display, &scopes))?;
     let short = reference.tag.clone().unwrap_or_else(|| top.digest.short());
     progress.event(Event::Line(format!(
         "{short}: Pulling from {}",
@@ -135,7 +139,8 @@ fn pull_from(
     })?;
 
     // 3. The config, verified against the manifest.
-    let config_bytes = fetch_blob_bytes(registry, repository, &manifest.config.digest, &scopes)?;
+    let config_bytes =
+        retrying(|| fetch_blob_bytes(registry, repository, &manifest.config.digest, &scopes))?;
     let config: ImageConfig = spec::parse("the image config", &config_bytes).map_err(|reason| {
         RegistryError::Invalid {
             what: format!("the config of {display}"),
@@ -191,6 +196,22 @@ fn pull_from(
         digest: top.digest,
         updated,
     })
+}
+// ANCHOR_END: pull_from
+
+/// Tries `fetch` again after a transient failure (a 429, a dropped connection), up to
+/// [`ATTEMPTS`] times.
+fn retrying<T>(mut fetch: impl FnMut() -> Result<T, RegistryError>) -> Result<T, RegistryError> {
+    let mut attempt = 1;
+    loop {
+        match fetch() {
+            Err(error) if error.is_transient() && attempt < ATTEMPTS => {
+                std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// `library/busybox` as `docker pull` prints it after "Pulling from".
@@ -267,6 +288,7 @@ fn stage_layers(
 }
 // ANCHOR_END: stage_layers
 
+// ANCHOR: stage_one
 /// Stages one layer, trying up to [`ATTEMPTS`] times.
 fn stage_one(
     store: &Store,
@@ -312,7 +334,9 @@ fn stage_one(
         }
     }
 }
+// ANCHOR_END: stage_one
 
+// ANCHOR: download
 /// One download of a layer, streamed into the store.
 fn download(
     store: &Store,
@@ -337,6 +361,7 @@ fn download(
     send(LayerState::DownloadComplete);
     Ok(staged)
 }
+// ANCHOR_END: download
 
 /// Counts bytes as they stream by, reporting every 256 KiB.
 struct Counting<'a, R> {
@@ -347,6 +372,7 @@ struct Counting<'a, R> {
     reported: u64,
 }
 
+// ANCHOR: counting
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
@@ -372,6 +398,7 @@ impl<R: Read> Read for Counting<'_, R> {
         Ok(n)
     }
 }
+// ANCHOR_END: counting
 
 /// `GET /v2/R/blobs/<digest>`, redirects followed, as a response with a 200.
 fn blob_response(

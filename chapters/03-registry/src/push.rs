@@ -81,7 +81,15 @@ pub fn push(
             id: id.clone(),
             state: LayerState::Preparing,
         });
-        let state = push_blob(store, &registry, repository, &siblings, &digest, size)?;
+        let state = push_blob(
+            store,
+            &registry,
+            repository,
+            &siblings,
+            &digest,
+            size,
+            &mut *progress,
+        )?;
         progress.event(Event::Layer { id, state });
     }
 
@@ -113,6 +121,7 @@ fn push_scopes(repository: &str, sources: &[String]) -> Vec<String> {
     scopes
 }
 
+// ANCHOR: push_blob
 /// Makes sure the registry has one blob; says how.
 fn push_blob(
     store: &Store,
@@ -121,6 +130,7 @@ fn push_blob(
     siblings: &[String],
     digest: &Digest,
     size: u64,
+    progress: &mut dyn Progress,
 ) -> Result<LayerState, RegistryError> {
     let scopes = push_scopes(repository, &[]);
     let head = format!("/v2/{repository}/blobs/{digest}");
@@ -173,6 +183,10 @@ fn push_blob(
     let mut url = resolve(&base, &upload);
     url.push(if url.contains('?') { '&' } else { '?' });
     url.push_str(&format!("digest={digest}"));
+    progress.event(Event::Layer {
+        id: digest.short(),
+        state: LayerState::Pushing,
+    });
     let body = Body::File {
         path: store.blob_path(digest),
         len: size,
@@ -187,6 +201,7 @@ fn push_blob(
     expect(response, 201, "PUT", registry, &url, repository)?;
     Ok(LayerState::Pushed)
 }
+// ANCHOR_END: push_blob
 
 /// The manifest to push: the one the image came with, or one written now for an image that
 /// came without (from a `docker save` archive), in Docker's schema 2, as `docker push` does.

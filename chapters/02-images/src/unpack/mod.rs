@@ -289,6 +289,16 @@ impl UnpackError {
             _ => None,
         }
     }
+
+    /// Whether reading the layer failed (the stream broke or ended early), as opposed to what
+    /// the layer holds being wrong: a download that fails so may work next time.
+    pub fn is_read_failure(&self) -> bool {
+        match self {
+            UnpackError::Read { .. } | UnpackError::Truncated { .. } => true,
+            UnpackError::Entry { action, .. } => action.starts_with("reading"),
+            _ => false,
+        }
+    }
 }
 
 /// Unpacks one layer blob (gzip, zstd or plain tar, recognised by its first bytes) into

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+// ANCHOR: challenge
 /// What a registry asked for in its 401.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Challenge {
@@ -15,6 +16,7 @@ pub enum Challenge {
         scopes: Vec<String>,
     },
 }
+// ANCHOR_END: challenge
 
 impl Challenge {
     /// Parses a `WWW-Authenticate` header value; `None` for a scheme we do not speak.

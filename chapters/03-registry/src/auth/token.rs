@@ -30,6 +30,7 @@ fn key(realm: &str, service: &str, scopes: &[String]) -> String {
     format!("{realm}|{service}|{}", scopes.join(" "))
 }
 
+// ANCHOR: token_cache
 impl TokenCache {
     /// A cached token still valid for at least ten seconds.
     pub fn get(&self, realm: &str, service: &str, scopes: &[String]) -> Option<String> {
@@ -59,6 +60,7 @@ impl TokenCache {
         self.tokens.lock().expect("not poisoned").clear();
     }
 }
+// ANCHOR_END: token_cache
 
 /// Why no token was had.
 #[derive(Debug)]
