@@ -1,0 +1,506 @@
+//! The listening socket, and a thread for every connection on it.
+//!
+//! `dockerd` listens on `/var/run/docker.sock`, a UNIX socket: a file-system name for a
+//! listening endpoint. Its permissions are the daemon's access control, and they matter more
+//! than anything else here, because whoever can connect can run a privileged container that
+//! mounts `/`: **access to the socket is root access**. So the socket is created with mode
+//! `0660`, owned by root, with an optional group whose members may connect (Docker's `docker`
+//! group, with the same warning attached).
+//!
+//! Creating it safely takes a few steps that each prevent a real failure:
+//!
+//! * **A lock file** (`<socket>.lock`, `flock`ed for the daemon's lifetime, holding its pid):
+//!   two daemons started at the same moment would otherwise both see no socket, and the second
+//!   would silently replace the first one's. The lock is never deleted: deleting a lock file
+//!   while others may be opening it lets two processes hold "the" lock on different inodes.
+//! * **A liveness probe.** A socket file outlives a daemon that crashed. If connecting to it is
+//!   refused, nobody listens and it is stale: replace it. If the connection succeeds, a live
+//!   server owns it (an older build, another program): refuse to start, and say so.
+//! * **Bind elsewhere, then rename.** `bind` creates the socket with the mode `0777 & !umask`;
+//!   fixing it with `chmod` afterwards leaves a window in which anyone may connect (with umask
+//!   0, say). We bind at `<socket>.new`, set mode and group, and only then `rename` it over the
+//!   final name, which also replaces a stale socket atomically. The listener does not mind:
+//!   a connecting client finds a UNIX socket by its inode, whatever name it was bound under.
+//!
+//! Then the accept loop: wait (in `poll`, together with a wake-up socket that
+//! [`ServerHandle::shutdown`] uses) for a client, and give each connection its own thread. A
+//! thread per connection is the simplest model that lets a `logs -f` stream or an attached
+//! terminal block for hours without holding anyone else up; an idle thread costs a few KiB of
+//! memory.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::unistd::{Gid, Group};
+
+use super::connection;
+use super::headers::Headers;
+use super::request::Limits;
+use super::router::Handler;
+
+/// The group allowed to connect to the socket, besides root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketGroup {
+    /// A group name from `/etc/group`, such as `berth`.
+    Name(String),
+    /// A numeric group id.
+    Gid(u32),
+}
+
+/// How the server behaves; `ServerOptions::default()` suits a daemon.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Size limits on requests.
+    pub limits: Limits,
+    /// How long a connection may stay silent: between requests (idle keep-alive), for a whole
+    /// request head (slow-loris protection), and between two reads of a body. Then it closes.
+    pub read_timeout: Duration,
+    /// How long a write may block on a client that does not read. `None` by default: `docker
+    /// logs -f web | less` stops reading while the user scrolls, and that is not an error.
+    pub write_timeout: Option<Duration>,
+    /// The socket's group (mode `0660`); `None` leaves the creator's group (root's, as root).
+    pub socket_group: Option<SocketGroup>,
+    /// Header fields added to every response unless the handler set them, such as Docker's
+    /// `Api-Version` and `Server`.
+    pub default_headers: Headers,
+    /// How long after a `101` head the first output byte waits (docker-py loses output that
+    /// arrives with the head; docker-api.md trap 7).
+    pub upgrade_pause: Duration,
+    /// How long [`ServerHandle::shutdown`] waits for open connections to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            limits: Limits::default(),
+            read_timeout: Duration::from_secs(30),
+            write_timeout: None,
+            socket_group: None,
+            default_headers: Headers::new(),
+            upgrade_pause: Duration::from_millis(2),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Another daemon holds the socket's lock file.
+    #[error(
+        "another daemon{} is already serving {} (it holds the lock {}): stop it first, or \
+         choose another socket",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        socket.display(),
+        lock.display()
+    )]
+    AlreadyRunning {
+        socket: PathBuf,
+        lock: PathBuf,
+        pid: Option<u32>,
+    },
+    /// A process without our lock (another program, an old build) listens on the socket.
+    #[error(
+        "something is already listening on {} (a test connection succeeded): stop it first, or \
+         choose another socket",
+        socket.display()
+    )]
+    InUse { socket: PathBuf },
+    /// The path holds something other than a socket, which we will not delete.
+    #[error("{} exists and is not a socket: refusing to replace it", path.display())]
+    NotASocket { path: PathBuf },
+    /// The lock file could not be created or locked.
+    #[error("cannot take the lock {}: {source}", path.display())]
+    Lock { path: PathBuf, source: io::Error },
+    /// The existing socket could not be checked.
+    #[error("cannot check whether {} is in use: {source}", path.display())]
+    Probe { path: PathBuf, source: io::Error },
+    /// The socket could not be created or renamed into place.
+    #[error("cannot create the socket {}: {source}", path.display())]
+    Bind { path: PathBuf, source: io::Error },
+    /// The socket's mode or group could not be set.
+    #[error("cannot set the mode or group of the socket {}: {source}", path.display())]
+    Permissions { path: PathBuf, source: io::Error },
+    /// The socket group does not exist.
+    #[error("unknown group {name:?} for the socket (create it with `groupadd {name}`)")]
+    UnknownGroup { name: String },
+    /// Looking the group up failed.
+    #[error("cannot look up group {name:?}: {source}")]
+    GroupLookup { name: String, source: Errno },
+    /// The accept thread could not start.
+    #[error("cannot start the accept thread: {source}")]
+    Spawn { source: io::Error },
+}
+
+/// A bound, locked, correctly permissioned socket, not yet accepting.
+#[derive(Debug)]
+pub struct Server {
+    listener: UnixListener,
+    path: PathBuf,
+    lock: Flock<File>,
+    options: ServerOptions,
+}
+
+impl Server {
+    /// Creates the socket at `path` (mode `0660`, the options' group), refusing if another
+    /// daemon owns it and replacing it if it is stale. The parent directory must exist.
+    pub fn bind(path: impl AsRef<Path>, options: ServerOptions) -> Result<Server, ServerError> {
+        let path = path.as_ref().to_path_buf();
+        let gid = options
+            .socket_group
+            .as_ref()
+            .map(resolve_group)
+            .transpose()?;
+        let lock = take_lock(&path)?;
+        refuse_live_socket(&path)?;
+        let listener = create_socket(&path, gid)?;
+        // accept() must not block if a client vanished between poll() and accept().
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ServerError::Bind {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Server {
+            listener,
+            path,
+            lock,
+            options,
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts accepting in a background thread; each connection gets its own thread and is
+    /// served by `handler`.
+    pub fn spawn(self, handler: impl Handler) -> Result<ServerHandle, ServerError> {
+        let (wake_tx, wake_rx) =
+            UnixStream::pair().map_err(|source| ServerError::Spawn { source })?;
+        let connections = Arc::new(Connections::default());
+        let shared = Arc::new(Shared {
+            handler: Box::new(handler),
+            options: self.options.clone(),
+            connections: Arc::clone(&connections),
+        });
+        let listener = self.listener;
+        let accept = thread::Builder::new()
+            .name("berth-accept".to_owned())
+            .spawn(move || accept_loop(listener, wake_rx, shared))
+            .map_err(|source| ServerError::Spawn { source })?;
+        Ok(ServerHandle {
+            path: self.path,
+            wake: Some(wake_tx),
+            accept: Some(accept),
+            connections,
+            grace: self.options.shutdown_grace,
+            lock: Some(self.lock),
+        })
+    }
+}
+
+/// A running server. Dropping it stops accepting (like [`shutdown`](Self::shutdown) without
+/// waiting for open connections).
+#[derive(Debug)]
+pub struct ServerHandle {
+    path: PathBuf,
+    wake: Option<UnixStream>,
+    accept: Option<JoinHandle<()>>,
+    connections: Arc<Connections>,
+    grace: Duration,
+    lock: Option<Flock<File>>,
+}
+
+impl ServerHandle {
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many connections are open now.
+    pub fn active_connections(&self) -> usize {
+        self.connections.lock().len()
+    }
+
+    /// Stops accepting, removes the socket, ends idle connections (it shuts down their reading
+    /// side: a connection waiting for its next request sees EOF, one in the middle of a response
+    /// finishes it first, an upgraded one sees the end of its input), and waits up to the grace
+    /// period for every connection thread to end. Returns how many were still running when it
+    /// gave up (0 for a clean stop).
+    pub fn shutdown(mut self) -> usize {
+        self.stop_accepting();
+        for stream in self.connections.lock().values() {
+            let _ = stream.shutdown(Shutdown::Read);
+        }
+        let deadline = Instant::now() + self.grace;
+        let mut open = self.connections.lock();
+        while !open.is_empty() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            open = self
+                .connections
+                .changed
+                .wait_timeout(open, remaining)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        open.len()
+    }
+
+    fn stop_accepting(&mut self) {
+        // Dropping our end of the pair wakes the accept loop's poll() with a hang-up.
+        self.wake.take();
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        // Remove the name before releasing the lock, so the next daemon finds a clean slate.
+        if self.lock.is_some() {
+            let _ = fs::remove_file(&self.path);
+        }
+        self.lock.take();
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop_accepting();
+    }
+}
+
+/// The open connections, so that shutdown can reach them.
+#[derive(Debug, Default)]
+struct Connections {
+    open: Mutex<HashMap<u64, UnixStream>>,
+    changed: Condvar,
+    next_id: AtomicU64,
+}
+
+impl Connections {
+    /// The map, even if a thread panicked while holding it (a `HashMap` insert or remove cannot
+    /// leave it inconsistent).
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, UnixStream>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Removes a connection from [`Connections`] when its thread ends, however it ends.
+struct Registered {
+    connections: Arc<Connections>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.connections.lock().remove(&self.id);
+        self.connections.changed.notify_all();
+    }
+}
+
+/// What every connection thread shares.
+struct Shared {
+    handler: Box<dyn Handler>,
+    options: ServerOptions,
+    connections: Arc<Connections>,
+}
+
+fn accept_loop(listener: UnixListener, wake: UnixStream, shared: Arc<Shared>) {
+    loop {
+        let mut fds = [
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => {
+                eprintln!("berth: poll on the daemon socket failed, no longer accepting: {e}");
+                return;
+            }
+        }
+        if fds[1].any().unwrap_or(true) {
+            return; // shutdown
+        }
+        match listener.accept() {
+            Ok((stream, _)) => spawn_connection(stream, &shared),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::Interrupted
+                        | io::ErrorKind::ConnectionAborted
+                ) => {}
+            Err(e) => {
+                // EMFILE and friends: the pending connection stays queued and poll() would
+                // report it again at once. Pause instead of spinning at 100% CPU.
+                eprintln!("berth: accept failed: {e}");
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn spawn_connection(stream: UnixStream, shared: &Arc<Shared>) {
+    if stream.set_nonblocking(false).is_err() {
+        return;
+    }
+    let id = shared.connections.next_id.fetch_add(1, Ordering::Relaxed);
+    if let Ok(handle) = stream.try_clone() {
+        shared.connections.lock().insert(id, handle);
+    }
+    let registered = Registered {
+        connections: Arc::clone(&shared.connections),
+        id,
+    };
+    let shared = Arc::clone(shared);
+    // If the thread cannot start, the closure is dropped: the stream closes and `registered`
+    // unregisters it.
+    let _ = thread::Builder::new()
+        .name(format!("berth-conn-{id}"))
+        .spawn(move || {
+            let _registered = registered;
+            connection::serve(stream, &*shared.handler, &shared.options);
+        });
+}
+
+fn resolve_group(group: &SocketGroup) -> Result<u32, ServerError> {
+    match group {
+        SocketGroup::Gid(gid) => Ok(*gid),
+        SocketGroup::Name(name) => match Group::from_name(name) {
+            Ok(Some(group)) => Ok(group.gid.as_raw()),
+            Ok(None) => Err(ServerError::UnknownGroup { name: name.clone() }),
+            Err(source) => Err(ServerError::GroupLookup {
+                name: name.clone(),
+                source,
+            }),
+        },
+    }
+}
+
+/// `path` with `suffix` appended to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The lock file that goes with a socket: `<socket>.lock`.
+pub fn lock_path(socket: &Path) -> PathBuf {
+    with_suffix(socket, ".lock")
+}
+
+// ANCHOR: lock
+fn take_lock(socket: &Path) -> Result<Flock<File>, ServerError> {
+    let path = lock_path(socket);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|source| ServerError::Lock {
+            path: path.clone(),
+            source,
+        })?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            // Our pid, for the error message of whoever tries next.
+            let written = lock
+                .set_len(0)
+                .and_then(|()| lock.write_all(format!("{}\n", std::process::id()).as_bytes()));
+            written.map_err(|source| ServerError::Lock { path, source })?;
+            Ok(lock)
+        }
+        Err((mut file, Errno::EWOULDBLOCK)) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            Err(ServerError::AlreadyRunning {
+                socket: socket.to_path_buf(),
+                lock: path,
+                pid: pid.trim().parse().ok(),
+            })
+        }
+        Err((_, errno)) => Err(ServerError::Lock {
+            path,
+            source: errno.into(),
+        }),
+    }
+}
+// ANCHOR_END: lock
+
+// ANCHOR: probe
+/// Fails if a live server listens at `path`; a stale socket is left for the rename to replace.
+fn refuse_live_socket(path: &Path) -> Result<(), ServerError> {
+    let probe = |source| ServerError::Probe {
+        path: path.to_path_buf(),
+        source,
+    };
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(probe(e)),
+        Ok(meta) if !meta.file_type().is_socket() => Err(ServerError::NotASocket {
+            path: path.to_path_buf(),
+        }),
+        Ok(_) => match UnixStream::connect(path) {
+            Ok(_) => Err(ServerError::InUse {
+                socket: path.to_path_buf(),
+            }),
+            // Nobody listens: a crashed daemon's leftover.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(()),
+            Err(e) => Err(probe(e)),
+        },
+    }
+}
+// ANCHOR_END: probe
+
+// ANCHOR: create_socket
+fn create_socket(path: &Path, gid: Option<u32>) -> Result<UnixListener, ServerError> {
+    let staging = with_suffix(path, ".new");
+    // A leftover from a daemon that died mid-bind; we hold the lock, so it is nobody's.
+    let _ = fs::remove_file(&staging);
+    let listener = UnixListener::bind(&staging).map_err(|source| ServerError::Bind {
+        path: staging.clone(),
+        source,
+    })?;
+    let permissions = || -> io::Result<()> {
+        fs::set_permissions(&staging, fs::Permissions::from_mode(0o660))?;
+        if let Some(gid) = gid {
+            nix::unistd::chown(&staging, None, Some(Gid::from_raw(gid)))?;
+        }
+        Ok(())
+    };
+    if let Err(source) = permissions() {
+        let _ = fs::remove_file(&staging);
+        return Err(ServerError::Permissions {
+            path: path.to_path_buf(),
+            source,
+        });
+    }
+    if let Err(source) = fs::rename(&staging, path) {
+        let _ = fs::remove_file(&staging);
+        return Err(ServerError::Bind {
+            path: path.to_path_buf(),
+            source,
+        });
+    }
+    Ok(listener)
+}
+// ANCHOR_END: create_socket
