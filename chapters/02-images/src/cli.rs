@@ -134,6 +134,48 @@ pub fn run_foreground(
 }
 // ANCHOR_END: run
 
+/// `run`'s flags, shared by `ch02 run` and `ch03 run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Name the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (`K` alone takes this shell's value).
+    #[arg(short, long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Run as this user (name or uid, with an optional :group).
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// The working directory inside the container.
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Run a tiny init as PID 1 (see chapter 1).
+    #[arg(long)]
+    pub init: bool,
+    /// The image: a name such as busybox or busybox:latest, or an image id.
+    pub image: String,
+    /// The command, replacing the image's Cmd.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+impl RunArgs {
+    /// What the flags ask of the container.
+    pub fn options(&self) -> RunOptions {
+        RunOptions {
+            name: self.name.clone(),
+            cmd: self.command.clone(),
+            env: env_args(&self.env),
+            user: self.user.clone(),
+            workdir: self.workdir.clone(),
+            init: self.init,
+        }
+    }
+}
+
 /// Parses `-e` arguments: `K=V`, or `K` alone to take this process's value (as Docker does).
 pub fn env_args(pairs: &[String]) -> Vec<(String, String)> {
     pairs

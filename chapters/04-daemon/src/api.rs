@@ -366,7 +366,9 @@ fn logs(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
                 }
                 // Until more output comes, or the exit: the engine wakes us at once on an exit,
                 // so `run` does not wait out a polling interval after its container is done.
-                let _ = daemon.engine.wait_exit(&id, Some(Duration::from_millis(50)));
+                let _ = daemon
+                    .engine
+                    .wait_exit(&id, Some(Duration::from_millis(50)));
             }
         },
     ))

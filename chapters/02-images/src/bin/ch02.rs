@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use berth_images::cli::{self, CliError};
-use berth_images::container::{self, RunOptions};
+use berth_images::container;
 use berth_images::load;
 use berth_images::store::{DEFAULT_ROOT, Removed, Store};
 use clap::{Parser, Subcommand};
@@ -43,7 +43,7 @@ enum Command {
     /// List images.
     Images,
     /// Run a command in a new container of IMAGE.
-    Run(RunArgs),
+    Run(cli::RunArgs),
     /// List containers (running ones; -a for all).
     Ps {
         /// Show all containers, not just running ones.
@@ -63,33 +63,6 @@ enum Command {
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<String>,
     },
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    /// Remove the container when it exits.
-    #[arg(long)]
-    rm: bool,
-    /// Name the container.
-    #[arg(long)]
-    name: Option<String>,
-    /// Set an environment variable (`K` alone takes this shell's value).
-    #[arg(short, long = "env", value_name = "K=V")]
-    env: Vec<String>,
-    /// Run as this user (name or uid, with an optional :group).
-    #[arg(short, long, value_name = "USER[:GROUP]")]
-    user: Option<String>,
-    /// The working directory inside the container.
-    #[arg(short, long, value_name = "DIR")]
-    workdir: Option<String>,
-    /// Run a tiny init as PID 1 (see chapter 1).
-    #[arg(long)]
-    init: bool,
-    /// The image: a name such as busybox or busybox:latest, or an image id.
-    image: String,
-    /// The command, replacing the image's Cmd.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -118,15 +91,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Images => print!("{}", cli::images_table(&store)?),
         Command::Run(args) => {
-            let options = RunOptions {
-                name: args.name,
-                cmd: args.command,
-                env: cli::env_args(&args.env),
-                user: args.user,
-                workdir: args.workdir,
-                init: args.init,
-            };
-            return cli::run_foreground(&store, &args.image, &options, args.rm);
+            return cli::run_foreground(&store, &args.image, &args.options(), args.rm);
         }
         Command::Ps { all } => print!("{}", cli::ps_table(&store, all)?),
         Command::Rm { containers } => {

@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use berth_images::cli::{self, CliError};
-use berth_images::container::RunOptions;
 use berth_images::reference::Reference;
 use berth_images::store::{DEFAULT_ROOT, Removed, Store};
 use berth_registry::auth::{CredentialStore, Credentials};
@@ -77,7 +76,13 @@ enum Command {
     /// Forget the credentials of a registry.
     Logout { host: Option<String> },
     /// Run a command in a new container, pulling the image if it is missing.
-    Run(RunArgs),
+    Run {
+        /// The platform to pull, if the image must be pulled.
+        #[arg(long, value_name = "OS/ARCH")]
+        platform: Option<String>,
+        #[command(flatten)]
+        args: cli::RunArgs,
+    },
     /// List images.
     Images,
     /// List containers.
@@ -103,27 +108,6 @@ enum Command {
         #[arg(short, long)]
         input: PathBuf,
     },
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    #[arg(long)]
-    rm: bool,
-    #[arg(long)]
-    name: Option<String>,
-    #[arg(short, long = "env", value_name = "K=V")]
-    env: Vec<String>,
-    #[arg(short, long)]
-    user: Option<String>,
-    #[arg(short, long)]
-    workdir: Option<String>,
-    #[arg(long)]
-    init: bool,
-    #[arg(long, value_name = "OS/ARCH")]
-    platform: Option<String>,
-    image: String,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -197,26 +181,18 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             let image = store.resolve(&source)?;
             store.tag(&parse(&target)?, &image.id)?;
         }
-        Command::Run(args) => {
+        Command::Run { platform, args } => {
             if store.resolve(&args.image).is_err() {
                 let reference = parse(&args.image)?;
                 eprintln!(
                     "Unable to find image '{}' locally",
                     reference.clone().with_default_tag().familiar()
                 );
-                let options = pull_options(args.platform.as_deref(), trace)?;
+                let options = pull_options(platform.as_deref(), trace)?;
                 let mut shown = progress::Plain::new(std::io::stderr());
                 pull(&store, &config, &reference, &options, &mut shown)?;
             }
-            let options = RunOptions {
-                name: args.name,
-                cmd: args.command,
-                env: cli::env_args(&args.env),
-                user: args.user,
-                workdir: args.workdir,
-                init: args.init,
-            };
-            return cli::run_foreground(&store, &args.image, &options, args.rm);
+            return cli::run_foreground(&store, &args.image, &args.options(), args.rm);
         }
         Command::Images => print!("{}", cli::images_table(&store)?),
         Command::Ps { all } => print!("{}", cli::ps_table(&store, all)?),
