@@ -28,6 +28,7 @@ CH02=${CARGO_TARGET_DIR:-$REPO/target}/release/ch02
 
 tmp=$(mktemp -d /tmp/berth-bench-unpack.XXXXXX)
 cleanup() {
+    set +e  # Undo everything, whatever fails: a failing step must not skip the rest.
     mountpoint -q "$tmp/fs" && umount "$tmp/fs"
     rm -rf "$tmp"
 }

@@ -34,6 +34,7 @@ CH03=${CARGO_TARGET_DIR:-$REPO/target}/release/ch03
 tmp=$(mktemp -d /tmp/berth-bench-pull.XXXXXX)
 registry_pid=
 cleanup() {
+    set +e  # Undo everything, whatever fails: a failing step must not skip the rest.
     [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
     mountpoint -q "$tmp/fs" && umount -l "$tmp/fs"
     rm -rf "$tmp"

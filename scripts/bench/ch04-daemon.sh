@@ -28,6 +28,7 @@ FIXTURES=${BERTH_FIXTURES:-/var/cache/berth/fixtures}
 tmp=$(mktemp -d /tmp/berth-bench-daemon.XXXXXX)
 daemon_pid=
 cleanup() {
+    set +e  # Undo everything, whatever fails: a failing step must not skip the rest.
     [[ -n $daemon_pid ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
     rm -rf "$tmp"
 }
