@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # Debian packages: the busybox fixture, the real peers we compare with and test against.
-APT_PACKAGES=(busybox-static runc crun umoci skopeo docker-registry iproute2 util-linux apache2-utils openssl)
+APT_PACKAGES=(busybox-static runc crun umoci skopeo docker-registry iproute2 util-linux apache2-utils openssl curl)
 # The book's tools, pinned so every machine renders the same book.
 MDBOOK_VERSION=0.5.4
 MDBOOK_MERMAID_VERSION=0.17.1
