@@ -309,13 +309,30 @@ fn runtime_config_for(
 
 /// Removes a container that is not running: its record and writable layer.
 pub fn remove(store: &Store, key: &str) -> Result<ContainerRecord, ContainerError> {
+    let (record, trash) = remove_later(store, key)?;
+    fs::remove_dir_all(&trash).context("removing", &trash)?;
+    Ok(record)
+}
+
+/// Removes a container from the store at once, leaving the deletion of its files to the
+/// caller: the directory is renamed into `tmp/` (one atomic rename), and the path returned.
+/// Deleting a container's directories takes tens of milliseconds on some disks; a daemon
+/// does it after answering. A crash before then leaves it in `tmp/`, cleaned at the next start.
+pub fn remove_later(
+    store: &Store,
+    key: &str,
+) -> Result<(ContainerRecord, std::path::PathBuf), ContainerError> {
     let record = find(store, key)?;
     if record.is_running() {
         return Err(ContainerError::Running(record.name));
     }
     let dir = record.dir(store);
-    fs::remove_dir_all(&dir).context("removing", &dir)?;
-    Ok(record)
+    let trash = store
+        .root()
+        .join("tmp")
+        .join(format!("removed-{}", record.id));
+    fs::rename(&dir, &trash).context("removing", &dir)?;
+    Ok((record, trash))
 }
 
 fn validate_name(store: &Store, name: &str) -> Result<String, ContainerError> {

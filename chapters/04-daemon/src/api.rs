@@ -60,6 +60,7 @@ struct CreateBody {
     init: Option<bool>,
 }
 
+// ANCHOR: http_error
 /// An engine error as the HTTP status Docker uses for it.
 fn http_error(error: EngineError) -> HttpError {
     let message = error.to_string();
@@ -84,6 +85,7 @@ fn http_error(error: EngineError) -> HttpError {
         _ => HttpError::internal(message),
     }
 }
+// ANCHOR_END: http_error
 
 fn id_param(request: &Request) -> String {
     request.param("id").unwrap_or_default().to_owned()
@@ -182,6 +184,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
 }
 // ANCHOR_END: routes
 
+// ANCHOR: create
 fn create(daemon: &Daemon, req: &mut Request) -> Result<Response, HttpError> {
     let body: CreateBody = req.json()?;
     let env = body
@@ -212,6 +215,7 @@ fn create(daemon: &Daemon, req: &mut Request) -> Result<Response, HttpError> {
         &json!({"Id": record.id, "Name": record.name}),
     ))
 }
+// ANCHOR_END: create
 
 fn parse_signal(name: &str) -> Result<Signal, HttpError> {
     let upper = name.to_ascii_uppercase();
@@ -313,6 +317,7 @@ pub fn inspect(record: &ContainerRecord, state: &RunState) -> serde_json::Value 
     })
 }
 
+// ANCHOR: frame
 /// Docker's stream framing: `[stream, 0, 0, 0, length (u32 big-endian)]` then the bytes, so
 /// stdout and stderr can share one connection.
 pub fn frame(stream: Stream, data: &[u8]) -> Vec<u8> {
@@ -326,6 +331,7 @@ pub fn frame(stream: Stream, data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(data);
     out
 }
+// ANCHOR_END: frame
 
 // ANCHOR: logs
 /// `logs`: the log file, framed; with `follow`, what is appended until the container exits.

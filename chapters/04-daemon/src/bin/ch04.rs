@@ -414,6 +414,7 @@ fn pull(client: &Client, reference: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+// ANCHOR: demux
 /// Splits Docker's framed stream into our stdout and stderr.
 fn demux(mut body: impl Read) -> Result<(), Failure> {
     let mut header = [0u8; 8];
@@ -434,6 +435,7 @@ fn demux(mut body: impl Read) -> Result<(), Failure> {
         };
     }
 }
+// ANCHOR_END: demux
 
 // ANCHOR: run
 /// `run`: create (pulling the image if the daemon lacks it), start, then either print the id

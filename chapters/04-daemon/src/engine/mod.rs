@@ -52,6 +52,7 @@ pub enum EngineError {
     Io(#[from] std::io::Error),
 }
 
+// ANCHOR: reconcile
 /// A state that says "running" although the monitor is gone (killed, or the machine
 /// rebooted) is not true any more: mark it exited, with what is known, and kill whatever is
 /// left of the container, so that nothing runs that nobody watches.
@@ -76,6 +77,7 @@ fn reconcile(dir: &Path, mut run: RunState) -> std::io::Result<RunState> {
     run.save(dir)?;
     Ok(run)
 }
+// ANCHOR_END: reconcile
 
 /// A container the engine watches: its state, and a condition variable to wait on changes.
 #[derive(Default)]
@@ -148,6 +150,7 @@ impl Engine {
         watch.changed.notify_all();
     }
 
+    // ANCHOR: adopt
     /// Watches a monitor that is not our child (after a restart) until it exits.
     fn adopt(self: &Arc<Self>, id: &str, monitor_pid: i32) {
         let engine = Arc::clone(self);
@@ -171,6 +174,7 @@ impl Engine {
             engine.refresh(&id);
         });
     }
+    // ANCHOR_END: adopt
 
     /// Creates a container (as chapter 2 does), not started.
     pub fn create(
@@ -334,11 +338,13 @@ impl Engine {
             let _ = self.kill(&record.id, Signal::SIGKILL);
             self.wait_exit(&record.id, None)?;
         }
-        let removed = container::remove(&self.store, &record.id)?;
+        let (removed, trash) = container::remove_later(&self.store, &record.id)?;
         self.watches
             .lock()
             .expect("not poisoned")
             .remove(&record.id);
+        // The files go after we answer: deleting directories is slow on some disks.
+        std::thread::spawn(move || std::fs::remove_dir_all(trash));
         Ok(removed)
     }
 

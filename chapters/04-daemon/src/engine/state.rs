@@ -60,6 +60,7 @@ pub fn process_start(pid: i32) -> Option<u64> {
     after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
+// ANCHOR: alive
 /// Whether `pid` is still the process that started at `start`, and not a zombie: a process
 /// that has exited but whose parent has not reaped it yet (the machine's init reaps orphans
 /// lazily here) still has its `/proc` entry.
@@ -78,6 +79,7 @@ pub fn alive(pid: Option<i32>, start: Option<u64>) -> bool {
     let started = fields.nth(18).and_then(|f| f.parse::<u64>().ok());
     !matches!(state, "Z" | "X") && started == Some(start)
 }
+// ANCHOR_END: alive
 
 /// Now, in RFC 3339 with nanoseconds, as Docker writes times.
 pub fn now_rfc3339() -> String {

@@ -147,6 +147,7 @@ fn serve_one<S: Transport>(
                 return Next::Close;
             }
         }
+        // ANCHOR: stream
         Body::Stream(produce) => {
             // HTTP/1.0 knows no chunking: send raw bytes and mark the end by closing.
             let chunked = request.http_minor() == 1;
@@ -173,6 +174,7 @@ fn serve_one<S: Transport>(
                 }
             }
         }
+        // ANCHOR_END: stream
         Body::Upgrade(take_over) => {
             return Next::Upgrade {
                 headers,

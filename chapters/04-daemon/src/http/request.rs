@@ -44,6 +44,7 @@ pub struct Limits {
     pub max_body: u64,
 }
 
+// ANCHOR: limits
 impl Default for Limits {
     /// 64 KiB of head, 100 headers, 16 MiB of body.
     fn default() -> Self {
@@ -54,6 +55,7 @@ impl Default for Limits {
         }
     }
 }
+// ANCHOR_END: limits
 
 /// Why a request could not be read; [`status`](RequestError::status) says how to answer.
 #[derive(Debug, thiserror::Error)]

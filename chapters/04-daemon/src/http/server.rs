@@ -83,6 +83,7 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
 }
 
+// ANCHOR: server_options
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
@@ -96,6 +97,7 @@ impl Default for ServerOptions {
         }
     }
 }
+// ANCHOR_END: server_options
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -321,6 +323,7 @@ struct Shared {
     connections: Arc<Connections>,
 }
 
+// ANCHOR: accept
 fn accept_loop(listener: UnixListener, wake: UnixStream, shared: Arc<Shared>) {
     loop {
         let mut fds = [
@@ -379,6 +382,7 @@ fn spawn_connection(stream: UnixStream, shared: &Arc<Shared>) {
             connection::serve(stream, &*shared.handler, &shared.options);
         });
 }
+// ANCHOR_END: accept
 
 fn resolve_group(group: &SocketGroup) -> Result<u32, ServerError> {
     match group {
