@@ -39,8 +39,8 @@ pub enum ContainerError {
     )]
     BadName(String),
     #[error(
-        "the container name {name:?} is already in use by container {id:?}: remove (ch02 rm) \
-         that container to reuse the name"
+        "the container name {name:?} is already in use by container {id:?}: remove that \
+         container to reuse the name"
     )]
     NameInUse { name: String, id: String },
     #[error("no such container: {0}")]

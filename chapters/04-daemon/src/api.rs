@@ -7,16 +7,16 @@
 //! | method and path                      | does                          | answers            |
 //! |--------------------------------------|-------------------------------|--------------------|
 //! | `GET /_ping`, `GET /version`         | is the daemon there           | 200                |
-//! | `POST /containers/create?name=N`     | create from `{"Image","Cmd"}` | 201 `{"Id"}`, 404  |
-//! | `POST /containers/{id}/start`        | start                         | 204, 304, 404      |
-//! | `POST /containers/{id}/stop?t=10`    | SIGTERM, SIGKILL after `t` s  | 204, 304, 404      |
-//! | `POST /containers/{id}/kill?signal=` | send a signal                 | 204, 409, 404      |
+//! | `POST /containers/create?name=N`     | create from `{"Image","Cmd"}` | 201 `{"Id"}`, 400, 404, 409 |
+//! | `POST /containers/{id}/start`        | start                         | 204, 304, 404, 500 `{"message","ExitCode"}` |
+//! | `POST /containers/{id}/stop?t=10`    | SIGTERM, SIGKILL after `t` s  | 204, 304, 400, 404 |
+//! | `POST /containers/{id}/kill?signal=` | send a signal                 | 204, 400, 404, 409 |
 //! | `POST /containers/{id}/wait`         | wait for the exit             | 200 `{"StatusCode"}` streamed |
 //! | `DELETE /containers/{id}?force=1`    | remove                        | 204, 409, 404      |
 //! | `GET /containers/json?all=1`         | list                          | 200                |
 //! | `GET /containers/{id}/json`          | inspect                       | 200, 404           |
 //! | `GET /containers/{id}/logs?follow=1` | logs, framed as Docker's      | 200 streamed       |
-//! | `POST /images/create?fromImage=R`    | pull, progress streamed       | 200 streamed, 404  |
+//! | `POST /images/create?fromImage=R`    | pull, progress streamed; a failure is the last message | 200 streamed, 400 |
 //! | `GET /images/json`                   | list images                   | 200                |
 //! | `DELETE /images/{name*}?force=1`     | remove an image               | 200, 404, 409      |
 
@@ -73,8 +73,13 @@ fn http_error(error: EngineError) -> HttpError {
         EngineError::Container(ContainerError::NameInUse { .. })
         | EngineError::RemoveRunning(_)
         | EngineError::NotRunning(_)
+        | EngineError::Container(ContainerError::Running(_))
         | EngineError::Store(StoreError::InUse { .. })
         | EngineError::Store(StoreError::MultipleNames { .. }) => HttpError::conflict(message),
+        EngineError::Store(StoreError::Ambiguous { .. })
+        | EngineError::Container(ContainerError::Store(StoreError::Ambiguous { .. })) => {
+            HttpError::bad_request(message)
+        }
         EngineError::Container(
             ContainerError::BadName(_)
             | ContainerError::NoCommand

@@ -288,3 +288,24 @@ fn a_pull_killed_half_way_leaves_no_image() {
         out.stdout
     );
 }
+
+/// One daemon per store: a second one, even on another socket, refuses to start.
+#[test]
+fn a_second_daemon_on_the_same_store_refuses() {
+    let daemon = Daemon::start("second");
+    let out = std::process::Command::new(daemon_support::CH04)
+        .arg("daemon")
+        .arg("--root")
+        .arg(daemon.root())
+        .arg("--socket")
+        .arg(daemon.dir.path().join("other.sock"))
+        .output()
+        .expect("running a second daemon");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("another daemon is already using the store"),
+        "{stderr}"
+    );
+    assert!(!daemon.dir.path().join("other.sock").exists());
+}

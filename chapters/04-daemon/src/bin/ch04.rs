@@ -200,6 +200,29 @@ fn daemon(
     signals.add(Signal::SIGTERM);
     signals.thread_block().map_err(|e| fail(&e))?;
 
+    // One daemon per store, whatever its socket: two would both think they own the
+    // containers. The lock goes with the process, also on kill -9.
+    std::fs::create_dir_all(root.join("locks")).map_err(|e| fail(&e))?;
+    let lock_path = root.join("locks/daemon");
+    let lock_file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| fail(&e))?;
+    let _store_lock =
+        nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
+            |_| {
+                Failure(
+                    format!(
+                        "another daemon is already using the store {}",
+                        root.display()
+                    ),
+                    1,
+                )
+            },
+        )?;
+
     let program = std::env::current_exe().map_err(|e| fail(&e))?;
     let engine = Engine::open(&root, program).map_err(|e| fail(&e))?;
     let options = ServerOptions {
@@ -328,7 +351,9 @@ fn client(client: Client, command: Command) -> Result<u8, Failure> {
             }
             Ok(())
         }),
-        Command::Pull { reference } => pull(&client, &reference).map(|()| 0),
+        Command::Pull { reference } => {
+            pull(&client, &reference, &mut std::io::stdout()).map(|()| 0)
+        }
         Command::Images => {
             let list: Vec<Value> = client
                 .send(&ClientRequest::get("/images/json"))?
@@ -352,7 +377,7 @@ fn client(client: Client, command: Command) -> Result<u8, Failure> {
             print!("{}", berth_images::cli::table(&rows));
             Ok(0)
         }
-        Command::Rmi { force, images } => each(&images, |image| {
+        Command::Rmi { force, images } => each_quietly(&images, false, |image| {
             let response = client.send(
                 &ClientRequest::delete(&format!("/images/{image}"))
                     .query("force", if force { "1" } else { "0" }),
@@ -376,11 +401,21 @@ fn client(client: Client, command: Command) -> Result<u8, Failure> {
 }
 
 /// Does `act` for each name, printing it on success (as Docker does); 1 if any failed.
-fn each(names: &[String], mut act: impl FnMut(&str) -> Result<(), Failure>) -> Result<u8, Failure> {
+fn each(names: &[String], act: impl FnMut(&str) -> Result<(), Failure>) -> Result<u8, Failure> {
+    each_quietly(names, true, act)
+}
+
+/// [`each`], printing the names only if `echo`.
+fn each_quietly(
+    names: &[String],
+    echo: bool,
+    mut act: impl FnMut(&str) -> Result<(), Failure>,
+) -> Result<u8, Failure> {
     let mut code = 0;
     for name in names {
         match act(name) {
-            Ok(()) => println!("{name}"),
+            Ok(()) if echo => println!("{name}"),
+            Ok(()) => {}
             Err(Failure(message, _)) => {
                 eprintln!("ch04: {message}");
                 code = 1;
@@ -390,8 +425,9 @@ fn each(names: &[String], mut act: impl FnMut(&str) -> Result<(), Failure>) -> R
     Ok(code)
 }
 
-/// Prints a pull's progress messages as `docker pull` does off a terminal.
-fn pull(client: &Client, reference: &str) -> Result<(), Failure> {
+/// Prints a pull's progress messages as `docker pull` does off a terminal: on stdout for
+/// `pull`, on stderr for `run` (whose stdout is the container's).
+fn pull(client: &Client, reference: &str, out: &mut dyn Write) -> Result<(), Failure> {
     let response =
         client.send(&ClientRequest::post("/images/create").query("fromImage", reference))?;
     if response.status() != 200 {
@@ -406,10 +442,10 @@ fn pull(client: &Client, reference: &str) -> Result<(), Failure> {
         if status == "Downloading" {
             continue;
         }
-        match message["id"].as_str() {
-            Some(id) => println!("{id}: {status}"),
-            None => println!("{status}"),
-        }
+        let _ = match message["id"].as_str() {
+            Some(id) => writeln!(out, "{id}: {status}"),
+            None => writeln!(out, "{status}"),
+        };
     }
     Ok(())
 }
@@ -472,7 +508,7 @@ fn run(
     let mut response = client.send(&create)?;
     if response.status() == 404 {
         eprintln!("Unable to find image '{image}' locally");
-        pull(client, &image)?;
+        pull(client, &image, &mut std::io::stderr())?;
         response = client.send(&create)?;
     }
     if response.status() != 201 {

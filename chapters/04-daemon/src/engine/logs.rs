@@ -50,7 +50,13 @@ pub struct Writer {
 impl Writer {
     /// Opens (creating) the log file for appending.
     pub fn open(path: &Path) -> io::Result<Writer> {
-        let file = File::options().create(true).append(true).open(path)?;
+        // What a container prints may be secret: readable by root only, like its records.
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
         Ok(Writer {
             file: Mutex::new(file),
         })
