@@ -241,6 +241,18 @@ fn a_restarted_daemon_finds_its_containers() {
     daemon.restart();
     let ps = daemon.run(&["ps", "-a"]).stdout;
     assert!(ps.contains("Exited (255)   orphan"), "{ps}");
+    // Nothing of it is left running: its PID 1 was killed when the daemon took stock.
+    let (_, inspect) = daemon.api(&ClientRequest::get("/containers/orphan/json"));
+    let inspect: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    let pid = inspect["State"]["Pid"].as_i64().unwrap() as i32;
+    assert!(pid > 0, "{inspect}");
+    eventually("the orphan's process to be gone", || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.is_empty()
+            || stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    });
 }
 
 /// A pull killed half-way (the daemon dies): no partial image, nothing left in tmp/.
