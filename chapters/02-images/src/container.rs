@@ -104,28 +104,42 @@ impl ContainerRecord {
     /// Records the process that runs it.
     pub fn set_pid(&mut self, pid: i32) {
         self.pid = Some(pid);
-        self.pid_start = process_start_time(pid);
+        self.pid_start = process_start(pid);
     }
 
     /// Whether its process is alive: the pid exists and is still the same process.
     pub fn is_running(&self) -> bool {
-        match (self.pid, self.exit_code) {
-            (Some(pid), None) => {
-                let start = process_start_time(pid);
-                start.is_some() && start == self.pid_start
-            }
-            _ => false,
-        }
+        self.exit_code.is_none() && process_alive(self.pid, self.pid_start)
     }
 }
 
-/// Field 22 of `/proc/PID/stat`: when the process started.
-fn process_start_time(pid: i32) -> Option<u64> {
+/// The state letter and start time (field 22) of `/proc/PID/stat`.
+fn process_stat(pid: i32) -> Option<(char, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; the fields after it are after the last ')'.
-    let after_name = stat.rsplit_once(')')?.1;
-    after_name.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
 }
+
+/// When a process started, in clock ticks since boot: a pid is reused once its process is
+/// gone, and this tells the two apart.
+pub fn process_start(pid: i32) -> Option<u64> {
+    process_stat(pid).map(|(_, start)| start)
+}
+
+// ANCHOR: process_alive
+/// Whether `pid` is still the process that started at `start`, and not a zombie: a process
+/// that has exited but whose parent has not reaped it yet (this machine's init reaps orphans
+/// lazily) still has its `/proc` entry, with the same start time.
+pub fn process_alive(pid: Option<i32>, start: Option<u64>) -> bool {
+    match (pid.and_then(process_stat), start) {
+        (Some((state, started)), Some(start)) => !matches!(state, 'Z' | 'X') && started == start,
+        _ => false,
+    }
+}
+// ANCHOR_END: process_alive
 
 /// Every container of the store.
 pub fn list(store: &Store) -> Result<Vec<ContainerRecord>, StoreError> {

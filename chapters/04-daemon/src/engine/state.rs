@@ -53,33 +53,8 @@ impl RunState {
     }
 }
 
-/// Field 22 of `/proc/PID/stat`: when the process started, in clock ticks since boot.
-pub fn process_start(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = stat.rsplit_once(')')?.1;
-    after_name.split_whitespace().nth(19)?.parse().ok()
-}
-
-// ANCHOR: alive
-/// Whether `pid` is still the process that started at `start`, and not a zombie: a process
-/// that has exited but whose parent has not reaped it yet (the machine's init reaps orphans
-/// lazily here) still has its `/proc` entry.
-pub fn alive(pid: Option<i32>, start: Option<u64>) -> bool {
-    let (Some(pid), Some(start)) = (pid, start) else {
-        return false;
-    };
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some((_, after_name)) = stat.rsplit_once(')') else {
-        return false;
-    };
-    let mut fields = after_name.split_whitespace();
-    let state = fields.next().unwrap_or("X");
-    let started = fields.nth(18).and_then(|f| f.parse::<u64>().ok());
-    !matches!(state, "Z" | "X") && started == Some(start)
-}
-// ANCHOR_END: alive
+// Liveness by pid *and* start time, zombies counted as dead: chapter 2's, shared.
+pub use berth_images::container::{process_alive as alive, process_start};
 
 /// Now, in RFC 3339 with nanoseconds, as Docker writes times.
 pub fn now_rfc3339() -> String {
