@@ -139,11 +139,13 @@ impl Engine {
     }
 
     /// Re-reads a container's state from disk and wakes whoever waits on it.
+    /// Callers pass the full id, so the directory is known without listing the store (this
+    /// runs on every state change, and every half second for each `wait`).
     fn refresh(&self, id: &str) {
-        let Ok(record) = container::find(&self.store, id) else {
-            return;
-        };
-        let dir = record.dir(&self.store);
+        let dir = self.store.containers_dir().join(id);
+        if !dir.is_dir() {
+            return; // Removed meanwhile.
+        }
         let run = reconcile(&dir, RunState::load(&dir)).unwrap_or_else(|_| RunState::load(&dir));
         let watch = self.watch(id);
         *watch.state.lock().expect("not poisoned") = run;
