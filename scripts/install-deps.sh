@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # Debian packages: the busybox fixture, the real peers we compare with and test against.
-APT_PACKAGES=(busybox-static runc crun umoci skopeo docker-registry iproute2 util-linux apache2-utils openssl curl)
+APT_PACKAGES=(busybox-static runc crun umoci skopeo docker-registry iproute2 util-linux apache2-utils openssl curl chromium python3-venv)
 # The book's tools, pinned so every machine renders the same book.
 MDBOOK_VERSION=0.5.4
 MDBOOK_MERMAID_VERSION=0.17.1
@@ -27,4 +27,14 @@ fi
 if ! have_version mdbook-mermaid "$MDBOOK_MERMAID_VERSION"; then
     echo "install-deps: installing mdbook-mermaid $MDBOOK_MERMAID_VERSION"
     cargo install --quiet --locked "mdbook-mermaid@$MDBOOK_MERMAID_VERSION"
+fi
+
+# The docker Python SDK, a client of berthd we did not write (the engine's tests drive it), in a
+# virtualenv of our own so the system Python is left alone.
+DOCKER_PY_VERSION=7.1.0
+BERTH_VENV=/var/cache/berth/venv
+if ! "$BERTH_VENV/bin/python" -c "import docker, sys; sys.exit(docker.__version__ != '$DOCKER_PY_VERSION')" 2>/dev/null; then
+    echo "install-deps: installing the docker Python SDK $DOCKER_PY_VERSION into $BERTH_VENV"
+    python3 -m venv "$BERTH_VENV"
+    "$BERTH_VENV/bin/pip" install --quiet --disable-pip-version-check "docker==$DOCKER_PY_VERSION"
 fi

@@ -11,14 +11,22 @@
 //! or redirect chosen requests. They are real servers on loopback ports, one set per test,
 //! stopped and removed when dropped. [`http`] is the little hand-written HTTP they share, with
 //! a raw client for tests that must see exactly what went over the wire.
+//!
+//! The book is tested twice: [`book`] builds it for the link checker, and [`browser`] drives a
+//! headless Chromium over the DevTools protocol (a [`websocket`] of our own) through the pages
+//! that [`static_site`] serves, the way its readers see them.
 
 use std::path::{Path, PathBuf};
 
+pub mod book;
+pub mod browser;
 pub mod http;
 pub mod proxy;
 pub mod registry;
 mod server;
+pub mod static_site;
 pub mod token;
+pub mod websocket;
 
 /// Where `scripts/fixtures.sh` puts the fixtures: `$BERTH_FIXTURES`, or the default below.
 pub fn fixtures_dir() -> PathBuf {

@@ -22,7 +22,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use berth_tests::book::{build, files_with_extension};
 
 #[test]
 fn book_builds_and_every_link_resolves() {
@@ -41,56 +42,6 @@ fn book_builds_and_every_link_resolves() {
         broken.len(),
         broken.join("\n")
     );
-}
-
-/// Runs `mdbook build book --dest-dir OUT` and fails on a bad status or on any log line at
-/// level ERROR or WARN.
-fn build(book: &Path, out: &Path) {
-    let output = Command::new("mdbook")
-        .arg("build")
-        .arg(book)
-        .arg("--dest-dir")
-        .arg(out)
-        .env("PATH", path_with_cargo_bin())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run `mdbook` ({e}): install it with `sudo ./scripts/test`, which runs \
-                 scripts/install-deps.sh, or `cargo install --locked mdbook@0.5.4 \
-                 mdbook-mermaid@0.17.1`"
-            )
-        });
-    let log = String::from_utf8_lossy(&output.stderr);
-    let problems: Vec<&str> = log
-        .lines()
-        .filter(|line| {
-            let line = line.trim_start();
-            line.starts_with("ERROR") || line.starts_with("WARN")
-        })
-        .collect();
-    assert!(
-        output.status.success() && problems.is_empty(),
-        "`mdbook build {}` did not build cleanly ({}); its problems:\n{}\n\nits whole log:\n{log}",
-        book.display(),
-        output.status,
-        problems.join("\n"),
-    );
-}
-
-/// `$PATH` with Cargo's `bin` directory appended: that is where `cargo install` puts `mdbook`
-/// and `mdbook-mermaid`, and `sudo` usually drops it from `$PATH`.
-fn path_with_cargo_bin() -> std::ffi::OsString {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect())
-        .unwrap_or_default();
-    if let Some(cargo_home) = std::env::var_os("CARGO_HOME") {
-        dirs.push(PathBuf::from(cargo_home).join("bin"));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".cargo/bin"));
-    }
-    std::env::join_paths(dirs).expect("a directory in $PATH contains ':'")
 }
 
 /// Checks `{{#include path:anchor}}` and `{{#rustdoc_include path:anchor}}` in every page: the
@@ -258,24 +209,4 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     normal
-}
-
-/// Every file under `dir` whose name ends in `.extension`, in a stable order.
-fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in
-            fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == extension) {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
 }
