@@ -44,6 +44,8 @@ pub(crate) struct ChildPlan {
     pub user: Option<UserPlan>,
     /// Descriptors to install as 0, 1 and 2 before exec.
     pub stdio: crate::config::Stdio,
+    /// A terminal instead of `stdio`, made in the container (see `console.rs`).
+    pub console: Option<crate::console::Console>,
 }
 
 /// The child's set-up steps, in the order it takes them.
@@ -82,10 +84,14 @@ pub enum Step {
     Exec,
     /// With `--init`: fork the command and wait for it as PID 1.
     Init,
+    /// With a terminal: open a pty in the container and make it the controlling terminal.
+    Console,
+    /// For `exec` in a running container: join its namespaces and its root (`enter.rs`).
+    JoinNamespaces,
 }
 
 impl Step {
-    const ALL: [Step; 16] = [
+    const ALL: [Step; 18] = [
         Step::WaitForParent,
         Step::ResetSignals,
         Step::MakeMountsPrivate,
@@ -102,6 +108,8 @@ impl Step {
         Step::SetUser,
         Step::Exec,
         Step::Init,
+        Step::Console,
+        Step::JoinNamespaces,
     ];
 
     fn from_u8(byte: u8) -> Option<Step> {
@@ -201,6 +209,9 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
     umask(Mode::from_bits_truncate(0o022));
     plan.exec.enter_workdir()?;
     set_stdio(&plan.stdio)?;
+    if let Some(console) = &plan.console {
+        crate::console::set_up(console)?;
+    }
     if let Some(user) = &plan.user {
         user.apply()?;
     }
@@ -213,7 +224,7 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
 
 /// Puts the configured descriptors in place of 0, 1 and 2 (`dup2` clears close-on-exec on
 /// the copy, so they survive the exec; the originals close with it).
-fn set_stdio(stdio: &crate::config::Stdio) -> Result<(), Failure> {
+pub(crate) fn set_stdio(stdio: &crate::config::Stdio) -> Result<(), Failure> {
     for (target, source) in [(0, stdio.stdin), (1, stdio.stdout), (2, stdio.stderr)] {
         if let Some(fd) = source {
             // SAFETY: dup2 on descriptors the parent handed us; no memory is touched.
@@ -229,7 +240,7 @@ fn set_stdio(stdio: &crate::config::Stdio) -> Result<(), Failure> {
 /// ignored ones: Rust's runtime ignores `SIGPIPE`, and `nohup` ignores `SIGHUP`. Both survive
 /// `execve`, so without this reset a `yes | head` pipeline inside the container would never
 /// end. A container started by Docker's daemon inherits nothing from the user's shell either.
-fn reset_signals() -> Result<(), Errno> {
+pub(crate) fn reset_signals() -> Result<(), Errno> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
     for signal in Signal::iterator() {
         if matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {

@@ -38,6 +38,9 @@ pub struct ContainerConfig {
     /// Descriptors to give the command as its stdin, stdout and stderr, instead of ours: a
     /// daemon hands over pipes to capture a container's output (chapter 4).
     pub stdio: Stdio,
+    /// Give the command a terminal of the container's own instead (`docker run -t`): its
+    /// master end is sent over the console socket (see `console.rs`).
+    pub console: Option<crate::console::Console>,
 }
 
 /// The command's standard streams: `None` keeps the one the starting process has.
@@ -96,6 +99,7 @@ impl ContainerConfig {
             rootfs_mount: None,
             user: None,
             stdio: Stdio::default(),
+            console: None,
         }
     }
 

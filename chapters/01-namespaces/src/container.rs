@@ -98,6 +98,7 @@ pub fn spawn(config: &ContainerConfig) -> Result<Spawned, StartError> {
         init: config.init,
         user: config.user.as_ref().map(UserPlan::new),
         stdio: config.stdio,
+        console: config.console,
     };
     let (ends, child_ends) = sync::pipes().map_err(StartError::Pipes)?;
     let parent_fds = ends.raw_fds();
@@ -196,6 +197,8 @@ fn describe(plan: &ChildPlan, failure: &Failure) -> String {
         Step::LoopbackUp => "bringing up the loopback interface lo".to_owned(),
         Step::Workdir | Step::Exec => plan.exec.describe(failure),
         Step::Init => "running the init process (--init)".to_owned(),
+        Step::Console => crate::console::describe(failure.item).to_owned(),
+        Step::JoinNamespaces => "joining the container's namespaces".to_owned(),
         Step::SetStdio => format!("installing descriptor {} of the command", failure.item),
         Step::SetUser => match &plan.user {
             Some(user) => user.describe(failure.item),
@@ -244,6 +247,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// A process we started by other means (`enter.rs`), to wait for it the same way.
+    pub(crate) fn adopt(pid: Pid) -> Running {
+        Running { pid }
+    }
+
     /// The pid of the container's PID 1, as the host sees it.
     pub fn pid(&self) -> Pid {
         self.pid

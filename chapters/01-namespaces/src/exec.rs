@@ -44,6 +44,7 @@ pub(crate) struct ExecPlan {
 
 impl ExecPlan {
     /// Prepares the exec step from a validated configuration.
+    // EXERCISE: a command without '/' is tried in each directory of the container's PATH (DEFAULT_PATH if unset), a path is used as is; then prepare argv, env and the workdir as C strings
     pub fn new(config: &ContainerConfig) -> Self {
         let command = config.args[0].clone();
         let searched = !command.contains('/');

@@ -15,11 +15,15 @@
 //! [`start`] runs the three in order; [`signals::forward_until_exit`] waits for the command
 //! the way a foreground `docker run` does. Read the modules in this order: `config`,
 //! `namespaces`, `container`, `sync`, `child`, `rootfs`, `devices`, `loopback`, `exec`,
-//! `signals`, `init`.
+//! `signals`, `init`; then two that the engine (`final/`) builds on: [`console`], a terminal
+//! of the container's own (`docker run -t`), and [`enter`], one more process in a running
+//! container (`docker exec`).
 
 pub mod config;
+pub mod console;
 pub mod container;
 pub mod devices;
+pub mod enter;
 pub mod namespaces;
 pub mod signals;
 

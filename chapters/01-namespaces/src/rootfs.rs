@@ -145,6 +145,7 @@ impl RootfsPlan {
     /// ends up stacked on top of the new one, at the same place, and `umount2(MNT_DETACH)`
     /// takes it away. Detaching (rather than a plain unmount) is needed because the old root
     /// is still busy: it holds every host mount beneath it.
+    // EXERCISE: chdir into the rootfs, pivot_root(".", "."), detach the old root with umount2(".", MNT_DETACH), chdir("/"); tag each error with .at(Step::PivotRoot)
     pub fn pivot_root(&self) -> Result<(), Failure> {
         chdir(self.rootfs.as_c_str()).at(Step::PivotRoot)?;
         pivot_root(".", ".").at(Step::PivotRoot)?;
