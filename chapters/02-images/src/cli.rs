@@ -172,6 +172,7 @@ impl RunArgs {
             user: self.user.clone(),
             workdir: self.workdir.clone(),
             init: self.init,
+            entrypoint: None,
         }
     }
 }

@@ -86,6 +86,10 @@ pub struct RunOptions {
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub init: bool,
+    /// Replaces the image's `Entrypoint` (`docker run --entrypoint`): `None` keeps it,
+    /// `Some(vec![])` removes it. A new entrypoint drops the image's `Cmd` too, as in Docker.
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
 }
 
 impl ContainerRecord {
@@ -161,6 +165,16 @@ pub fn list(store: &Store) -> Result<Vec<ContainerRecord>, StoreError> {
 
 /// Finds a container by name, full id or unique id prefix.
 pub fn find(store: &Store, key: &str) -> Result<ContainerRecord, ContainerError> {
+    // A full id is read directly: a daemon looks containers up by id all the time, and
+    // listing every container for each lookup would make it slower the more it has.
+    if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let path = store.containers_dir().join(key).join("config.json");
+        if let Ok(bytes) = fs::read(&path)
+            && let Ok(record) = serde_json::from_slice(&bytes)
+        {
+            return Ok(record);
+        }
+    }
     let all = list(store)?;
     if let Some(by_name) = all.iter().find(|c| c.name == key) {
         return Ok(by_name.clone());
@@ -196,12 +210,19 @@ pub fn create(
     let run = image_run_config(store, &image, image_ref)?;
 
     // Entrypoint + (the command typed, or the image's Cmd), as Docker combines them.
-    let mut command = run.entrypoint.clone().unwrap_or_default();
-    if options.cmd.is_empty() {
-        command.extend(run.cmd.clone().unwrap_or_default());
-    } else {
-        command.extend(options.cmd.iter().cloned());
-    }
+    let command = match &options.entrypoint {
+        // `--entrypoint` replaces the image's: see `entrypoint_command` for Docker's rule.
+        Some(entrypoint) => entrypoint_command(entrypoint, &options.cmd, run.cmd.as_deref()),
+        None => {
+            let mut command = run.entrypoint.clone().unwrap_or_default();
+            if options.cmd.is_empty() {
+                command.extend(run.cmd.clone().unwrap_or_default());
+            } else {
+                command.extend(options.cmd.iter().cloned());
+            }
+            command
+        }
+    };
     if command.is_empty() {
         return Err(ContainerError::NoCommand);
     }
@@ -239,6 +260,28 @@ pub fn create(
     Ok((record, runtime))
 }
 // ANCHOR_END: create
+
+/// The command line with the entrypoint the user typed (`--entrypoint`). Docker's rule: a
+/// new entrypoint runs with the command typed only (the image's `Cmd` belonged to the old
+/// entrypoint); an empty one (`--entrypoint ""`) leaves the typed command, else the image's.
+fn entrypoint_command(
+    entrypoint: &[String],
+    typed: &[String],
+    image_cmd: Option<&[String]>,
+) -> Vec<String> {
+    let entrypoint: Vec<String> = entrypoint
+        .iter()
+        .filter(|a| !a.is_empty())
+        .cloned()
+        .collect();
+    if entrypoint.is_empty() && typed.is_empty() {
+        return image_cmd.unwrap_or_default().to_vec();
+    }
+    entrypoint
+        .into_iter()
+        .chain(typed.iter().cloned())
+        .collect()
+}
 
 /// The chapter 1 configuration that runs an existing container: what a daemon's monitor
 /// process (chapter 4) computes again from the container's record when it starts it.
@@ -402,4 +445,34 @@ fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_typed_entrypoint_follows_dockers_rule() {
+        let image_cmd = strings(&["sh"]);
+        let image_cmd = Some(image_cmd.as_slice());
+        // A new entrypoint drops the image's Cmd.
+        assert_eq!(
+            entrypoint_command(&strings(&["echo"]), &[], image_cmd),
+            ["echo"]
+        );
+        assert_eq!(
+            entrypoint_command(&strings(&["echo"]), &strings(&["hi"]), image_cmd),
+            ["echo", "hi"]
+        );
+        // An empty one (`--entrypoint ""`) leaves the command, typed or the image's.
+        assert_eq!(entrypoint_command(&strings(&[""]), &[], image_cmd), ["sh"]);
+        assert_eq!(
+            entrypoint_command(&[], &strings(&["ls"]), image_cmd),
+            ["ls"]
+        );
+    }
 }

@@ -43,6 +43,7 @@ pub enum OverlayError {
 
 // ANCHOR: options
 /// The options of the overlay mount for `image` with the container's `upper` and `work`.
+// EXERCISE: lowerdir lists the layers' directories top layer first, joined by ':'; then upperdir and workdir; refuse an image without layers and options longer than MAX_OPTIONS
 pub fn mount_options(
     store: &Store,
     image: &ImageRecord,

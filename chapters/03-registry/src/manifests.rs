@@ -83,6 +83,7 @@ impl Platform {
     // ANCHOR: platform_matches
     /// Whether an index entry's platform is this one. `arm64` is `arm64/v8`, and `arm`
     /// without a variant means `v7`, as in containerd's platform matcher.
+    // EXERCISE: same os and architecture after normalising (arm64 is arm64/v8, arm alone is arm/v7); the variant counts only if this platform names one
     pub fn matches(&self, entry: &spec::Platform) -> bool {
         let normal = |arch: &str, variant: Option<&str>| match (arch, variant) {
             ("arm64", None | Some("v8")) => ("arm64".to_owned(), None),

@@ -59,6 +59,7 @@ pub(crate) enum Whiteout<'a> {
 
 // ANCHOR: whiteout_classify
 /// If `path` is a whiteout, what it asks for (or why it is refused).
+// EXERCISE: None unless the name starts with WHITEOUT_PREFIX; OPAQUE_MARKER is Opaque; other .wh..wh. names are AufsMetadata; an empty, '.' or '..' name is BadWhiteout; else Delete(the hidden name)
 pub(crate) fn classify(path: &EntryPath) -> Option<Result<Whiteout<'_>, Refusal>> {
     let name = path.name();
     let hidden = name.strip_prefix(WHITEOUT_PREFIX.as_bytes())?;

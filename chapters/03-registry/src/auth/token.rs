@@ -83,6 +83,7 @@ struct TokenResponse {
 
 // ANCHOR: fetch
 /// Asks the token server at `realm` for a token for `scopes`.
+// EXERCISE: GET realm?service=..&scope=.. (one per scope, percent-encoded, account=USER when logged in) with basic auth if there are credentials; 401/403 is Refused; the token is `token` or `access_token`, its lifetime expires_in but at least DEFAULT_LIFETIME
 pub fn fetch(
     agent: &ureq::Agent,
     realm: &str,
