@@ -210,6 +210,7 @@ fn create(daemon: &Daemon, req: &mut Request) -> Result<Response, HttpError> {
         user: body.user,
         workdir: body.working_dir,
         init: body.init.unwrap_or(false),
+        ..RunOptions::default()
     };
     let record = daemon
         .engine

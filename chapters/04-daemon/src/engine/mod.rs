@@ -56,7 +56,7 @@ pub enum EngineError {
 /// A state that says "running" although the monitor is gone (killed, or the machine
 /// rebooted) is not true any more: mark it exited, with what is known, and kill whatever is
 /// left of the container, so that nothing runs that nobody watches.
-fn reconcile(dir: &Path, mut run: RunState) -> std::io::Result<RunState> {
+pub fn reconcile(dir: &Path, mut run: RunState) -> std::io::Result<RunState> {
     if run.status != Status::Running || alive(run.monitor_pid, run.monitor_start) {
         return Ok(run);
     }

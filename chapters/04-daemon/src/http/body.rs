@@ -178,6 +178,7 @@ impl<R: BufRead> ChunkedDecoder<R> {
 
     // ANCHOR: chunk_size
     /// Reads a chunk-size line; a size of 0 also reads the trailers and ends the body.
+    // EXERCISE: read the chunk-size line, ignore ';' extensions, accept 1 to 16 hex digits only; size 0 means: read the trailer lines up to the empty one and the body is Done
     fn start_chunk(&mut self) -> Result<(), BodyError> {
         let line = self
             .read_line(MAX_CHUNK_LINE)?

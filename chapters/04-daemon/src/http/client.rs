@@ -10,11 +10,18 @@
 //! [`Client::hijack`] is the client half of Docker's upgrade (see [`upgrade`](super::upgrade)):
 //! it sends `Connection: Upgrade` and `Upgrade: tcp`, insists on `101`, and returns the raw
 //! socket together with any output that arrived in the same read as the head.
+//!
+//! The same client speaks to `tcp://HOST:PORT`. TLS is added by a [`Connector`] that the
+//! caller provides (the engine's client wraps the TCP stream in rustls there), so this chapter
+//! stays free of a TLS library.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::marker::PhantomData;
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -41,6 +48,11 @@ pub enum ClientError {
         socket.display()
     )]
     Connect { socket: PathBuf, source: io::Error },
+    /// Nobody answers at a TCP address.
+    #[error(
+        "cannot connect to the berth daemon at tcp://{address}: {source}. Is the daemon running?"
+    )]
+    ConnectTcp { address: String, source: io::Error },
     /// The socket exists but this user may not connect to it.
     #[error(
         "permission denied while trying to connect to the berth daemon socket at unix://{} \
@@ -178,30 +190,55 @@ impl ClientRequest {
     }
 }
 
+/// Turns a connected TCP stream into the transport requests go over: the place where TLS
+/// (with a client certificate) wraps the connection.
+pub trait Connector: Send + Sync + fmt::Debug {
+    /// Wraps `stream`, connected to `host`; a failed handshake is an error.
+    fn wrap(&self, stream: TcpStream, host: &Host) -> io::Result<Box<dyn Transport>>;
+}
+
 /// A client for one daemon.
 #[derive(Debug, Clone)]
 pub struct Client {
-    socket: PathBuf,
+    host: Host,
+    connector: Option<Arc<dyn Connector>>,
 }
 
 impl Client {
     /// A client for the daemon listening at `socket`.
     pub fn new(socket: impl Into<PathBuf>) -> Self {
         Client {
-            socket: socket.into(),
+            host: Host::Unix(socket.into()),
+            connector: None,
         }
     }
 
-    /// A client for a `-H` host.
+    /// A client for a `-H` host (`tcp://` hosts in plain text until
+    /// [`with_connector`](Self::with_connector) adds TLS).
     pub fn for_host(host: &Host) -> Self {
-        match host {
-            Host::Unix(path) => Client::new(path),
+        Client {
+            host: host.clone(),
+            connector: None,
         }
     }
 
-    /// The daemon's socket.
+    /// Wraps every TCP connection with `connector` (TLS). UNIX sockets are not wrapped.
+    pub fn with_connector(mut self, connector: Arc<dyn Connector>) -> Self {
+        self.connector = Some(connector);
+        self
+    }
+
+    /// The daemon's socket; an empty path for a TCP host.
     pub fn socket(&self) -> &Path {
-        &self.socket
+        match &self.host {
+            Host::Unix(path) => path,
+            Host::Tcp { .. } => Path::new(""),
+        }
+    }
+
+    /// The daemon's address.
+    pub fn host(&self) -> &Host {
+        &self.host
     }
 
     /// `GET target`.
@@ -262,18 +299,38 @@ impl Client {
     }
 
     fn connect(&self) -> Result<Conn<Box<dyn Transport>>, ClientError> {
-        match UnixStream::connect(&self.socket) {
+        let socket = match &self.host {
+            Host::Unix(socket) => socket,
+            Host::Tcp { .. } => return self.connect_tcp(),
+        };
+        match UnixStream::connect(socket) {
             Ok(stream) => Ok(Conn::new(Box::new(stream))),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 Err(ClientError::PermissionDenied {
-                    socket: self.socket.clone(),
+                    socket: socket.clone(),
                 })
             }
             Err(source) => Err(ClientError::Connect {
-                socket: self.socket.clone(),
+                socket: socket.clone(),
                 source,
             }),
         }
+    }
+
+    fn connect_tcp(&self) -> Result<Conn<Box<dyn Transport>>, ClientError> {
+        let address = self.host.tcp_address().unwrap_or_default();
+        let failed = |source| ClientError::ConnectTcp {
+            address: address.clone(),
+            source,
+        };
+        let stream = TcpStream::connect(&address).map_err(failed)?;
+        // Requests are written in one piece; Nagle's delay would only slow small ones.
+        stream.set_nodelay(true).map_err(failed)?;
+        let transport: Box<dyn Transport> = match &self.connector {
+            Some(connector) => connector.wrap(stream, &self.host).map_err(failed)?,
+            None => Box::new(stream),
+        };
+        Ok(Conn::new(transport))
     }
 }
 

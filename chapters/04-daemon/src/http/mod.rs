@@ -4,7 +4,7 @@
 //! with a thread per connection and nothing hidden. Read it in the order a request travels:
 //!
 //! 1. [`server`]: the listening UNIX socket (its mode, its owner, the lock that keeps a second
-//!    daemon away), the accept loop, one thread per connection.
+//!    daemon away) or TCP port, the accept loop, one thread per connection.
 //! 2. `connection`: one connection's life: read a request, answer it, keep the connection
 //!    alive for the next one or close it.
 //! 3. [`request`] (the request head, parsed by `httparse` under size and time limits), then
@@ -38,7 +38,8 @@ pub mod upgrade;
 
 pub use body::BodyError;
 pub use client::{
-    Client, ClientError, ClientRequest, ClientResponse, Hijacked, JsonStream, ResponseBody,
+    Client, ClientError, ClientRequest, ClientResponse, Connector, Hijacked, JsonStream,
+    ResponseBody,
 };
 pub use headers::Headers;
 pub use host::{Host, HostError};
@@ -46,7 +47,7 @@ pub use query::{Query, QueryError};
 pub use request::{Limits, Request, RequestError};
 pub use response::{HttpError, IntoResponse, Response};
 pub use router::{Handler, Router};
-pub use server::{Server, ServerError, ServerHandle, ServerOptions, SocketGroup};
+pub use server::{Acceptor, Server, ServerError, ServerHandle, ServerOptions, SocketGroup};
 pub use stream::ChunkWriter;
 pub use target::{ApiVersion, TargetError};
 pub use transport::Transport;

@@ -90,6 +90,7 @@ impl Pattern {
 
     // ANCHOR: greedy
     /// The parameters if `segments` match.
+    // EXERCISE: literals must be equal and params non-empty; a greedy {name:.*} takes every segment between the prefix and the fixed suffix, joined with '/'
     fn matches(&self, segments: &[String]) -> Option<Vec<(String, String)>> {
         let fixed = self.prefix.len() + self.suffix.len();
         match self.rest {

@@ -27,11 +27,16 @@
 //! thread per connection is the simplest model that lets a `logs -f` stream or an attached
 //! terminal block for hours without holding anyone else up; an idle thread costs a few KiB of
 //! memory.
+//!
+//! The same server also listens on TCP ([`Server::bind_tcp`]), for `-H tcp://HOST:PORT`. A TCP
+//! port has no file mode to protect it, so off loopback it must only be served with TLS and
+//! client certificates: an [`Acceptor`] wraps each accepted connection (the engine's does the
+//! rustls handshake there, on the connection's own thread, so a slow handshake holds nobody up).
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -50,6 +55,14 @@ use super::connection;
 use super::headers::Headers;
 use super::request::Limits;
 use super::router::Handler;
+use super::transport::Transport;
+
+/// Turns an accepted TCP connection into the transport HTTP is spoken over: where TLS goes.
+/// Runs on the connection's thread; an error closes the connection.
+pub trait Acceptor: Send + Sync + 'static {
+    /// Wraps `stream` (a handshake, for TLS).
+    fn accept(&self, stream: TcpStream) -> io::Result<Box<dyn Transport>>;
+}
 
 /// The group allowed to connect to the socket, besides root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,12 +161,40 @@ pub enum ServerError {
     Spawn { source: io::Error },
 }
 
+/// What a server listens on.
+enum Listener {
+    Unix(UnixListener),
+    Tcp(TcpListener, Option<Arc<dyn Acceptor>>),
+}
+
+impl Listener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Listener::Unix(l) => l.as_fd(),
+            Listener::Tcp(l, _) => l.as_fd(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listener::Unix(l) => l.fmt(f),
+            Listener::Tcp(l, acceptor) => f
+                .debug_struct("Tcp")
+                .field("listener", l)
+                .field("wrapped", &acceptor.is_some())
+                .finish(),
+        }
+    }
+}
+
 /// A bound, locked, correctly permissioned socket, not yet accepting.
 #[derive(Debug)]
 pub struct Server {
-    listener: UnixListener,
+    listener: Listener,
     path: PathBuf,
-    lock: Flock<File>,
+    lock: Option<Flock<File>>,
     options: ServerOptions,
 }
 
@@ -178,14 +219,44 @@ impl Server {
                 source,
             })?;
         Ok(Server {
-            listener,
+            listener: Listener::Unix(listener),
             path,
-            lock,
+            lock: Some(lock),
             options,
         })
     }
 
-    /// The socket's path.
+    /// Listens on a TCP address (`127.0.0.1:2375`; port 0 picks a free one). Each accepted
+    /// connection is wrapped by `acceptor` (TLS) if one is given. There is no lock file: the
+    /// kernel refuses a second bind of the same address.
+    pub fn bind_tcp(
+        address: &str,
+        options: ServerOptions,
+        acceptor: Option<Arc<dyn Acceptor>>,
+    ) -> Result<Server, ServerError> {
+        let bind = |source| ServerError::Bind {
+            path: PathBuf::from(address),
+            source,
+        };
+        let listener = TcpListener::bind(address).map_err(bind)?;
+        listener.set_nonblocking(true).map_err(bind)?;
+        Ok(Server {
+            listener: Listener::Tcp(listener, acceptor),
+            path: PathBuf::new(),
+            lock: None,
+            options,
+        })
+    }
+
+    /// The TCP address listened on (with the port the kernel chose for port 0).
+    pub fn tcp_address(&self) -> Option<SocketAddr> {
+        match &self.listener {
+            Listener::Tcp(l, _) => l.local_addr().ok(),
+            Listener::Unix(_) => None,
+        }
+    }
+
+    /// The socket's path (empty for TCP).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -212,7 +283,7 @@ impl Server {
             accept: Some(accept),
             connections,
             grace: self.options.shutdown_grace,
-            lock: Some(self.lock),
+            lock: self.lock,
         })
     }
 }
@@ -287,18 +358,26 @@ impl Drop for ServerHandle {
     }
 }
 
-/// The open connections, so that shutdown can reach them.
-#[derive(Debug, Default)]
+/// The open connections (a second handle on each raw socket), so that shutdown can reach them.
+#[derive(Default)]
 struct Connections {
-    open: Mutex<HashMap<u64, UnixStream>>,
+    open: Mutex<HashMap<u64, Box<dyn Transport>>>,
     changed: Condvar,
     next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections")
+            .field("open", &self.lock().len())
+            .finish()
+    }
 }
 
 impl Connections {
     /// The map, even if a thread panicked while holding it (a `HashMap` insert or remove cannot
     /// leave it inconsistent).
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, UnixStream>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Box<dyn Transport>>> {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -324,7 +403,7 @@ struct Shared {
 }
 
 // ANCHOR: accept
-fn accept_loop(listener: UnixListener, wake: UnixStream, shared: Arc<Shared>) {
+fn accept_loop(listener: Listener, wake: UnixStream, shared: Arc<Shared>) {
     loop {
         let mut fds = [
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
@@ -341,8 +420,14 @@ fn accept_loop(listener: UnixListener, wake: UnixStream, shared: Arc<Shared>) {
         if fds[1].any().unwrap_or(true) {
             return; // shutdown
         }
-        match listener.accept() {
-            Ok((stream, _)) => spawn_connection(stream, &shared),
+        let accepted = match &listener {
+            Listener::Unix(l) => l.accept().map(|(s, _)| Accepted::Unix(s)),
+            Listener::Tcp(l, acceptor) => {
+                l.accept().map(|(s, _)| Accepted::Tcp(s, acceptor.clone()))
+            }
+        };
+        match accepted {
+            Ok(stream) => spawn_connection(stream, &shared),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -360,12 +445,26 @@ fn accept_loop(listener: UnixListener, wake: UnixStream, shared: Arc<Shared>) {
     }
 }
 
-fn spawn_connection(stream: UnixStream, shared: &Arc<Shared>) {
-    if stream.set_nonblocking(false).is_err() {
+/// A connection just accepted, with what it still needs before HTTP.
+enum Accepted {
+    Unix(UnixStream),
+    Tcp(TcpStream, Option<Arc<dyn Acceptor>>),
+}
+
+fn spawn_connection(accepted: Accepted, shared: &Arc<Shared>) {
+    let raw: &dyn Transport = match &accepted {
+        Accepted::Unix(s) => s,
+        Accepted::Tcp(s, _) => s,
+    };
+    let blocking = match &accepted {
+        Accepted::Unix(s) => s.set_nonblocking(false),
+        Accepted::Tcp(s, _) => s.set_nonblocking(false).and_then(|()| s.set_nodelay(true)),
+    };
+    if blocking.is_err() {
         return;
     }
     let id = shared.connections.next_id.fetch_add(1, Ordering::Relaxed);
-    if let Ok(handle) = stream.try_clone() {
+    if let Ok(handle) = raw.try_clone_boxed() {
         shared.connections.lock().insert(id, handle);
     }
     let registered = Registered {
@@ -379,7 +478,21 @@ fn spawn_connection(stream: UnixStream, shared: &Arc<Shared>) {
         .name(format!("berth-conn-{id}"))
         .spawn(move || {
             let _registered = registered;
-            connection::serve(stream, &*shared.handler, &shared.options);
+            match accepted {
+                Accepted::Unix(stream) => {
+                    connection::serve(stream, &*shared.handler, &shared.options);
+                }
+                Accepted::Tcp(stream, None) => {
+                    connection::serve(stream, &*shared.handler, &shared.options);
+                }
+                Accepted::Tcp(stream, Some(acceptor)) => {
+                    // A client that never finishes its handshake must not hold a thread.
+                    let _ = stream.set_read_timeout(Some(shared.options.read_timeout));
+                    if let Ok(wrapped) = acceptor.accept(stream) {
+                        connection::serve(wrapped, &*shared.handler, &shared.options);
+                    }
+                }
+            }
         });
 }
 // ANCHOR_END: accept
