@@ -1,0 +1,329 @@
+//! `docker exec`: more processes in a running container.
+//!
+//! An exec instance is created (`POST /containers/{id}/exec`), then started, once. Starting
+//! it is chapter 1's [`berth_namespaces::enter::enter`]: a new process joins the namespaces
+//! and the root of the container's PID 1, with the container's environment plus the exec's,
+//! its user (a name resolved in the container's own `/etc/passwd`) and working directory.
+//! The process is the daemon's child; a thread waits for it and records its exit code
+//! *before* the session's output ends, because the docker CLI asks for the exit code
+//! (`GET /exec/{id}/json`) the moment its stream closes. Instances live in memory: like
+//! Docker's, they are not kept across a daemon restart.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use berth_images::users;
+use berth_namespaces::console::{self, Console};
+use berth_namespaces::{ContainerConfig, Stdio};
+use nix::unistd::Pid;
+
+use super::spec::Resolved;
+use super::{EngineError, ExecSpec, ExecView, StreamKind, pipes, pty};
+
+/// One exec instance.
+pub struct Instance {
+    pub id: String,
+    pub container_id: String,
+    pub spec: ExecSpec,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    started: bool,
+    running: bool,
+    exit_code: Option<i32>,
+    pid: Option<i32>,
+    /// The terminal's master end, for resizes.
+    terminal: Option<File>,
+}
+
+/// A started exec's stdio, for its session.
+pub struct ExecSession {
+    pub instance: Arc<Instance>,
+    /// Where the client's stdin goes; `None` when not attached.
+    stdin: Option<File>,
+    output: Receiver<(StreamKind, Vec<u8>)>,
+    tty: bool,
+}
+
+impl Instance {
+    /// A new, not started instance.
+    pub fn new(id: String, container_id: String, spec: ExecSpec) -> Instance {
+        Instance {
+            id,
+            container_id,
+            spec,
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `GET /exec/{id}/json`.
+    pub fn view(&self) -> ExecView {
+        let state = self.lock();
+        ExecView {
+            id: self.id.clone(),
+            container_id: self.container_id.clone(),
+            spec: self.spec.clone(),
+            running: state.running,
+            exit_code: state.exit_code,
+            pid: state.pid,
+        }
+    }
+
+    /// Resizes its terminal, if it has one.
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<(), EngineError> {
+        if let Some(master) = &self.lock().terminal {
+            pty::set_size(master, rows, cols)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&self, code: i32) {
+        let mut state = self.lock();
+        state.running = false;
+        state.exit_code = Some(code);
+        state.terminal = None;
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Blocks until the exit code is recorded.
+    fn wait_exit(&self) {
+        let mut state = self.lock();
+        while state.exit_code.is_none() {
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// The configuration of the exec's process: the container's settings, then the exec's.
+fn config(pid: i32, spec: &ExecSpec, resolved: &Resolved) -> Result<ContainerConfig, EngineError> {
+    if spec.cmd.is_empty() || spec.cmd[0].is_empty() {
+        return Err(EngineError::Invalid("no exec command specified".into()));
+    }
+    let mut config = ContainerConfig::new("/", spec.cmd.clone());
+    config.env = resolved
+        .env
+        .iter()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    config.hostname = resolved.hostname.clone();
+    config.rootless = false;
+    let user = spec
+        .user
+        .clone()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| resolved.user.clone());
+    if !user.is_empty() {
+        // Names mean what the container's own files say, as they are now.
+        let read = |name: &str| std::fs::read_to_string(format!("/proc/{pid}/root/etc/{name}"));
+        let resolved_user = users::resolve(
+            &user,
+            &read("passwd").unwrap_or_default(),
+            &read("group").unwrap_or_default(),
+        )
+        .map_err(|e| EngineError::Start {
+            message: e.to_string(),
+            code: 126,
+        })?;
+        config.set_env("HOME", &resolved_user.home);
+        config.user = Some(resolved_user.user);
+    }
+    for (key, value) in &spec.env {
+        config.set_env(key, value);
+    }
+    let workdir = spec
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| resolved.working_dir.clone());
+    config.workdir = if workdir.is_empty() {
+        "/".into()
+    } else {
+        workdir.into()
+    };
+    Ok(config)
+}
+
+/// Starts the instance's process in the container whose PID 1 is `pid`. With `detach`
+/// nothing is attached; else the session's stdio.
+pub fn start(
+    instance: &Arc<Instance>,
+    pid: i32,
+    resolved: &Resolved,
+    detach: bool,
+) -> Result<Option<ExecSession>, EngineError> {
+    {
+        let mut state = instance.lock();
+        if state.started {
+            return Err(EngineError::Invalid(format!(
+                "exec instance {} has already been started",
+                instance.id
+            )));
+        }
+        state.started = true;
+    }
+    let spec = &instance.spec;
+    let mut config = config(pid, spec, resolved).inspect_err(|e| {
+        if let EngineError::Start { code, .. } = e {
+            instance.finish(*code);
+        }
+    })?;
+    let null = File::options().read(true).write(true).open("/dev/null")?;
+    let (out_tx, out_rx) = channel();
+    // The parent's copies of the child's ends must close once it runs.
+    let mut child_ends: Vec<std::os::fd::OwnedFd> = Vec::new();
+    let mut stdin = None;
+    let mut readers: Vec<(StreamKind, File)> = Vec::new();
+    let mut console_socket = None;
+    config.stdio = Stdio {
+        stdin: Some(null.as_raw_fd()),
+        stdout: Some(null.as_raw_fd()),
+        stderr: Some(null.as_raw_fd()),
+    };
+    if spec.tty {
+        let (ours, theirs) = UnixStream::pair()?;
+        config.console = Some(Console {
+            socket: theirs.as_raw_fd(),
+            size: spec.console_size.map(|[rows, cols]| (rows, cols)),
+        });
+        console_socket = Some(ours);
+        child_ends.push(theirs.into());
+    } else if !detach {
+        if spec.attach_stdin {
+            let (read, write) = pipes::pipe()?;
+            config.stdio.stdin = Some(read.as_raw_fd());
+            child_ends.push(read);
+            stdin = Some(File::from(write));
+        }
+        for (kind, wanted) in [
+            (StreamKind::Stdout, spec.attach_stdout),
+            (StreamKind::Stderr, spec.attach_stderr),
+        ] {
+            if wanted {
+                let (read, write) = pipes::pipe()?;
+                match kind {
+                    StreamKind::Stdout => config.stdio.stdout = Some(write.as_raw_fd()),
+                    _ => config.stdio.stderr = Some(write.as_raw_fd()),
+                }
+                child_ends.push(write);
+                readers.push((kind, File::from(read)));
+            }
+        }
+    }
+
+    let running = match berth_namespaces::enter::enter(Pid::from_raw(pid), &config) {
+        Ok(running) => running,
+        Err(e) => {
+            let code = e.exit_code();
+            instance.finish(code);
+            return Err(EngineError::Start {
+                message: format!("OCI runtime exec failed: {e}"),
+                code,
+            });
+        }
+    };
+    drop(child_ends);
+    drop(null);
+    if let Some(socket) = console_socket {
+        let master = File::from(console::receive_master(socket.as_raw_fd())?);
+        if spec.attach_stdin && !detach {
+            stdin = Some(master.try_clone()?);
+        }
+        readers.push((StreamKind::Stdout, master.try_clone()?));
+        instance.lock().terminal = Some(master);
+    }
+    {
+        let mut state = instance.lock();
+        state.running = true;
+        state.pid = Some(running.pid().as_raw());
+    }
+    // Readers drain the output even when no client reads it any more, so the process never
+    // blocks on a full pipe; the channel ends when they all have.
+    for (kind, from) in readers {
+        let tx: Sender<_> = out_tx.clone();
+        std::thread::spawn(move || drain(from, kind, &tx));
+    }
+    drop(out_tx);
+    let waiter = Arc::clone(instance);
+    std::thread::spawn(move || {
+        let code = running.wait().map(|s| s.code()).unwrap_or(255);
+        waiter.finish(code);
+    });
+    if detach {
+        return Ok(None);
+    }
+    Ok(Some(ExecSession {
+        instance: Arc::clone(instance),
+        stdin,
+        output: out_rx,
+        tty: spec.tty,
+    }))
+}
+
+fn drain(mut from: File, kind: StreamKind, to: &Sender<(StreamKind, Vec<u8>)>) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                // A session that is gone no longer receives: keep draining regardless.
+                let _ = to.send((kind, buf[..n].to_vec()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // EIO: the terminal's last user closed it.
+            Err(_) => return,
+        }
+    }
+}
+
+impl ExecSession {
+    /// Runs the session: stdin to the process, output to the client, and returns after the
+    /// exit code is recorded.
+    pub fn pump(
+        self,
+        mut input: Box<dyn Read + Send>,
+        output: &mut dyn FnMut(StreamKind, &[u8]) -> std::io::Result<()>,
+    ) -> Result<(), EngineError> {
+        if let Some(mut stdin) = self.stdin {
+            let tty = self.tty;
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 32 * 1024];
+                loop {
+                    match input.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if stdin.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                // The client's end of input is the process's, unless it is a terminal,
+                // which stays open for the program (Docker does the same).
+                if !tty {
+                    drop(stdin);
+                }
+            });
+        }
+        for (kind, data) in self.output.iter() {
+            if output(kind, &data).is_err() {
+                return Ok(()); // The client went away; the process runs on.
+            }
+        }
+        self.instance.wait_exit();
+        Ok(())
+    }
+}

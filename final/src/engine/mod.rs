@@ -1,0 +1,845 @@
+//! The engine: containers and execs, with everything the Docker API needs of them.
+//!
+//! The signatures in this file are the contract between the engine and the API layer
+//! (`crate::api`): keep them stable, extend by adding.
+//!
+//! How it works, module by module:
+//!
+//! - `spec.rs`: what a container was created with (`spec.json`, next to chapter 2's record);
+//! - `monitor.rs`: `berthd monitor`, one process per running container, its parent: it logs
+//!   its output, records its exit, and serves attach sessions on a socket (`protocol.rs`);
+//! - `state.rs`: the engine's view of each container, with a condition variable, so waits,
+//!   follows and sessions wake on events instead of polling;
+//! - `session.rs`: attach sessions, also those made before the start (`docker run`);
+//! - `exec.rs`: `docker exec`, built on chapter 1's `enter`;
+//! - `logs.rs`: `docker logs` on chapter 4's json-file log; `pty.rs`: terminal sizes.
+
+mod exec;
+mod logs;
+mod monitor;
+mod pipes;
+mod protocol;
+mod pty;
+mod session;
+mod spec;
+mod state;
+
+use std::collections::HashMap;
+use std::io::{BufRead, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_images::container::{self, ContainerError, ContainerRecord};
+use berth_images::store::{Store, StoreError};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use state::{RunState, RunStatus, Watch};
+
+/// Why an engine operation failed; `crate::api` maps each to an HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Store or container errors from chapter 2 (no such image → 404, name in use → 409, ...).
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// 404.
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// 404.
+    #[error("No such exec instance: {0}")]
+    NoSuchExec(String),
+    /// 409 (exec into a stopped container, kill of a stopped one).
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    /// 304 for start.
+    #[error("container {0} is already running")]
+    AlreadyRunning(String),
+    /// 409.
+    #[error(
+        "cannot remove container {0}: container is running: stop the container before \
+         removing or force remove"
+    )]
+    RemoveRunning(String),
+    /// 400: a request the engine cannot honour (bad condition, bad signal, unsupported flag).
+    #[error("{0}")]
+    Invalid(String),
+    /// The container's process could not be started: the API answers 500 (or 404/400 as moby
+    /// does) with this message; `code` is what `docker run` should exit with (125, 126, 127).
+    #[error("{message}")]
+    Start { message: String, code: i32 },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything `POST /containers/create` may ask for, already decoded from Docker's JSON.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CreateSpec {
+    /// The image reference as the client typed it (`busybox`, `localhost:5000/a:1`, an id).
+    pub image: String,
+    pub name: Option<String>,
+    /// `None` = the image's; `Some(vec![])` from Docker means "the image's" too.
+    pub cmd: Option<Vec<String>>,
+    /// `None` = the image's; `Some(vec![])` or `Some(vec![""])` = no entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<(String, String)>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub hostname: Option<String>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub auto_remove: bool,
+    /// `[rows, cols]` for the TTY at start.
+    pub console_size: Option<[u16; 2]>,
+    pub init: bool,
+    /// Docker's `StopSignal` and `StopTimeout` (seconds).
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
+}
+
+/// Whether a container is created, running or exited (`State.Status` in Docker's inspect).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+    /// Being removed (AutoRemove in progress).
+    Removing,
+}
+
+/// What the engine knows of one container: for inspect and list.
+#[derive(Clone, Debug)]
+pub struct ContainerView {
+    /// Chapter 2's record (id, name, image id, image name, command, created).
+    pub record: ContainerRecord,
+    /// What it was created with.
+    pub spec: CreateSpec,
+    pub status: Status,
+    /// Host pid of its PID 1 while running.
+    pub pid: Option<i32>,
+    pub exit_code: Option<i32>,
+    /// RFC 3339 with nanoseconds, or `None` if never.
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Why it failed to start or ended badly, if it did.
+    pub error: Option<String>,
+    /// How many times it was started.
+    pub restart_count: u32,
+    /// The path of its json-file log.
+    pub log_path: PathBuf,
+    /// The image config's environment merged with the container's, `KEY=VALUE` (for inspect).
+    pub env: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub hostname: String,
+}
+
+/// Docker's wait conditions (`POST /containers/{id}/wait?condition=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitCondition {
+    /// Returns at once if not running, else at the exit (the default).
+    NotRunning,
+    /// The next exit, even if the container has not started yet.
+    NextExit,
+    /// After the container is removed (with `AutoRemove`, after the engine removed it).
+    Removed,
+}
+
+/// A registered wait: created by [`Engine::wait`] *before* the API sends its headers, so that
+/// `next-exit` counts from the moment of the request.
+pub struct Waiter {
+    watch: Arc<state::Watch>,
+    condition: WaitCondition,
+    /// The exits seen when the wait was registered.
+    exits_at: u64,
+}
+
+impl Waiter {
+    /// Blocks until the condition holds; the exit code.
+    pub fn wait(self) -> Result<i32, EngineError> {
+        let exits_at = self.exits_at;
+        let live = match self.condition {
+            WaitCondition::NotRunning => {
+                self.watch.wait_until(None, |l| !l.is_active() || l.removed)
+            }
+            WaitCondition::NextExit => self
+                .watch
+                .wait_until(None, |l| l.exits > exits_at || l.removed),
+            WaitCondition::Removed => self.watch.wait_until(None, |l| l.removed),
+        };
+        Ok(live.run.exit_code.unwrap_or(0))
+    }
+}
+
+/// Which streams an attach wants.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Replay the log first (`logs=1`).
+    pub logs: bool,
+}
+
+/// One of a process's output streams, numbered as in Docker's framing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamKind {
+    Stdin = 0,
+    Stdout = 1,
+    Stderr = 2,
+}
+
+/// A live connection to a container's (or an exec's) stdio, made by [`Engine::attach`] or
+/// [`Engine::exec_start`]. `pump` does the whole session.
+pub struct Session {
+    /// Whether output is raw TTY bytes (true) or separate stdout/stderr (false): the API
+    /// picks the Content-Type and framing from it.
+    pub tty: bool,
+    inner: SessionInner,
+}
+
+enum SessionInner {
+    Container(session::ContainerSession),
+    Exec(exec::ExecSession),
+}
+
+impl Session {
+    /// Runs the session to its end: copies `input` (the client's raw stdin; EOF is a
+    /// half-close, not a disconnect) to the process, and every output chunk to `output` as
+    /// `(stream, bytes)`: the caller frames (non-TTY) or writes raw (TTY). Returns when the
+    /// process's output has ended (it exited), or when `output` fails (the client went away:
+    /// the container goes on running). For an attach made before start, waits for the start.
+    pub fn pump(
+        self,
+        input: Box<dyn Read + Send>,
+        output: &mut dyn FnMut(StreamKind, &[u8]) -> std::io::Result<()>,
+    ) -> Result<(), EngineError> {
+        match self.inner {
+            SessionInner::Container(session) => session.pump(input, output),
+            SessionInner::Exec(session) => session.pump(input, output),
+        }
+    }
+}
+
+/// `GET /containers/{id}/logs` options.
+#[derive(Clone, Debug, Default)]
+pub struct LogOptions {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub follow: bool,
+    pub timestamps: bool,
+    /// Lines from the end; `None` = all.
+    pub tail: Option<usize>,
+    /// Unix seconds (fractional), inclusive bounds.
+    pub since: Option<f64>,
+    pub until: Option<f64>,
+}
+
+/// One log line (or partial line) with its stream and time.
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    pub stream: StreamKind,
+    /// RFC 3339 with nanoseconds, as `docker logs -t` prints it.
+    pub time: String,
+    pub bytes: Vec<u8>,
+}
+
+/// `POST /containers/{id}/exec` body, decoded.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ExecSpec {
+    pub cmd: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub tty: bool,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub console_size: Option<[u16; 2]>,
+    pub privileged: bool,
+}
+
+/// `GET /exec/{id}/json`.
+#[derive(Clone, Debug)]
+pub struct ExecView {
+    pub id: String,
+    pub container_id: String,
+    pub spec: ExecSpec,
+    pub running: bool,
+    /// Final before the exec's session ends (trap 5 of docker-api.md).
+    pub exit_code: Option<i32>,
+    pub pid: Option<i32>,
+}
+
+/// The engine: one per daemon.
+pub struct Engine {
+    store: Store,
+    /// The program to run as `PROGRAM monitor ROOT ID ATTACHERS`.
+    monitor_program: PathBuf,
+    watches: Mutex<HashMap<String, Arc<Watch>>>,
+    execs: Mutex<HashMap<String, Arc<exec::Instance>>>,
+}
+
+/// How long `remove --force` and `stop` wait for the exit after SIGKILL before giving up.
+const KILL_WAIT: Duration = Duration::from_secs(30);
+
+impl Engine {
+    /// Opens (creating) the store at `root` and takes stock of its containers (adopting those
+    /// whose monitor still runs, as chapter 4 does). `monitor_program` is run as
+    /// `PROGRAM monitor ...` (berthd itself, see [`monitor_main`]).
+    pub fn open(root: &Path, monitor_program: PathBuf) -> Result<Arc<Engine>, EngineError> {
+        let engine = Arc::new(Engine {
+            store: Store::open(root)?,
+            monitor_program,
+            watches: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
+        });
+        for record in container::list(&engine.store)? {
+            let dir = record.dir(&engine.store);
+            let on_disk = RunState::load(&dir);
+            let monitor = on_disk
+                .monitor_pid
+                .filter(|_| state::alive(on_disk.monitor_pid, on_disk.monitor_start));
+            let run = state::load(&dir);
+            let exited = run.status == RunStatus::Exited;
+            engine.watch(&record.id).update(|l| l.run = run);
+            match monitor {
+                Some(pid) if on_disk.status == RunStatus::Running => engine.adopt(&record.id, pid),
+                // An AutoRemove container that exited while no daemon ran: remove it now.
+                _ if exited && spec::Stored::load(&dir).spec.auto_remove => {
+                    let _ = engine.remove_record(&record.id);
+                }
+                _ => {}
+            }
+        }
+        Ok(engine)
+    }
+
+    /// The image store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn watch(&self, id: &str) -> Arc<Watch> {
+        lock(&self.watches)
+            .entry(id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Finds a container's record by full id, name (with or without its leading `/`) or
+    /// unique id prefix; a full id is read directly (chapter 2's `find`).
+    fn find(&self, key: &str) -> Result<ContainerRecord, EngineError> {
+        let key = key.strip_prefix('/').unwrap_or(key);
+        container::find(&self.store, key).map_err(|e| match e {
+            ContainerError::NoSuchContainer(_) => EngineError::NoSuchContainer(key.to_owned()),
+            other => other.into(),
+        })
+    }
+
+    fn view(&self, record: ContainerRecord) -> ContainerView {
+        let dir = record.dir(&self.store);
+        let stored = spec::Stored::load(&dir);
+        let live = self.watch(&record.id);
+        let live = live.lock();
+        // The monitor writes the exit to disk before it tells attached clients, and we learn
+        // of it a moment later, when the monitor ends: a client that inspects as soon as its
+        // stream closed must already see the exit, so a "running" is checked on disk.
+        let on_disk;
+        let run = if live.run.status == RunStatus::Running {
+            on_disk = RunState::load(&dir);
+            &on_disk
+        } else {
+            &live.run
+        };
+        let status = match run.status {
+            _ if live.removed => Status::Removing,
+            RunStatus::Running => Status::Running,
+            RunStatus::Exited => Status::Exited,
+            RunStatus::Created => Status::Created,
+        };
+        let resolved = stored.resolved;
+        ContainerView {
+            spec: stored.spec,
+            status,
+            pid: run.pid.filter(|_| status == Status::Running),
+            exit_code: run.exit_code,
+            started_at: run.started_at.clone(),
+            finished_at: run.finished_at.clone(),
+            error: run.error.clone(),
+            restart_count: 0,
+            log_path: berth_daemon::engine::logs::path(&dir),
+            env: resolved.env,
+            entrypoint: resolved.entrypoint,
+            cmd: resolved.cmd,
+            working_dir: resolved.working_dir,
+            user: resolved.user,
+            hostname: resolved.hostname,
+            record,
+        }
+    }
+
+    /// Creates a container. A missing image is `Store(NoSuchImage)` (the API's 404 that makes
+    /// the docker CLI pull and retry); nothing else may be a 404 here.
+    pub fn create(&self, spec: CreateSpec) -> Result<ContainerView, EngineError> {
+        let options = spec::run_options(&spec);
+        let (record, runtime) =
+            container::create(&self.store, &spec.image, &options).map_err(|e| match e {
+                ContainerError::Store(e) => EngineError::Store(e),
+                other => EngineError::Container(other),
+            })?;
+        let dir = record.dir(&self.store);
+        let resolved = spec::resolve(&self.store, &record, &spec, &runtime);
+        if let Err(e) = (spec::Stored { spec, resolved }).save(&dir) {
+            let _ = container::remove(&self.store, &record.id);
+            return Err(e.into());
+        }
+        Ok(self.view(record))
+    }
+
+    /// Finds a container by full id, unique id prefix or name (with or without a leading `/`).
+    pub fn container(&self, key: &str) -> Result<ContainerView, EngineError> {
+        Ok(self.view(self.find(key)?))
+    }
+
+    /// All containers, newest first.
+    pub fn containers(&self) -> Result<Vec<ContainerView>, EngineError> {
+        Ok(container::list(&self.store)?
+            .into_iter()
+            .map(|record| self.view(record))
+            .collect())
+    }
+
+    // ANCHOR: start
+    /// Starts a created or exited container; returns once it runs (or failed to start:
+    /// [`EngineError::Start`] with 127 for a missing command, 126 for not executable, 125
+    /// otherwise). Attach sessions waiting for the start are connected before the process
+    /// runs, so they see all its output.
+    pub fn start(self: &Arc<Self>, key: &str) -> Result<(), EngineError> {
+        let record = self.find(key)?;
+        let watch = self.watch(&record.id);
+        let attachers = {
+            let mut live = watch.lock();
+            if live.is_active() {
+                return Err(EngineError::AlreadyRunning(record.name));
+            }
+            live.starting = true;
+            live.socket_ready = false;
+            live.starts += 1;
+            live.pending_attachers
+        };
+        let spawned = Command::new(&self.monitor_program)
+            .arg("monitor")
+            .arg(self.store.root())
+            .arg(&record.id)
+            .arg(attachers.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            // Its own process group: a Ctrl-C meant for the daemon's terminal is not for it.
+            .process_group(0)
+            .spawn();
+        let mut monitor = match spawned {
+            Ok(monitor) => monitor,
+            Err(e) => {
+                watch.update(|l| l.starting = false);
+                return Err(EngineError::Start {
+                    message: format!(
+                        "running the monitor {}: {e}",
+                        self.monitor_program.display()
+                    ),
+                    code: 125,
+                });
+            }
+        };
+        let stdout = monitor.stdout.take().map(std::io::BufReader::new);
+        // Reap the monitor when it ends: that is the container's exit.
+        let engine = Arc::clone(self);
+        let id = record.id.clone();
+        std::thread::spawn(move || {
+            let _ = monitor.wait();
+            engine.on_exit(&id);
+        });
+        let mut outcome = Err(EngineError::Start {
+            message: "the container's monitor ended without a word".into(),
+            code: 125,
+        });
+        for line in stdout.into_iter().flat_map(|s| s.lines()) {
+            let Ok(line) = line else { break };
+            match serde_json::from_str(&line) {
+                // Unless the monitor has already ended (and been counted).
+                Ok(monitor::Report::Listening { .. }) => {
+                    watch.update(|l| l.socket_ready = l.starting)
+                }
+                Ok(monitor::Report::Started { .. }) => {
+                    outcome = Ok(());
+                    break;
+                }
+                Ok(monitor::Report::Failed { error, code }) => {
+                    outcome = Err(EngineError::Start {
+                        message: error,
+                        code,
+                    });
+                    break;
+                }
+                Err(_) => {}
+            }
+        }
+        if outcome.is_ok() {
+            let run = RunState::load(&record.dir(&self.store));
+            watch.update(|l| {
+                // The exit may have been seen already: never step back from it.
+                if l.starting {
+                    l.run = run;
+                    l.starting = false;
+                }
+            });
+        }
+        outcome
+    }
+    // ANCHOR_END: start
+
+    /// The monitor of container `id` has ended: read how, wake the waiters, and remove the
+    /// container if it was created with AutoRemove (then wake the `removed` waiters).
+    fn on_exit(&self, id: &str) {
+        let dir = self.store.containers_dir().join(id);
+        if !dir.is_dir() {
+            return; // Removed meanwhile (`rm -f`).
+        }
+        let run = state::load(&dir);
+        self.watch(id).update(|l| {
+            l.run = run;
+            l.exits += 1;
+            l.starting = false;
+            l.socket_ready = false;
+        });
+        if spec::Stored::load(&dir).spec.auto_remove {
+            let _ = self.remove_record(id);
+        }
+    }
+
+    /// Watches a monitor that is not our child (after a restart) until it exits.
+    fn adopt(self: &Arc<Self>, id: &str, monitor_pid: i32) {
+        let engine = Arc::clone(self);
+        let id = id.to_owned();
+        std::thread::spawn(move || {
+            // pidfd: a descriptor that becomes readable when the process exits, for any
+            // process, not only our children.
+            // SAFETY: the syscall takes a pid and flags and returns a new descriptor.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, monitor_pid, 0) } as i32;
+            if fd >= 0 {
+                let mut poll = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd; no timeout.
+                while unsafe { libc::poll(&mut poll, 1, -1) } < 0 {}
+                // SAFETY: our own descriptor.
+                unsafe { libc::close(fd) };
+            }
+            engine.on_exit(&id);
+        });
+    }
+
+    /// `docker stop`: `signal` (default: the container's StopSignal, else SIGTERM), SIGKILL
+    /// after `grace` (default: StopTimeout, else 10 s). `Ok(false)` if it was not running.
+    pub fn stop(
+        &self,
+        key: &str,
+        grace: Option<Duration>,
+        signal: Option<Signal>,
+    ) -> Result<bool, EngineError> {
+        let record = self.find(key)?;
+        let spec = spec::Stored::load(&record.dir(&self.store)).spec;
+        let signal = signal
+            .or_else(|| spec.stop_signal.as_deref().and_then(parse_signal))
+            .unwrap_or(Signal::SIGTERM);
+        let grace = grace
+            .or(spec.stop_timeout.map(Duration::from_secs))
+            .unwrap_or(Duration::from_secs(10));
+        match self.kill(&record.id, signal) {
+            Err(EngineError::NotRunning(_)) => return Ok(false),
+            other => other?,
+        }
+        let watch = self.watch(&record.id);
+        let stopped = !watch
+            .wait_until(Some(grace), |l| !l.is_active())
+            .is_active();
+        if !stopped {
+            let _ = self.kill(&record.id, Signal::SIGKILL);
+            drop(watch.wait_until(Some(KILL_WAIT), |l| !l.is_active()));
+        }
+        Ok(true)
+    }
+
+    /// Sends a signal to the container's PID 1; [`EngineError::NotRunning`] if it is not.
+    pub fn kill(&self, key: &str, signal: Signal) -> Result<(), EngineError> {
+        let record = self.find(key)?;
+        let run = self.watch(&record.id).lock().run.clone();
+        match run.pid {
+            Some(pid)
+                if run.status == RunStatus::Running && state::alive(run.pid, run.pid_start) =>
+            {
+                nix::sys::signal::kill(Pid::from_raw(pid), signal).map_err(std::io::Error::from)?;
+                Ok(())
+            }
+            _ => Err(EngineError::NotRunning(record.name)),
+        }
+    }
+
+    /// Registers a wait now; [`Waiter::wait`] blocks until it is satisfied.
+    pub fn wait(&self, key: &str, condition: WaitCondition) -> Result<Waiter, EngineError> {
+        let record = self.find(key)?;
+        let watch = self.watch(&record.id);
+        let exits_at = watch.lock().exits;
+        Ok(Waiter {
+            watch,
+            condition,
+            exits_at,
+        })
+    }
+
+    /// Removes a container (a running one only with `force`, killing it first).
+    pub fn remove(&self, key: &str, force: bool) -> Result<ContainerRecord, EngineError> {
+        let record = self.find(key)?;
+        let watch = self.watch(&record.id);
+        if watch.lock().is_active() {
+            if !force {
+                return Err(EngineError::RemoveRunning(record.name));
+            }
+            let _ = self.kill(&record.id, Signal::SIGKILL);
+            drop(watch.wait_until(Some(KILL_WAIT), |l| !l.is_active()));
+        }
+        self.remove_record(&record.id)
+    }
+
+    /// Takes a stopped container out of the store (its files are deleted after), and wakes
+    /// the `removed` waiters.
+    fn remove_record(&self, id: &str) -> Result<ContainerRecord, EngineError> {
+        let (removed, trash) = container::remove_later(&self.store, id)?;
+        let watch = lock(&self.watches).remove(id);
+        if let Some(watch) = watch {
+            watch.update(|l| l.removed = true);
+        }
+        lock(&self.execs).retain(|_, exec| exec.container_id != id);
+        // The files go after we answer: deleting directories is slow on some disks.
+        std::thread::spawn(move || std::fs::remove_dir_all(trash));
+        Ok(removed)
+    }
+
+    /// Attaches to a container's stdio, created or running. An attach to a container that
+    /// does not run waits for its next start (`docker run`, `docker start -a`), except one
+    /// with `logs` to an exited container: that session ends after the replayed log.
+    pub fn attach(
+        self: &Arc<Self>,
+        key: &str,
+        options: AttachOptions,
+    ) -> Result<Session, EngineError> {
+        let record = self.find(key)?;
+        let dir = record.dir(&self.store);
+        let tty = spec::Stored::load(&dir).spec.tty;
+        let watch = self.watch(&record.id);
+        let (before_start, pending, exits_at) = {
+            let mut live = watch.lock();
+            // A replay of an exited container's log (docker-py's `attach(logs=True)`) is all
+            // there is to it; without `logs` (`docker start -a`), the session is for the
+            // next start.
+            if options.logs && !live.is_active() && live.run.status == RunStatus::Exited {
+                (false, false, live.exits)
+            } else {
+                let before_start = live.starting || live.run.status != RunStatus::Running;
+                // Counted for the next start only if none is under way.
+                let pending = !live.is_active();
+                if pending {
+                    live.pending_attachers += 1;
+                }
+                (before_start, pending, live.exits)
+            }
+        };
+        Ok(Session {
+            tty,
+            inner: SessionInner::Container(session::ContainerSession {
+                dir,
+                watch,
+                options,
+                before_start,
+                pending,
+                exits_at,
+                tty,
+            }),
+        })
+    }
+
+    /// Resizes a TTY container's terminal (`POST /containers/{id}/resize?h=&w=`).
+    pub fn resize(&self, key: &str, rows: u16, cols: u16) -> Result<(), EngineError> {
+        let record = self.find(key)?;
+        let (_dir, path) = protocol::short_path(&record.dir(&self.store))?;
+        let mut socket = std::os::unix::net::UnixStream::connect(&path)
+            .map_err(|_| EngineError::NotRunning(record.name.clone()))?;
+        protocol::write_message(
+            &mut socket,
+            protocol::RESIZE,
+            &protocol::resize_payload(rows, cols),
+        )?;
+        // The monitor answers once the size is set: a `stty size` after us sees it.
+        protocol::read_message(&mut socket)?;
+        Ok(())
+    }
+
+    /// The container's log; with `follow`, the iterator blocks for new lines and ends when
+    /// the container has exited and everything is read.
+    pub fn logs(
+        &self,
+        key: &str,
+        options: LogOptions,
+    ) -> Result<Box<dyn Iterator<Item = std::io::Result<LogLine>> + Send>, EngineError> {
+        let record = self.find(key)?;
+        let path = berth_daemon::engine::logs::path(&record.dir(&self.store));
+        let lines = logs::Lines::open(&path, options, self.watch(&record.id))?;
+        Ok(Box::new(lines))
+    }
+
+    /// Creates an exec instance in a running container ([`EngineError::NotRunning`] → 409).
+    pub fn exec_create(&self, key: &str, spec: ExecSpec) -> Result<String, EngineError> {
+        let record = self.find(key)?;
+        if self.watch(&record.id).lock().run.status != RunStatus::Running {
+            return Err(EngineError::NotRunning(record.name));
+        }
+        if spec.cmd.first().is_none_or(|c| c.is_empty()) {
+            return Err(EngineError::Invalid("no exec command specified".into()));
+        }
+        let id = random_id();
+        let instance = exec::Instance::new(id.clone(), record.id, spec);
+        lock(&self.execs).insert(id.clone(), Arc::new(instance));
+        Ok(id)
+    }
+
+    fn exec_instance(&self, exec_id: &str) -> Result<Arc<exec::Instance>, EngineError> {
+        lock(&self.execs)
+            .get(exec_id)
+            .cloned()
+            .ok_or_else(|| EngineError::NoSuchExec(exec_id.to_owned()))
+    }
+
+    /// An exec instance's state.
+    pub fn exec(&self, exec_id: &str) -> Result<ExecView, EngineError> {
+        Ok(self.exec_instance(exec_id)?.view())
+    }
+
+    /// Starts an exec: the process joins the container's namespaces, root and cwd. With
+    /// `detach`, returns `None` once it runs; otherwise the session to pump. The exit code is
+    /// recorded before the session's output ends.
+    pub fn exec_start(
+        self: &Arc<Self>,
+        exec_id: &str,
+        detach: bool,
+    ) -> Result<Option<Session>, EngineError> {
+        let instance = self.exec_instance(exec_id)?;
+        let record = self.find(&instance.container_id)?;
+        let run = self.watch(&record.id).lock().run.clone();
+        let pid = match run.pid {
+            Some(pid)
+                if run.status == RunStatus::Running && state::alive(run.pid, run.pid_start) =>
+            {
+                pid
+            }
+            _ => return Err(EngineError::NotRunning(record.name)),
+        };
+        let resolved = spec::Stored::load(&record.dir(&self.store)).resolved;
+        let tty = instance.spec.tty;
+        Ok(
+            exec::start(&instance, pid, &resolved, detach)?.map(|session| Session {
+                tty,
+                inner: SessionInner::Exec(session),
+            }),
+        )
+    }
+
+    /// Resizes an exec's TTY.
+    pub fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<(), EngineError> {
+        self.exec_instance(exec_id)?.resize(rows, cols)
+    }
+
+    /// Called on daemon shutdown: stops nothing (containers run on under their monitors),
+    /// closes what the engine holds.
+    pub fn shutdown(&self) {
+        lock(&self.execs).clear();
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// 64 random hex digits, like Docker's ids.
+fn random_id() -> String {
+    let mut bytes = [0u8; 32];
+    if let Ok(mut urandom) = std::fs::File::open("/dev/urandom") {
+        let _ = urandom.read_exact(&mut bytes);
+    }
+    berth_images::digest::hex(&bytes)
+}
+
+/// A signal by name (`SIGTERM`, `TERM`, `term`) or number (`15`), as Docker's `StopSignal`
+/// and `kill --signal` take it.
+pub fn parse_signal(text: &str) -> Option<Signal> {
+    let text = text.trim();
+    if let Ok(number) = text.parse::<i32>() {
+        return Signal::try_from(number).ok();
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse().ok()
+}
+
+/// The docker-style framing of non-TTY streams: `[stream, 0, 0, 0, len (u32 BE)]` + bytes.
+pub fn frame(stream: StreamKind, bytes: &[u8], out: &mut dyn Write) -> std::io::Result<()> {
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    let mut head = [0u8; 8];
+    head[0] = stream as u8;
+    head[4..].copy_from_slice(&len.to_be_bytes());
+    out.write_all(&head)?;
+    out.write_all(bytes)
+}
+
+/// Entry point of the monitor processes: `berthd` calls this when run as
+/// `berthd monitor ROOT ID ATTACHERS` (the args after "monitor"), and exits with the
+/// returned code. See `monitor.rs`.
+pub fn monitor_main(args: &[String]) -> i32 {
+    monitor::main(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(parse_signal("SIGTERM"), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("kill"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("2"), Some(Signal::SIGINT));
+        assert_eq!(parse_signal("SIGNOPE"), None);
+    }
+}
