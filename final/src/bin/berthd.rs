@@ -1,13 +1,200 @@
-//! `berthd`, the Berth daemon.
+//! `berthd`, the Berth daemon: the Docker Engine API over a UNIX socket (and TCP with TLS).
 //!
-//! The engine is assembled from the chapter libraries once chapters 1 to 4 exist (see the
-//! engine issue). Until then this binary only says so, so that the workspace layout is already
-//! the final one and `cargo build --workspace` covers it.
+//! Start-up, in order, each step for a reason:
+//!
+//! 1. `berthd monitor ...` is not the daemon at all: the engine runs berthd itself as the
+//!    small process that watches one container (so a container outlives a daemon restart).
+//! 2. SIGTERM and SIGINT are blocked *before any thread exists*, so every thread inherits the
+//!    mask and the main thread alone receives them, with `sigwait`, at a point of its choosing.
+//! 3. The daemon becomes a child subreaper: orphans of its containers' monitors are reparented
+//!    to it rather than to PID 1, which on these machines reaps lazily.
+//! 4. One daemon per data root: an exclusive lock on `<data-root>/berthd.lock`.
+//! 5. Settings (flags + `daemon.json`), the store, the engine, then the listeners.
+//!
+//! On SIGTERM or SIGINT the daemon stops accepting, gives in-flight requests a moment to
+//! finish, and exits **without stopping containers**: they run on under their monitors, and the
+//! next berthd adopts them.
 
-fn main() {
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use berth::api::{self, Api, Daemon};
+use berth::config::{Flags, Settings};
+use berth::engine::Engine;
+use berth_daemon::http::{Acceptor, Handler, Host, Request, Server, ServerHandle, ServerOptions};
+use clap::Parser;
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::{SigSet, Signal};
+
+/// berthd: the Berth daemon, serving the Docker Engine API (1.24 to 1.50)
+///
+/// Anyone who can reach the API can run a privileged container that mounts `/`: access to
+/// berthd's socket is root access. The UNIX socket is created mode 0660, owner root; a TCP
+/// address other than loopback is refused unless --tlsverify checks client certificates.
+#[derive(Debug, Parser)]
+#[command(name = "berthd", version, about, long_about)]
+struct Cli {
+    #[command(flatten)]
+    flags: Flags,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("monitor") {
+        std::process::exit(berth::engine::monitor_main(&args[2..]));
+    }
+    let cli = Cli::parse();
+    match run(cli.flags) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("berthd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(flags: Flags) -> anyhow::Result<()> {
+    // ANCHOR: signals
+    let mut stop_signals = SigSet::empty();
+    stop_signals.add(Signal::SIGTERM);
+    stop_signals.add(Signal::SIGINT);
+    stop_signals
+        .thread_block()
+        .context("blocking SIGTERM and SIGINT")?;
+    // ANCHOR_END: signals
+    nix::sys::prctl::set_child_subreaper(true).context("becoming a child subreaper")?;
+
+    let settings = Settings::load(flags)?;
+    std::fs::create_dir_all(&settings.data_root)
+        .with_context(|| format!("creating the data root {}", settings.data_root.display()))?;
+    let _lock = lock_data_root(&settings.data_root)?;
+    let store = berth_images::store::Store::open(&settings.data_root)
+        .with_context(|| format!("opening the store at {}", settings.data_root.display()))?;
+    let engine = open_engine(&settings.data_root)?;
+    let daemon = Arc::new(Daemon {
+        engine: Some(Arc::clone(&engine)),
+        store,
+        registries: settings.registries.clone(),
+        data_root: settings.data_root.clone(),
+    });
+    let api = Arc::new(Api::new(daemon));
+    let acceptor = match &settings.tls {
+        Some(tls) => Some(api::tls::acceptor(tls).context("setting up TLS")?),
+        None => None,
+    };
+
+    let mut handles = Vec::new();
+    for host in &settings.hosts {
+        let (handle, address) =
+            listen(host, &api, acceptor.clone()).with_context(|| format!("listening on {host}"))?;
+        eprintln!("berthd: API listening on {address}");
+        handles.push(handle);
+    }
     eprintln!(
-        "berthd {}: the engine is not assembled yet; run the chapter binaries (ch01, ...) meanwhile",
-        env!("CARGO_PKG_VERSION")
+        "berthd {} ready (data root {})",
+        api::BERTH_VERSION,
+        settings.data_root.display()
     );
-    std::process::exit(1);
+
+    let signal = stop_signals.wait().context("waiting for a signal")?;
+    eprintln!("berthd: {signal:?} received: closing the API; containers keep running");
+    for handle in handles {
+        let unfinished = handle.shutdown();
+        if unfinished > 0 {
+            eprintln!("berthd: {unfinished} connection(s) still open at exit");
+        }
+    }
+    engine.shutdown();
+    Ok(())
+}
+
+/// The server options every listener shares: Docker's headers on every response.
+fn options() -> ServerOptions {
+    ServerOptions {
+        default_headers: api::default_headers(),
+        shutdown_grace: Duration::from_secs(3),
+        ..ServerOptions::default()
+    }
+}
+
+/// Starts serving `api` on `host`; also returns the address as bound (`tcp://...:0` gets
+/// the port the kernel chose, which is what a test or a script needs to know).
+fn listen(
+    host: &Host,
+    api: &Arc<Api>,
+    acceptor: Option<Arc<dyn Acceptor>>,
+) -> anyhow::Result<(ServerHandle, String)> {
+    let api = Arc::clone(api);
+    let handler = move |req: &mut Request| api.handle(req);
+    let server = match host {
+        Host::Unix(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            Server::bind(path, options())?
+        }
+        Host::Tcp { .. } => {
+            let address = host.tcp_address().unwrap_or_default();
+            if acceptor.is_none() {
+                eprintln!(
+                    "berthd: WARNING: serving the API without TLS on {host}: every local user \
+                     who can connect to it is root"
+                );
+            }
+            Server::bind_tcp(&address, options(), acceptor)?
+        }
+    };
+    let address = match server.tcp_address() {
+        Some(bound) => format!("tcp://{bound}"),
+        None => host.to_string(),
+    };
+    Ok((server.spawn(handler)?, address))
+}
+
+// ANCHOR: lock
+/// Takes `<data-root>/berthd.lock` for the daemon's lifetime: two daemons on one store would
+/// each believe they own its containers.
+fn lock_data_root(root: &Path) -> anyhow::Result<Flock<File>> {
+    let path = root.join("berthd.lock");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            lock.set_len(0)?;
+            lock.write_all(format!("{}\n", std::process::id()).as_bytes())?;
+            Ok(lock)
+        }
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            bail!(
+                "another berthd (pid {}) is already using the data root {} (it holds {}): stop \
+                 it first, or choose another --data-root",
+                pid.trim(),
+                root.display(),
+                path.display()
+            )
+        }
+        Err((_, errno)) => Err(errno).with_context(|| format!("locking {}", path.display())),
+    }
+}
+// ANCHOR_END: lock
+
+/// Opens the container engine; it runs berthd itself as each container's monitor.
+fn open_engine(root: &Path) -> anyhow::Result<Arc<Engine>> {
+    let program: PathBuf = std::env::current_exe().context("finding berthd's own path")?;
+    Engine::open(root, program).context("opening the container engine")
 }

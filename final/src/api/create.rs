@@ -1,0 +1,413 @@
+//! Decoding `POST /containers/create`, and refusing what we cannot do.
+//!
+//! The body is Docker's container `Config` (image, command, environment, TTY, ...) with two
+//! nested objects: `HostConfig` (how the host runs it: mounts, ports, limits, restart policy)
+//! and `NetworkingConfig`. The CLI sends *every* field, most of them zero-valued, so "present"
+//! means nothing: a field asks for something only when it holds a non-zero value.
+//!
+//! The rule here is the one that keeps users' trust: **never silently ignore a flag that
+//! changes behaviour**. `docker run -p 8080:80` on an engine without networking must fail,
+//! saying `-p` is not supported, rather than start a container nobody can reach. So each
+//! behaviour-changing field we cannot honour yet is listed in [`UNSUPPORTED`] with the flag the
+//! user typed, and a request that sets one is answered 400 naming that flag. Unknown fields
+//! (newer clients) are ignored, as moby does: they are not things the user typed.
+
+use std::collections::BTreeMap;
+
+use berth_daemon::http::HttpError;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::engine::CreateSpec;
+
+/// The top level of the create body (Docker's `Config`), as far as we read it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct Body {
+    image: Option<String>,
+    cmd: Option<StringOrList>,
+    entrypoint: Option<StringOrList>,
+    env: Option<Vec<String>>,
+    user: Option<String>,
+    working_dir: Option<String>,
+    hostname: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    tty: Option<bool>,
+    open_stdin: Option<bool>,
+    stdin_once: Option<bool>,
+    attach_stdin: Option<bool>,
+    attach_stdout: Option<bool>,
+    attach_stderr: Option<bool>,
+    stop_signal: Option<String>,
+    stop_timeout: Option<i64>,
+    host_config: Option<Value>,
+    networking_config: Option<Value>,
+}
+
+/// `Cmd` and `Entrypoint` are lists, but old clients send a single string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StringOrList {
+    One(String),
+    List(Vec<String>),
+}
+
+impl StringOrList {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            StringOrList::One(s) => vec![s],
+            StringOrList::List(v) => v,
+        }
+    }
+}
+
+// ANCHOR: unsupported
+/// `HostConfig` fields we cannot honour yet, with the `docker run` flag that sets each. A
+/// request with any of them set to a non-zero value is refused.
+pub const UNSUPPORTED: &[(&str, &str)] = &[
+    ("Binds", "-v/--volume"),
+    ("Mounts", "--mount"),
+    ("VolumesFrom", "--volumes-from"),
+    ("Tmpfs", "--tmpfs"),
+    ("PortBindings", "-p/--publish"),
+    ("PublishAllPorts", "-P/--publish-all"),
+    ("Links", "--link"),
+    ("Dns", "--dns"),
+    ("DnsSearch", "--dns-search"),
+    ("DnsOptions", "--dns-option"),
+    ("ExtraHosts", "--add-host"),
+    ("Memory", "-m/--memory"),
+    ("MemorySwap", "--memory-swap"),
+    ("MemoryReservation", "--memory-reservation"),
+    ("KernelMemory", "--kernel-memory"),
+    ("NanoCpus", "--cpus"),
+    ("CpuShares", "-c/--cpu-shares"),
+    ("CpuPeriod", "--cpu-period"),
+    ("CpuQuota", "--cpu-quota"),
+    ("CpuRealtimePeriod", "--cpu-rt-period"),
+    ("CpuRealtimeRuntime", "--cpu-rt-runtime"),
+    ("CpusetCpus", "--cpuset-cpus"),
+    ("CpusetMems", "--cpuset-mems"),
+    ("BlkioWeight", "--blkio-weight"),
+    ("BlkioWeightDevice", "--blkio-weight-device"),
+    ("BlkioDeviceReadBps", "--device-read-bps"),
+    ("BlkioDeviceWriteBps", "--device-write-bps"),
+    ("BlkioDeviceReadIOps", "--device-read-iops"),
+    ("BlkioDeviceWriteIOps", "--device-write-iops"),
+    ("PidsLimit", "--pids-limit"),
+    ("Ulimits", "--ulimit"),
+    ("OomKillDisable", "--oom-kill-disable"),
+    ("OomScoreAdj", "--oom-score-adj"),
+    ("ShmSize", "--shm-size"),
+    ("Privileged", "--privileged"),
+    ("CapAdd", "--cap-add"),
+    ("CapDrop", "--cap-drop"),
+    ("Devices", "--device"),
+    ("DeviceRequests", "--gpus"),
+    ("DeviceCgroupRules", "--device-cgroup-rule"),
+    ("SecurityOpt", "--security-opt"),
+    ("ReadonlyRootfs", "--read-only"),
+    ("GroupAdd", "--group-add"),
+    ("Sysctls", "--sysctl"),
+    ("StorageOpt", "--storage-opt"),
+    ("CgroupParent", "--cgroup-parent"),
+    ("PidMode", "--pid"),
+    ("UsernsMode", "--userns"),
+    ("UTSMode", "--uts"),
+    ("Cgroup", "--cgroup"),
+];
+// ANCHOR_END: unsupported
+
+/// Whether a JSON value asks for something: not null, false, 0, "", [] or {}.
+fn is_set(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// A 400 naming the flag.
+fn refuse(flag: &str, what: &str) -> HttpError {
+    HttpError::bad_request(format!(
+        "{flag} is not supported by berthd yet ({what}): the container was not created"
+    ))
+}
+
+// ANCHOR: check_host_config
+/// Refuses a `HostConfig` that asks for anything we cannot do.
+fn check_host_config(host: &Value) -> Result<(), HttpError> {
+    if !host.is_object() && !host.is_null() {
+        return Err(HttpError::bad_request("HostConfig must be a JSON object"));
+    }
+    for (field, flag) in UNSUPPORTED {
+        if host.get(field).is_some_and(is_set) {
+            return Err(refuse(flag, &format!("HostConfig.{field}")));
+        }
+    }
+    let text = |field: &str| host.get(field).and_then(Value::as_str).unwrap_or_default();
+    // Every container gets its own, empty network namespace: that is `none`. Docker's default
+    // (`bridge`) would give it an address and a route out, which we cannot yet; we accept the
+    // default rather than break every `docker run`, and say so in the book.
+    match text("NetworkMode") {
+        "" | "default" | "bridge" | "none" => {}
+        other => return Err(refuse("--network", &format!("NetworkMode {other:?}"))),
+    }
+    match text("IpcMode") {
+        "" | "private" | "shareable" => {}
+        other => return Err(refuse("--ipc", &format!("IpcMode {other:?}"))),
+    }
+    match host.pointer("/RestartPolicy/Name").and_then(Value::as_str) {
+        None | Some("") | Some("no") => {}
+        Some(other) => return Err(refuse("--restart", &format!("RestartPolicy {other:?}"))),
+    }
+    match host.pointer("/LogConfig/Type").and_then(Value::as_str) {
+        None | Some("") | Some("json-file") => {}
+        Some(other) => return Err(refuse("--log-driver", &format!("LogConfig.Type {other:?}"))),
+    }
+    if host.pointer("/LogConfig/Config").is_some_and(is_set) {
+        return Err(refuse("--log-opt", "LogConfig.Config"));
+    }
+    match text("Runtime") {
+        "" | "runc" | "berth" => {}
+        other => return Err(refuse("--runtime", &format!("Runtime {other:?}"))),
+    }
+    match text("Isolation") {
+        "" | "default" => {}
+        other => return Err(refuse("--isolation", &format!("Isolation {other:?}"))),
+    }
+    Ok(())
+}
+// ANCHOR_END: check_host_config
+
+/// `-e` values: `KEY=VALUE`, or a bare `KEY` (which the CLI resolves; a bare one that reaches
+/// us means "unset", so it is dropped as moby does).
+fn parse_env(env: Vec<String>) -> Result<Vec<(String, String)>, HttpError> {
+    let mut out = Vec::new();
+    for pair in env {
+        match pair.split_once('=') {
+            Some(("", _)) => {
+                return Err(HttpError::bad_request(format!(
+                    "invalid environment variable {pair:?}: the name is empty"
+                )));
+            }
+            Some((k, v)) => out.push((k.to_owned(), v.to_owned())),
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+// ANCHOR: decode
+/// Decodes a create body (and the `name` query parameter) into the engine's [`CreateSpec`],
+/// or a 400 that names the field or the flag.
+pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> {
+    let raw: Value = serde_json::from_slice(body)
+        .map_err(|e| HttpError::bad_request(format!("invalid JSON in the create body: {e}")))?;
+    if !raw.is_object() {
+        return Err(HttpError::bad_request(
+            "invalid create body: expected a JSON object",
+        ));
+    }
+    let body: Body = serde_json::from_value(raw.clone())
+        .map_err(|e| HttpError::bad_request(format!("invalid create body: {e}")))?;
+    let image = body
+        .image
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| HttpError::bad_request("Config.Image is required: which image to run"))?;
+    // Top-level fields that change behaviour and have no home yet.
+    if raw.get("Volumes").is_some_and(is_set) {
+        return Err(refuse("-v/--volume", "Volumes"));
+    }
+    if raw.get("Domainname").is_some_and(is_set) {
+        return Err(refuse("--domainname", "Domainname"));
+    }
+    if raw.get("MacAddress").is_some_and(is_set) {
+        return Err(refuse("--mac-address", "MacAddress"));
+    }
+    if let Some(health) = raw.get("Healthcheck").filter(|h| is_set(h)) {
+        let disabled = health.get("Test") == Some(&serde_json::json!(["NONE"]));
+        if !disabled {
+            return Err(refuse("--health-cmd", "Healthcheck"));
+        }
+    }
+    let host = body.host_config.unwrap_or(Value::Null);
+    check_host_config(&host)?;
+    check_networking(body.networking_config.as_ref())?;
+    let console_size = match host.get("ConsoleSize") {
+        Some(Value::Array(v)) if v.len() == 2 => {
+            let dim = |i: usize| v[i].as_u64().and_then(|n| u16::try_from(n).ok());
+            match (dim(0), dim(1)) {
+                (Some(0), Some(0)) => None,
+                (Some(rows), Some(cols)) => Some([rows, cols]),
+                _ => {
+                    return Err(HttpError::bad_request(
+                        "HostConfig.ConsoleSize must be [rows, columns] below 65536",
+                    ));
+                }
+            }
+        }
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            return Err(HttpError::bad_request(
+                "HostConfig.ConsoleSize must be [rows, columns]",
+            ));
+        }
+    };
+    let stop_timeout = match body.stop_timeout {
+        None => None,
+        Some(t) if t < 0 => None, // -1: wait forever in moby; we keep the default
+        Some(t) => Some(t as u64),
+    };
+    let name = name
+        .filter(|n| !n.is_empty())
+        .map(|n| n.trim_start_matches('/').to_owned());
+    Ok(CreateSpec {
+        image,
+        name,
+        cmd: body.cmd.map(StringOrList::into_vec),
+        entrypoint: body.entrypoint.map(StringOrList::into_vec),
+        env: parse_env(body.env.unwrap_or_default())?,
+        user: body.user.filter(|u| !u.is_empty()),
+        working_dir: body.working_dir.filter(|w| !w.is_empty()),
+        hostname: body.hostname.filter(|h| !h.is_empty()),
+        labels: body.labels.unwrap_or_default(),
+        tty: body.tty.unwrap_or(false),
+        open_stdin: body.open_stdin.unwrap_or(false),
+        stdin_once: body.stdin_once.unwrap_or(false),
+        attach_stdin: body.attach_stdin.unwrap_or(false),
+        attach_stdout: body.attach_stdout.unwrap_or(false),
+        attach_stderr: body.attach_stderr.unwrap_or(false),
+        auto_remove: host
+            .get("AutoRemove")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        console_size,
+        init: host.get("Init").and_then(Value::as_bool).unwrap_or(false),
+        stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
+        stop_timeout,
+    })
+}
+// ANCHOR_END: decode
+
+/// `--network-alias`, `--ip` and friends live in `NetworkingConfig.EndpointsConfig`.
+fn check_networking(networking: Option<&Value>) -> Result<(), HttpError> {
+    let Some(endpoints) = networking
+        .and_then(|n| n.get("EndpointsConfig"))
+        .and_then(Value::as_object)
+    else {
+        return Ok(());
+    };
+    for (network, endpoint) in endpoints {
+        if !matches!(network.as_str(), "default" | "bridge" | "none") {
+            return Err(refuse("--network", &format!("network {network:?}")));
+        }
+        for (field, flag) in [
+            ("IPAMConfig", "--ip"),
+            ("Aliases", "--network-alias"),
+            ("Links", "--link"),
+            ("MacAddress", "--mac-address"),
+            ("DriverOpts", "--network (driver options)"),
+        ] {
+            if endpoint.get(field).is_some_and(is_set) {
+                return Err(refuse(flag, &format!("EndpointsConfig.{network}.{field}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `docker run -it --rm busybox sh` sends (trimmed: the zero fields are many).
+    const RUN_IT: &str = r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":true,
+        "AttachStdout":true,"AttachStderr":true,"Tty":true,"OpenStdin":true,"StdinOnce":true,
+        "Env":null,"Cmd":["sh"],"Image":"busybox","Volumes":{},"WorkingDir":"","Entrypoint":null,
+        "Labels":{},"HostConfig":{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"",
+        "Config":{}},"NetworkMode":"default","PortBindings":{},"RestartPolicy":{"Name":"no",
+        "MaximumRetryCount":0},"AutoRemove":true,"VolumeDriver":"","VolumesFrom":null,
+        "ConsoleSize":[30,100],"CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],
+        "DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"",
+        "Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"","Privileged":false,
+        "PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"",
+        "UsernsMode":"","ShmSize":0,"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,
+        "CgroupParent":"","BlkioWeight":0,"BlkioWeightDevice":[],"CpuPeriod":0,"CpuQuota":0,
+        "Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,
+        "MemorySwap":0,"OomKillDisable":false,"PidsLimit":0,"Ulimits":[],"MaskedPaths":null,
+        "ReadonlyPaths":null},"NetworkingConfig":{"EndpointsConfig":{"default":{"IPAMConfig":null,
+        "Links":null,"Aliases":null,"DriverOpts":null}}},"Unknown":{"From":"the future"}}"#;
+
+    #[test]
+    fn a_cli_run_body_decodes() {
+        let spec = decode(RUN_IT.as_bytes(), Some("web")).unwrap();
+        assert_eq!(spec.image, "busybox");
+        assert_eq!(spec.name.as_deref(), Some("web"));
+        assert_eq!(spec.cmd, Some(vec!["sh".to_owned()]));
+        assert_eq!(spec.entrypoint, None);
+        assert!(spec.tty && spec.open_stdin && spec.stdin_once && spec.auto_remove);
+        assert_eq!(spec.console_size, Some([30, 100]));
+    }
+
+    #[test]
+    fn each_unsupported_flag_is_named() {
+        let with = |patch: &str| {
+            let mut body: Value = serde_json::from_str(RUN_IT).unwrap();
+            let patch: Value = serde_json::from_str(patch).unwrap();
+            for (k, v) in patch.as_object().unwrap() {
+                body["HostConfig"][k] = v.clone();
+            }
+            decode(body.to_string().as_bytes(), None)
+                .map(|_| ())
+                .map_err(|e| (e.status, e.message))
+        };
+        let refused = |patch: &str, flag: &str| {
+            let (status, message) = with(patch).unwrap_err();
+            assert_eq!(status, 400, "{patch}");
+            assert!(message.contains(flag), "{patch}: {message}");
+        };
+        refused(r#"{"Binds":["/tmp:/data"]}"#, "-v/--volume");
+        refused(
+            r#"{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}}"#,
+            "-p/--publish",
+        );
+        refused(r#"{"Memory":1048576}"#, "--memory");
+        refused(r#"{"NanoCpus":500000000}"#, "--cpus");
+        refused(r#"{"Privileged":true}"#, "--privileged");
+        refused(r#"{"CapAdd":["NET_ADMIN"]}"#, "--cap-add");
+        refused(r#"{"RestartPolicy":{"Name":"always"}}"#, "--restart");
+        refused(r#"{"NetworkMode":"host"}"#, "--network");
+        refused(r#"{"LogConfig":{"Type":"syslog"}}"#, "--log-driver");
+        // The zero values the CLI always sends are not requests.
+        assert!(with(r#"{"Memory":0,"CapAdd":null,"Binds":[]}"#).is_ok());
+        assert!(with(r#"{"NetworkMode":"none"}"#).is_ok());
+    }
+
+    #[test]
+    fn malformed_bodies_are_400() {
+        for body in [
+            "",
+            "[]",
+            "{",
+            r#"{"Image":""}"#,
+            r#"{"Image":"b","Env":"x"}"#,
+        ] {
+            assert_eq!(
+                decode(body.as_bytes(), None).unwrap_err().status,
+                400,
+                "{body}"
+            );
+        }
+        let volumes = r#"{"Image":"b","Volumes":{"/data":{}}}"#;
+        assert!(
+            decode(volumes.as_bytes(), None)
+                .unwrap_err()
+                .message
+                .contains("-v")
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! `docker exec`: a second process in a running container.
+//!
+//! Three requests: `POST /containers/{id}/exec` creates an exec instance (the command and how
+//! to attach to it) and returns its id; `POST /exec/{id}/start` runs it, hijacking the
+//! connection as attach does (or answering 200 at once with `Detach`); `GET /exec/{id}/json`
+//! gives its exit code, which the CLI reads as soon as the stream ends, so the engine records
+//! it *before* the output closes.
+
+use std::sync::Arc;
+
+use berth_daemon::http::{HttpError, Request, Response, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::containers::{dimensions, pump, stream_type};
+use super::{Daemon, errors, param};
+use crate::engine::ExecSpec;
+
+type Handler = fn(&Arc<Daemon>, &mut Request) -> Result<Response, HttpError>;
+
+/// Adds this module's routes.
+pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
+    let d = |f: Handler| {
+        let daemon = Arc::clone(daemon);
+        move |req: &mut Request| f(&daemon, req)
+    };
+    router
+        .post("/containers/{id}/exec", d(create))
+        .post("/exec/{id}/start", d(start))
+        .post("/exec/{id}/resize", d(resize))
+        .get("/exec/{id}/json", d(inspect))
+}
+
+/// The body of `POST /containers/{id}/exec`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct CreateBody {
+    cmd: Option<Vec<String>>,
+    env: Option<Vec<String>>,
+    user: Option<String>,
+    working_dir: Option<String>,
+    tty: bool,
+    attach_stdin: bool,
+    attach_stdout: bool,
+    attach_stderr: bool,
+    console_size: Option<[u16; 2]>,
+    privileged: bool,
+}
+
+// ANCHOR: create
+/// `POST /containers/{id}/exec`: 201 `{"Id"}`; 409 if the container is not running.
+fn create(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let engine = daemon.engine()?;
+    let body: CreateBody = req.json()?;
+    let cmd = body.cmd.filter(|c| !c.is_empty()).ok_or_else(|| {
+        HttpError::bad_request("No exec command specified: Cmd must name a program")
+    })?;
+    if body.privileged {
+        return Err(HttpError::bad_request(
+            "--privileged is not supported by berthd yet (exec Privileged)",
+        ));
+    }
+    let mut env = Vec::new();
+    for pair in body.env.unwrap_or_default() {
+        match pair.split_once('=') {
+            Some((k, v)) if !k.is_empty() => env.push((k.to_owned(), v.to_owned())),
+            _ => {
+                return Err(HttpError::bad_request(format!(
+                    "invalid environment variable {pair:?}: expected KEY=VALUE"
+                )));
+            }
+        }
+    }
+    let spec = ExecSpec {
+        cmd,
+        env,
+        user: body.user.filter(|u| !u.is_empty()),
+        working_dir: body.working_dir.filter(|w| !w.is_empty()),
+        tty: body.tty,
+        attach_stdin: body.attach_stdin,
+        attach_stdout: body.attach_stdout,
+        attach_stderr: body.attach_stderr,
+        console_size: body.console_size.filter(|s| *s != [0, 0]),
+        privileged: false,
+    };
+    let id = engine
+        .exec_create(&param(req, "id"), spec)
+        .map_err(errors::engine_error)?;
+    Ok(Response::json(201, &json!({"Id": id})))
+}
+// ANCHOR_END: create
+
+/// The body of `POST /exec/{id}/start`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct StartBody {
+    detach: bool,
+}
+
+/// `POST /exec/{id}/start`: a hijack, or 200 at once with `Detach`.
+fn start(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let engine = daemon.engine()?;
+    let body: StartBody = if req.body().is_empty() {
+        StartBody::default()
+    } else {
+        req.json()?
+    };
+    let session = engine
+        .exec_start(&param(req, "id"), body.detach)
+        .map_err(errors::engine_error)?;
+    match session {
+        None => Ok(Response::new(200)),
+        Some(session) => Ok(Response::upgrade(stream_type(session.tty), move |up| {
+            pump(session, up)
+        })),
+    }
+}
+
+/// `POST /exec/{id}/resize?h=&w=`.
+fn resize(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let engine = daemon.engine()?;
+    let (h, w) = dimensions(req)?;
+    engine
+        .exec_resize(&param(req, "id"), h, w)
+        .map_err(errors::engine_error)?;
+    Ok(Response::new(200))
+}
+
+/// `GET /exec/{id}/json`: `Running` and `ExitCode`, which `docker exec` exits with.
+fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let engine = daemon.engine()?;
+    let view = engine
+        .exec(&param(req, "id"))
+        .map_err(errors::engine_error)?;
+    let (entrypoint, arguments) = match view.spec.cmd.split_first() {
+        Some((first, rest)) => (first.clone(), rest.to_vec()),
+        None => (String::new(), Vec::new()),
+    };
+    Ok(Response::json(
+        200,
+        &json!({
+            "ID": view.id,
+            "ContainerID": view.container_id,
+            "Running": view.running,
+            "ExitCode": view.exit_code,
+            "Pid": view.pid.unwrap_or(0),
+            "OpenStdin": view.spec.attach_stdin,
+            "OpenStdout": view.spec.attach_stdout,
+            "OpenStderr": view.spec.attach_stderr,
+            "CanRemove": false,
+            "DetachKeys": "",
+            "ProcessConfig": {
+                "tty": view.spec.tty,
+                "entrypoint": entrypoint,
+                "arguments": arguments,
+                "privileged": false,
+                "user": view.spec.user.clone().unwrap_or_default(),
+            },
+        }),
+    ))
+}

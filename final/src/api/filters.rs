@@ -1,0 +1,141 @@
+//! The `filters` query parameter of the list endpoints.
+//!
+//! A JSON object from filter name to values, in two spellings: the Go CLI sends
+//! `{"status":{"exited":true}}` (a set, as a map to `true`), docker-py sends
+//! `{"status":["exited"]}`. Both mean the same. Values of one name are alternatives (OR);
+//! different names must all match (AND). An unknown name is a 400, as in moby: a typo must not
+//! silently list everything.
+
+use std::collections::BTreeMap;
+
+use berth_daemon::http::{HttpError, Request};
+use serde_json::Value;
+
+/// Parsed filters: name → accepted values.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Filters(BTreeMap<String, Vec<String>>);
+
+impl Filters {
+    /// The `filters` parameter of `request`, checked against the names `allowed`.
+    pub fn from_request(request: &Request, allowed: &[&str]) -> Result<Filters, HttpError> {
+        match request.query().get("filters") {
+            None | Some("") => Ok(Filters::default()),
+            Some(text) => Filters::parse(text, allowed),
+        }
+    }
+
+    // ANCHOR: parse
+    /// Parses either spelling.
+    pub fn parse(text: &str, allowed: &[&str]) -> Result<Filters, HttpError> {
+        let bad = |why: String| HttpError::bad_request(format!("invalid filters {text:?}: {why}"));
+        let value: Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let Value::Object(object) = value else {
+            return Err(bad("expected a JSON object".into()));
+        };
+        let mut filters = BTreeMap::new();
+        for (name, values) in object {
+            if !allowed.contains(&name.as_str()) {
+                return Err(HttpError::bad_request(format!(
+                    "invalid filter '{name}' (this endpoint knows: {})",
+                    allowed.join(", ")
+                )));
+            }
+            let list: Vec<String> = match values {
+                // The CLI: {"value": true}.
+                Value::Object(set) => set
+                    .into_iter()
+                    .filter(|(_, on)| on.as_bool() == Some(true))
+                    .map(|(v, _)| v)
+                    .collect(),
+                // docker-py: ["value"].
+                Value::Array(items) => items
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::String(s) => Ok(s),
+                        other => Err(bad(format!(
+                            "filter '{name}' has a non-string value {other}"
+                        ))),
+                    })
+                    .collect::<Result<_, _>>()?,
+                Value::String(s) => vec![s],
+                other => {
+                    return Err(bad(format!(
+                        "filter '{name}' must be a list or a set, not {other}"
+                    )));
+                }
+            };
+            filters.insert(name, list);
+        }
+        Ok(Filters(filters))
+    }
+    // ANCHOR_END: parse
+
+    /// The values given for `name` (empty when it is not filtered on).
+    pub fn values(&self, name: &str) -> &[String] {
+        self.0.get(name).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Whether `name` is not filtered on, or `test` accepts one of its values.
+    pub fn accepts(&self, name: &str, test: impl Fn(&str) -> bool) -> bool {
+        let values = self.values(name);
+        values.is_empty() || values.iter().any(|v| test(v))
+    }
+}
+
+/// Docker's `label` filter: `key` (present) or `key=value`.
+pub fn label_matches(labels: &BTreeMap<String, String>, filter: &str) -> bool {
+    match filter.split_once('=') {
+        Some((key, value)) => labels.get(key).is_some_and(|v| v == value),
+        None => labels.contains_key(filter),
+    }
+}
+
+/// A shell-style pattern (`*` any run of characters except `/`, `?` one character), as Go's
+/// `path.Match` that Docker uses for the `reference` filter.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len())
+                .take_while(|&i| i == 0 || t[i - 1] != '/')
+                .any(|i| go(rest, &t[i..])),
+            Some(('?', rest)) => t.first().is_some_and(|c| *c != '/') && go(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_spellings_mean_the_same() {
+        let cli = Filters::parse(r#"{"status":{"exited":true}}"#, &["status"]).unwrap();
+        let py = Filters::parse(r#"{"status":["exited"]}"#, &["status"]).unwrap();
+        assert_eq!(cli, py);
+        assert_eq!(cli.values("status"), ["exited"]);
+        assert!(cli.accepts("name", |_| false));
+        assert_eq!(
+            Filters::parse(r#"{"nope":["x"]}"#, &["status"])
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(Filters::parse("[", &["status"]).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn globs_match_like_go() {
+        assert!(glob("busybox", "busybox"));
+        assert!(glob("busy*", "busybox"));
+        assert!(glob("*:latest", "busybox:latest"));
+        assert!(!glob("*", "a/b"));
+        assert!(glob("*/*", "a/b"));
+        assert!(glob("b?sybox", "busybox"));
+        assert!(!glob("busybox", "busybox:latest"));
+    }
+}

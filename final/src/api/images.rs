@@ -1,0 +1,373 @@
+//! `/images/...`: pull, list, inspect, tag, remove and push.
+//!
+//! Images are chapter 2's store and chapter 3's registry client; this module speaks Docker's
+//! dialect on top of them. Two details of that dialect shape the code:
+//!
+//! * **Names in paths.** `GET /images/localhost:5000/team/app:1/json` puts an image name with
+//!   `/` and `:` straight into the path; the router's greedy `{name*}` takes everything up to
+//!   the known suffix (`/json`, `/tag`, `/push`).
+//! * **Names as typed.** The CLI normalises (`fromImage=docker.io/library/busybox&tag=latest`),
+//!   docker-py does not (`fromImage=busybox&tag=latest`); chapter 2's [`Reference::parse`]
+//!   normalises both the same way.
+
+use std::sync::Arc;
+
+use berth_daemon::http::{HttpError, Request, Response, Router};
+use berth_images::Digest;
+use berth_images::reference::Reference;
+use berth_images::store::{ImageRecord, Removed, Store};
+use berth_registry::progress::{Event, Progress};
+use berth_registry::{Platform, PullOptions};
+use serde_json::{Value, json};
+
+use super::filters::{self, Filters};
+use super::{Daemon, auth, errors, param, progress};
+
+/// Adds this module's routes. The literal ones come first: `/images/json` is the list, not
+/// the inspection of an image called "json".
+pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
+    let d = |f: fn(&Arc<Daemon>, &mut Request) -> Result<Response, HttpError>| {
+        let daemon = Arc::clone(daemon);
+        move |req: &mut Request| f(&daemon, req)
+    };
+    router
+        .post("/images/create", d(pull))
+        .get("/images/json", d(list))
+        .get("/images/{name*}/json", d(inspect))
+        .post("/images/{name*}/tag", d(tag))
+        .post("/images/{name*}/push", d(push))
+        .delete("/images/{name*}", d(remove))
+}
+
+/// The credentials of the request's `X-Registry-Auth`, if any.
+fn credentials(
+    req: &Request,
+) -> Result<Option<berth_registry::auth::credentials::Credentials>, HttpError> {
+    req.header("x-registry-auth")
+        .map(auth::decode)
+        .transpose()
+        .map(Option::flatten)
+}
+
+// ANCHOR: pull
+/// `POST /images/create?fromImage=&tag=&platform=`: `docker pull`.
+fn pull(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let query = req.query();
+    if query.contains("fromSrc") {
+        return Err(HttpError::bad_request(
+            "importing a tarball (docker import, fromSrc) is not supported by berthd",
+        ));
+    }
+    let from = query
+        .get("fromImage")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| HttpError::bad_request("fromImage is required (the image to pull)"))?;
+    let text = match query.get("tag") {
+        // `-a` (all tags) sends no tag: we pull `latest` only, and say so below.
+        Some(tag) if !tag.is_empty() && !from.contains('@') => {
+            let sep = if tag.starts_with("sha256:") { '@' } else { ':' };
+            format!("{from}{sep}{tag}")
+        }
+        _ => from.to_owned(),
+    };
+    let reference = Reference::parse(&text).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let mut options = PullOptions::default();
+    if let Some(platform) = query.get("platform").filter(|p| !p.is_empty()) {
+        options.platform = Platform::parse(platform).ok_or_else(|| {
+            HttpError::bad_request(format!(
+                "invalid platform {platform:?}: expected os/arch[/variant], such as linux/amd64"
+            ))
+        })?;
+    }
+    let lent = auth::lend(
+        &daemon.store,
+        &daemon.registries,
+        &reference.domain,
+        credentials(req)?.as_ref(),
+    )?;
+    let store = daemon.store.clone();
+    progress::stream_work("pull", move |progress| {
+        let lent = lent; // kept alive (its directory) until the pull is done
+        let mut progress = DockerPullWords {
+            inner: progress,
+            path: reference.path.clone(),
+        };
+        berth_registry::pull(&store, &lent.config, &reference, &options, &mut progress)?;
+        Ok(Vec::new())
+    })
+}
+
+/// dockerd says "Pulling from" with the repository *path*, without the registry
+/// (`latest: Pulling from library/busybox`, also from `127.0.0.1:5000`), where chapter 3's
+/// `ch03 pull` names the registry too. Rewrites that one line.
+struct DockerPullWords<'a> {
+    inner: &'a mut dyn Progress,
+    path: String,
+}
+
+impl Progress for DockerPullWords<'_> {
+    fn event(&mut self, event: Event) {
+        let event = match event {
+            Event::Line(line) if line.contains(": Pulling from ") => {
+                let tag = line.split(": Pulling from ").next().unwrap_or_default();
+                Event::Line(format!("{tag}: Pulling from {}", self.path))
+            }
+            other => other,
+        };
+        self.inner.event(event);
+    }
+}
+// ANCHOR_END: pull
+
+fn created_secs(record: &ImageRecord) -> u64 {
+    record
+        .created
+        .as_deref()
+        .and_then(berth_images::text::parse_rfc3339)
+        .unwrap_or(0)
+}
+
+/// The image config's labels.
+fn labels(config: &Value) -> Value {
+    match config.pointer("/config/Labels") {
+        Some(Value::Object(map)) => Value::Object(map.clone()),
+        _ => json!({}),
+    }
+}
+
+/// The image config blob as JSON (`{}` if it cannot be read).
+fn config_json(store: &Store, id: &Digest) -> Value {
+    store
+        .read_blob(id)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_else(|| json!({}))
+}
+
+/// `GET /images/json?all=&filters=`: `docker images`.
+fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let filters = Filters::from_request(req, &["reference", "dangling", "label"])?;
+    let dangling = match filters.values("dangling") {
+        [] => None,
+        [one] => Some(berth_daemon::http::query::parse_bool(one).ok_or_else(|| {
+            HttpError::bad_request(format!(
+                "invalid filter 'dangling={one}': use true or false"
+            ))
+        })?),
+        _ => return Err(HttpError::bad_request("filter 'dangling' takes one value")),
+    };
+    let images = daemon.store.images().map_err(errors::store_error)?;
+    let mut out = Vec::new();
+    let patterns = filters.values("reference");
+    for image in &images {
+        // With a reference filter, moby lists only the names that match it: an image tagged
+        // twice shows once for `docker images NAME`.
+        let names: Vec<&Reference> = image
+            .names
+            .iter()
+            .filter(|name| {
+                patterns.is_empty()
+                    || patterns.iter().any(|pattern| {
+                        filters::glob(pattern, &name.familiar())
+                            || filters::glob(pattern, &name.familiar_repository())
+                    })
+            })
+            .collect();
+        if !patterns.is_empty() && names.is_empty() {
+            continue;
+        }
+        let mut tags: Vec<String> = names
+            .iter()
+            .filter(|r| r.tag.is_some())
+            .map(|r| r.familiar())
+            .collect();
+        // The store's name table has no order that means anything; moby sorts, and so do we,
+        // so that `docker images` prints the same thing twice.
+        tags.sort();
+        if dangling.is_some_and(|d| d != image.names.is_empty()) {
+            continue;
+        }
+        let config = config_json(&daemon.store, &image.record.id);
+        let label_map = serde_json::from_value(labels(&config)).unwrap_or_default();
+        if !filters.accepts("label", |f| filters::label_matches(&label_map, f)) {
+            continue;
+        }
+        let repo_tags = if tags.is_empty() {
+            vec!["<none>:<none>".to_owned()]
+        } else {
+            tags
+        };
+        out.push(json!({
+            "Id": image.record.id.to_string(),
+            "ParentId": "",
+            "RepoTags": repo_tags,
+            "RepoDigests": image.record.repo_digests,
+            "Created": created_secs(&image.record),
+            "Size": image.record.size,
+            "SharedSize": -1,
+            "Labels": labels(&config),
+            "Containers": -1,
+        }));
+    }
+    Ok(Response::json(200, &out))
+}
+
+// ANCHOR: inspect
+/// `GET /images/{name}/json`: `docker image inspect`, and docker-py after every pull.
+fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let name = param(req, "name");
+    let record = daemon.store.resolve(&name).map_err(errors::store_error)?;
+    let mut names: Vec<String> = daemon
+        .store
+        .names()
+        .map_err(errors::store_error)?
+        .into_iter()
+        .filter(|(_, id)| *id == record.id)
+        .filter_map(|(n, _)| Reference::parse(&n).ok())
+        .filter(|r| r.tag.is_some())
+        .map(|r| r.familiar())
+        .collect();
+    names.sort();
+    let config = config_json(&daemon.store, &record.id);
+    let layers: Vec<String> = record
+        .layers
+        .iter()
+        .map(|l| l.diff_id.to_string())
+        .collect();
+    Ok(Response::json(
+        200,
+        &json!({
+            "Id": record.id.to_string(),
+            "RepoTags": names,
+            "RepoDigests": record.repo_digests,
+            "Parent": "",
+            "Comment": config.get("comment").cloned().unwrap_or(json!("")),
+            "Created": record.created.clone().unwrap_or_default(),
+            "DockerVersion": "",
+            "Author": config.get("author").cloned().unwrap_or(json!("")),
+            "Config": config.get("config").cloned().unwrap_or(json!({})),
+            "Architecture": config.get("architecture").cloned().unwrap_or(json!("")),
+            "Os": config.get("os").cloned().unwrap_or(json!("linux")),
+            "Size": record.size,
+            "GraphDriver": {"Name": "overlay2", "Data": null},
+            "RootFS": {"Type": "layers", "Layers": layers},
+            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        }),
+    ))
+}
+// ANCHOR_END: inspect
+
+/// `POST /images/{name}/tag?repo=&tag=`: `docker tag`, answered 201.
+fn tag(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let name = param(req, "name");
+    let repo = req
+        .query()
+        .get("repo")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| HttpError::bad_request("repo is required (the new name)"))?;
+    let tag = req
+        .query()
+        .get("tag")
+        .filter(|t| !t.is_empty())
+        .unwrap_or("latest");
+    let text = format!("{repo}:{tag}");
+    let target = Reference::parse(&text).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    if target.digest.is_some() {
+        return Err(HttpError::bad_request(format!(
+            "refusing to create a tag with a digest reference: {text}"
+        )));
+    }
+    let record = daemon.store.resolve(&name).map_err(errors::store_error)?;
+    daemon
+        .store
+        .tag(&target, &record.id)
+        .map_err(errors::store_error)?;
+    Ok(Response::new(201))
+}
+
+/// `DELETE /images/{name}?force=&noprune=`: `docker rmi`.
+fn remove(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let name = param(req, "name");
+    let force = req.query().bool_or("force", false)?;
+    // Layers are shared by content, so there are no "parent images" to keep: noprune has
+    // nothing to change, but it must still be a valid boolean.
+    req.query().bool_or("noprune", false)?;
+    let store = &daemon.store;
+    let removed = store
+        .remove_image(&name, force, |id| {
+            berth_images::container::user_of(store, id)
+        })
+        .map_err(errors::store_error)?;
+    let lines: Vec<Value> = removed
+        .into_iter()
+        .map(|line| match line {
+            Removed::Untagged(name) => json!({"Untagged": name}),
+            Removed::Deleted(id) => json!({"Deleted": id.to_string()}),
+        })
+        .collect();
+    Ok(Response::json(200, &lines))
+}
+
+// ANCHOR: push
+/// `POST /images/{name}/push?tag=`: `docker push`, with Docker's push stream.
+fn push(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let name = param(req, "name");
+    let tag = req
+        .query()
+        .get("tag")
+        .filter(|t| !t.is_empty())
+        .unwrap_or("latest");
+    let text = if tag.starts_with("sha256:") {
+        format!("{name}@{tag}")
+    } else {
+        format!("{name}:{tag}")
+    };
+    let reference = Reference::parse(&text).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    // Docker's 404 for a name we do not have, before any progress.
+    let image = daemon.store.resolve(&reference.to_string()).map_err(|_| {
+        HttpError::not_found(format!(
+            "An image does not exist locally with the tag: {}",
+            reference.familiar_repository()
+        ))
+    })?;
+    let lent = auth::lend(
+        &daemon.store,
+        &daemon.registries,
+        &reference.domain,
+        credentials(req)?.as_ref(),
+    )?;
+    let store = daemon.store.clone();
+    let tag = tag.to_owned();
+    progress::stream_work("push", move |progress| {
+        let lent = lent;
+        // Chapter 3 reports the config blob like a layer; dockerd shows layers only.
+        let mut progress = WithoutBlob {
+            inner: progress,
+            hidden: image.id.short(),
+        };
+        let pushed = berth_registry::push(&store, &lent.config, &reference, false, &mut progress)?;
+        let digest = pushed.digest.to_string();
+        Ok(vec![json!({
+            "progressDetail": {},
+            "aux": {"Tag": tag, "Digest": digest, "Size": pushed.size},
+        })])
+    })
+}
+// ANCHOR_END: push
+
+/// Drops the progress of one blob (the image config, in a push).
+struct WithoutBlob<'a> {
+    inner: &'a mut dyn Progress,
+    hidden: String,
+}
+
+impl Progress for WithoutBlob<'_> {
+    fn event(&mut self, event: Event) {
+        if let Event::Layer { id, .. } = &event
+            && *id == self.hidden
+        {
+            return;
+        }
+        self.inner.event(event);
+    }
+}

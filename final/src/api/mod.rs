@@ -1,0 +1,181 @@
+//! The Docker Engine API, as `berthd` serves it to the docker CLI and docker-py.
+//!
+//! Chapter 4 taught the mechanics: an HTTP/1.1 server over a UNIX socket, a router, streamed
+//! bodies and the hijack. This module is the *contract*: the routes, fields and status codes
+//! that the real `docker` 28 and the docker Python SDK 7.1 send and read (`docker-api.md` in the
+//! project notes records them). Each file is one group of endpoints:
+//!
+//! | module          | endpoints                                                          |
+//! |-----------------|--------------------------------------------------------------------|
+//! | [`system`]      | `/_ping`, `/version`, `/info`, `/auth`                             |
+//! | [`containers`]  | `/containers/...`: create, start, stop, kill, wait, rm, ps, inspect, attach, resize, logs |
+//! | [`create`]      | decoding Docker's create body, refusing the flags we cannot honour |
+//! | [`exec`]        | `/containers/{id}/exec`, `/exec/{id}/...`                          |
+//! | [`images`]      | `/images/...`: pull, list, inspect, tag, rmi, push                 |
+//! | [`progress`]    | Docker's JSON progress stream, from chapter 3's progress events   |
+//! | [`auth`]        | the `X-Registry-Auth` header                                        |
+//! | [`filters`]     | the `filters` query parameter, in the CLI's and docker-py's forms  |
+//! | [`errors`]      | engine, store and registry errors as HTTP statuses                 |
+//! | [`unsupported`] | `/build`, BuildKit's `/session` and `/grpc`, volumes, networks     |
+//! | [`tls`]         | TLS with client certificates for `-H tcp://...`                    |
+//!
+//! **Version negotiation.** Every CLI invocation starts with `HEAD /_ping` and reads the
+//! `Api-Version` header: the highest version we speak. The client then prefixes every path with
+//! `/v<version>`. As moby does, we accept any version from [`MIN_API_VERSION`] to
+//! [`API_VERSION`], answer a path without a prefix at the newest version, and refuse the others
+//! with a 400 that says which versions would work. We advertise 1.50, the CLI's own version, so
+//! that none of its code paths for old daemons runs.
+
+pub mod auth;
+pub mod containers;
+pub mod create;
+pub mod errors;
+pub mod exec;
+pub mod filters;
+pub mod images;
+pub mod progress;
+pub mod system;
+pub mod tls;
+pub mod unsupported;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_daemon::http::{ApiVersion, Handler, Headers, Request, Response, Router};
+use berth_images::store::Store;
+use berth_registry::RegistryConfig;
+
+use crate::engine::Engine;
+
+/// The newest API version we serve (and advertise in `Api-Version`).
+pub const API_VERSION: ApiVersion = ApiVersion::new(1, 50);
+/// The oldest API version we accept, as moby 28.
+pub const MIN_API_VERSION: ApiVersion = ApiVersion::new(1, 24);
+
+/// Berth's version, as `docker version` shows it.
+pub const BERTH_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What every handler works with.
+pub struct Daemon {
+    /// The container runtime. `None` serves images only (an embedder without containers):
+    /// the container routes then answer 501 and say so.
+    pub engine: Option<Arc<Engine>>,
+    /// Chapter 2's image store, at the data root.
+    pub store: Store,
+    /// How to reach registries: mirrors, insecure registries. Never the daemon user's stored
+    /// credentials: those come with each request, in `X-Registry-Auth`.
+    pub registries: RegistryConfig,
+    /// `--data-root`, for `docker info`.
+    pub data_root: PathBuf,
+}
+
+impl Daemon {
+    /// The engine, or the 501 that says it is missing.
+    pub fn engine(&self) -> Result<&Arc<Engine>, berth_daemon::http::HttpError> {
+        self.engine.as_ref().ok_or_else(|| {
+            berth_daemon::http::HttpError::new(
+                501,
+                "containers are not available: the container engine of this berthd is not \
+                 assembled yet (images work)",
+            )
+        })
+    }
+}
+
+/// The headers moby puts on every response: the client reads `Api-Version` from any of them.
+pub fn default_headers() -> Headers {
+    let mut headers = Headers::new();
+    headers.push("Api-Version", API_VERSION.to_string());
+    headers.push("Ostype", "linux");
+    headers.push("Server", format!("Berth/{BERTH_VERSION} (linux)"));
+    headers.push("Docker-Experimental", "false");
+    headers
+}
+
+/// The whole API: version negotiation in front of the routes.
+pub struct Api {
+    router: Router,
+}
+
+impl Api {
+    /// The API served with `daemon`.
+    pub fn new(daemon: Arc<Daemon>) -> Api {
+        Api {
+            router: routes(daemon),
+        }
+    }
+}
+
+impl Handler for Api {
+    fn handle(&self, request: &mut Request) -> Response {
+        if let Some(refusal) = check_version(request.api_version()) {
+            return refusal;
+        }
+        self.router.handle(request)
+    }
+}
+
+// ANCHOR: negotiation
+/// `None` if the version prefix is one we serve (or absent), else moby's 400.
+pub fn check_version(version: Option<ApiVersion>) -> Option<Response> {
+    let version = version?;
+    if version > API_VERSION {
+        return Some(Response::error(
+            400,
+            format!(
+                "client version {version} is too new. Maximum supported API version is \
+                 {API_VERSION}"
+            ),
+        ));
+    }
+    if version < MIN_API_VERSION {
+        return Some(Response::error(
+            400,
+            format!(
+                "client version {version} is too old. Minimum supported API version is \
+                 {MIN_API_VERSION}, please upgrade your client to a newer version"
+            ),
+        ));
+    }
+    None
+}
+// ANCHOR_END: negotiation
+
+/// Every route, in matching order (literal routes before the greedy image-name ones).
+fn routes(daemon: Arc<Daemon>) -> Router {
+    let router = Router::new();
+    let router = system::routes(router, &daemon);
+    let router = containers::routes(router, &daemon);
+    let router = exec::routes(router, &daemon);
+    let router = images::routes(router, &daemon);
+    unsupported::routes(router)
+}
+
+/// The value of a route parameter (the router only calls a handler when it matched).
+pub(crate) fn param(request: &Request, name: &str) -> String {
+    request.param(name).unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_outside_the_range_are_refused_as_moby_does() {
+        assert!(check_version(None).is_none());
+        assert!(check_version(Some(ApiVersion::new(1, 50))).is_none());
+        assert!(check_version(Some(ApiVersion::new(1, 24))).is_none());
+        let too_new = check_version(Some(ApiVersion::new(1, 51))).unwrap();
+        assert_eq!(too_new.status(), 400);
+        assert_eq!(
+            String::from_utf8_lossy(too_new.body().unwrap()),
+            r#"{"message":"client version 1.51 is too new. Maximum supported API version is 1.50"}"#
+        );
+        let too_old = check_version(Some(ApiVersion::new(1, 23))).unwrap();
+        assert_eq!(too_old.status(), 400);
+        assert!(
+            String::from_utf8_lossy(too_old.body().unwrap())
+                .contains("Minimum supported API version is 1.24")
+        );
+    }
+}

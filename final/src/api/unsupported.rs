@@ -1,0 +1,57 @@
+//! What we do not serve yet, answered clearly instead of with a bare 404.
+//!
+//! * `POST /build`: the build chapter is not written yet. The CLI reaches this endpoint only
+//!   with the legacy builder (no buildx, or `DOCKER_BUILDKIT=0`); the answer names the reason.
+//! * `POST /session` and `POST /grpc`: BuildKit, which buildx reaches by hijacking them with
+//!   `Upgrade: h2c`. A JSON 404 makes buildx report that the daemon has no BuildKit.
+//! * volumes and networks: their chapters come later; `docker volume ls` and
+//!   `docker network ls` get an answer that says so.
+
+use berth_daemon::http::{HttpError, Request, Response, Router};
+
+/// The status for "this daemon cannot do that yet".
+const NOT_IMPLEMENTED: u16 = 501;
+
+/// Adds this module's routes.
+pub fn routes(router: Router) -> Router {
+    let later = |what: &'static str| {
+        move |_: &mut Request| -> Result<Response, HttpError> {
+            Err(HttpError::new(
+                NOT_IMPLEMENTED,
+                format!("{what} are not supported by berthd yet (a later chapter adds them)"),
+            ))
+        }
+    };
+    router
+        .post("/build", build)
+        .post("/session", buildkit)
+        .post("/grpc", buildkit)
+        .get("/volumes", later("volumes"))
+        .post("/volumes/create", later("volumes"))
+        .route("GET", "/volumes/{name}", later("volumes"))
+        .delete("/volumes/{name}", later("volumes"))
+        .get("/networks", later("networks"))
+        .post("/networks/create", later("networks"))
+        .get("/networks/{id}", later("networks"))
+        .delete("/networks/{id}", later("networks"))
+}
+
+/// `POST /build`: 400 for BuildKit (`version=2`), 501 for the legacy builder.
+fn build(req: &mut Request) -> Result<Response, HttpError> {
+    if req.query().get("version") == Some("2") {
+        return Err(HttpError::bad_request(
+            "BuildKit not supported by this daemon: build with DOCKER_BUILDKIT=0",
+        ));
+    }
+    Err(HttpError::new(
+        NOT_IMPLEMENTED,
+        "docker build is not supported until the build chapter: berthd cannot build images yet",
+    ))
+}
+
+/// BuildKit's endpoints: a JSON 404, as a daemon without BuildKit answers.
+fn buildkit(_: &mut Request) -> Result<Response, HttpError> {
+    Err(HttpError::not_found(
+        "BuildKit is not available in berthd: build with DOCKER_BUILDKIT=0",
+    ))
+}
