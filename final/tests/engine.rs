@@ -188,6 +188,21 @@ fn a_tty_container_has_a_terminal_of_its_own() {
     )
     .unwrap();
     assert_eq!(out.stdout.trim(), "30 100");
+
+    // `docker run -it` types before the start, when the terminal does not exist yet: the
+    // monitor keeps those bytes for it (the terminal echoes them, then `read` gets them).
+    let (code, out) = run(
+        &t,
+        &["sh", "-c", "read line; echo got $line"],
+        |spec| {
+            spec.tty = true;
+            spec.open_stdin = true;
+            spec.stdin_once = true;
+        },
+        Box::new(&b"early\n"[..]),
+    )
+    .unwrap();
+    assert_eq!((code, out.stdout.as_str()), (0, "early\r\ngot early\r\n"));
 }
 
 #[test]

@@ -512,6 +512,7 @@ pub fn stream_type(tty: bool) -> &'static str {
     if tty { RAW_STREAM } else { MULTIPLEXED_STREAM }
 }
 
+// ANCHOR: attach
 /// `POST /containers/{id}/attach?stream=&logs=&stdin=&stdout=&stderr=`: the hijack.
 fn attach(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
     let engine = daemon.engine()?;
@@ -534,6 +535,7 @@ fn attach(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
         pump(session, up)
     }))
 }
+// ANCHOR_END: attach
 
 /// `h` and `w` of a resize request.
 pub fn dimensions(req: &Request) -> Result<(u16, u16), HttpError> {

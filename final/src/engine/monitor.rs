@@ -60,12 +60,28 @@ struct Client {
 struct Shared {
     clients: Mutex<Clients>,
     attached: Condvar,
-    /// Where stdin data goes: the pipe or the terminal; `None` once closed (or never open).
-    stdin: Mutex<Option<File>>,
+    /// Where stdin data goes: the pipe or the terminal, or a buffer until the terminal exists.
+    stdin: Mutex<StdinTarget>,
     /// The terminal's master end, for resizes; and a size asked before it existed.
     terminal: Mutex<Terminal>,
     stdin_once: bool,
 }
+
+/// Where the clients' stdin goes.
+enum StdinTarget {
+    /// A terminal container whose terminal does not exist yet: `docker run -it` sends stdin
+    /// right after attaching, before the start, and the terminal is made by the container's
+    /// child during the start. Keep the bytes (and whether the client already ended them)
+    /// until then. A pipe needs no such care: it exists from the start and buffers itself.
+    Pending { early: Vec<u8>, closed: bool },
+    /// The pipe, or the terminal's master end.
+    Open(File),
+    /// Closed (StdinOnce), or never open (no OpenStdin): data is dropped.
+    Closed,
+}
+
+/// How much stdin is kept for a terminal that does not exist yet; beyond, it is dropped.
+const EARLY_STDIN_LIMIT: usize = 1 << 20;
 
 /// The terminal's master end (once received) and a size asked for before that.
 type Terminal = (Option<File>, Option<(u16, u16)>);
@@ -105,11 +121,42 @@ impl Shared {
 
     fn write_stdin(&self, data: &[u8]) {
         let mut stdin = self.stdin.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(pipe) = stdin.as_mut()
-            && pipe.write_all(data).is_err()
-        {
-            // The container closed its stdin: nothing more will be read.
-            *stdin = None;
+        match &mut *stdin {
+            StdinTarget::Pending {
+                early,
+                closed: false,
+            } => {
+                let room = EARLY_STDIN_LIMIT.saturating_sub(early.len());
+                early.extend_from_slice(&data[..data.len().min(room)]);
+            }
+            StdinTarget::Open(pipe) => {
+                if pipe.write_all(data).is_err() {
+                    // The container closed its stdin: nothing more will be read.
+                    *stdin = StdinTarget::Closed;
+                }
+            }
+            StdinTarget::Pending { .. } | StdinTarget::Closed => {}
+        }
+    }
+
+    /// The first client's stdin ended and the container has StdinOnce: close its stdin.
+    fn close_stdin(&self) {
+        let mut stdin = self.stdin.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *stdin {
+            StdinTarget::Pending { closed, .. } => *closed = true,
+            _ => *stdin = StdinTarget::Closed,
+        }
+    }
+
+    /// The terminal exists now: give it what was typed before, and keep it for what follows.
+    fn open_terminal_stdin(&self, mut writer: File) {
+        let mut stdin = self.stdin.lock().unwrap_or_else(|p| p.into_inner());
+        let (early, closed) = match std::mem::replace(&mut *stdin, StdinTarget::Closed) {
+            StdinTarget::Pending { early, closed } => (early, closed),
+            _ => (Vec::new(), false),
+        };
+        if writer.write_all(&early).is_ok() && !closed {
+            *stdin = StdinTarget::Open(writer);
         }
     }
 }
@@ -219,7 +266,14 @@ fn run(root: &Path, id: &str, attachers: usize, report: &mut impl Write) -> Resu
             ended: None,
         }),
         attached: Condvar::new(),
-        stdin: Mutex::new(stdin_writer),
+        stdin: Mutex::new(match stdin_writer {
+            Some(pipe) => StdinTarget::Open(pipe),
+            None if spec.tty && spec.open_stdin => StdinTarget::Pending {
+                early: Vec::new(),
+                closed: false,
+            },
+            None => StdinTarget::Closed,
+        }),
         terminal: Mutex::new((None, None)),
         stdin_once: spec.stdin_once,
     });
@@ -288,7 +342,7 @@ fn run(root: &Path, id: &str, attachers: usize, report: &mut impl Write) -> Resu
             terminal.0 = Some(master);
         }
         if spec.open_stdin {
-            *shared.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(writer);
+            shared.open_terminal_stdin(writer);
         }
         outputs.push((Stream::Stdout, STDOUT, reader.into()));
     }
@@ -407,13 +461,7 @@ fn session(mut stream: UnixStream, shared: &Shared) {
                 match kind {
                     STDIN if stdin => shared.write_stdin(&data),
                     // With StdinOnce the container's stdin ends with the first client's.
-                    STDIN_CLOSE if stdin && shared.stdin_once => {
-                        shared
-                            .stdin
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .take();
-                    }
+                    STDIN_CLOSE if stdin && shared.stdin_once => shared.close_stdin(),
                     RESIZE => {
                         if let Some((rows, cols)) = protocol::parse_resize(&data) {
                             shared.resize(rows, cols);
