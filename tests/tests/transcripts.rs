@@ -171,3 +171,44 @@ fn the_checks_catch_a_hand_copied_transcript() {
         vec!["a && b <c>".to_owned()]
     );
 }
+
+/// The parts every chapter page has, in this order (STYLE.md: "The book and the chapters").
+const CHAPTER_PARTS: &[&str] = &[
+    "## What Docker does here, and why",
+    "## Pictures",
+    "## The code",
+    "## Run it",
+    "## Check your work",
+    "## What can go wrong",
+    "## Exercises",
+    "## What changed since the last chapter",
+    "## Further reading",
+];
+
+#[test]
+fn every_chapter_page_has_the_parts_of_a_lesson_in_order() {
+    let src = book_dir().join("src");
+    let mut problems = Vec::new();
+    for (_, page_path) in chapter_pages(&src) {
+        let page = fs::read_to_string(&page_path).expect("chapter page is readable");
+        let name = page_path.file_name().unwrap_or_default().to_string_lossy();
+        let headings: Vec<&str> = page.lines().filter(|l| l.starts_with("## ")).collect();
+        if headings != CHAPTER_PARTS {
+            problems.push(format!(
+                "{name}: its parts are {headings:?}, expected {CHAPTER_PARTS:?}"
+            ));
+        }
+        // Solutions are folded away, so a learner tries first.
+        let exercises = page
+            .split("\n## Exercises")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .unwrap_or_default();
+        if !exercises.contains("<details>") {
+            problems.push(format!(
+                "{name}: no folded solution (<details>) in Exercises"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
