@@ -177,12 +177,24 @@ impl Berthd {
 
     /// The TCP address the daemon reported for a `-H tcp://127.0.0.1:0` (the port the
     /// kernel chose: no race with other tests for a "free" port).
+    /// The daemon binds its hosts one after the other, and `spawn` returns as soon as the
+    /// UNIX socket answers, so the TCP line may not be in the log yet: wait for it.
     pub fn tcp_address(&self) -> String {
-        self.log()
-            .lines()
-            .find_map(|l| l.strip_prefix("berthd: API listening on tcp://"))
-            .unwrap_or_else(|| panic!("no TCP listener in the log:\n{}", self.log()))
-            .to_owned()
+        let started = Instant::now();
+        loop {
+            let log = self.log();
+            if let Some(address) = log
+                .lines()
+                .find_map(|l| l.strip_prefix("berthd: API listening on tcp://"))
+            {
+                return address.to_owned();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no TCP listener in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn pid(&self) -> Option<u32> {
