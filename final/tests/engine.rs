@@ -855,3 +855,35 @@ fn attach_to_an_exited_container_replays_its_log_or_waits_for_the_next_start() {
     let out = within("start -a", move || pump.join().unwrap());
     assert_eq!(out.stdout, "once\n");
 }
+
+/// The pids of the processes whose command line contains every one of `words`.
+fn processes_with(words: &[&str]) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            words.iter().all(|w| cmdline.contains(w)).then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn starts_go_on_when_the_monitor_zygote_is_gone() {
+    let t = TestEngine::new("zygote");
+    let root = t.root().display().to_string();
+    let (code, out) = run(&t, &["echo", "forked"], |_| {}, no_input()).unwrap();
+    assert_eq!((code, out.stdout.as_str()), (0, "forked\n"));
+
+    // The engine forks its monitors from one zygote process; kill it as an accident would.
+    let zygotes = processes_with(&["monitor", "--zygote", &root]);
+    assert_eq!(zygotes.len(), 1, "one zygote per engine: {zygotes:?}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(zygotes[0]), Signal::SIGKILL).unwrap();
+
+    // Starts fall back to running `berthd monitor` for each container.
+    let (code, out) = run(&t, &["sh", "-c", "echo exec; exit 5"], |_| {}, no_input()).unwrap();
+    assert_eq!((code, out.stdout.as_str()), (5, "exec\n"));
+}

@@ -3,7 +3,8 @@
 //! Start-up, in order, each step for a reason:
 //!
 //! 1. `berthd monitor ...` is not the daemon at all: the engine runs berthd itself as the
-//!    small process that watches one container (so a container outlives a daemon restart).
+//!    small process that watches one container (so a container outlives a daemon restart),
+//!    and as the zygote that forks those (`berthd monitor --zygote ROOT`).
 //! 2. SIGTERM and SIGINT are blocked *before any thread exists*, so every thread inherits the
 //!    mask and the main thread alone receives them, with `sigwait`, at a point of its choosing.
 //! 3. The daemon becomes a child subreaper: orphans of its containers' monitors are reparented

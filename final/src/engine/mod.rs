@@ -8,6 +8,7 @@
 //! - `spec.rs`: what a container was created with (`spec.json`, next to chapter 2's record);
 //! - `monitor.rs`: `berthd monitor`, one process per running container, its parent: it logs
 //!   its output, records its exit, and serves attach sessions on a socket (`protocol.rs`);
+//! - `zygote.rs`: the process that forks those monitors, cheaper than exec'ing each;
 //! - `state.rs`: the engine's view of each container, with a condition variable, so waits,
 //!   follows and sessions wake on events instead of polling;
 //! - `session.rs`: attach sessions, also those made before the start (`docker run`);
@@ -23,9 +24,11 @@ mod pty;
 mod session;
 mod spec;
 mod state;
+mod zygote;
 
 use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -290,6 +293,9 @@ pub struct Engine {
     store: Store,
     /// The program to run as `PROGRAM monitor ROOT ID ATTACHERS`.
     monitor_program: PathBuf,
+    /// Forks the monitors; `None` if it could not be started (each start then runs
+    /// `PROGRAM monitor ...`, as it also does if the zygote has died).
+    zygote: Option<zygote::Zygote>,
     watches: Mutex<HashMap<String, Arc<Watch>>>,
     execs: Mutex<HashMap<String, Arc<exec::Instance>>>,
 }
@@ -302,8 +308,11 @@ impl Engine {
     /// whose monitor still runs, as chapter 4 does). `monitor_program` is run as
     /// `PROGRAM monitor ...` (berthd itself, see [`monitor_main`]).
     pub fn open(root: &Path, monitor_program: PathBuf) -> Result<Arc<Engine>, EngineError> {
+        let store = Store::open(root)?;
+        let zygote = zygote::Zygote::spawn(&monitor_program, store.root()).ok();
         let engine = Arc::new(Engine {
-            store: Store::open(root)?,
+            store,
+            zygote,
             monitor_program,
             watches: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
@@ -442,18 +451,7 @@ impl Engine {
             live.starts += 1;
             live.pending_attachers
         };
-        let spawned = Command::new(&self.monitor_program)
-            .arg("monitor")
-            .arg(self.store.root())
-            .arg(&record.id)
-            .arg(attachers.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            // Its own process group: a Ctrl-C meant for the daemon's terminal is not for it.
-            .process_group(0)
-            .spawn();
-        let mut monitor = match spawned {
+        let (report, child) = match self.run_monitor(&record.id, attachers) {
             Ok(monitor) => monitor,
             Err(e) => {
                 watch.update(|l| l.starting = false);
@@ -466,19 +464,12 @@ impl Engine {
                 });
             }
         };
-        let stdout = monitor.stdout.take().map(std::io::BufReader::new);
-        // Reap the monitor when it ends: that is the container's exit.
-        let engine = Arc::clone(self);
-        let id = record.id.clone();
-        std::thread::spawn(move || {
-            let _ = monitor.wait();
-            engine.on_exit(&id);
-        });
+        let mut stdout = std::io::BufReader::new(report);
         let mut outcome = Err(EngineError::Start {
             message: "the container's monitor ended without a word".into(),
             code: 125,
         });
-        for line in stdout.into_iter().flat_map(|s| s.lines()) {
+        for line in (&mut stdout).lines() {
             let Ok(line) = line else { break };
             match serde_json::from_str(&line) {
                 // Unless the monitor has already ended (and been counted).
@@ -496,7 +487,7 @@ impl Engine {
                     });
                     break;
                 }
-                Err(_) => {}
+                Ok(monitor::Report::Exited { .. }) | Err(_) => {}
             }
         }
         if outcome.is_ok() {
@@ -509,9 +500,53 @@ impl Engine {
                 }
             });
         }
+        // Wait for the container's end: the monitor's last line, or the end of its pipe if
+        // it died without a word. Only now, so that the exit is never counted before the start.
+        let engine = Arc::clone(self);
+        let id = record.id.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if let Ok(monitor::Report::Exited { .. }) = serde_json::from_str(&line) {
+                    break;
+                }
+            }
+            engine.on_exit(&id);
+            // An exec'd monitor is our child: reap it (it exits right after its last line).
+            if let Some(mut child) = child {
+                let _ = child.wait();
+            }
+        });
         outcome
     }
     // ANCHOR_END: start
+
+    /// Runs a monitor for container `id`: forked by the zygote, or else exec'd (then it is
+    /// returned, for reaping). Returns its report stream (its stdout) first.
+    fn run_monitor(
+        &self,
+        id: &str,
+        attachers: usize,
+    ) -> std::io::Result<(std::fs::File, Option<std::process::Child>)> {
+        let forked = self.zygote.as_ref().map(|z| z.fork_monitor(id, attachers));
+        if let Some(Ok(report)) = forked {
+            return Ok((report.into(), None));
+        }
+        let mut child = Command::new(&self.monitor_program)
+            .arg("monitor")
+            .arg(self.store.root())
+            .arg(id)
+            .arg(attachers.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            // Its own process group: a Ctrl-C meant for the daemon's terminal is not for it.
+            .process_group(0)
+            .spawn()?;
+        let stdout = child.stdout.take().map(OwnedFd::from);
+        let report = stdout.ok_or_else(|| std::io::Error::other("no pipe to the monitor"))?;
+        Ok((report.into(), Some(child)))
+    }
 
     /// The monitor of container `id` has ended: read how, wake the waiters, and remove the
     /// container if it was created with AutoRemove (then wake the `removed` waiters).
@@ -606,6 +641,13 @@ impl Engine {
     pub fn wait(&self, key: &str, condition: WaitCondition) -> Result<Waiter, EngineError> {
         let record = self.find(key)?;
         let watch = self.watch(&record.id);
+        // An AutoRemove container can be removed between the two lines above: then the watch
+        // is a new one that nothing will ever wake (removal moves the directory away, then
+        // forgets the watch). Answer as if it had been removed before the `find`.
+        if !record.dir(&self.store).exists() {
+            lock(&self.watches).remove(&record.id);
+            return Err(EngineError::NoSuchContainer(key.to_owned()));
+        }
         let exits_at = watch.lock().exits;
         Ok(Waiter {
             watch,
@@ -825,10 +867,14 @@ pub fn frame(stream: StreamKind, bytes: &[u8], out: &mut dyn Write) -> std::io::
 }
 
 /// Entry point of the monitor processes: `berthd` calls this when run as
-/// `berthd monitor ROOT ID ATTACHERS` (the args after "monitor"), and exits with the
-/// returned code. See `monitor.rs`.
+/// `berthd monitor ROOT ID ATTACHERS` (the args after "monitor"), or as the zygote that
+/// forks them, `berthd monitor --zygote ROOT`, and exits with the returned code. See
+/// `monitor.rs` and `zygote.rs`.
 pub fn monitor_main(args: &[String]) -> i32 {
-    monitor::main(args)
+    match args {
+        [flag, root] if flag == "--zygote" => zygote::serve(Path::new(root)),
+        _ => monitor::main(args),
+    }
 }
 
 #[cfg(test)]
