@@ -887,3 +887,55 @@ fn starts_go_on_when_the_monitor_zygote_is_gone() {
     let (code, out) = run(&t, &["sh", "-c", "echo exec; exit 5"], |_| {}, no_input()).unwrap();
     assert_eq!((code, out.stdout.as_str()), (5, "exec\n"));
 }
+
+#[test]
+fn exec_reads_user_names_inside_the_container_even_through_symlinks() {
+    let t = TestEngine::new("exec-passwd");
+    // A file on the host that looks like a passwd entry, at a path the container does not have.
+    let host_file = t.dir.path().join("host-passwd");
+    std::fs::write(&host_file, "intruder:x:0:0::/intruder:/bin/sh\n").unwrap();
+    let host_path = host_file.display().to_string();
+    // The container points its /etc/passwd at that absolute path: resolved on the host, it
+    // would name the host's file.
+    let id = t.create(
+        &[
+            "sh",
+            "-c",
+            &format!("ln -sf {host_path} /etc/passwd; sleep 1000"),
+        ],
+        |_| {},
+    );
+    t.engine.start(&id).unwrap();
+    // The symlink is in the container's writable layer once the shell has made it.
+    let link = t
+        .root()
+        .join("containers")
+        .join(&id)
+        .join("upper/etc/passwd");
+    within("the symlink", move || {
+        while !link.is_symlink() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let exec_id = t
+        .engine
+        .exec_create(
+            &id,
+            ExecSpec {
+                cmd: vec!["id".into()],
+                user: Some("intruder".into()),
+                attach_stdout: true,
+                ..ExecSpec::default()
+            },
+        )
+        .unwrap();
+    match t.engine.exec_start(&exec_id, false) {
+        Err(EngineError::Start { message, code }) => {
+            assert_eq!(code, 126);
+            assert!(message.contains("intruder"), "{message}");
+        }
+        Err(other) => panic!("expected an unknown-user error: {other:?}"),
+        Ok(_) => panic!("the user was found in the host's file through the container's symlink"),
+    }
+    t.engine.kill(&id, Signal::SIGKILL).unwrap();
+}

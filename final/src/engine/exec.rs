@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use berth_images::users;
@@ -24,10 +24,16 @@ use nix::unistd::Pid;
 use super::spec::Resolved;
 use super::{EngineError, ExecSpec, ExecView, StreamKind, pipes, pty};
 
+/// How many output chunks may wait for a slow exec client before the process is held up.
+const OUTPUT_CHUNKS_IN_FLIGHT: usize = 64;
+
 /// One exec instance.
 pub struct Instance {
+    /// Its id (64 random hex digits), the key of the engine's table of execs.
     pub id: String,
+    /// The full id of the container it runs in.
     pub container_id: String,
+    /// What it was created with; its process starts from it, once.
     pub spec: ExecSpec,
     state: Mutex<State>,
     changed: Condvar,
@@ -45,6 +51,7 @@ struct State {
 
 /// A started exec's stdio, for its session.
 pub struct ExecSession {
+    /// Its instance: the session waits there for the exit code to be recorded before it ends.
     pub instance: Arc<Instance>,
     /// Where the client's stdin goes; `None` when not attached.
     stdin: Option<File>,
@@ -128,7 +135,7 @@ fn config(pid: i32, spec: &ExecSpec, resolved: &Resolved) -> Result<ContainerCon
         .unwrap_or_else(|| resolved.user.clone());
     if !user.is_empty() {
         // Names mean what the container's own files say, as they are now.
-        let read = |name: &str| std::fs::read_to_string(format!("/proc/{pid}/root/etc/{name}"));
+        let read = |name: &str| read_in_container(pid, &format!("etc/{name}"));
         let resolved_user = users::resolve(
             &user,
             &read("passwd").unwrap_or_default(),
@@ -175,14 +182,32 @@ pub fn start(
         }
         state.started = true;
     }
-    let spec = &instance.spec;
-    let mut config = config(pid, spec, resolved).inspect_err(|e| {
-        if let EngineError::Start { code, .. } = e {
-            instance.finish(*code);
+    // From here on the instance counts as started: whatever fails must record an exit code,
+    // or `docker exec` (which reads `GET /exec/{id}/json` next) would see it "starting" forever.
+    launch(instance, pid, resolved, detach).inspect_err(|e| {
+        let code = match e {
+            EngineError::Start { code, .. } => *code,
+            _ => 125,
+        };
+        if instance.lock().exit_code.is_none() {
+            instance.finish(code);
         }
-    })?;
+    })
+}
+
+/// The body of [`start`], once the instance is marked started.
+fn launch(
+    instance: &Arc<Instance>,
+    pid: i32,
+    resolved: &Resolved,
+    detach: bool,
+) -> Result<Option<ExecSession>, EngineError> {
+    let spec = &instance.spec;
+    let mut config = config(pid, spec, resolved)?;
     let null = File::options().read(true).write(true).open("/dev/null")?;
-    let (out_tx, out_rx) = channel();
+    // Bounded: a client that is connected but does not read makes the process wait (as a
+    // pipe would), rather than the daemon buffer its whole output in memory.
+    let (out_tx, out_rx) = sync_channel(OUTPUT_CHUNKS_IN_FLIGHT);
     // The parent's copies of the child's ends must close once it runs.
     let mut child_ends: Vec<std::os::fd::OwnedFd> = Vec::new();
     let mut stdin = None;
@@ -227,22 +252,32 @@ pub fn start(
     let running = match berth_namespaces::enter::enter(Pid::from_raw(pid), &config) {
         Ok(running) => running,
         Err(e) => {
-            let code = e.exit_code();
-            instance.finish(code);
             return Err(EngineError::Start {
                 message: format!("OCI runtime exec failed: {e}"),
-                code,
+                code: e.exit_code(),
             });
         }
     };
     drop(child_ends);
     drop(null);
     if let Some(socket) = console_socket {
-        let master = File::from(console::receive_master(socket.as_raw_fd())?);
+        let terminal = console::receive_master(socket.as_raw_fd())
+            .map(File::from)
+            .and_then(|master| Ok((master.try_clone()?, master.try_clone()?, master)));
+        let (for_stdin, for_output, master) = match terminal {
+            Ok(ends) => ends,
+            Err(e) => {
+                // It runs, but nobody could ever read its terminal: end it rather than leave
+                // an unreaped process nobody watches.
+                let _ = nix::sys::signal::kill(running.pid(), nix::sys::signal::Signal::SIGKILL);
+                let _ = running.wait();
+                return Err(e.into());
+            }
+        };
         if spec.attach_stdin && !detach {
-            stdin = Some(master.try_clone()?);
+            stdin = Some(for_stdin);
         }
-        readers.push((StreamKind::Stdout, master.try_clone()?));
+        readers.push((StreamKind::Stdout, for_output));
         instance.lock().terminal = Some(master);
     }
     {
@@ -253,7 +288,7 @@ pub fn start(
     // Readers drain the output even when no client reads it any more, so the process never
     // blocks on a full pipe; the channel ends when they all have.
     for (kind, from) in readers {
-        let tx: Sender<_> = out_tx.clone();
+        let tx: SyncSender<_> = out_tx.clone();
         std::thread::spawn(move || drain(from, kind, &tx));
     }
     drop(out_tx);
@@ -273,7 +308,7 @@ pub fn start(
     }))
 }
 
-fn drain(mut from: File, kind: StreamKind, to: &Sender<(StreamKind, Vec<u8>)>) {
+fn drain(mut from: File, kind: StreamKind, to: &SyncSender<(StreamKind, Vec<u8>)>) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         match from.read(&mut buf) {
@@ -326,4 +361,44 @@ impl ExecSession {
         self.instance.wait_exit();
         Ok(())
     }
+}
+
+/// Reads a small regular file of the container whose PID 1 is `pid`, at `path` relative to its
+/// root. The image is not to be trusted: `/etc/passwd` may be a symlink to `/etc/shadow`, and
+/// the kernel resolves an absolute symlink met under `/proc/PID/root` against *our* root,
+/// the host's. `openat2` with `RESOLVE_IN_ROOT` resolves every component, symlinks included,
+/// inside the container's root instead. A FIFO would block the open (hence `O_NONBLOCK`),
+/// and `/dev/zero` would never end (hence regular files only, and a size cap).
+fn read_in_container(pid: i32, path: &str) -> std::io::Result<String> {
+    use std::io::Read as _;
+    use std::os::fd::FromRawFd as _;
+    const LIMIT: u64 = 1 << 20;
+    let root = File::open(format!("/proc/{pid}/root"))?;
+    let path = std::ffi::CString::new(path).map_err(std::io::Error::other)?;
+    // SAFETY: open_how is plain data; all-zero is its "nothing asked" value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: a valid directory descriptor, a NUL-terminated path and a filled open_how of the
+    // size we pass; the result is a new descriptor or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this descriptor; nothing else owns it.
+    let file = unsafe { File::from_raw_fd(fd as i32) };
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(LIMIT).read_to_string(&mut text)?;
+    Ok(text)
 }

@@ -49,6 +49,7 @@ pub enum EngineError {
     /// Store or container errors from chapter 2 (no such image → 404, name in use → 409, ...).
     #[error(transparent)]
     Container(#[from] ContainerError),
+    /// Errors of chapter 2's image store (no such image → 404, image in use → 409, ...).
     #[error(transparent)]
     Store(#[from] StoreError),
     /// 404.
@@ -76,6 +77,7 @@ pub enum EngineError {
     /// does) with this message; `code` is what `docker run` should exit with (125, 126, 127).
     #[error("{message}")]
     Start { message: String, code: i32 },
+    /// Any other system error (a pipe, a socket, a file in the container's directory): 500.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -85,28 +87,43 @@ pub enum EngineError {
 pub struct CreateSpec {
     /// The image reference as the client typed it (`busybox`, `localhost:5000/a:1`, an id).
     pub image: String,
+    /// `--name`, without Docker's leading `/`; `None` = a generated name.
     pub name: Option<String>,
     /// `None` = the image's; `Some(vec![])` from Docker means "the image's" too.
     pub cmd: Option<Vec<String>>,
     /// `None` = the image's; `Some(vec![])` or `Some(vec![""])` = no entrypoint.
     pub entrypoint: Option<Vec<String>>,
+    /// `-e KEY=VALUE` pairs, set over the image's environment.
     pub env: Vec<(String, String)>,
+    /// `--user` (a name or uid, `user:group` allowed); `None` = the image's, else root.
     pub user: Option<String>,
+    /// `--workdir`; `None` = the image's, else `/`.
     pub working_dir: Option<String>,
+    /// `--hostname`; `None` = the short container id, as Docker does.
     pub hostname: Option<String>,
+    /// `--label` pairs: kept for inspect and for `docker ps --filter label=...`.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `-t`: give the container a terminal; its output is then one raw stream, not two.
     pub tty: bool,
+    /// `-i`: stdin stays open (a pipe, or the terminal) for attached clients, else `/dev/null`.
     pub open_stdin: bool,
+    /// Close stdin when the first attached client's stdin ends: how `echo hi | docker run -i` ends.
     pub stdin_once: bool,
+    /// The creating client will attach its stdin (`docker run -i`); kept for inspect.
     pub attach_stdin: bool,
+    /// The creating client will attach to stdout (`docker run` without `-d`); for inspect.
     pub attach_stdout: bool,
+    /// The creating client will attach to stderr (`docker run` without `-d`); for inspect.
     pub attach_stderr: bool,
+    /// `--rm` (HostConfig.AutoRemove): the engine removes the container once it exits.
     pub auto_remove: bool,
     /// `[rows, cols]` for the TTY at start.
     pub console_size: Option<[u16; 2]>,
+    /// `--init`: a tiny init as PID 1 that forwards signals to the command and reaps zombies.
     pub init: bool,
     /// Docker's `StopSignal` and `StopTimeout` (seconds).
     pub stop_signal: Option<String>,
+    /// How long `docker stop` waits before SIGKILL; `None` = 10 s (also for moby's -1).
     pub stop_timeout: Option<u64>,
 }
 
@@ -114,8 +131,11 @@ pub struct CreateSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Created and never started: no process yet.
     Created,
+    /// Its process runs, under its monitor.
     Running,
+    /// Its process ended, or its start failed; the exit code is kept, and it may start again.
     Exited,
     /// Being removed (AutoRemove in progress).
     Removing,
@@ -128,12 +148,15 @@ pub struct ContainerView {
     pub record: ContainerRecord,
     /// What it was created with.
     pub spec: CreateSpec,
+    /// Created, running or exited, as the monitor last recorded it.
     pub status: Status,
     /// Host pid of its PID 1 while running.
     pub pid: Option<i32>,
+    /// The exit code of its last run (or of a failed start); `None` if it never ended.
     pub exit_code: Option<i32>,
     /// RFC 3339 with nanoseconds, or `None` if never.
     pub started_at: Option<String>,
+    /// When its last run ended: RFC 3339 with nanoseconds, or `None` if never.
     pub finished_at: Option<String>,
     /// Why it failed to start or ended badly, if it did.
     pub error: Option<String>,
@@ -143,10 +166,15 @@ pub struct ContainerView {
     pub log_path: PathBuf,
     /// The image config's environment merged with the container's, `KEY=VALUE` (for inspect).
     pub env: Vec<String>,
+    /// The entrypoint it runs: the container's, else the image's (empty if none).
     pub entrypoint: Vec<String>,
+    /// The command, after the entrypoint: the container's, else the image's.
     pub cmd: Vec<String>,
+    /// The working directory it runs in, as resolved against the image.
     pub working_dir: String,
+    /// The user as given (a name or uid), the container's else the image's; empty for root.
     pub user: String,
+    /// Its hostname: the one asked for, else its short id.
     pub hostname: String,
 }
 
@@ -190,8 +218,11 @@ impl Waiter {
 /// Which streams an attach wants.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AttachOptions {
+    /// Send the client's input to the container's stdin (which needs OpenStdin to go anywhere).
     pub stdin: bool,
+    /// Send the container's stdout (with a TTY: all its output) to the client.
     pub stdout: bool,
+    /// Send the container's stderr to the client.
     pub stderr: bool,
     /// Replay the log first (`logs=1`).
     pub logs: bool,
@@ -201,8 +232,11 @@ pub struct AttachOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StreamKind {
+    /// The process's input; numbered for completeness, never sent as output.
     Stdin = 0,
+    /// Its standard output (with a TTY, all its output).
     Stdout = 1,
+    /// Its standard error (without a TTY only).
     Stderr = 2,
 }
 
@@ -241,50 +275,72 @@ impl Session {
 /// `GET /containers/{id}/logs` options.
 #[derive(Clone, Debug, Default)]
 pub struct LogOptions {
+    /// Include the lines the container wrote to stdout.
     pub stdout: bool,
+    /// Include the lines it wrote to stderr.
     pub stderr: bool,
+    /// `-f`: after the log's end, wait for more lines until the container stops.
     pub follow: bool,
+    /// `-t`: the API prefixes each line with its [`LogLine::time`].
     pub timestamps: bool,
     /// Lines from the end; `None` = all.
     pub tail: Option<usize>,
     /// Unix seconds (fractional), inclusive bounds.
     pub since: Option<f64>,
+    /// `--until`: reading stops at the first line later than this.
     pub until: Option<f64>,
 }
 
 /// One log line (or partial line) with its stream and time.
 #[derive(Clone, Debug)]
 pub struct LogLine {
+    /// Stdout or stderr (a TTY's output is all stdout).
     pub stream: StreamKind,
     /// RFC 3339 with nanoseconds, as `docker logs -t` prints it.
     pub time: String,
+    /// The bytes as logged, with the line's `\n` if it had one.
     pub bytes: Vec<u8>,
 }
 
 /// `POST /containers/{id}/exec` body, decoded.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ExecSpec {
+    /// The program and its arguments, run inside the container; never empty.
     pub cmd: Vec<String>,
+    /// `-e KEY=VALUE` pairs, set over the container's resolved environment.
     pub env: Vec<(String, String)>,
+    /// `-u`: a name or uid, resolved in the container's `/etc/passwd`; `None` = the container's.
     pub user: Option<String>,
+    /// `-w`; `None` = the container's working directory.
     pub working_dir: Option<String>,
+    /// `-t`: give the process a terminal of its own; its output is then one raw stream.
     pub tty: bool,
+    /// `-i`: the process's stdin is a pipe from the client, else `/dev/null` (no OpenStdin here).
     pub attach_stdin: bool,
+    /// Send the process's stdout to the client, else to `/dev/null`.
     pub attach_stdout: bool,
+    /// Send the process's stderr to the client, else to `/dev/null`.
     pub attach_stderr: bool,
+    /// `[rows, cols]` for its terminal at start.
     pub console_size: Option<[u16; 2]>,
+    /// Docker's `--privileged`: the API refuses it, so always false here.
     pub privileged: bool,
 }
 
 /// `GET /exec/{id}/json`.
 #[derive(Clone, Debug)]
 pub struct ExecView {
+    /// The exec instance's id, as `POST /containers/{id}/exec` returned it.
     pub id: String,
+    /// The full id of the container it runs in.
     pub container_id: String,
+    /// What it was created with.
     pub spec: ExecSpec,
+    /// Whether its process has started and not yet exited.
     pub running: bool,
     /// Final before the exec's session ends (trap 5 of docker-api.md).
     pub exit_code: Option<i32>,
+    /// Host pid of its process once started (it stays set after the exit).
     pub pid: Option<i32>,
 }
 
@@ -327,12 +383,14 @@ impl Engine {
             let exited = run.status == RunStatus::Exited;
             engine.watch(&record.id).update(|l| l.run = run);
             match monitor {
-                Some(pid) if on_disk.status == RunStatus::Running => engine.adopt(&record.id, pid),
+                // Also when the state does not say running yet: the daemon may have died
+                // between starting the monitor and the monitor's first save.
+                Some(pid) => engine.adopt(&record.id, pid, on_disk.monitor_start),
                 // An AutoRemove container that exited while no daemon ran: remove it now.
-                _ if exited && spec::Stored::load(&dir).spec.auto_remove => {
-                    let _ = engine.remove_record(&record.id);
+                None if exited && spec::Stored::load(&dir).spec.auto_remove => {
+                    engine.auto_remove(&record.id);
                 }
-                _ => {}
+                None => {}
             }
         }
         Ok(engine)
@@ -563,30 +621,24 @@ impl Engine {
             l.socket_ready = false;
         });
         if spec::Stored::load(&dir).spec.auto_remove {
-            let _ = self.remove_record(id);
+            self.auto_remove(id);
+        }
+    }
+
+    /// Removes an exited AutoRemove container. A failure cannot be answered to anyone (the
+    /// client waits for `removed`, which then never comes), so it is at least said in the log.
+    fn auto_remove(&self, id: &str) {
+        if let Err(e) = self.remove_record(id) {
+            eprintln!("berthd: removing container {id} (AutoRemove): {e}");
         }
     }
 
     /// Watches a monitor that is not our child (after a restart) until it exits.
-    fn adopt(self: &Arc<Self>, id: &str, monitor_pid: i32) {
+    fn adopt(self: &Arc<Self>, id: &str, monitor_pid: i32, monitor_start: Option<u64>) {
         let engine = Arc::clone(self);
         let id = id.to_owned();
         std::thread::spawn(move || {
-            // pidfd: a descriptor that becomes readable when the process exits, for any
-            // process, not only our children.
-            // SAFETY: the syscall takes a pid and flags and returns a new descriptor.
-            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, monitor_pid, 0) } as i32;
-            if fd >= 0 {
-                let mut poll = libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd; no timeout.
-                while unsafe { libc::poll(&mut poll, 1, -1) } < 0 {}
-                // SAFETY: our own descriptor.
-                unsafe { libc::close(fd) };
-            }
+            berth_daemon::engine::wait_for_exit(monitor_pid, monitor_start);
             engine.on_exit(&id);
         });
     }

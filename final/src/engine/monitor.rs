@@ -37,6 +37,8 @@ use super::{pipes, pty};
 /// How long a start waits for the attach sessions made before it: a client that attached
 /// and vanished must not hold the container back for long.
 const ATTACH_WAIT: Duration = Duration::from_secs(5);
+/// How long a client may not read its output before it is detached (see `session`).
+const STALLED_CLIENT: Duration = Duration::from_secs(10);
 
 /// The monitor's messages to the daemon, one JSON line each.
 #[derive(Debug, Serialize, Deserialize)]
@@ -455,6 +457,11 @@ fn session(mut stream: UnixStream, shared: &Shared) {
             let Ok(writer) = stream.try_clone() else {
                 return;
             };
+            // Output goes to every client from one thread per stream, under one lock: a client
+            // that stops reading (a paused terminal, a stalled network) must not hold up the
+            // container, its log and the other clients. After this long without progress, its
+            // write fails and `broadcast` drops it; the container runs on.
+            let _ = writer.set_write_timeout(Some(STALLED_CLIENT));
             {
                 let mut clients = shared.clients.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(code) = clients.ended {

@@ -20,8 +20,11 @@ use super::{AttachOptions, EngineError, LogOptions, StreamKind};
 
 /// A session with a container, made by `Engine::attach`.
 pub struct ContainerSession {
+    /// The container's directory: its log, and the monitor's attach socket, are there.
     pub dir: PathBuf,
+    /// The container's watch: the session sleeps on it until the monitor listens.
     pub watch: Arc<Watch>,
+    /// The streams the client asked for, and whether to replay the log first.
     pub options: AttachOptions,
     /// Made before the start it waits for.
     pub before_start: bool,

@@ -23,18 +23,24 @@ const FILE: &str = "spec.json";
 pub struct Resolved {
     /// `KEY=VALUE`, the image's then the container's.
     pub env: Vec<String>,
+    /// The container's entrypoint, else the image's; empty if neither has one.
     pub entrypoint: Vec<String>,
+    /// The command after the entrypoint: the container's, else the image's.
     pub cmd: Vec<String>,
+    /// The directory its process starts in (and an exec's, unless it asks for another).
     pub working_dir: String,
     /// The user as given (a name or uid), empty for root.
     pub user: String,
+    /// The one asked for, else the short id; also set as `HOSTNAME` in `env`.
     pub hostname: String,
 }
 
 /// What `spec.json` holds.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Stored {
+    /// The create request, as the API decoded it.
     pub spec: CreateSpec,
+    /// Its settings as resolved against the image at create time.
     pub resolved: Resolved,
 }
 

@@ -542,7 +542,7 @@ fn run(
     }
 
     // Ctrl-C and `kill` reach the container, not just this client.
-    forward_signals(client.socket().to_path_buf(), id.clone());
+    forward_signals(client.clone(), id.clone());
     let logs =
         client.send(&ClientRequest::get(&format!("/containers/{id}/logs")).query("follow", "1"))?;
     demux(logs.into_body())?;
@@ -559,7 +559,7 @@ fn run(
 // ANCHOR_END: run
 
 /// A thread that turns SIGINT and SIGTERM to this client into `kill` requests.
-fn forward_signals(socket: PathBuf, id: String) {
+fn forward_signals(client: Client, id: String) {
     let mut set = SigSet::empty();
     set.add(Signal::SIGINT);
     set.add(Signal::SIGTERM);
@@ -567,7 +567,6 @@ fn forward_signals(socket: PathBuf, id: String) {
         return;
     }
     std::thread::spawn(move || {
-        let client = Client::new(socket);
         while let Ok(signal) = set.wait() {
             let name = signal.as_str().trim_start_matches("SIG").to_owned();
             let _ = client.send(

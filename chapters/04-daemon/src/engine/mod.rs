@@ -79,6 +79,33 @@ pub fn reconcile(dir: &Path, mut run: RunState) -> std::io::Result<RunState> {
 }
 // ANCHOR_END: reconcile
 
+// ANCHOR: wait_for_exit
+/// Blocks until process `pid` (which started at `start`, see [`state::alive`]) has exited,
+/// whether or not it is our child: only a parent can `wait` for a process, and a restarted
+/// daemon is not its monitors' parent. A pidfd is a descriptor that becomes readable when its
+/// process exits, for any process; where the kernel has none (before Linux 5.3) or refuses
+/// one, look every half second instead.
+pub fn wait_for_exit(pid: i32, start: Option<u64>) {
+    // SAFETY: the syscall takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if fd < 0 {
+        while alive(Some(pid), start) {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        return;
+    }
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; no timeout.
+    while unsafe { libc::poll(&mut poll, 1, -1) } < 0 {}
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(fd) };
+}
+// ANCHOR_END: wait_for_exit
+
 /// A container the engine watches: its state, and a condition variable to wait on changes.
 #[derive(Default)]
 struct Watch {
@@ -110,7 +137,7 @@ impl Engine {
             let dir = record.dir(&engine.store);
             let run = RunState::load(&dir);
             if run.status == Status::Running && alive(run.monitor_pid, run.monitor_start) {
-                engine.adopt(&record.id, run.monitor_pid.unwrap_or(0));
+                engine.adopt(&record.id, run.monitor_pid.unwrap_or(0), run.monitor_start);
             }
             let run = reconcile(&dir, run)?;
             engine
@@ -154,25 +181,11 @@ impl Engine {
 
     // ANCHOR: adopt
     /// Watches a monitor that is not our child (after a restart) until it exits.
-    fn adopt(self: &Arc<Self>, id: &str, monitor_pid: i32) {
+    fn adopt(self: &Arc<Self>, id: &str, monitor_pid: i32, monitor_start: Option<u64>) {
         let engine = Arc::clone(self);
         let id = id.to_owned();
         std::thread::spawn(move || {
-            // pidfd: a file descriptor that becomes readable when the process exits, for any
-            // process, not only our children.
-            // SAFETY: the syscall takes a pid and flags and returns a new descriptor.
-            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, monitor_pid, 0) } as i32;
-            if fd >= 0 {
-                let mut poll = libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd; no timeout.
-                while unsafe { libc::poll(&mut poll, 1, -1) } < 0 {}
-                // SAFETY: our own descriptor.
-                unsafe { libc::close(fd) };
-            }
+            wait_for_exit(monitor_pid, monitor_start);
             engine.refresh(&id);
         });
     }

@@ -59,7 +59,7 @@ pub fn run(root: &std::path::Path, id: &str) -> i32 {
             code
         };
 
-    let store = match Store::open(root) {
+    let store = match Store::open_in_use(root) {
         Ok(store) => store,
         Err(e) => return fail(&mut report, e.to_string(), 125, None),
     };

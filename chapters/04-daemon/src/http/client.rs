@@ -20,7 +20,7 @@ use std::io::{self, Read, Write};
 use std::marker::PhantomData;
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -226,14 +226,6 @@ impl Client {
     pub fn with_connector(mut self, connector: Arc<dyn Connector>) -> Self {
         self.connector = Some(connector);
         self
-    }
-
-    /// The daemon's socket; an empty path for a TCP host.
-    pub fn socket(&self) -> &Path {
-        match &self.host {
-            Host::Unix(path) => path,
-            Host::Tcp { .. } => Path::new(""),
-        }
     }
 
     /// The daemon's address.
