@@ -878,8 +878,20 @@ fn starts_go_on_when_the_monitor_zygote_is_gone() {
     let (code, out) = run(&t, &["echo", "forked"], |_| {}, no_input()).unwrap();
     assert_eq!((code, out.stdout.as_str()), (0, "forked\n"));
 
-    // The engine forks its monitors from one zygote process; kill it as an accident would.
-    let zygotes = processes_with(&["monitor", "--zygote", &root]);
+    // The engine forks its monitors from one zygote process, its child (the monitors it
+    // forked carry the same command line, but are the zygote's children); kill it as an
+    // accident would.
+    let ours = std::process::id().to_string();
+    let zygotes: Vec<i32> = processes_with(&["monitor", "--zygote", &root])
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+                status
+                    .lines()
+                    .any(|l| l.strip_prefix("PPid:").map(str::trim) == Some(ours.as_str()))
+            })
+        })
+        .collect();
     assert_eq!(zygotes.len(), 1, "one zygote per engine: {zygotes:?}");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(zygotes[0]), Signal::SIGKILL).unwrap();
 

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::filters::{self, Filters};
 use super::{Daemon, create, errors, param};
 use crate::engine::{
-    AttachOptions, ContainerView, EngineError, LogOptions, Session, Status, StreamKind,
+    self, AttachOptions, ContainerView, EngineError, LogOptions, Session, Status, StreamKind,
     WaitCondition, frame,
 };
 
@@ -75,10 +75,10 @@ fn create_container(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response,
     let spec = create::decode(req.body(), req.query().get("name"))?;
     let image = spec.image.clone();
     // The 404 that makes the CLI pull, decided here from the store (the engine would too).
-    if let Err(e) = daemon.store.resolve(&image) {
+    if let Err(e) = daemon.engine.store().resolve(&image) {
         return Err(create_error(EngineError::Store(e), &image));
     }
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let view = engine.create(spec).map_err(|e| create_error(e, &image))?;
     Ok(Response::json(
         201,
@@ -113,7 +113,7 @@ fn create_error(error: EngineError, image: &str) -> HttpError {
 
 /// `POST /containers/{id}/start`: 204, or 304 if it already runs.
 fn start(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     // API < 1.24 could pass a HostConfig here; moby refuses one since, and so do we.
     if !req.body().is_empty() {
         let body: Value = req.json()?;
@@ -132,17 +132,8 @@ fn start(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError>
 
 /// A signal by name (`TERM`, `SIGTERM`, `sigterm`) or number (`15`).
 pub fn parse_signal(text: &str) -> Result<Signal, HttpError> {
-    let bad = || HttpError::bad_request(format!("invalid signal: {text}"));
-    if let Ok(number) = text.parse::<i32>() {
-        return Signal::try_from(number).map_err(|_| bad());
-    }
-    let upper = text.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    full.parse().map_err(|_| bad())
+    engine::parse_signal(text)
+        .ok_or_else(|| HttpError::bad_request(format!("invalid signal: {text}")))
 }
 
 /// The `t` of stop and restart: seconds, `-1` = no limit (we cap it at a day).
@@ -164,7 +155,7 @@ fn stop_signal(req: &Request) -> Result<Option<Signal>, HttpError> {
 
 /// `POST /containers/{id}/stop?t=&signal=`: 204, or 304 if it was not running.
 fn stop(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let (grace, signal) = (grace(req)?, stop_signal(req)?);
     match engine.stop(&param(req, "id"), grace, signal) {
         Ok(true) => Ok(Response::no_content()),
@@ -175,7 +166,7 @@ fn stop(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
 
 /// `POST /containers/{id}/restart?t=&signal=`: stop (if running), then start.
 fn restart(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let (grace, signal) = (grace(req)?, stop_signal(req)?);
     let id = param(req, "id");
     engine.stop(&id, grace, signal).map_err(fail)?;
@@ -187,7 +178,7 @@ fn restart(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
 
 /// `POST /containers/{id}/kill?signal=`: SIGKILL by default; 409 if not running.
 fn kill(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let signal = stop_signal(req)?.unwrap_or(Signal::SIGKILL);
     let id = param(req, "id");
     engine.kill(&id, signal).map_err(fail)?;
@@ -197,10 +188,13 @@ fn kill(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
     if signal == Signal::SIGKILL
         && let Ok(waiter) = engine.wait(&id, WaitCondition::NotRunning)
     {
-        let _ = waiter.wait();
+        let _ = waiter.wait_at_most(KILL_WAIT);
     }
     Ok(Response::no_content())
 }
+
+/// How long `kill` with SIGKILL waits for the container to be down before it answers anyway.
+const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// Docker's wait conditions; anything else is a 400.
 pub fn parse_condition(text: Option<&str>) -> Result<WaitCondition, HttpError> {
@@ -217,7 +211,7 @@ pub fn parse_condition(text: Option<&str>) -> Result<WaitCondition, HttpError> {
 // ANCHOR: wait
 /// `POST /containers/{id}/wait?condition=`: the head at once, the body when satisfied.
 fn wait(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let condition = parse_condition(req.query().get("condition"))?;
     // Registered now, before the head goes out: a `next-exit` counts from this moment, and
     // the CLI sends start as soon as it has the head.
@@ -235,7 +229,7 @@ fn wait(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
 
 /// `DELETE /containers/{id}?force=&v=&link=`.
 fn remove(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let force = req.query().bool_or("force", false)?;
     // No volumes yet: `v` has nothing to remove, but must be a boolean.
     req.query().bool_or("v", false)?;
@@ -328,7 +322,7 @@ fn passes(view: &ContainerView, filters: &Filters) -> bool {
 
 /// `GET /containers/json?all=&limit=&size=&filters=`: `docker ps`.
 fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let all = req.query().bool_or("all", false)?;
     let size = req.query().bool_or("size", false)?;
     let limit = req.query().get_as::<i64>("limit")?.filter(|l| *l > 0);
@@ -373,7 +367,7 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
             "Mounts": [],
         });
         if size {
-            let upper = daemon.store.containers_dir().join(&r.id);
+            let upper = daemon.engine.store().containers_dir().join(&r.id);
             entry["SizeRw"] = json!(berth_images::store::disk_usage(&upper));
             entry["SizeRootFs"] = json!(0);
         }
@@ -475,11 +469,11 @@ pub fn inspect_json(view: &ContainerView) -> Value {
 // ANCHOR_END: inspect
 
 fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let view = engine.container(&param(req, "id")).map_err(fail)?;
     let mut value = inspect_json(&view);
     if req.query().bool_or("size", false)? {
-        let upper = daemon.store.containers_dir().join(&view.record.id);
+        let upper = daemon.engine.store().containers_dir().join(&view.record.id);
         value["SizeRw"] = json!(berth_images::store::disk_usage(&upper));
         value["SizeRootFs"] = json!(0);
     }
@@ -515,7 +509,7 @@ pub fn stream_type(tty: bool) -> &'static str {
 // ANCHOR: attach
 /// `POST /containers/{id}/attach?stream=&logs=&stdin=&stdout=&stderr=`: the hijack.
 fn attach(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let q = req.query();
     let options = AttachOptions {
         stdin: q.bool_or("stdin", false)?,
@@ -551,7 +545,7 @@ pub fn dimensions(req: &Request) -> Result<(u16, u16), HttpError> {
 
 /// `POST /containers/{id}/resize?h=&w=`.
 fn resize(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let (h, w) = dimensions(req)?;
     engine.resize(&param(req, "id"), h, w).map_err(fail)?;
     Ok(Response::new(200))
@@ -578,7 +572,7 @@ fn time_bound(req: &Request, name: &str) -> Result<Option<f64>, HttpError> {
 // ANCHOR: logs
 /// `GET /containers/{id}/logs`: framed for a non-TTY container, raw for a TTY one.
 fn logs(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let q = req.query();
     let tail = match q.get("tail") {
         None | Some("") | Some("all") => None,

@@ -185,7 +185,7 @@ fn check_host_config(host: &Value) -> Result<(), HttpError> {
 
 /// `-e` values: `KEY=VALUE`, or a bare `KEY` (which the CLI resolves; a bare one that reaches
 /// us means "unset", so it is dropped as moby does).
-fn parse_env(env: Vec<String>) -> Result<Vec<(String, String)>, HttpError> {
+pub(crate) fn parse_env(env: Vec<String>) -> Result<Vec<(String, String)>, HttpError> {
     let mut out = Vec::new();
     for pair in env {
         match pair.split_once('=') {

@@ -50,7 +50,7 @@ struct CreateBody {
 // ANCHOR: create
 /// `POST /containers/{id}/exec`: 201 `{"Id"}`; 409 if the container is not running.
 fn create(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let body: CreateBody = req.json()?;
     let cmd = body.cmd.filter(|c| !c.is_empty()).ok_or_else(|| {
         HttpError::bad_request("No exec command specified: Cmd must name a program")
@@ -60,17 +60,8 @@ fn create(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
             "--privileged is not supported by berthd yet (exec Privileged)",
         ));
     }
-    let mut env = Vec::new();
-    for pair in body.env.unwrap_or_default() {
-        match pair.split_once('=') {
-            Some((k, v)) if !k.is_empty() => env.push((k.to_owned(), v.to_owned())),
-            _ => {
-                return Err(HttpError::bad_request(format!(
-                    "invalid environment variable {pair:?}: expected KEY=VALUE"
-                )));
-            }
-        }
-    }
+    // The same rules as for `docker run -e`.
+    let env = super::create::parse_env(body.env.unwrap_or_default())?;
     let spec = ExecSpec {
         cmd,
         env,
@@ -99,7 +90,7 @@ struct StartBody {
 
 /// `POST /exec/{id}/start`: a hijack, or 200 at once with `Detach`.
 fn start(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let body: StartBody = if req.body().is_empty() {
         StartBody::default()
     } else {
@@ -118,7 +109,7 @@ fn start(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError>
 
 /// `POST /exec/{id}/resize?h=&w=`.
 fn resize(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let (h, w) = dimensions(req)?;
     engine
         .exec_resize(&param(req, "id"), h, w)
@@ -128,7 +119,7 @@ fn resize(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
 
 /// `GET /exec/{id}/json`: `Running` and `ExitCode`, which `docker exec` exits with.
 fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = daemon.engine()?;
+    let engine = &daemon.engine;
     let view = engine
         .exec(&param(req, "id"))
         .map_err(errors::engine_error)?;

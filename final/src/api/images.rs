@@ -80,12 +80,12 @@ fn pull(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         })?;
     }
     let lent = auth::lend(
-        &daemon.store,
+        daemon.engine.store(),
         &daemon.registries,
         &reference.domain,
         credentials(req)?.as_ref(),
     )?;
-    let store = daemon.store.clone();
+    let store = daemon.engine.store().clone();
     progress::stream_work("pull", move |progress| {
         let lent = lent; // kept alive (its directory) until the pull is done
         let mut progress = DockerPullWords {
@@ -156,7 +156,11 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         })?),
         _ => return Err(HttpError::bad_request("filter 'dangling' takes one value")),
     };
-    let images = daemon.store.images().map_err(errors::store_error)?;
+    let images = daemon
+        .engine
+        .store()
+        .images()
+        .map_err(errors::store_error)?;
     let mut out = Vec::new();
     let patterns = filters.values("reference");
     for image in &images {
@@ -187,7 +191,7 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         if dangling.is_some_and(|d| d != image.names.is_empty()) {
             continue;
         }
-        let config = config_json(&daemon.store, &image.record.id);
+        let config = config_json(daemon.engine.store(), &image.record.id);
         let label_map = serde_json::from_value(labels(&config)).unwrap_or_default();
         if !filters.accepts("label", |f| filters::label_matches(&label_map, f)) {
             continue;
@@ -216,9 +220,14 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
 /// `GET /images/{name}/json`: `docker image inspect`, and docker-py after every pull.
 fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
     let name = param(req, "name");
-    let record = daemon.store.resolve(&name).map_err(errors::store_error)?;
+    let record = daemon
+        .engine
+        .store()
+        .resolve(&name)
+        .map_err(errors::store_error)?;
     let mut names: Vec<String> = daemon
-        .store
+        .engine
+        .store()
         .names()
         .map_err(errors::store_error)?
         .into_iter()
@@ -228,7 +237,7 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
         .map(|r| r.familiar())
         .collect();
     names.sort();
-    let config = config_json(&daemon.store, &record.id);
+    let config = config_json(daemon.engine.store(), &record.id);
     let layers: Vec<String> = record
         .layers
         .iter()
@@ -277,9 +286,14 @@ fn tag(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
             "refusing to create a tag with a digest reference: {text}"
         )));
     }
-    let record = daemon.store.resolve(&name).map_err(errors::store_error)?;
+    let record = daemon
+        .engine
+        .store()
+        .resolve(&name)
+        .map_err(errors::store_error)?;
     daemon
-        .store
+        .engine
+        .store()
         .tag(&target, &record.id)
         .map_err(errors::store_error)?;
     Ok(Response::new(201))
@@ -292,7 +306,7 @@ fn remove(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
     // Layers are shared by content, so there are no "parent images" to keep: noprune has
     // nothing to change, but it must still be a valid boolean.
     req.query().bool_or("noprune", false)?;
-    let store = &daemon.store;
+    let store = daemon.engine.store();
     let removed = store
         .remove_image(&name, force, |id| {
             berth_images::container::user_of(store, id)
@@ -324,19 +338,23 @@ fn push(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
     };
     let reference = Reference::parse(&text).map_err(|e| HttpError::bad_request(e.to_string()))?;
     // Docker's 404 for a name we do not have, before any progress.
-    let image = daemon.store.resolve(&reference.to_string()).map_err(|_| {
-        HttpError::not_found(format!(
-            "An image does not exist locally with the tag: {}",
-            reference.familiar_repository()
-        ))
-    })?;
+    let image = daemon
+        .engine
+        .store()
+        .resolve(&reference.to_string())
+        .map_err(|_| {
+            HttpError::not_found(format!(
+                "An image does not exist locally with the tag: {}",
+                reference.familiar_repository()
+            ))
+        })?;
     let lent = auth::lend(
-        &daemon.store,
+        daemon.engine.store(),
         &daemon.registries,
         &reference.domain,
         credentials(req)?.as_ref(),
     )?;
-    let store = daemon.store.clone();
+    let store = daemon.engine.store().clone();
     let tag = tag.to_owned();
     progress::stream_work("push", move |progress| {
         let lent = lent;

@@ -42,7 +42,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_daemon::http::{ApiVersion, Handler, Headers, Request, Response, Router};
-use berth_images::store::Store;
 use berth_registry::RegistryConfig;
 
 use crate::engine::Engine;
@@ -57,29 +56,13 @@ pub const BERTH_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What every handler works with.
 pub struct Daemon {
-    /// The container runtime. `None` serves images only (an embedder without containers):
-    /// the container routes then answer 501 and say so.
-    pub engine: Option<Arc<Engine>>,
-    /// Chapter 2's image store, at the data root.
-    pub store: Store,
+    /// The container runtime, and through it chapter 2's image store at the data root.
+    pub engine: Arc<Engine>,
     /// How to reach registries: mirrors, insecure registries. Never the daemon user's stored
     /// credentials: those come with each request, in `X-Registry-Auth`.
     pub registries: RegistryConfig,
     /// `--data-root`, for `docker info`.
     pub data_root: PathBuf,
-}
-
-impl Daemon {
-    /// The engine, or the 501 that says it is missing.
-    pub fn engine(&self) -> Result<&Arc<Engine>, berth_daemon::http::HttpError> {
-        self.engine.as_ref().ok_or_else(|| {
-            berth_daemon::http::HttpError::new(
-                501,
-                "containers are not available: the container engine of this berthd is not \
-                 assembled yet (images work)",
-            )
-        })
-    }
 }
 
 /// The headers moby puts on every response: the client reads `Api-Version` from any of them.

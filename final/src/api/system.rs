@@ -117,18 +117,21 @@ fn mem_total() -> u64 {
 
 fn info(daemon: &Daemon) -> Result<Response, HttpError> {
     let (mut running, mut stopped, mut total) = (0, 0, 0);
-    if let Some(engine) = &daemon.engine {
-        // A container list that fails is not worth failing `docker info` for.
-        if let Ok(containers) = engine.containers() {
-            total = containers.len();
-            running = containers
-                .iter()
-                .filter(|c| c.status == crate::engine::Status::Running)
-                .count();
-            stopped = total - running;
-        }
+    // A container list that fails is not worth failing `docker info` for.
+    if let Ok(containers) = daemon.engine.containers() {
+        total = containers.len();
+        running = containers
+            .iter()
+            .filter(|c| c.status == crate::engine::Status::Running)
+            .count();
+        stopped = total - running;
     }
-    let images = daemon.store.images().map_err(errors::store_error)?.len();
+    let images = daemon
+        .engine
+        .store()
+        .images()
+        .map_err(errors::store_error)?
+        .len();
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();

@@ -75,12 +75,9 @@ fn run(flags: Flags) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_root)
         .with_context(|| format!("creating the data root {}", settings.data_root.display()))?;
     let _lock = lock_data_root(&settings.data_root)?;
-    let store = berth_images::store::Store::open(&settings.data_root)
-        .with_context(|| format!("opening the store at {}", settings.data_root.display()))?;
     let engine = open_engine(&settings.data_root)?;
     let daemon = Arc::new(Daemon {
-        engine: Some(Arc::clone(&engine)),
-        store,
+        engine: Arc::clone(&engine),
         registries: settings.registries.clone(),
         data_root: settings.data_root.clone(),
     });

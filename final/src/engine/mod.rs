@@ -201,17 +201,25 @@ pub struct Waiter {
 impl Waiter {
     /// Blocks until the condition holds; the exit code.
     pub fn wait(self) -> Result<i32, EngineError> {
+        Ok(self.wait_up_to(None).unwrap_or(0))
+    }
+
+    /// As [`Waiter::wait`], but gives up after `limit`: `None` if the condition still does
+    /// not hold then (a process stuck in the kernel ignores even SIGKILL for a while).
+    pub fn wait_at_most(self, limit: Duration) -> Option<i32> {
+        self.wait_up_to(Some(limit))
+    }
+
+    fn wait_up_to(self, limit: Option<Duration>) -> Option<i32> {
         let exits_at = self.exits_at;
-        let live = match self.condition {
-            WaitCondition::NotRunning => {
-                self.watch.wait_until(None, |l| !l.is_active() || l.removed)
-            }
-            WaitCondition::NextExit => self
-                .watch
-                .wait_until(None, |l| l.exits > exits_at || l.removed),
-            WaitCondition::Removed => self.watch.wait_until(None, |l| l.removed),
+        let condition = self.condition;
+        let holds = move |l: &state::Live| match condition {
+            WaitCondition::NotRunning => !l.is_active() || l.removed,
+            WaitCondition::NextExit => l.exits > exits_at || l.removed,
+            WaitCondition::Removed => l.removed,
         };
-        Ok(live.run.exit_code.unwrap_or(0))
+        let live = self.watch.wait_until(limit, holds);
+        holds(&live).then(|| live.run.exit_code.unwrap_or(0))
     }
 }
 
