@@ -6,7 +6,8 @@
 //! us change neither groups nor ids. The names were resolved by the caller (chapter 2 reads the
 //! image's `/etc/passwd`); the kernel only knows numbers.
 
-use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+use nix::errno::Errno;
+use nix::unistd::{Gid, Uid};
 
 use crate::child::{Failure, Step};
 
@@ -24,7 +25,7 @@ pub struct User {
 pub(crate) struct UserPlan {
     uid: Uid,
     gid: Gid,
-    groups: Vec<Gid>,
+    groups: Vec<libc::gid_t>,
 }
 
 /// [`Failure::item`] values of [`Step::SetUser`].
@@ -39,17 +40,34 @@ impl UserPlan {
         UserPlan {
             uid: Uid::from_raw(user.uid),
             gid: Gid::from_raw(user.gid),
-            groups: user.groups.iter().map(|g| Gid::from_raw(*g)).collect(),
+            groups: user.groups.clone(),
         }
     }
 
     // ANCHOR: drop_root
     /// Becomes the user: groups first, then the group, then the user.
+    ///
+    /// With the system calls themselves, not glibc's `setgroups`/`setgid`/`setuid`. The kernel
+    /// changes the ids of the calling thread only, so glibc's wrappers then signal every other
+    /// thread of the process to do the same, and wait for each. Our child was made by a raw
+    /// `clone`, which glibc does not see: cloned from a multi-threaded daemon (`docker exec`),
+    /// the child's copy of glibc still lists the daemon's threads, signals them, and waits
+    /// forever for answers that never come (seen here: a hung exec in one run out of ten).
+    /// The child has one thread, so the raw call is the whole change.
     pub fn apply(&self) -> Result<(), Failure> {
         let fail = |item| move |errno| Failure::new(Step::SetUser, item, errno);
-        setgroups(&self.groups).map_err(fail(item::GROUPS))?;
-        setgid(self.gid).map_err(fail(item::GID))?;
-        setuid(self.uid).map_err(fail(item::UID))
+        let groups = &self.groups;
+        // SAFETY: plain system calls; the group list is a live slice of gid_t.
+        unsafe {
+            check(libc::syscall(
+                libc::SYS_setgroups,
+                groups.len(),
+                groups.as_ptr(),
+            ))
+            .map_err(fail(item::GROUPS))?;
+            check(libc::syscall(libc::SYS_setgid, self.gid.as_raw())).map_err(fail(item::GID))?;
+            check(libc::syscall(libc::SYS_setuid, self.uid.as_raw())).map_err(fail(item::UID))
+        }
     }
     // ANCHOR_END: drop_root
 
@@ -60,5 +78,14 @@ impl UserPlan {
             item::GID => format!("setting the group id to {}", self.gid),
             _ => format!("setting the user id to {}", self.uid),
         }
+    }
+}
+
+/// A raw system call's result: `Ok` or the errno it left (no allocation, for the child).
+fn check(result: libc::c_long) -> Result<(), Errno> {
+    if result < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
     }
 }
