@@ -8,6 +8,7 @@
 //! | [`api`]    | the Docker Engine API (v1.50 subset) the docker CLI and docker-py use | ch04's HTTP server |
 //! | [`config`] | the daemon's settings: flags and `/etc/berth/daemon.json`           | |
 //! | [`client`] | the `berth` command line: Docker's verbs over the same API          | ch04's HTTP client |
+//! | [`detach`] | the Ctrl-P Ctrl-Q detach keys, for the engine and the client        | |
 //! | [`doctor`] | checks that this host can run everything in the book               | |
 //!
 //! Pulling and pushing are chapter 3's ([`berth_registry`]), the image store is chapter 2's
@@ -16,5 +17,6 @@
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod detach;
 pub mod doctor;
 pub mod engine;

@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use berth_daemon::http::ClientError;
+use berth_images::reference::{DEFAULT_DOMAIN, Reference};
 use serde_json::{Value, json};
 
 use super::api::Api;
 use super::error::Failure;
-use super::reference::{HUB, Reference};
 
 /// The key Docker files Docker Hub's credentials under (a historical URL).
 pub const HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -71,7 +71,7 @@ pub fn registry_key(server: &str) -> String {
         .trim_end_matches('/');
     let host = host.split('/').next().unwrap_or(host);
     match host {
-        "" | HUB | "index.docker.io" | "registry-1.docker.io" => HUB_KEY.to_owned(),
+        "" | DEFAULT_DOMAIN | "index.docker.io" | "registry-1.docker.io" => HUB_KEY.to_owned(),
         _ => host.to_owned(),
     }
 }
@@ -212,7 +212,7 @@ pub fn header_value(credentials: &Credentials, server: &str) -> String {
 /// Docker's; `None` (anonymous) if neither has an entry. A broken config file is reported,
 /// not ignored: the pull would otherwise fail later with a confusing "access denied".
 pub fn header_for(reference: &Reference) -> Result<Option<String>, Failure> {
-    let key = registry_key(&reference.registry);
+    let key = registry_key(&reference.domain);
     let ours = config_path().map_err(|e| Failure::new(e.to_string()))?;
     let mut found = lookup(&load(&ours).map_err(|e| Failure::new(e.to_string()))?, &key);
     if found.is_none()

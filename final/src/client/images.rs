@@ -7,6 +7,7 @@
 use std::io::{self, IsTerminal, Write};
 
 use berth_daemon::http::ClientResponse;
+use berth_images::reference::{Reference, ReferenceError};
 use serde_json::Value;
 
 use super::api::Api;
@@ -14,7 +15,6 @@ use super::auth;
 use super::error::Failure;
 use super::format::{self, Format};
 use super::progress::{Message, Progress};
-use super::reference::Reference;
 
 /// `berth images`.
 pub fn list(api: &Api, quiet: bool, format: Option<&str>) -> Result<u8, Failure> {
@@ -35,13 +35,38 @@ pub fn list(api: &Api, quiet: bool, format: Option<&str>) -> Result<u8, Failure>
     Ok(0)
 }
 
-fn parse(text: &str) -> Result<Reference, Failure> {
-    Reference::parse(text).map_err(|e| Failure::new(e.to_string()))
+/// Parses an image name as the user typed it, with chapter 2's rules (the daemon's, so the
+/// two agree on every name), the tag defaulting to `latest` when there is no digest either.
+/// The refusal names the text as typed: `invalid reference format: "Bad/Name" must be
+/// lowercase`.
+pub fn parse_reference(text: &str) -> Result<Reference, Failure> {
+    let reason = |error: ReferenceError| match error {
+        ReferenceError::Empty => "has an empty name",
+        ReferenceError::Uppercase(_) => "must be lowercase",
+        ReferenceError::InvalidCharacter(_)
+        | ReferenceError::InvalidComponent { .. }
+        | ReferenceError::TooLong(_) => "is not a valid repository name",
+        ReferenceError::InvalidDomain { .. } => "has an invalid registry host",
+        ReferenceError::InvalidTag { .. } => "has an invalid tag",
+        ReferenceError::InvalidDigest { .. } => "has a malformed digest",
+    };
+    Reference::parse(text)
+        .map(Reference::with_default_tag)
+        .map_err(|e| Failure::new(format!("invalid reference format: {text:?} {}", reason(e))))
+}
+
+/// What `pull` sends as `tag=`: the digest when there is one, else the tag.
+fn tag_or_digest(reference: &Reference) -> String {
+    match (&reference.digest, &reference.tag) {
+        (Some(digest), _) => digest.to_string(),
+        (None, Some(tag)) => tag.clone(),
+        (None, None) => "latest".to_owned(),
+    }
 }
 
 /// `berth pull [-q]`: progress on stdout, then the full reference, as Docker prints it.
 pub fn pull(api: &Api, image: &str, quiet: bool) -> Result<u8, Failure> {
-    let reference = parse(image)?;
+    let reference = parse_reference(image)?;
     if quiet {
         // The stream is still read to its end: that is how the pull's outcome arrives.
         pull_to(api, &reference, &mut Vec::new())?;
@@ -64,8 +89,8 @@ pub fn pull_to(
 ) -> Result<(), Failure> {
     let auth = auth::header_for(reference)?;
     let response = api.pull(
-        &reference.name(),
-        reference.tag_or_digest(),
+        &reference.repository(),
+        &tag_or_digest(reference),
         auth.as_deref(),
     )?;
     let terminal = out.is_a_terminal();
@@ -74,7 +99,7 @@ pub fn pull_to(
 
 /// `berth push`.
 pub fn push(api: &Api, image: &str) -> Result<u8, Failure> {
-    let reference = parse(image)?;
+    let reference = parse_reference(image)?;
     if reference.digest.is_some() {
         return Err(Failure::new(format!(
             "cannot push {image}: push a tag, not a digest"
@@ -82,7 +107,7 @@ pub fn push(api: &Api, image: &str) -> Result<u8, Failure> {
     }
     let auth = auth::header_for(&reference)?;
     let tag = reference.tag.as_deref().unwrap_or("latest");
-    let response = api.push(&reference.name(), tag, auth.as_deref())?;
+    let response = api.push(&reference.repository(), tag, auth.as_deref())?;
     let mut out = io::stdout();
     let terminal = out.is_terminal();
     show_stream(response, &mut out, terminal)?;
@@ -91,15 +116,15 @@ pub fn push(api: &Api, image: &str) -> Result<u8, Failure> {
 
 /// `berth tag SOURCE TARGET`.
 pub fn tag(api: &Api, source: &str, target: &str) -> Result<u8, Failure> {
-    parse(source)?;
-    let target = parse(target)?;
+    parse_reference(source)?;
+    let target = parse_reference(target)?;
     let Some(tag) = target.tag.as_deref() else {
         return Err(Failure::new(format!(
             "refusing to create a tag with a digest reference: {}",
             target.familiar()
         )));
     };
-    api.tag(source, &target.familiar_name(), tag)?;
+    api.tag(source, &target.familiar_repository(), tag)?;
     Ok(0)
 }
 
@@ -172,4 +197,70 @@ fn show_stream(
         shown.map_err(Failure::new)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Reference {
+        parse_reference(text).unwrap_or_else(|e| panic!("{text}: {}", e.message))
+    }
+
+    #[test]
+    fn short_names_are_hub_library_images() {
+        let r = parse("busybox");
+        assert_eq!(r.to_string(), "docker.io/library/busybox:latest");
+        assert_eq!(r.familiar(), "busybox:latest");
+        assert_eq!(r.repository(), "docker.io/library/busybox");
+        assert_eq!(parse("alice/app:1").to_string(), "docker.io/alice/app:1");
+        assert_eq!(parse("alice/app:1").familiar(), "alice/app:1");
+        // Only a one-part name is an official image: `tag` must keep `library/` here.
+        assert_eq!(parse("library/a/b").familiar_repository(), "library/a/b");
+    }
+
+    #[test]
+    fn a_host_first_is_a_registry() {
+        let r = parse("localhost:5000/team/app:1.0");
+        assert_eq!(r.domain, "localhost:5000");
+        assert_eq!(r.path, "team/app");
+        assert_eq!(r.tag.as_deref(), Some("1.0"));
+        assert_eq!(r.familiar(), "localhost:5000/team/app:1.0");
+        // A port is not a tag.
+        let r = parse("127.0.0.1:5000/bb");
+        assert_eq!(r.domain, "127.0.0.1:5000");
+        assert_eq!(r.tag.as_deref(), Some("latest"));
+        assert_eq!(parse("localhost/app").domain, "localhost");
+    }
+
+    #[test]
+    fn digests_replace_the_default_tag() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let r = parse(&format!("busybox@{digest}"));
+        assert_eq!(r.tag, None);
+        assert_eq!(tag_or_digest(&r), digest);
+        assert_eq!(r.familiar(), format!("busybox@{digest}"));
+        assert_eq!(tag_or_digest(&parse("busybox:1.36")), "1.36");
+    }
+
+    #[test]
+    fn bad_references_are_refused_with_the_reason() {
+        for (text, reason) in [
+            ("", "empty"),
+            ("Busybox", "lowercase"),
+            ("bad name", "valid repository"),
+            ("busybox:", "tag"),
+            ("a//b", "valid repository"),
+            ("busybox@nodigest", "digest"),
+            ("busybox@sha256:abc", "digest"),
+            ("bad_host.io:x/y", "registry host"),
+        ] {
+            let error = parse_reference(text).unwrap_err().message;
+            assert!(error.contains(reason), "{text:?}: {error}");
+        }
+        assert_eq!(
+            parse_reference("Bad/Name").unwrap_err().message,
+            r#"invalid reference format: "Bad/Name" must be lowercase"#
+        );
+    }
 }

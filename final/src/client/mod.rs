@@ -25,7 +25,6 @@ pub mod error;
 pub mod format;
 pub mod images;
 pub mod progress;
-pub mod reference;
 pub mod run;
 pub mod session;
 pub mod stream;

@@ -24,7 +24,6 @@ use serde_json::{Map, Value, json};
 
 use super::api::{Api, Created};
 use super::error::{EXIT_DAEMON, Failure, start_failure_code};
-use super::reference::Reference;
 use super::session::{self, Ending, OwnedTarget, Wiring};
 use super::terminal::{self, RawMode};
 use super::{CreateArgs, ExecArgs, RunArgs, images};
@@ -244,8 +243,7 @@ fn create_pulling(api: &Api, body: &Value, args: &CreateArgs) -> Result<String, 
     let created = match api.create(body, args.name.as_deref())? {
         Ok(created) => created,
         Err(_not_found) => {
-            let reference =
-                Reference::parse(&args.image).map_err(|e| Failure::new(e.to_string()))?;
+            let reference = images::parse_reference(&args.image)?;
             eprintln!("Unable to find image '{}' locally", reference.familiar());
             images::pull_to(api, &reference, &mut io::stderr())?;
             match api.create(body, args.name.as_deref())? {

@@ -31,7 +31,8 @@ use nix::sys::signal::{SigSet, Signal};
 
 use super::api::{Api, Target};
 use super::stream::{self, StreamError};
-use super::terminal::{self, DetachKeys, Keys};
+use super::terminal;
+use crate::detach::{DetachKeys, Keys};
 
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

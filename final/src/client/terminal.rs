@@ -11,7 +11,8 @@
 //!
 //! Two more terminal duties: the container's terminal must have our window's size (sent at
 //! start and on each SIGWINCH), and Ctrl-P Ctrl-Q *detaches*: the client leaves, the container
-//! keeps running. The keys are Docker's; [`DetachKeys`] spots them in the typed bytes.
+//! keeps running. The keys are Docker's; [`DetachKeys`](crate::detach::DetachKeys) spots them in
+//! the typed bytes.
 
 use std::io::{self, IsTerminal};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -100,91 +101,9 @@ pub fn size() -> Option<(u16, u16)> {
     })
 }
 
-/// Ctrl-P, the first detach key.
-pub const CTRL_P: u8 = 0x10;
-/// Ctrl-Q, the second detach key.
-pub const CTRL_Q: u8 = 0x11;
-
-/// What to do with a piece of typed input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Keys {
-    /// Send these bytes to the container (possibly none, while a Ctrl-P is held back).
-    Forward(Vec<u8>),
-    /// The user typed the detach sequence: send these bytes, then leave.
-    Detach(Vec<u8>),
-}
-
-/// Spots Ctrl-P Ctrl-Q in typed input, across reads.
-///
-/// A Ctrl-P is held back until the next byte says what it was: followed by Ctrl-Q it is the
-/// detach sequence and neither key reaches the container; followed by anything else it was
-/// an ordinary key, and both are forwarded (as Docker does, so Ctrl-P still works in `bash`).
-#[derive(Debug, Default)]
-pub struct DetachKeys {
-    holding: bool,
-}
-
-impl DetachKeys {
-    /// A detector with nothing held.
-    pub fn new() -> Self {
-        DetachKeys::default()
-    }
-
-    /// Feeds the bytes of one read.
-    pub fn feed(&mut self, input: &[u8]) -> Keys {
-        let mut out = Vec::with_capacity(input.len() + 1);
-        for &byte in input {
-            if self.holding {
-                self.holding = false;
-                if byte == CTRL_Q {
-                    return Keys::Detach(out);
-                }
-                out.push(CTRL_P);
-            }
-            if byte == CTRL_P {
-                self.holding = true;
-            } else {
-                out.push(byte);
-            }
-        }
-        Keys::Forward(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ctrl_p_ctrl_q_detaches() {
-        let mut keys = DetachKeys::new();
-        assert_eq!(
-            keys.feed(b"ls\r\x10\x11rest"),
-            Keys::Detach(b"ls\r".to_vec())
-        );
-    }
-
-    #[test]
-    fn the_sequence_may_span_two_reads() {
-        let mut keys = DetachKeys::new();
-        assert_eq!(keys.feed(b"a\x10"), Keys::Forward(b"a".to_vec()));
-        assert_eq!(keys.feed(b"\x11"), Keys::Detach(Vec::new()));
-    }
-
-    #[test]
-    fn a_lone_ctrl_p_is_forwarded_with_the_next_key() {
-        let mut keys = DetachKeys::new();
-        assert_eq!(keys.feed(b"\x10"), Keys::Forward(Vec::new()));
-        assert_eq!(keys.feed(b"x"), Keys::Forward(b"\x10x".to_vec()));
-        // Ctrl-P Ctrl-P Ctrl-Q: the first is a key, the last two detach.
-        assert_eq!(keys.feed(b"\x10\x10\x11"), Keys::Detach(b"\x10".to_vec()));
-    }
-
-    #[test]
-    fn ctrl_q_alone_is_just_a_key() {
-        let mut keys = DetachKeys::new();
-        assert_eq!(keys.feed(b"\x11q"), Keys::Forward(b"\x11q".to_vec()));
-    }
 
     #[test]
     fn restore_without_raw_mode_does_nothing() {

@@ -13,6 +13,8 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::detach::{DetachKeys, Keys};
+
 use super::logs::Lines;
 use super::protocol::{self, ATTACH, END, STDERR, STDIN, STDIN_CLOSE, STDOUT};
 use super::state::Watch;
@@ -138,14 +140,17 @@ fn copy_output(
 /// On a terminal, Docker's detach keys (Ctrl-P Ctrl-Q) end the session instead, and the
 /// container runs on.
 fn forward_stdin(mut input: Box<dyn Read + Send>, mut monitor: UnixStream, tty: bool) {
-    let mut keys = DetachKeys::default();
+    let mut keys = DetachKeys::new();
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         match input.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
                 let (data, detach) = if tty {
-                    keys.filter(&buf[..n])
+                    match keys.feed(&buf[..n]) {
+                        Keys::Forward(data) => (data, false),
+                        Keys::Detach(data) => (data, true),
+                    }
                 } else {
                     (buf[..n].to_vec(), false)
                 };
@@ -164,53 +169,4 @@ fn forward_stdin(mut input: Box<dyn Read + Send>, mut monitor: UnixStream, tty: 
         }
     }
     let _ = protocol::write_message(&mut monitor, STDIN_CLOSE, &[]);
-}
-
-/// Ctrl-P then Ctrl-Q in the input: Docker's default detach keys. The Ctrl-P is held back
-/// until the next byte says whether it starts the sequence.
-#[derive(Default)]
-struct DetachKeys {
-    held_ctrl_p: bool,
-}
-
-impl DetachKeys {
-    const CTRL_P: u8 = 0x10;
-    const CTRL_Q: u8 = 0x11;
-
-    /// The bytes to forward, and whether the sequence was typed (what follows it is dropped).
-    fn filter(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
-        let mut out = Vec::with_capacity(input.len());
-        for &byte in input {
-            if std::mem::take(&mut self.held_ctrl_p) {
-                if byte == Self::CTRL_Q {
-                    return (out, true);
-                }
-                out.push(Self::CTRL_P);
-            }
-            if byte == Self::CTRL_P {
-                self.held_ctrl_p = true;
-            } else {
-                out.push(byte);
-            }
-        }
-        (out, false)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn detach_keys_end_the_session_even_split_across_reads() {
-        let mut keys = DetachKeys::default();
-        assert_eq!(keys.filter(b"ab\x10"), (b"ab".to_vec(), false));
-        assert_eq!(keys.filter(b"\x11zz"), (Vec::new(), true));
-        let mut keys = DetachKeys::default();
-        // A Ctrl-P not followed by Ctrl-Q is passed on.
-        assert_eq!(
-            keys.filter(b"\x10x\x10\x10"),
-            (b"\x10x\x10".to_vec(), false)
-        );
-    }
 }
