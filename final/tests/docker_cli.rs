@@ -112,7 +112,16 @@ fn pull_images_tag_and_rmi() {
         table.contains(tagged_repo) && table.contains(&registry.host()),
         "docker images lacks one of the tags:\n{table}"
     );
-    let images_table = table.replace(tagged_repo, "[TAGGED]");
+    // The docker CLI groups an image's tags by repository in a Go map, so the rows of one
+    // image come out in any order: sort them under the header for the snapshot.
+    let images_table = {
+        let redacted = table.replace(tagged_repo, "[TAGGED]");
+        let mut lines: Vec<&str> = redacted.lines().collect();
+        if lines.len() > 1 {
+            lines[1..].sort_unstable();
+        }
+        lines.join("\n") + "\n"
+    };
     let ids = daemon.docker(&["images", "-q"]);
     let ids: Vec<&str> = ids.ok().lines().collect();
     assert_eq!(ids.len(), 2, "two tags of one image: {ids:?}");
