@@ -369,23 +369,34 @@ pub fn check_overlay_listed() -> Check {
 /// The `f_type` of an overlayfs in `statfs(2)`.
 const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 
+/// A scratch directory for a check that tries something for real, or the failed check that
+/// says the temporary directory is not writable.
+fn scratch_dir(
+    scratch: &Path,
+    label: &str,
+    name: &str,
+    why: &'static str,
+) -> Result<Scratch, Check> {
+    Scratch::new(scratch, label).map_err(|e| {
+        Check::new(
+            name,
+            Status::Fail,
+            format!("making a directory in {}: {e}", scratch.display()),
+            why,
+        )
+        .fix("make the temporary directory writable, or set TMPDIR to one that is")
+    })
+}
+
 /// Mounts a real overlay in `scratch` (in a child with its own mount namespace) and writes
 /// through it; also warns when `scratch` is itself on overlayfs (as in a Docker container),
 /// where an overlay's upper directory is refused with EINVAL.
 pub fn check_overlay_mount(scratch: &Path) -> Check {
     let why = "chapter 2: the store and the containers' layers must be on a filesystem overlayfs can stack on (ext4, xfs, btrfs, tmpfs)";
     let name = "overlay mount";
-    let dir = match Scratch::new(scratch, "overlay") {
+    let dir = match scratch_dir(scratch, "overlay", name, why) {
         Ok(dir) => dir,
-        Err(e) => {
-            return Check::new(
-                name,
-                Status::Fail,
-                format!("making a directory in {}: {e}", scratch.display()),
-                why,
-            )
-            .fix("make the temporary directory writable, or set TMPDIR to one that is");
-        }
+        Err(failed) => return failed,
     };
     if on_overlay(&dir.0) {
         return Check::new(
@@ -527,17 +538,9 @@ fn on_overlay(path: &Path) -> bool {
 pub fn check_pivot_root(scratch: &Path) -> Check {
     let why = "chapter 1: the container's root becomes `/` with pivot_root, and the host's root is detached";
     let name = "pivot_root";
-    let dir = match Scratch::new(scratch, "pivot") {
+    let dir = match scratch_dir(scratch, "pivot", name, why) {
         Ok(dir) => dir,
-        Err(e) => {
-            return Check::new(
-                name,
-                Status::Fail,
-                format!("making a directory in {}: {e}", scratch.display()),
-                why,
-            )
-            .fix("make the temporary directory writable, or set TMPDIR to one that is");
-        }
+        Err(failed) => return failed,
     };
     let Some(new_root) = cstring(dir.0.as_os_str().as_bytes()) else {
         return Check::new(name, Status::Fail, "a path contains a NUL byte", why)
