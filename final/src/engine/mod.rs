@@ -881,6 +881,9 @@ impl Engine {
     /// closes what the engine holds.
     pub fn shutdown(&self) {
         lock(&self.execs).clear();
+        if let Some(zygote) = &self.zygote {
+            zygote.stop();
+        }
     }
 }
 

@@ -42,7 +42,7 @@ pub struct Zygote {
     /// The engine's end of the socket; one start at a time talks on it.
     socket: Mutex<OwnedFd>,
     /// Kept so that the process is ours to reap; it exits when `socket` closes.
-    _process: Child,
+    process: Mutex<Child>,
 }
 
 impl Zygote {
@@ -67,8 +67,18 @@ impl Zygote {
             .spawn()?;
         Ok(Zygote {
             socket: Mutex::new(ours),
-            _process: process,
+            process: Mutex::new(process),
         })
+    }
+
+    /// Ends the zygote and reaps it (the monitors it forked run on). Without this, a daemon
+    /// that exits leaves it to exit alone, as an orphan that the machine's init must reap.
+    pub fn stop(&self) {
+        let socket = lock(&self.socket);
+        // Its next read returns end-of-file, as when the daemon is gone.
+        let _ = nix::sys::socket::shutdown(socket.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        drop(socket);
+        let _ = lock(&self.process).wait();
     }
 
     /// Has a monitor forked for container `id`, to wait for `attachers` sessions; returns the
