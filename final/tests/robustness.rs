@@ -285,3 +285,84 @@ fn kill_9_of_the_daemon_keeps_containers_logs_and_exit_codes() {
         daemon.overlay_mounts()
     );
 }
+
+/// The pids of `parent`'s children, and which of them are zombies.
+fn children_of(parent: u32) -> Vec<(u32, bool)> {
+    let tasks = std::fs::read_dir(format!("/proc/{parent}/task"))
+        .into_iter()
+        .flatten();
+    tasks
+        .flatten()
+        .flat_map(|task| {
+            std::fs::read_to_string(task.path().join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|pid| pid.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+            (pid, zombie)
+        })
+        .collect()
+}
+
+#[test]
+fn a_container_whose_monitor_dies_is_killed_and_reaped_by_the_daemon() {
+    let (daemon, _registry, image) = daemon_with_busybox("orphan");
+    let name = unique("orphan");
+    daemon
+        .docker(&["run", "-d", "--name", &name, &image, "sleep", "1000"])
+        .ok();
+    let inspect = daemon.docker(&["inspect", "-f", "{{.State.Pid}}", &name]);
+    let container: i32 = inspect.ok().trim().parse().expect("the container's pid");
+    let monitor: i32 = std::fs::read_to_string(format!("/proc/{container}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .expect("the container's parent, its monitor");
+
+    // The monitor dies (OOM killer, a mistaken kill -9): the container is orphaned, and the
+    // daemon, a child subreaper, inherits it.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    eventually(
+        "the container marked exited",
+        Duration::from_secs(30),
+        || {
+            daemon
+                .docker(&["inspect", "-f", "{{.State.Status}}", &name])
+                .stdout
+                .trim()
+                == "exited"
+        },
+    );
+    let berthd = daemon.pid().expect("berthd runs");
+    eventually(
+        "the orphan killed and reaped",
+        Duration::from_secs(30),
+        || {
+            !children_of(berthd)
+                .iter()
+                .any(|(pid, _)| *pid == container as u32)
+        },
+    );
+    assert!(
+        !children_of(berthd).iter().any(|(_, zombie)| *zombie),
+        "zombies left under berthd: {:?}",
+        children_of(berthd)
+    );
+    daemon.docker(&["rm", &name]).ok();
+}

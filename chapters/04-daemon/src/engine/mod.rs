@@ -64,6 +64,10 @@ pub fn reconcile(dir: &Path, mut run: RunState) -> std::io::Result<RunState> {
         && let Some(pid) = run.pid
     {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        // A daemon that is a child subreaper inherited the container when its monitor died:
+        // then only we can reap it, or it stays a zombie for our whole life. If it is not our
+        // child (the daemon itself was restarted meanwhile), this returns ECHILD at once.
+        let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
     }
     // The monitor may have written the exit just before it went: look once more.
     let latest = RunState::load(dir);
