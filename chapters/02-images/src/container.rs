@@ -432,7 +432,9 @@ fn generated_name(id: &str) -> String {
     )
 }
 
-fn random_id() -> String {
+/// A new id: 32 random bytes as 64 hex digits, as Docker's container ids (the engine's exec
+/// ids too).
+pub fn random_id() -> String {
     let mut bytes = [0u8; 32];
     use std::io::Read;
     if let Ok(mut urandom) = fs::File::open("/dev/urandom") {

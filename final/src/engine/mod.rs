@@ -825,7 +825,7 @@ impl Engine {
         if spec.cmd.first().is_none_or(|c| c.is_empty()) {
             return Err(EngineError::Invalid("no exec command specified".into()));
         }
-        let id = random_id();
+        let id = container::random_id();
         let instance = exec::Instance::new(id.clone(), record.id, spec);
         lock(&self.execs).insert(id.clone(), Arc::new(instance));
         Ok(id)
@@ -892,15 +892,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// 64 random hex digits, like Docker's ids.
-fn random_id() -> String {
-    let mut bytes = [0u8; 32];
-    if let Ok(mut urandom) = std::fs::File::open("/dev/urandom") {
-        let _ = urandom.read_exact(&mut bytes);
-    }
-    berth_images::digest::hex(&bytes)
 }
 
 /// A signal by name (`SIGTERM`, `TERM`, `term`) or number (`15`), as Docker's `StopSignal`
