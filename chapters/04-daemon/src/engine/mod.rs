@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use berth_images::container::{self, ContainerError, ContainerRecord, RunOptions};
 use berth_images::store::{Store, StoreError};
 use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::WaitPidFlag;
 use nix::unistd::Pid;
 
 use monitor::Report;
@@ -66,8 +67,16 @@ pub fn reconcile(dir: &Path, mut run: RunState) -> std::io::Result<RunState> {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         // A daemon that is a child subreaper inherited the container when its monitor died:
         // then only we can reap it, or it stays a zombie for our whole life. If it is not our
-        // child (the daemon itself was restarted meanwhile), this returns ECHILD at once.
-        let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+        // child (the daemon itself was restarted meanwhile), waitpid says ECHILD at once.
+        // Never block on it: look for a second at most.
+        for _ in 0..100 {
+            match nix::sys::wait::waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+                Ok(nix::sys::wait::WaitStatus::StillAlive) => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
     }
     // The monitor may have written the exit just before it went: look once more.
     let latest = RunState::load(dir);
