@@ -71,6 +71,7 @@ impl Connector for HelloConnector {
     }
 }
 
+// ANCHOR: wrapped
 #[test]
 fn an_acceptor_and_a_connector_wrap_every_connection() {
     let acceptor = Arc::new(HelloAcceptor::default());
@@ -94,6 +95,7 @@ fn an_acceptor_and_a_connector_wrap_every_connection() {
     assert_eq!(acceptor.accepted.load(Ordering::SeqCst), 2);
     assert_eq!(server.shutdown(), 0);
 }
+// ANCHOR_END: wrapped
 
 #[test]
 fn a_silent_server_times_out() {

@@ -199,12 +199,14 @@ impl ClientRequest {
     }
 }
 
+// ANCHOR: connector
 /// Turns a connected TCP stream into the transport requests go over: the place where TLS
 /// (with a client certificate) wraps the connection.
 pub trait Connector: Send + Sync + fmt::Debug {
     /// Wraps `stream`, connected to `host`; a failed handshake is an error.
     fn wrap(&self, stream: TcpStream, host: &Host) -> io::Result<Box<dyn Transport>>;
 }
+// ANCHOR_END: connector
 
 /// A client for one daemon.
 #[derive(Debug, Clone)]

@@ -56,12 +56,14 @@ pub use super::options::{ServerOptions, SocketGroup};
 use super::router::Handler;
 use super::transport::Transport;
 
+// ANCHOR: acceptor
 /// Turns an accepted TCP connection into the transport HTTP is spoken over: where TLS goes.
 /// Runs on the connection's thread; an error closes the connection.
 pub trait Acceptor: Send + Sync + 'static {
     /// Wraps `stream` (a handshake, for TLS).
     fn accept(&self, stream: TcpStream) -> io::Result<Box<dyn Transport>>;
 }
+// ANCHOR_END: acceptor
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
