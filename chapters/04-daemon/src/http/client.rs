@@ -267,18 +267,7 @@ impl Client {
             .write_all(&request.to_bytes(&self.host, false))
             .map_err(|source| self.lost(source))?;
         let (status, reason, headers) = self.read_head(&mut conn)?;
-        let framing = if request.method == "HEAD" || status < 200 || status == 204 || status == 304
-        {
-            Framing::Empty
-        } else if headers.has_token("transfer-encoding", "chunked") {
-            Framing::Chunked
-        } else if let Some(length) = headers.get("content-length") {
-            Framing::Length(length.parse().map_err(|_| ClientError::Malformed {
-                reason: format!("invalid Content-Length {length:?}"),
-            })?)
-        } else {
-            Framing::UntilClose
-        };
+        let framing = Framing::of(&request.method, status, &headers)?;
         Ok(ClientResponse {
             status,
             reason,
@@ -296,13 +285,9 @@ impl Client {
             .map_err(|source| self.lost(source))?;
         let (status, _reason, headers) = self.read_head(&mut conn)?;
         if status != 101 {
-            let framing = match headers.get("content-length") {
-                Some(length) => Framing::Length(length.parse().unwrap_or(0)),
-                None if headers.has_token("transfer-encoding", "chunked") => Framing::Chunked,
-                None => Framing::UntilClose,
-            };
-            let body = ResponseBody::new(conn, framing)
-                .read_all()
+            // The refusal's body is only its message: a bad one leaves the message empty.
+            let body = Framing::of(&request.method, status, &headers)
+                .and_then(|framing| ResponseBody::new(conn, framing).read_all())
                 .unwrap_or_default();
             return Err(ClientError::NotUpgraded {
                 status,
@@ -550,6 +535,26 @@ enum Framing {
     Length(u64),
     Chunked,
     UntilClose,
+}
+
+impl Framing {
+    /// The framing of the response to a `method` request with `status` and `headers`
+    /// (RFC 9112 §6.3): none for HEAD, 1xx, 204 and 304; chunked before a length; else to the
+    /// end of the connection, which the client closes after one request anyway.
+    fn of(method: &str, status: u16, headers: &Headers) -> Result<Framing, ClientError> {
+        if method == "HEAD" || status < 200 || status == 204 || status == 304 {
+            Ok(Framing::Empty)
+        } else if headers.has_token("transfer-encoding", "chunked") {
+            Ok(Framing::Chunked)
+        } else if let Some(length) = headers.get("content-length") {
+            let length = length.parse().map_err(|_| ClientError::Malformed {
+                reason: format!("invalid Content-Length {length:?}"),
+            })?;
+            Ok(Framing::Length(length))
+        } else {
+            Ok(Framing::UntilClose)
+        }
+    }
 }
 
 /// Where the body reader is.
