@@ -1,5 +1,6 @@
 //! A real `berthd` per test, on its own data root and socket, stopped and cleaned up on drop;
-//! and a raw HTTP/1.1 client over its UNIX socket that hides nothing.
+//! its requests go through chapter 4's client, and [`send_raw`] sends the bytes no client
+//! would (a malformed head, half a request).
 
 #![allow(dead_code)]
 
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use berth_daemon::http::{Client, ClientRequest};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -256,20 +258,30 @@ impl Berthd {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<Raw> {
-        let mut head = format!(
-            "{method} {target} HTTP/1.1\r\nHost: api.moby.localhost\r\nConnection: close\r\n"
-        );
+        // A well-formed request: chapter 4's client sends it (`send_raw` is for the others).
+        let mut request = ClientRequest::new(method, target);
         for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
+            request = request.header(name, *value);
         }
-        if !body.is_empty() || method == "POST" {
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        if !body.is_empty() {
+            request = request.raw_body(body.to_vec());
         }
-        head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(body);
-        let raw = send_raw(&self.socket(), &bytes)?;
-        parse(&raw, method == "HEAD")
+        let response = Client::new(self.socket())
+            .with_timeout(Duration::from_secs(120))
+            .send(&request)
+            .map_err(std::io::Error::other)?;
+        let status = response.status();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .collect();
+        let body = response.bytes().map_err(std::io::Error::other)?;
+        Ok(Raw {
+            status,
+            headers,
+            body,
+        })
     }
 }
 

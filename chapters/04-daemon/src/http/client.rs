@@ -146,8 +146,15 @@ impl ClientRequest {
     }
 
     /// Sets a body of `content_type`.
-    pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
-        self.headers.set("Content-Type", content_type);
+    pub fn body(self, content_type: &str, body: Vec<u8>) -> Self {
+        let mut request = self.raw_body(body);
+        request.headers.set("Content-Type", content_type);
+        request
+    }
+
+    /// Sets a body and leaves its `Content-Type` to the caller's own header (or none: a test
+    /// of how a server answers a body without one).
+    pub fn raw_body(mut self, body: Vec<u8>) -> Self {
         self.body = Some(body);
         self
     }
