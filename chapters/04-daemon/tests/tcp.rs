@@ -142,3 +142,40 @@ fn localhost_tries_each_address() {
     assert_eq!(client.get("/_ping").unwrap().status(), 200);
     assert_eq!(server.shutdown(), 0);
 }
+
+#[test]
+fn a_port_in_use_is_refused_with_its_address() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let error = Server::bind_tcp(&address, test_options(), None).err().unwrap();
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("cannot listen on tcp://{address}: ")),
+        "{error}"
+    );
+    assert!(std::error::Error::source(&error).is_some(), "{error:?}");
+}
+
+#[test]
+fn a_bad_content_length_keeps_its_value_and_cause() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host: Host = format!("tcp://{}", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\n")
+            .unwrap();
+    });
+    let error = Client::for_host(&host).get("/_ping").err().unwrap();
+    server.join().unwrap();
+    match &error {
+        ClientError::BadContentLength { value, .. } => assert_eq!(value, "lots"),
+        other => panic!("expected BadContentLength, got {other:?}"),
+    }
+    assert!(std::error::Error::source(&error).is_some(), "{error:?}");
+}

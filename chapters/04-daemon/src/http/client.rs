@@ -69,6 +69,13 @@ pub enum ClientError {
     /// The daemon did not speak HTTP/1.1 as expected.
     #[error("the daemon sent a malformed response: {reason}")]
     Malformed { reason: String },
+    /// A `Content-Length` that is not a number.
+    #[error("the daemon at {host} sent an invalid Content-Length {value:?}: {source}")]
+    BadContentLength {
+        host: Host,
+        value: String,
+        source: std::num::ParseIntError,
+    },
     /// The response head does not parse (`httparse` says why).
     #[error("the daemon at {host} sent a malformed response head: {source}")]
     BadHead { host: Host, source: httparse::Error },
@@ -274,7 +281,14 @@ impl Client {
             .write_all(&request.to_bytes(&self.host, false))
             .map_err(|source| self.lost(source))?;
         let (status, reason, headers) = self.read_head(&mut conn)?;
-        let framing = Framing::of(&request.method, status, &headers)?;
+        let framing =
+            Framing::of(&request.method, status, &headers).map_err(|(value, source)| {
+                ClientError::BadContentLength {
+                    host: self.host.clone(),
+                    value,
+                    source,
+                }
+            })?;
         Ok(ClientResponse {
             status,
             reason,
@@ -294,7 +308,8 @@ impl Client {
         if status != 101 {
             // The refusal's body is only its message: a bad one leaves the message empty.
             let body = Framing::of(&request.method, status, &headers)
-                .and_then(|framing| ResponseBody::new(conn, framing).read_all())
+                .ok()
+                .and_then(|framing| ResponseBody::new(conn, framing).read_all().ok())
                 .unwrap_or_default();
             return Err(ClientError::NotUpgraded {
                 status,
@@ -547,16 +562,21 @@ enum Framing {
 impl Framing {
     /// The framing of the response to a `method` request with `status` and `headers`
     /// (RFC 9112 §6.3): none for HEAD, 1xx, 204 and 304; chunked before a length; else to the
-    /// end of the connection, which the client closes after one request anyway.
-    fn of(method: &str, status: u16, headers: &Headers) -> Result<Framing, ClientError> {
+    /// end of the connection, which the client closes after one request anyway. A bad
+    /// `Content-Length` comes back with the parse error.
+    fn of(
+        method: &str,
+        status: u16,
+        headers: &Headers,
+    ) -> Result<Framing, (String, std::num::ParseIntError)> {
         if method == "HEAD" || status < 200 || status == 204 || status == 304 {
             Ok(Framing::Empty)
         } else if headers.has_token("transfer-encoding", "chunked") {
             Ok(Framing::Chunked)
         } else if let Some(length) = headers.get("content-length") {
-            let length = length.parse().map_err(|_| ClientError::Malformed {
-                reason: format!("invalid Content-Length {length:?}"),
-            })?;
+            let length = length
+                .parse()
+                .map_err(|source| (length.to_owned(), source))?;
             Ok(Framing::Length(length))
         } else {
             Ok(Framing::UntilClose)

@@ -100,6 +100,9 @@ pub enum ServerError {
     /// The socket could not be created or renamed into place.
     #[error("cannot create the socket {}: {source}", path.display())]
     Bind { path: PathBuf, source: io::Error },
+    /// The TCP address could not be listened on (in use, not this host's, no permission).
+    #[error("cannot listen on tcp://{address}: {source}")]
+    BindTcp { address: String, source: io::Error },
     /// The socket's mode or group could not be set.
     #[error("cannot set the mode or group of the socket {}: {source}", path.display())]
     Permissions { path: PathBuf, source: io::Error },
@@ -187,8 +190,8 @@ impl Server {
         options: ServerOptions,
         acceptor: Option<Arc<dyn Acceptor>>,
     ) -> Result<Server, ServerError> {
-        let bind = |source| ServerError::Bind {
-            path: PathBuf::from(address),
+        let bind = |source| ServerError::BindTcp {
+            address: address.to_owned(),
             source,
         };
         let listener = TcpListener::bind(address).map_err(bind)?;
