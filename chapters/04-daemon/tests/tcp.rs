@@ -147,7 +147,9 @@ fn localhost_tries_each_address() {
 fn a_port_in_use_is_refused_with_its_address() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
-    let error = Server::bind_tcp(&address, test_options(), None).err().unwrap();
+    let error = Server::bind_tcp(&address, test_options(), None)
+        .err()
+        .unwrap();
     assert!(
         error
             .to_string()
