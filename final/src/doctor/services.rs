@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use berth_daemon::http::{Client, ClientError, Host};
+use berth_daemon::http::{self, Client, ClientError};
 
 use super::SOCKET;
 use super::report::{Check, Status};
@@ -28,7 +28,7 @@ pub fn check_registry(registry: Option<&str>) -> Check {
     let fix = format!(
         "start one: `docker-registry serve /etc/docker/registry/config.yml`, or check {registry} (plain HTTP)"
     );
-    let host = format!("tcp://{registry}").parse::<Host>();
+    let host = format!("tcp://{registry}").parse::<http::Host>();
     match host.map(|host| status_of(&Client::for_host(&host), "/v2/")) {
         Err(e) => Check::new(name, Status::Fail, e.to_string(), why)
             .fix("berth doctor --registry HOST:PORT (e.g. localhost:5000)"),

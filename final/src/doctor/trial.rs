@@ -113,7 +113,10 @@ pub(super) fn in_child(trial: impl FnOnce() -> i32) -> io::Result<i32> {
             if libc::WIFEXITED(status) {
                 Ok(libc::WEXITSTATUS(status))
             } else {
-                Err(io::Error::other("the trial process was killed by a signal"))
+                Err(io::Error::other(format!(
+                    "the trial process was killed by signal {}",
+                    libc::WTERMSIG(status)
+                )))
             }
         }
     }
