@@ -4,15 +4,19 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_daemon::http::{Client, ClientRequest};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+/// Chapter 4's client for well-formed requests, `send_raw` for the others: shared with the
+/// other end-to-end tests (`tests/client.rs` loads both supports, so it compiles this file
+/// twice, harmlessly: the two copies never meet).
+#[allow(clippy::duplicate_mod)]
+#[path = "../support/api.rs"]
+mod api;
 
 pub const BERTHD: &str = env!("CARGO_BIN_EXE_berthd");
 
@@ -259,24 +263,12 @@ impl Berthd {
         body: &[u8],
     ) -> std::io::Result<Raw> {
         // A well-formed request: chapter 4's client sends it (`send_raw` is for the others).
-        let mut request = ClientRequest::new(method, target);
-        for (name, value) in headers {
-            request = request.header(name, *value);
-        }
-        if !body.is_empty() {
-            request = request.raw_body(body.to_vec());
-        }
-        let response = Client::new(self.socket())
-            .with_timeout(Duration::from_secs(120))
-            .send(&request)
-            .map_err(std::io::Error::other)?;
-        let status = response.status();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
-            .collect();
-        let body = response.bytes().map_err(std::io::Error::other)?;
+        let timeout = Duration::from_secs(120);
+        let api::Response {
+            status,
+            headers,
+            body,
+        } = api::request_within(timeout, &self.socket(), method, target, headers, body)?;
         Ok(Raw {
             status,
             headers,
@@ -297,22 +289,9 @@ impl Drop for Berthd {
     }
 }
 
-/// Writes `bytes` to the socket and reads everything until the daemon closes.
-pub fn send_raw(socket: &Path, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    stream.write_all(bytes)?;
-    // Nothing more to send: the daemon sees EOF rather than waiting out its read timeout
-    // for the rest of a (deliberately) incomplete request.
-    stream.shutdown(std::net::Shutdown::Write)?;
-    let mut out = Vec::new();
-    match stream.read_to_end(&mut out) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        Err(e) => return Err(e),
-    }
-    Ok(out)
-}
+// Not every test file sends raw bytes.
+#[allow(unused_imports)]
+pub use api::send_raw;
 
 /// Parses one response (the whole connection's bytes).
 pub fn parse(raw: &[u8], head_only: bool) -> std::io::Result<Raw> {

@@ -53,6 +53,18 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<Response> {
+    request_within(IO_TIMEOUT, socket, method, path, headers, body)
+}
+
+/// [`request`], waiting up to `timeout` for each read or write (a `wait` call may take long).
+pub fn request_within(
+    timeout: Duration,
+    socket: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Response> {
     let mut request = ClientRequest::new(method, path);
     for (name, value) in headers {
         request = request.header(name, *value);
@@ -61,7 +73,7 @@ pub fn request(
         request = request.raw_body(body.to_vec());
     }
     let response = Client::new(socket)
-        .with_timeout(IO_TIMEOUT)
+        .with_timeout(timeout)
         .send(&request)
         .map_err(io::Error::other)?;
     let status = response.status();
