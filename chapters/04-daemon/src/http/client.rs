@@ -258,7 +258,8 @@ impl Client {
 
     /// Gives up when connecting, or any one read or write, takes longer than `timeout` (a
     /// timed-out read is [`ClientError::Io`] with kind `WouldBlock` or `TimedOut`). Without it
-    /// the client waits as long as the daemon takes, which a `logs -f` needs.
+    /// the client waits as long as the daemon takes, which a `logs -f` or an attached terminal
+    /// needs (a [`hijack`](Self::hijack)ed stream keeps the timeout too).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
