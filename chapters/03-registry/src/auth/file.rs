@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -49,8 +49,7 @@ struct ConfigFile {
     other: BTreeMap<String, serde_json::Value>,
 }
 
-/// One `config.json` of credentials, by registry key (see
-/// [`credentials_key`](super::credentials_key)).
+/// One `config.json` of credentials, by registry key (what `credentials_key` says).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialFile {
     path: PathBuf,
@@ -73,11 +72,6 @@ impl CredentialFile {
             }
         };
         CredentialFile::new(dir.join("config.json"))
-    }
-
-    /// Where it is.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// The credentials filed under `key`.

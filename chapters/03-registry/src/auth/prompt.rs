@@ -30,7 +30,6 @@ pub enum PromptError {
     },
 }
 
-// ANCHOR: prompt
 /// Asks for the user name on the terminal.
 pub fn username() -> Result<String, PromptError> {
     ask("Username: ", "username", true).map(|name| name.trim().to_owned())
@@ -82,4 +81,3 @@ fn ask(question: &str, what: &'static str, echo: bool) -> Result<String, PromptE
     read.map_err(failed)?;
     Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
-// ANCHOR_END: prompt
