@@ -240,7 +240,8 @@ impl Registry {
                     RegistryError::Unreachable { url: realm, reason }
                 }
             }),
-            // Basic: /v2/ must now answer 200 (`send` turns a 401 into Unauthorized).
+            // Basic, or a registry token: /v2/ must now answer 200 (`send` turns a 401 into
+            // Unauthorized).
             Some(_) => self
                 .send(&Request::new(http::Method::GET, "/v2/", &[]))
                 .map(|_| ()),
