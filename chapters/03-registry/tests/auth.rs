@@ -14,6 +14,15 @@ fn token_registry() -> Registry {
     ))
 }
 
+/// A registry whose token server gives nothing to anonymous users.
+fn private_registry() -> Registry {
+    seeded(Registry::token_auth(
+        TokenPolicy::new()
+            .user("alice", "wonderland", Access::PullPush)
+            .anonymous_pull(false),
+    ))
+}
+
 /// Anonymous pull gets an anonymous token for `pull` only, once, and uses it for every
 /// request of the pull.
 #[test]
@@ -132,11 +141,7 @@ fn a_pull_only_user_cannot_push() {
 /// Without anonymous pull, pulling needs a login: Docker's "pull access denied" message.
 #[test]
 fn private_repositories_need_a_login() {
-    let registry = seeded(Registry::token_auth(
-        TokenPolicy::new()
-            .user("alice", "wonderland", Access::PullPush)
-            .anonymous_pull(false),
-    ));
+    let registry = private_registry();
     let host = registry.host();
     let ch03 = Ch03::new("private");
     let reference = format!("{host}/library/busybox");
@@ -249,11 +254,7 @@ fn an_identity_token_is_traded_for_access_tokens() {
 /// token server is never asked. (Without it, this registry refuses anonymous pulls.)
 #[test]
 fn a_registry_token_is_sent_as_it_is() {
-    let registry = seeded(Registry::token_auth(
-        TokenPolicy::new()
-            .user("alice", "wonderland", Access::PullPush)
-            .anonymous_pull(false),
-    ));
+    let registry = private_registry();
     let host = registry.host();
     let issuer = registry.token_issuer().unwrap();
     let token = issuer.token_for(Some("alice"), &["repository:library/busybox:pull"]);
