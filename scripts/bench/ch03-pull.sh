@@ -215,7 +215,7 @@ for round in range(runs + 1):  # round 0 warms up: not counted
             if round > 0:
                 times[(name, fs, "pull")].append(pulled)
                 times[(name, fs, "rmi")].append(removed)
-            print(f"  round {round}{' (warm-up)' if round == 0 else ''}: {name:<11}{fs:<6}"
+            print(f"  round {round}{' (warm-up)' if round == 0 else ''}: {name:<14}{fs:<6}"
                   f" pull {pulled:6.2f} s  rmi {removed:6.2f} s", file=sys.stderr, flush=True)
 
 med = {key: statistics.median(ts) for key, ts in times.items() if ts}
