@@ -17,17 +17,10 @@ use support::registry::BusyboxRegistry;
 fn kill_daemon_at(daemon: &Daemon, syscalls: &str, path: Option<&Path>, when: u32) -> KillOnDrop {
     let pid = daemon.pid().expect("the daemon runs");
     let mut strace = Command::new("strace");
-    strace.args(["-f", "-qq", "-o", "/dev/null", "-p", &pid.to_string()]);
-    if let Some(path) = path {
-        strace.arg("-P").arg(path);
-    }
     strace
-        .arg("-e")
-        .arg(format!("trace={syscalls}"))
-        .arg("-e")
-        .arg(format!(
-            "inject={syscalls}:error=EIO:signal=KILL:when={when}"
-        ))
+        .args(berth_tests::kill_at::strace_kill_args(syscalls, path, when))
+        .arg("-p")
+        .arg(pid.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

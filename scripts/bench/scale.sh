@@ -75,23 +75,13 @@ cleanup() {
         kill -9 "$pid" 2>/dev/null
     done
     for dir in "$tmp" "$roots"; do
-        awk -v d="$dir" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo |
-            sort -r | while read -r mnt; do umount -l "$mnt" 2>/dev/null; done
+        unmount_under "$dir"
     done
     rm -rf "$tmp" "$roots"
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat > "$tmp/registry.yml" <<EOF
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $tmp/registry}}
-http: {addr: 127.0.0.1:$port}
-EOF
-docker-registry serve "$tmp/registry.yml" > "$tmp/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.05; done
+start_registry "$tmp/registry"
 REF=127.0.0.1:$port/library/busybox:latest
 skopeo --insecure-policy copy -q --dest-tls-verify=false \
     "oci:$FIXTURES/images/busybox-oci:busybox:latest" "docker://$REF"

@@ -14,23 +14,12 @@ use support::{Ch03, Registry, seeded};
 
 /// `ch03 ARGS...` under strace: the `when`th call of `syscalls` (a comma list) made on
 /// `path`, if given, fails and the process is killed with SIGKILL there. Returns whether it
-/// was killed (rather than exiting by itself) and what it printed.
+/// was killed (rather than exiting by itself).
 fn killed_at(ch03: &Ch03, args: &[&str], syscalls: &str, path: Option<&Path>, when: u32) -> bool {
     let inner = ch03.command(args);
     let mut strace = Command::new("strace");
-    strace.args(["-f", "-qq", "-o", "/dev/null"]);
-    if let Some(path) = path {
-        strace.arg("-P").arg(path);
-    }
-    strace
-        .arg("-e")
-        .arg(format!("trace={syscalls}"))
-        .arg("-e")
-        .arg(format!(
-            "inject={syscalls}:error=EIO:signal=KILL:when={when}"
-        ))
-        .arg(inner.get_program())
-        .args(inner.get_args());
+    strace.args(berth_tests::kill_at::strace_kill_args(syscalls, path, when));
+    strace.arg(inner.get_program()).args(inner.get_args());
     for (key, value) in inner.get_envs() {
         match value {
             Some(value) => strace.env(key, value),

@@ -10,9 +10,12 @@
 #   pss_kb PID...                    summed PSS: a page shared by N processes counts 1/N
 #   rss_kb PID...                    summed VmRSS
 #   children_named PID COMM          the children of PID whose command is COMM
+#   start_registry STORAGE_DIR       the reference registry (docker-registry) on a free loopback
+#                                    port, its storage in STORAGE_DIR; sets registry_pid and port
+#   unmount_under DIR                every mount under DIR, deepest first (lazily)
 #
 # The caller sets $tmp (a directory of its own: sockets, logs, pid files go there) and $BIN
-# (where berthd is).
+# (where berthd is) before calling them.
 
 start_berthd() {
     local name=$1 root=$2
@@ -71,4 +74,23 @@ rss_kb() {
 
 children_named() {
     ps -o pid=,comm= --ppid "$1" | awk -v c="$2" '$2 == c {print $1}'
+}
+
+start_registry() {
+    local storage=$1
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    cat > "$tmp/registry.yml" <<EOF
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $storage}}
+http: {addr: 127.0.0.1:$port}
+EOF
+    docker-registry serve "$tmp/registry.yml" > "$tmp/registry.log" 2>&1 &
+    registry_pid=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.05; done
+}
+
+unmount_under() {
+    awk -v d="$1" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo | sort -r |
+        while read -r mnt; do umount -l "$mnt" 2>/dev/null; done
 }
