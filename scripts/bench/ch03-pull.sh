@@ -78,8 +78,7 @@ cleanup() {
     for pid in "${daemon_pids[@]}"; do stop_pid "$pid"; done
     [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
     for dir in "$tmp" "$disk"; do
-        awk -v d="$dir" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo |
-            sort -r | while read -r mnt; do umount -l "$mnt" 2>/dev/null; done
+        unmount_under "$dir"
     done
     rm -rf "$tmp" "$disk"
 }
@@ -91,16 +90,7 @@ mount -t tmpfs -o size=1g berth-bench-registry "$tmp/registry-fs"
 echo "disk: $disk on $disk_fs ($(findmnt -n -o SOURCE,OPTIONS -T "$DATA_ROOT"))" >&2
 
 # The registry, on a free port, its storage on a tmpfs of its own.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat > "$tmp/registry.yml" <<EOF
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $tmp/registry-fs/registry}}
-http: {addr: 127.0.0.1:$port}
-EOF
-docker-registry serve "$tmp/registry.yml" > "$tmp/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.05; done
+start_registry "$tmp/registry-fs/registry"
 
 source scripts/bench/lib/big-image.sh
 make_big_image "$tmp/registry-fs/image" "$tmp/registry-fs/work"
