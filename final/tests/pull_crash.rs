@@ -9,6 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use berth_tests::kill_at::names_in;
 use support::Daemon;
 use support::registry::BusyboxRegistry;
 
@@ -54,16 +55,6 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The names under `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// Kills the daemon during a pull of busybox with `kill`, checks with `killed` that it died where
 /// it should, restarts it and checks the store.
 fn pull_killed_then_restarted(
@@ -90,7 +81,7 @@ fn pull_killed_then_restarted(
     let root = daemon.data_root();
     for dir in ["tmp", "layers", "blobs/sha256"] {
         assert_eq!(
-            names(&root.join(dir)),
+            names_in(&root.join(dir)),
             Vec::<String>::new(),
             "{dir}/ holds leftovers after the restart"
         );
@@ -106,7 +97,7 @@ fn killed_in_the_middle_of_unpacking() {
         "pull-crash-unpack",
         |daemon, _| kill_daemon_at(daemon, "openat2", None, 20),
         |root| {
-            let tmp = names(&root.join("tmp"));
+            let tmp = names_in(&root.join("tmp"));
             assert!(
                 tmp.iter().any(|name| name.starts_with("layer-")),
                 "killed before any layer was being unpacked: {tmp:?}"
@@ -135,11 +126,11 @@ fn killed_after_the_last_layer_before_the_image_record() {
         },
         |root| {
             assert!(
-                !names(&root.join("layers")).is_empty(),
+                !names_in(&root.join("layers")).is_empty(),
                 "killed before the layers were moved into place"
             );
             assert!(
-                names(&root.join("images"))
+                names_in(&root.join("images"))
                     .iter()
                     .all(|n| !n.ends_with(".json"))
             );

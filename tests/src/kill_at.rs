@@ -28,3 +28,20 @@ pub fn strace_kill_args(syscalls: &str, path: Option<&Path>, when: u32) -> Vec<O
     args.push(format!("inject={syscalls}:error=EIO:signal=KILL:when={when}").into());
     args
 }
+
+/// The names in `dir`, sorted: what a test compares after a kill (`tmp/`, `layers/`, `blobs/`).
+/// Panics, naming the directory, if it cannot be read.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}

@@ -10,6 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use berth_tests::kill_at::names_in;
 use support::{Ch03, Registry, seeded};
 
 /// `ch03 ARGS...` under strace: the `when`th call of `syscalls` (a comma list) made on
@@ -36,16 +37,6 @@ fn killed_at(ch03: &Ch03, args: &[&str], syscalls: &str, path: Option<&Path>, wh
     status.signal() == Some(libc::SIGKILL)
 }
 
-/// The names under `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// What a restart must find: the store as it was before the pull, with nothing left in
 /// `tmp/`, `layers/` or `blobs/`.
 fn assert_restart_finds_nothing(ch03: &Ch03, before: &[String]) {
@@ -54,17 +45,17 @@ fn assert_restart_finds_nothing(ch03: &Ch03, before: &[String]) {
     assert_eq!(images.stdout.lines().count(), 1, "{}", images.stdout);
     let root = ch03.root();
     assert_eq!(
-        names(&root.join("tmp")),
+        names_in(&root.join("tmp")),
         Vec::<String>::new(),
         "leftover work"
     );
     assert_eq!(
-        names(&root.join("layers")),
+        names_in(&root.join("layers")),
         Vec::<String>::new(),
         "leaked layers"
     );
     assert_eq!(
-        names(&root.join("blobs/sha256")),
+        names_in(&root.join("blobs/sha256")),
         Vec::<String>::new(),
         "leaked blobs"
     );
@@ -93,7 +84,7 @@ fn killed_in_the_middle_of_unpacking() {
         killed_at(&ch03, &["pull", &reference], "openat2", None, 20),
         "the pull was not killed mid-unpacking"
     );
-    let tmp = names(&ch03.root().join("tmp"));
+    let tmp = names_in(&ch03.root().join("tmp"));
     assert!(
         tmp.iter().any(|name| name.starts_with("layer-")),
         "the kill came before any layer was being unpacked: {tmp:?}"
@@ -131,7 +122,7 @@ fn killed_after_the_last_layer_before_the_image_record() {
     );
     let root = ch03.root();
     assert_eq!(
-        names(&root.join("layers")).len(),
+        names_in(&root.join("layers")).len(),
         layer_count,
         "the kill came before every layer was in place"
     );
@@ -198,7 +189,7 @@ fn a_full_disk_is_refused_clearly_and_changes_nothing() {
         out.stdout
     );
     assert_eq!(
-        names(&ch03.root().join("tmp")),
+        names_in(&ch03.root().join("tmp")),
         Vec::<String>::new(),
         "the failed pull left its work behind"
     );
