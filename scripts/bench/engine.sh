@@ -59,15 +59,8 @@ docker0_before=$(ip link show docker0 >/dev/null 2>&1 && echo yes || true)
 cni_podman0_before=$(ip link show cni-podman0 >/dev/null 2>&1 && echo yes || true)
 cni_state_before=$([[ -e /var/lib/cni ]] && echo yes || true)
 
-# Stops a daemon by its pid: SIGTERM, then SIGKILL after 20 s.
-stop_pid() {
-    local pid=$1
-    [[ -n $pid ]] || return 0
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-}
+# stop_pid, wait_ping, pss_kb, rss_kb, children_named, start_registry, unmount_under.
+source scripts/bench/lib/daemons.sh
 
 # Removes the iptables rules and chains that a networked dockerd (DOCKER*) and podman's CNI
 # plugins (CNI-*) added: first every rule of a built-in chain that jumps to one of them or
@@ -112,58 +105,16 @@ cleanup() {
         [[ -n $forward_policy_before ]] && iptables -P FORWARD "$forward_policy_before" 2>/dev/null
         echo "$ip_forward_before" > /proc/sys/net/ipv4/ip_forward
     fi
-    # Every mount under the directory, deepest first.
-    awk -v d="$tmp" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo | sort -r |
-        while read -r mnt; do umount -l "$mnt" 2>/dev/null; done
+    unmount_under "$tmp"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 # The registry, on a free port, with busybox as Docker Hub names it.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat > "$tmp/registry.yml" <<EOF
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $tmp/registry}}
-http: {addr: 127.0.0.1:$port}
-EOF
-docker-registry serve "$tmp/registry.yml" > "$tmp/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.05; done
+start_registry "$tmp/registry"
 REF=127.0.0.1:$port/library/busybox:latest
 skopeo --insecure-policy copy -q --dest-tls-verify=false \
     "oci:$FIXTURES/images/busybox-oci:busybox:latest" "docker://$REF"
-
-# Waits for a daemon's socket to answer GET /_ping.
-wait_ping() {
-    local sock=$1 what=$2
-    for _ in $(seq 300); do
-        curl -sf --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "bench: $what never answered on $sock; its log:" >&2
-    tail -20 "$tmp/$what.log" >&2
-    return 1
-}
-pss_kb() {  # the summed PSS of the given pids: each page shared by N processes counts 1/N
-    local total=0 pid kb
-    for pid in "$@"; do
-        kb=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null)
-        total=$((total + ${kb:-0}))
-    done
-    echo "$total"
-}
-rss_kb() {  # the summed VmRSS of the given pids
-    local total=0 pid kb
-    for pid in "$@"; do
-        kb=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null)
-        total=$((total + ${kb:-0}))
-    done
-    echo "$total"
-}
-children_named() {  # pids of the children of $1 whose command is $2
-    ps -o pid=,comm= --ppid "$1" | awk -v c="$2" '$2 == c {print $1}'
-}
 
 # berthd
 "$BIN/berthd" --data-root "$tmp/berthd" -H "unix://$tmp/berthd.sock" > "$tmp/berthd.log" 2>&1 &

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 pub mod book;
 pub mod browser;
 pub mod http;
+pub mod kill_at;
 pub mod proxy;
 pub mod registry;
 mod server;

@@ -86,3 +86,41 @@ fn a_killed_load_leaves_nothing_visible() {
     assert_eq!(ch02.snapshot(), before);
     ch02.run(&["load", "-i", layout.to_str().unwrap()]).ok();
 }
+
+/// A removal moves the image's files out of the store at once, into one directory under
+/// `tmp/` that the caller deletes after answering; killed before that, the next open clears it.
+#[test]
+fn a_removal_renames_first_and_deletes_later() {
+    let ch02 = Ch02::new("remove-later");
+    ch02.load("busybox.tar");
+    ch02.load("layered-oci");
+    let store = berth_images::store::Store::open(ch02.root()).unwrap();
+    let layers_before = std::fs::read_dir(ch02.root().join("layers"))
+        .unwrap()
+        .count();
+    let (removed, trash) = store
+        .remove_image_later("layered:latest", false, |_| None)
+        .unwrap();
+    assert_eq!(removed.len(), 2, "{removed:?}"); // Untagged, Deleted.
+    let trash = trash.expect("the layered image has layers of its own");
+    assert!(
+        trash.starts_with(ch02.root().join("tmp")),
+        "{}",
+        trash.display()
+    );
+    // Its own layers and blobs are in the trash, busybox's stay, and nothing lists it.
+    let moved = std::fs::read_dir(trash.join("layers")).unwrap().count();
+    assert!(moved >= 1);
+    assert_eq!(
+        std::fs::read_dir(ch02.root().join("layers"))
+            .unwrap()
+            .count(),
+        layers_before - moved
+    );
+    assert!(std::fs::read_dir(trash.join("blobs")).unwrap().count() >= 2);
+    let images = ch02.run(&["images"]).ok().stdout;
+    assert_eq!(images.lines().count(), 2, "{images}");
+    // That `images` opened the store as a restart would, and cleared the trash.
+    assert!(!trash.exists(), "the trash outlived a restart");
+    ch02.run(&["run", "--rm", "busybox", "true"]).ok();
+}

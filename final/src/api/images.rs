@@ -299,11 +299,16 @@ fn remove(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
     // nothing to change, but it must still be a valid boolean.
     req.query().bool_or("noprune", false)?;
     let store = daemon.engine.store();
-    let removed = store
-        .remove_image(&name, force, |id| {
+    let (removed, trash) = store
+        .remove_image_later(&name, force, |id| {
             berth_images::container::user_of(store, id)
         })
         .map_err(errors::store_error)?;
+    // The files go after we answer, as a removed container's do: deleting thousands of files
+    // is slow on some disks (chapter 2, "What the disk costs").
+    if let Some(trash) = trash {
+        std::thread::spawn(move || std::fs::remove_dir_all(trash));
+    }
     let lines: Vec<Value> = removed
         .into_iter()
         .map(|line| match line {

@@ -22,10 +22,15 @@ pub fn write_fast(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, bytes, false)
 }
 
+/// How the temporary files of [`write`] start: the store removes those a crash left behind.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
 // ANCHOR: atomic_write
 fn write_with(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)?;
     temp.write_all(bytes)?;
     if durable {
         temp.as_file().sync_all()?;

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::path::PathBuf;
 
 use nix::fcntl::FlockArg;
 use serde::{Deserialize, Serialize};
@@ -225,6 +226,25 @@ impl Store {
         force: bool,
         user_of: impl Fn(&Digest) -> Option<String>,
     ) -> Result<Vec<Removed>, StoreError> {
+        let (removed, trash) = self.remove_image_later(text, force, user_of)?;
+        if let Some(trash) = trash {
+            fs::remove_dir_all(&trash).context("removing", &trash)?;
+        }
+        Ok(removed)
+    }
+
+    /// [`Store::remove_image`], leaving the deletion of the files to the caller: the layers
+    /// and blobs no image uses any more are renamed into one directory under `tmp/` (a rename
+    /// each, however many files they hold), whose path is returned. The image is gone from
+    /// the store when this returns; a daemon answers then and deletes the directory after
+    /// (deleting files is slow on some disks, see the book's chapter 2), and if it is
+    /// killed first, the next [`Store::open`] clears `tmp/`.
+    pub fn remove_image_later(
+        &self,
+        text: &str,
+        force: bool,
+        user_of: impl Fn(&Digest) -> Option<String>,
+    ) -> Result<(Vec<Removed>, Option<PathBuf>), StoreError> {
         let _exclusive = self.exclusive_lock()?;
         let record = self.resolve(text)?;
         let by_name = Reference::parse(text)
@@ -267,19 +287,22 @@ impl Store {
                 names.remove(name);
             }
         })?;
+        let mut trash = None;
         if deleting {
             let path = self.record_path(&record.id);
             fs::remove_file(&path).context("removing image record", &path)?;
             removed.push(Removed::Deleted(record.id));
-            self.collect_garbage()?;
+            trash = self.collect_garbage()?;
         }
-        Ok(removed)
+        Ok((removed, trash))
     }
     // ANCHOR_END: remove_image
 
     // ANCHOR: collect_garbage
-    /// Deletes layers and blobs that no image record refers to. Callers hold the exclusive lock.
-    fn collect_garbage(&self) -> Result<(), StoreError> {
+    /// Moves the layers and blobs that no image record refers to out of the store, into a new
+    /// directory under `tmp/` (`layers/` and `blobs/` in it), and returns that directory if
+    /// anything was moved. Callers hold the exclusive lock.
+    pub(super) fn collect_garbage(&self) -> Result<Option<PathBuf>, StoreError> {
         let mut layers = BTreeSet::new();
         let mut blobs = BTreeSet::new();
         for record in self.records()? {
@@ -290,24 +313,29 @@ impl Store {
                 blobs.insert(layer.blob.hex());
             }
         }
-        for (dir, keep) in [("layers", &layers), ("blobs/sha256", &blobs)] {
+        let mut trash: Option<PathBuf> = None;
+        for (dir, keep, into) in [
+            ("layers", &layers, "layers"),
+            ("blobs/sha256", &blobs, "blobs"),
+        ] {
             let dir = self.root.join(dir);
             for entry in fs::read_dir(&dir).context("reading", &dir)? {
                 let entry = entry.context("reading", &dir)?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if keep.contains(&name) {
+                let name = entry.file_name();
+                if keep.contains(&*name.to_string_lossy()) {
                     continue;
                 }
-                let path = entry.path();
-                let gone = if path.is_dir() {
-                    fs::remove_dir_all(&path)
-                } else {
-                    fs::remove_file(&path)
+                let trash = match &trash {
+                    Some(trash) => trash,
+                    None => trash.insert(self.temp_dir("removed")?.keep()),
                 };
-                gone.context("removing unused", &path)?;
+                let to = trash.join(into);
+                fs::create_dir_all(&to).context("creating", &to)?;
+                let path = entry.path();
+                fs::rename(&path, to.join(&name)).context("removing unused", &path)?;
             }
         }
-        Ok(())
+        Ok(trash)
     }
     // ANCHOR_END: collect_garbage
 }

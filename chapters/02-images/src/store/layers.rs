@@ -6,8 +6,10 @@
 //! digests match does the blob move into `blobs/` and the directory into `layers/`; a load
 //! stages all its layers first and commits them only when every one has passed.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::rc::Rc;
 
 use std::collections::BTreeSet;
 
@@ -56,12 +58,20 @@ pub enum Added {
 struct Tee<R> {
     inner: R,
     copy: File,
+    /// Why writing the copy failed, if it did. The failure reaches the reader as a read
+    /// error, inside the decompressor and the tar reader; kept here, it can be reported for
+    /// what it is (a full disk, not a broken download, which would be worth retrying).
+    write_failure: Rc<RefCell<Option<io::Error>>>,
 }
 
 impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.copy.write_all(&buf[..n])?;
+        if let Err(error) = self.copy.write_all(&buf[..n]) {
+            let kind = error.kind();
+            *self.write_failure.borrow_mut() = Some(error);
+            return Err(io::Error::new(kind, "storing the layer's blob failed"));
+        }
         Ok(n)
     }
 }
@@ -138,10 +148,21 @@ impl Store {
         let work = self.temp_dir("layer")?;
         let blob_tmp = work.path().join("blob");
         let copy = File::create(&blob_tmp).context("creating", &blob_tmp)?;
+        let write_failure = Rc::new(RefCell::new(None));
         let mut hashed = HashingReader::new(Tee {
             inner: content,
             copy,
+            write_failure: write_failure.clone(),
         });
+        let write_error = || {
+            write_failure.borrow_mut().take().map(|source| {
+                LayerError::Store(StoreError::Io {
+                    what: "storing the layer's blob in",
+                    path: blob_tmp.clone(),
+                    source,
+                })
+            })
+        };
         let read_error = |source| LayerError::Read {
             blob: blob.copied().unwrap_or(*diff_id),
             source,
@@ -163,6 +184,9 @@ impl Store {
         let actual_diff_id = match result {
             Ok(diff_id) => diff_id,
             Err(error) => {
+                if let Some(error) = write_error() {
+                    return Err(error);
+                }
                 // A damaged blob usually shows as nonsense in the tar (a bad header checksum)
                 // before its digest can be checked. If the rest of it can be read, say what
                 // is really wrong: the blob is not the one the manifest names.
@@ -180,7 +204,9 @@ impl Store {
         };
         // Read what the tar reader left (padding, a compressor's trailer) so the blob's hash
         // covers every byte.
-        io::copy(&mut hashed, &mut io::sink()).map_err(read_error)?;
+        if let Err(error) = io::copy(&mut hashed, &mut io::sink()) {
+            return Err(write_error().unwrap_or_else(|| read_error(error)));
+        }
         let actual_blob = hashed.digest();
         let size = hashed.byte_count();
         if let Some(expected) = blob

@@ -26,6 +26,7 @@ mod add;
 pub mod atomic;
 mod images;
 mod layers;
+mod placement;
 
 use std::fs::{self, File};
 use std::io;
@@ -122,6 +123,9 @@ impl Store {
             let path = store.root.join(dir);
             fs::create_dir_all(&path).context("creating", &path)?;
         }
+        // Layers are unpacked under `tmp/`: let the filesystem spread them to quiet parts of
+        // the disk (see `placement.rs`; a hint, so its answer does not matter).
+        placement::spread_subdirectories(&store.root.join("tmp"));
         store.clean_tmp()?;
         Ok(store)
     }
@@ -205,11 +209,28 @@ impl Store {
         })
     }
 
-    /// Removes leftovers of interrupted loads, unless another process holds the store.
+    /// Removes leftovers of interrupted loads, unless another process holds the store: what
+    /// is under `tmp/`, and the layers and blobs that no image record names. A pull killed
+    /// while it moved its layers into place, before it wrote the image's record, leaves the
+    /// latter; a removal killed after its rename leaves the former.
     fn clean_tmp(&self) -> Result<(), StoreError> {
         let Ok(_exclusive) = self.lock("store", FlockArg::LockExclusiveNonblock) else {
             return Ok(()); // Someone is working: their tmp files are not leftovers.
         };
+        // Into `tmp/` with them, deleted below with the rest. With a damaged record the store
+        // cannot know what is garbage: nothing is collected, and the commands that read the
+        // record say what is wrong with it.
+        match self.collect_garbage() {
+            Ok(_) | Err(StoreError::Corrupt { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        // An atomic write killed before its rename leaves its temporary file beside the
+        // target: image records are written under the store's lock, which we hold; the names
+        // file under a lock of its own.
+        remove_atomic_leftovers(&self.root.join("images"))?;
+        if let Ok(_names) = self.lock("names", FlockArg::LockExclusiveNonblock) {
+            remove_atomic_leftovers(&self.root)?;
+        }
         let tmp = self.root.join("tmp");
         for entry in fs::read_dir(&tmp).context("reading", &tmp)? {
             let path = entry.context("reading", &tmp)?.path();
@@ -227,6 +248,26 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Removes the temporary files of interrupted atomic writes (`atomic.rs`) in `dir`.
+fn remove_atomic_leftovers(dir: &Path) -> Result<(), StoreError> {
+    for entry in fs::read_dir(dir).context("reading", dir)? {
+        let entry = entry.context("reading", dir)?;
+        if entry
+            .file_name()
+            .as_encoded_bytes()
+            .starts_with(atomic::TEMP_PREFIX.as_bytes())
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let path = entry.path();
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => other.context("removing leftover", &path)?,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Total size in bytes of the regular files under `dir` (hard links counted once each).
