@@ -91,7 +91,8 @@ impl Instance {
     /// Resizes its terminal, if it has one.
     pub fn resize(&self, rows: u16, cols: u16) -> Result<(), EngineError> {
         if let Some(master) = &self.lock().terminal {
-            pty::set_size(master, rows, cols)?;
+            pty::set_size(master, rows, cols)
+                .map_err(EngineError::exec(&self.id, "resizing its terminal"))?;
         }
         Ok(())
     }
@@ -115,7 +116,12 @@ impl Instance {
 }
 
 /// The configuration of the exec's process: the container's settings, then the exec's.
-fn config(pid: i32, spec: &ExecSpec, resolved: &Resolved) -> Result<ContainerConfig, EngineError> {
+fn config(
+    exec_id: &str,
+    pid: i32,
+    spec: &ExecSpec,
+    resolved: &Resolved,
+) -> Result<ContainerConfig, EngineError> {
     if spec.cmd.is_empty() || spec.cmd[0].is_empty() {
         return Err(EngineError::Invalid("no exec command specified".into()));
     }
@@ -141,10 +147,7 @@ fn config(pid: i32, spec: &ExecSpec, resolved: &Resolved) -> Result<ContainerCon
             &read("passwd").unwrap_or_default(),
             &read("group").unwrap_or_default(),
         )
-        .map_err(|e| EngineError::Start {
-            message: e.to_string(),
-            code: 126,
-        })?;
+        .map_err(|e| EngineError::start(exec_id, e.to_string(), 126))?;
         config.set_env("HOME", &resolved_user.home);
         config.user = Some(resolved_user.user);
     }
@@ -186,7 +189,7 @@ pub fn start(
     // or `docker exec` (which reads `GET /exec/{id}/json` next) would see it "starting" forever.
     launch(instance, pid, resolved, detach).inspect_err(|e| {
         let code = match e {
-            EngineError::Start { code, .. } => *code,
+            EngineError::Start { source, .. } => source.code,
             _ => 125,
         };
         if instance.lock().exit_code.is_none() {
@@ -203,8 +206,13 @@ fn launch(
     detach: bool,
 ) -> Result<Option<ExecSession>, EngineError> {
     let spec = &instance.spec;
-    let mut config = config(pid, spec, resolved)?;
-    let null = File::options().read(true).write(true).open("/dev/null")?;
+    let mut config = config(&instance.id, pid, spec, resolved)?;
+    let fail = |what| EngineError::exec(&instance.id, what);
+    let null = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(fail("opening /dev/null"))?;
     // Bounded: a client that is connected but does not read makes the process wait (as a
     // pipe would), rather than the daemon buffer its whole output in memory.
     let (out_tx, out_rx) = sync_channel(OUTPUT_CHUNKS_IN_FLIGHT);
@@ -219,7 +227,7 @@ fn launch(
         stderr: Some(null.as_raw_fd()),
     };
     if spec.tty {
-        let (ours, theirs) = UnixStream::pair()?;
+        let (ours, theirs) = UnixStream::pair().map_err(fail("a socket for its terminal"))?;
         config.console = Some(Console {
             socket: theirs.as_raw_fd(),
             size: spec.console_size.map(|[rows, cols]| (rows, cols)),
@@ -228,7 +236,7 @@ fn launch(
         child_ends.push(theirs.into());
     } else if !detach {
         if spec.attach_stdin {
-            let (read, write) = pipes::pipe()?;
+            let (read, write) = pipes::pipe().map_err(fail("a pipe for its stdin"))?;
             config.stdio.stdin = Some(read.as_raw_fd());
             child_ends.push(read);
             stdin = Some(File::from(write));
@@ -238,7 +246,7 @@ fn launch(
             (StreamKind::Stderr, spec.attach_stderr),
         ] {
             if wanted {
-                let (read, write) = pipes::pipe()?;
+                let (read, write) = pipes::pipe().map_err(fail("a pipe for its output"))?;
                 match kind {
                     StreamKind::Stdout => config.stdio.stdout = Some(write.as_raw_fd()),
                     _ => config.stdio.stderr = Some(write.as_raw_fd()),
@@ -252,10 +260,8 @@ fn launch(
     let running = match berth_namespaces::enter::enter(Pid::from_raw(pid), &config) {
         Ok(running) => running,
         Err(e) => {
-            return Err(EngineError::Start {
-                message: format!("OCI runtime exec failed: {e}"),
-                code: e.exit_code(),
-            });
+            let message = format!("OCI runtime exec failed: {e}");
+            return Err(EngineError::start(&instance.id, message, e.exit_code()));
         }
     };
     drop(child_ends);
@@ -271,7 +277,7 @@ fn launch(
                 // an unreaped process nobody watches.
                 let _ = nix::sys::signal::kill(running.pid(), nix::sys::signal::Signal::SIGKILL);
                 let _ = running.wait();
-                return Err(e.into());
+                return Err(fail("receiving its terminal")(e));
             }
         };
         if spec.attach_stdin && !detach {
