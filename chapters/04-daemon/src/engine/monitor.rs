@@ -1,17 +1,25 @@
-//! The monitor: the process that runs one container and stays with it (`berthd monitor`).
+//! The monitor: one small process per running container, between the daemon and the container.
 //!
-//! Chapter 4's monitor starts the container, copies its output to the log and writes how it
-//! ended. The engine's does that too, and serves the container's stdio to attach sessions
-//! over a UNIX socket (see `protocol.rs`), because the Docker API lets clients attach and
-//! detach at any time, and a container with a terminal or an open stdin outlives every
-//! client. The daemon can be restarted under it: the socket, the log and `state.json` are
-//! all it needs to take over again.
+//! Why not let the daemon be the container's parent? Because then the container's life hangs
+//! on the daemon's: only a parent can `wait` for a process and learn its exit code, and when
+//! the daemon is restarted (an upgrade, a crash, `kill -9`), its children are orphaned and
+//! their exit codes lost. Docker solves this with `containerd-shim`, Podman with `conmon`: a
+//! tiny process that starts the container, stays its parent, copies its output to the log
+//! file, and writes down how it ended. The daemon can come and go; the monitor stays.
 //!
-//! `berthd monitor ROOT ID ATTACHERS`: it prints `{"listening":true}` once the socket
-//! accepts attach sessions and the container is cloned but held, waits (a bounded time) until
-//! ATTACHERS sessions are connected, so that sessions made before `start` see every byte,
-//! then lets the container run and prints `{"pid":N}` or `{"error":..,"code":..}`; once the
-//! container has ended and everything about it is recorded, `{"exited":CODE}`.
+//! The Docker API also lets clients attach and detach at any time, and a container with a
+//! terminal or an open stdin outlives every client: so the monitor also serves the
+//! container's stdio to attach sessions over a UNIX socket (see `protocol.rs`). The socket,
+//! the log and `state.json` are all a restarted daemon needs to take over again.
+//!
+//! The monitor is the daemon's own binary, run as `ch04 monitor ROOT ID ATTACHERS` (or
+//! `berthd monitor ...`, or forked by `final/`'s zygote: see `launcher.rs`). Its report to the
+//! daemon, on its stdout, is one JSON line per event: `{"listening":true}` once the socket
+//! accepts attach sessions and the container is cloned but held; then, after waiting (a
+//! bounded time) until ATTACHERS sessions are connected, so that sessions made before `start`
+//! see every byte, it lets the container run and prints `{"pid":N}` or
+//! `{"error":..,"code":..}`; once the container has ended and everything about it is
+//! recorded, `{"exited":CODE}`.
 
 use std::fs::File;
 use std::io::{Read, Write};
