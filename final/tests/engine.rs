@@ -624,12 +624,12 @@ fn create_takes_dockers_entrypoint_rules_and_reports_missing_images() {
     .unwrap();
     assert_eq!(out.stdout, "says hello world\n");
     let view = t.engine.containers().unwrap().remove(0);
-    assert_eq!(view.entrypoint, ["echo", "says"]);
-    assert_eq!(view.cmd, ["hello", "world"]);
+    assert_eq!(view.record.entrypoint, ["echo", "says"]);
+    assert_eq!(view.record.cmd, ["hello", "world"]);
     assert!(
-        view.env.iter().any(|e| e.starts_with("PATH=")),
+        view.record.env.iter().any(|(k, _)| k == "PATH"),
         "{:?}",
-        view.env
+        view.record.env
     );
 
     let missing = t.engine.create(berth::engine::CreateSpec {

@@ -280,7 +280,7 @@ fn list(daemon: &Daemon, req: &mut Request) -> Result<Response, HttpError> {
                 "Names": [format!("/{}", record.name)],
                 "Image": record.image_name,
                 "ImageID": record.image.to_string(),
-                "Command": record.command.join(" "),
+                "Command": record.command().join(" "),
                 "Created": record.created,
                 "State": state_word(&view),
                 "Status": status_text(&view),
@@ -293,12 +293,13 @@ fn list(daemon: &Daemon, req: &mut Request) -> Result<Response, HttpError> {
 /// `GET /containers/{id}/json`: the fields the CLI reads.
 pub fn inspect(view: &ContainerView) -> serde_json::Value {
     let record = &view.record;
+    let command = record.command();
     json!({
         "Id": record.id,
         "Name": format!("/{}", record.name),
         "Created": berth_images::text::format_rfc3339(record.created, 0),
-        "Path": record.command.first(),
-        "Args": record.command.iter().skip(1).collect::<Vec<_>>(),
+        "Path": command.first(),
+        "Args": command.iter().skip(1).collect::<Vec<_>>(),
         "Image": record.image.to_string(),
         "State": {
             "Status": state_word(view),
@@ -311,8 +312,9 @@ pub fn inspect(view: &ContainerView) -> serde_json::Value {
         },
         "Config": {
             "Image": record.image_name,
-            "Cmd": record.command,
-            "Env": view.env,
+            "Entrypoint": record.entrypoint,
+            "Cmd": record.cmd,
+            "Env": record.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         },
     })
 }

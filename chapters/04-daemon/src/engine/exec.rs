@@ -21,8 +21,8 @@ use berth_namespaces::console::{self, Console};
 use berth_namespaces::{ContainerConfig, Stdio};
 use nix::unistd::Pid;
 
-use super::spec::Resolved;
 use super::{EngineError, ExecSpec, ExecView, StreamKind, pipes, pty};
+use berth_images::container::ContainerRecord;
 
 /// How many output chunks may wait for a slow exec client before the process is held up.
 const OUTPUT_CHUNKS_IN_FLIGHT: usize = 64;
@@ -120,25 +120,21 @@ fn config(
     exec_id: &str,
     pid: i32,
     spec: &ExecSpec,
-    resolved: &Resolved,
+    record: &ContainerRecord,
 ) -> Result<ContainerConfig, EngineError> {
     if spec.cmd.is_empty() || spec.cmd[0].is_empty() {
         return Err(EngineError::Invalid("no exec command specified".into()));
     }
     let mut config = ContainerConfig::new("/", spec.cmd.clone());
-    config.env = resolved
-        .env
-        .iter()
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    config.hostname = resolved.hostname.clone();
+    config.env = record.env.clone();
+    config.hostname = record.hostname.clone();
     config.rootless = false;
     let user = spec
         .user
         .clone()
         .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| resolved.user.clone());
+        .or_else(|| record.user.clone())
+        .unwrap_or_default();
     if !user.is_empty() {
         // Names mean what the container's own files say, as they are now.
         let read = |name: &str| read_in_container(pid, &format!("etc/{name}"));
@@ -158,7 +154,7 @@ fn config(
         .working_dir
         .clone()
         .filter(|w| !w.is_empty())
-        .unwrap_or_else(|| resolved.working_dir.clone());
+        .unwrap_or_else(|| record.workdir.clone());
     config.workdir = if workdir.is_empty() {
         "/".into()
     } else {
@@ -172,7 +168,7 @@ fn config(
 pub fn start(
     instance: &Arc<Instance>,
     pid: i32,
-    resolved: &Resolved,
+    record: &ContainerRecord,
     detach: bool,
 ) -> Result<Option<ExecSession>, EngineError> {
     {
@@ -187,7 +183,7 @@ pub fn start(
     }
     // From here on the instance counts as started: whatever fails must record an exit code,
     // or `docker exec` (which reads `GET /exec/{id}/json` next) would see it "starting" forever.
-    launch(instance, pid, resolved, detach).inspect_err(|e| {
+    launch(instance, pid, record, detach).inspect_err(|e| {
         let code = match e {
             EngineError::Start { source, .. } => source.code,
             _ => 125,
@@ -202,11 +198,11 @@ pub fn start(
 fn launch(
     instance: &Arc<Instance>,
     pid: i32,
-    resolved: &Resolved,
+    record: &ContainerRecord,
     detach: bool,
 ) -> Result<Option<ExecSession>, EngineError> {
     let spec = &instance.spec;
-    let mut config = config(&instance.id, pid, spec, resolved)?;
+    let mut config = config(&instance.id, pid, spec, record)?;
     let fail = |what| EngineError::exec(&instance.id, what);
     let null = File::options()
         .read(true)

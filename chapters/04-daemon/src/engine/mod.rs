@@ -11,10 +11,10 @@
 //! Module by module:
 //!
 //! - `types.rs`: what the API asks for and what the engine answers; `error.rs`: why it failed;
-//! - `spec.rs`: what a container was created with (`spec.json`, next to chapter 2's record);
+//! - `spec.rs`: a create request as chapter 2's options, for its one record (`config.json`);
 //! - `launcher.rs`: how a monitor process is launched (the seam `final/` plugs its zygote into);
 //! - `monitor.rs`: the monitor itself: it runs the container, logs its output, records its
-//!   exit in `state.rs`'s `state.json`, serves attach sessions on a socket (`protocol.rs`), and
+//!   exit in `state.json` (chapter 2's [`state`]), serves attach sessions on a socket (`protocol.rs`), and
 //!   reports to the daemon in one JSON line per event;
 //! - `watch.rs`: the daemon's live view of each container, with a condition variable, so
 //!   waits, log follows and sessions wake on events instead of polling;
@@ -38,7 +38,6 @@ mod protocol;
 mod pty;
 mod session;
 mod spec;
-pub mod state;
 mod types;
 mod watch;
 
@@ -54,6 +53,8 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 pub use adopt::{reconcile, wait_for_exit};
+/// A container's run state on disk (`state.json`): chapter 2's, which the monitor writes.
+pub use berth_images::state;
 pub use error::{EngineError, StartFailure};
 pub use launcher::{ExecLauncher, Launched, MonitorLauncher};
 use state::{RunState, Status as RunStatus};
@@ -170,7 +171,7 @@ impl Engine {
                 // between starting the monitor and the monitor's first save.
                 Some(pid) => engine.adopt(&record.id, pid, on_disk.monitor_start),
                 // An AutoRemove container that exited while no daemon ran: remove it now.
-                None if exited && spec::Stored::load(&dir).spec.auto_remove => {
+                None if exited && record.options.auto_remove => {
                     engine.auto_remove(&record.id);
                 }
                 None => {}
@@ -204,7 +205,6 @@ impl Engine {
 
     fn view(&self, record: ContainerRecord) -> ContainerView {
         let dir = record.dir(&self.store);
-        let stored = spec::Stored::load(&dir);
         let live = self.watch(&record.id);
         let live = live.lock();
         // The monitor writes the exit to disk before it tells attached clients, and we learn
@@ -223,9 +223,7 @@ impl Engine {
             RunStatus::Exited => Status::Exited,
             RunStatus::Created => Status::Created,
         };
-        let resolved = stored.resolved;
         ContainerView {
-            spec: stored.spec,
             status,
             pid: run.pid.filter(|_| status == Status::Running),
             exit_code: run.exit_code,
@@ -234,12 +232,6 @@ impl Engine {
             error: run.error.clone(),
             restart_count: 0,
             log_path: logs::path(&dir),
-            env: resolved.env,
-            entrypoint: resolved.entrypoint,
-            cmd: resolved.cmd,
-            working_dir: resolved.working_dir,
-            user: resolved.user,
-            hostname: resolved.hostname,
             record,
         }
     }
@@ -247,18 +239,13 @@ impl Engine {
     /// Creates a container. A missing image is `Store(NoSuchImage)` (the API's 404 that makes
     /// the docker CLI pull and retry); nothing else may be a 404 here.
     pub fn create(&self, spec: CreateSpec) -> Result<ContainerView, EngineError> {
-        let options = spec::run_options(&spec);
-        let (record, runtime) =
-            container::create(&self.store, &spec.image, &options).map_err(|e| match e {
+        let image = spec.image.clone();
+        let options = spec::run_options(spec);
+        let (record, _runtime) =
+            container::create(&self.store, &image, &options).map_err(|e| match e {
                 ContainerError::Store(e) => EngineError::Store(e),
                 other => EngineError::Container(other),
             })?;
-        let dir = record.dir(&self.store);
-        let resolved = spec::resolve(&self.store, &record, &spec, &runtime);
-        if let Err(e) = (spec::Stored { spec, resolved }).save(&dir) {
-            let _ = container::remove(&self.store, &record.id);
-            return Err(EngineError::io("writing the spec of", &dir)(e));
-        }
         Ok(self.view(record))
     }
 
@@ -375,7 +362,8 @@ impl Engine {
             l.starting = false;
             l.socket_ready = false;
         });
-        if spec::Stored::load(&dir).spec.auto_remove {
+        let auto_remove = container::find(&self.store, id).is_ok_and(|r| r.options.auto_remove);
+        if auto_remove {
             self.auto_remove(id);
         }
     }
@@ -410,7 +398,7 @@ impl Engine {
         signal: Option<Signal>,
     ) -> Result<bool, EngineError> {
         let record = self.find(key)?;
-        let spec = spec::Stored::load(&record.dir(&self.store)).spec;
+        let spec = &record.options;
         let signal = signal
             .or_else(|| spec.stop_signal.as_deref().and_then(parse_signal))
             .unwrap_or(Signal::SIGTERM);
@@ -509,7 +497,7 @@ impl Engine {
     ) -> Result<Session, EngineError> {
         let record = self.find(key)?;
         let dir = record.dir(&self.store);
-        let tty = spec::Stored::load(&dir).spec.tty;
+        let tty = record.options.tty;
         let watch = self.watch(&record.id);
         let (before_start, pending, exits_at) = {
             let mut live = watch.lock();
@@ -620,10 +608,9 @@ impl Engine {
             }
             _ => return Err(EngineError::NotRunning(record.name)),
         };
-        let resolved = spec::Stored::load(&record.dir(&self.store)).resolved;
         let tty = instance.spec.tty;
         Ok(
-            exec::start(&instance, pid, &resolved, detach)?.map(|session| Session {
+            exec::start(&instance, pid, &record, detach)?.map(|session| Session {
                 tty,
                 inner: SessionInner::Exec(session),
             }),

@@ -38,7 +38,6 @@ use berth_namespaces::{Stdio, spawn};
 use serde::{Deserialize, Serialize};
 
 use super::protocol::{self, ATTACH, END, RESIZE, STDERR, STDIN, STDIN_CLOSE, STDOUT};
-use super::spec::{self, Stored};
 use super::state::{RunState, Status as RunStatus, now_rfc3339};
 use super::{pipes, pty};
 
@@ -222,11 +221,9 @@ fn run(root: &Path, id: &str, attachers: usize, report: &mut impl Write) -> Resu
     let dir = record.dir(&store);
     let fail =
         |what: &str, e: &dyn std::fmt::Display| (Some(dir.clone()), format!("{what}: {e}"), 125);
-    let stored = Stored::load(&dir);
-    let spec = &stored.spec;
+    let spec = &record.options;
     let mut config = container::runtime_config(&store, &record)
         .map_err(|e| (Some(dir.clone()), e.to_string(), 125))?;
-    config = config.with_hostname(spec::hostname(spec, &record.id));
 
     // The container's stdio: a terminal of its own, or pipes (stdin: a pipe with OpenStdin,
     // else /dev/null, as in Docker).

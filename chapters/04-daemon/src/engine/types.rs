@@ -74,10 +74,8 @@ pub enum Status {
 /// What the engine knows of one container: for inspect and list.
 #[derive(Clone, Debug)]
 pub struct ContainerView {
-    /// Chapter 2's record (id, name, image id, image name, command, created).
+    /// Chapter 2's record: what it was created with, resolved against its image.
     pub record: ContainerRecord,
-    /// What it was created with.
-    pub spec: CreateSpec,
     /// Created, running or exited, as the monitor last recorded it.
     pub status: Status,
     /// Host pid of its PID 1 while running.
@@ -94,18 +92,6 @@ pub struct ContainerView {
     pub restart_count: u32,
     /// The path of its json-file log.
     pub log_path: PathBuf,
-    /// The image config's environment merged with the container's, `KEY=VALUE` (for inspect).
-    pub env: Vec<String>,
-    /// The entrypoint it runs: the container's, else the image's (empty if none).
-    pub entrypoint: Vec<String>,
-    /// The command, after the entrypoint: the container's, else the image's.
-    pub cmd: Vec<String>,
-    /// The working directory it runs in, as resolved against the image.
-    pub working_dir: String,
-    /// The user as given (a name or uid), the container's else the image's; empty for root.
-    pub user: String,
-    /// Its hostname: the one asked for, else its short id.
-    pub hostname: String,
 }
 
 /// Docker's wait conditions (`POST /containers/{id}/wait?condition=`).
