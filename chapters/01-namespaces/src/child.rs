@@ -25,8 +25,10 @@ use nix::unistd::sethostname;
 
 use crate::devices::DevPlan;
 use crate::exec::ExecPlan;
+use crate::failure::{At, Failure, Step};
 use crate::identity::UserPlan;
 use crate::rootfs::RootfsPlan;
+use crate::steps::{self, ChildPhase, ChildStep};
 use crate::sync::ChildEnds;
 use crate::{init, loopback};
 
@@ -46,122 +48,8 @@ pub(crate) struct ChildPlan {
     pub stdio: crate::config::Stdio,
     /// A terminal instead of `stdio`, made in the container (see `console.rs`).
     pub console: Option<crate::console::Console>,
-}
-
-/// The child's set-up steps, in the order it takes them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Step {
-    /// Wait until the parent has written id maps (and, later, cgroups and network).
-    WaitForParent = 1,
-    /// Undo the parent's signal mask and `SIGPIPE` setting, which `execve` would keep.
-    ResetSignals,
-    /// Make every mount private, so nothing we mount propagates back to the host.
-    MakeMountsPrivate,
-    /// Mount the rootfs's own filesystem, if any (chapter 2's overlay).
-    MountRootfs,
-    /// Bind-mount the root filesystem onto itself: `pivot_root` needs a mount point.
-    BindRootfs,
-    /// Mount a fresh `/proc` that shows only the new PID namespace.
-    MountProc,
-    /// Mount `/sys`, read-only.
-    MountSys,
-    /// Build a minimal `/dev` on a tmpfs.
-    MountDev,
-    /// Swap the root: the rootfs becomes `/`, the host's root is unmounted.
-    PivotRoot,
-    /// Set the hostname in the new UTS namespace.
-    SetHostname,
-    /// Bring up `lo` in the new network namespace.
-    LoopbackUp,
-    /// Create and enter the working directory.
-    Workdir,
-    /// Install the configured stdin, stdout and stderr.
-    SetStdio,
-    /// Drop root: become the configured user.
-    SetUser,
-    /// Replace ourselves with the command.
-    Exec,
-    /// With `--init`: fork the command and wait for it as PID 1.
-    Init,
-    /// With a terminal: open a pty in the container and make it the controlling terminal.
-    Console,
-    /// For `exec` in a running container: join its namespaces and its root (`enter.rs`).
-    JoinNamespaces,
-}
-
-impl Step {
-    const ALL: [Step; 18] = [
-        Step::WaitForParent,
-        Step::ResetSignals,
-        Step::MakeMountsPrivate,
-        Step::MountRootfs,
-        Step::BindRootfs,
-        Step::MountProc,
-        Step::MountSys,
-        Step::MountDev,
-        Step::PivotRoot,
-        Step::SetHostname,
-        Step::LoopbackUp,
-        Step::Workdir,
-        Step::SetStdio,
-        Step::SetUser,
-        Step::Exec,
-        Step::Init,
-        Step::Console,
-        Step::JoinNamespaces,
-    ];
-
-    fn from_u8(byte: u8) -> Option<Step> {
-        Step::ALL.into_iter().find(|step| *step as u8 == byte)
-    }
-}
-
-/// What the child reports when a step fails: the step, which item of it (a device, a path
-/// candidate; 0 when the step has one item), and the errno.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Failure {
-    /// The step that failed.
-    pub step: Step,
-    /// Which item of the step failed, for steps that work through a list.
-    pub item: u16,
-    /// The error the kernel returned.
-    pub errno: Errno,
-}
-
-impl Failure {
-    /// The wire size of a report: small enough that one `write(2)` to a pipe is atomic.
-    pub const SIZE: usize = 8;
-
-    pub(crate) fn new(step: Step, item: u16, errno: Errno) -> Self {
-        Failure { step, item, errno }
-    }
-
-    pub(crate) fn encode(&self) -> [u8; Self::SIZE] {
-        let mut bytes = [0u8; Self::SIZE];
-        bytes[0] = self.step as u8;
-        bytes[2..4].copy_from_slice(&self.item.to_le_bytes());
-        bytes[4..8].copy_from_slice(&(self.errno as i32).to_le_bytes());
-        bytes
-    }
-
-    pub(crate) fn decode(bytes: &[u8; Self::SIZE]) -> Option<Self> {
-        let step = Step::from_u8(bytes[0])?;
-        let item = u16::from_le_bytes([bytes[2], bytes[3]]);
-        let errno = i32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-        Some(Failure::new(step, item, Errno::from_raw(errno)))
-    }
-}
-
-/// Tags an errno with the step it happened in.
-pub(crate) trait At<T> {
-    fn at(self, step: Step) -> Result<T, Failure>;
-}
-
-impl<T> At<T> for Result<T, Errno> {
-    fn at(self, step: Step) -> Result<T, Failure> {
-        self.map_err(|errno| Failure::new(step, 0, errno))
-    }
+    /// Steps later chapters added, each run in its phase (`steps.rs`).
+    pub steps: Vec<std::sync::Arc<dyn ChildStep>>,
 }
 
 // ANCHOR: finish
@@ -171,17 +59,8 @@ pub(crate) fn run(plan: &ChildPlan, ends: &ChildEnds) -> isize {
         Ok(code) => code as isize,
         Err(failure) => {
             ends.report(&failure);
-            exit_code(&failure) as isize
+            crate::failure::exit_code(&failure) as isize
         }
-    }
-}
-
-/// The exit codes Docker uses: 127 command not found, 126 not executable, else 125.
-pub(crate) fn exit_code(failure: &Failure) -> i32 {
-    match (failure.step, failure.errno) {
-        (Step::Exec, Errno::ENOENT | Errno::ENOTDIR) => 127,
-        (Step::Exec, _) => 126,
-        _ => 125,
     }
 }
 
@@ -198,10 +77,12 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
     plan.rootfs.make_mounts_private()?;
     plan.rootfs.mount_rootfs()?;
     plan.rootfs.bind_rootfs()?;
+    added(plan, ChildPhase::Mounts)?;
     plan.rootfs.mount_proc()?;
     plan.rootfs.mount_sys(plan.rootless)?;
     plan.dev.mount(plan.rootless)?;
     plan.rootfs.pivot_root()?;
+    added(plan, ChildPhase::AfterPivot)?;
 
     sethostname(&plan.hostname).at(Step::SetHostname)?;
     loopback::bring_up().at(Step::LoopbackUp)?;
@@ -212,15 +93,23 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
     if let Some(console) = &plan.console {
         crate::console::set_up(console)?;
     }
+    added(plan, ChildPhase::BeforeUser)?;
     if let Some(user) = &plan.user {
         user.apply()?;
     }
+    added(plan, ChildPhase::BeforeExec)?;
     if plan.init {
         return init::run(&plan.exec, ends);
     }
     Err(plan.exec.exec())
 }
 // ANCHOR_END: finish
+
+/// Runs the added steps of one phase, reporting a failure with the step's index.
+fn added(plan: &ChildPlan, phase: ChildPhase) -> Result<(), Failure> {
+    steps::run_phase(&plan.steps, phase)
+        .map_err(|(index, errno)| Failure::new(Step::Added, index, errno))
+}
 
 /// Puts the configured descriptors in place of 0, 1 and 2 (`dup2` clears close-on-exec on
 /// the copy, so they survive the exec; the originals close with it).
@@ -250,18 +139,4 @@ pub(crate) fn reset_signals() -> Result<(), Errno> {
         unsafe { nix::sys::signal::signal(signal, SigHandler::SigDfl) }?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failures_survive_the_pipe() {
-        for step in Step::ALL {
-            let failure = Failure::new(step, 513, Errno::EINVAL);
-            assert_eq!(Failure::decode(&failure.encode()), Some(failure));
-        }
-        assert_eq!(Failure::decode(&[0u8; Failure::SIZE]), None);
-    }
 }

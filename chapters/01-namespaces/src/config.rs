@@ -41,6 +41,8 @@ pub struct ContainerConfig {
     /// Give the command a terminal of the container's own instead (`docker run -t`): its
     /// master end is sent over the console socket (see `console.rs`).
     pub console: Option<crate::console::Console>,
+    /// Steps later chapters add to the start, in the parent and in the child (`steps.rs`).
+    pub steps: crate::steps::Steps,
 }
 
 /// The command's standard streams: `None` keeps the one the starting process has.
@@ -100,6 +102,7 @@ impl ContainerConfig {
             user: None,
             stdio: Stdio::default(),
             console: None,
+            steps: crate::steps::Steps::default(),
         }
     }
 

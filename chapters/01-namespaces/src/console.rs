@@ -15,7 +15,7 @@ use std::os::fd::RawFd;
 
 use nix::errno::Errno;
 
-use crate::child::{Failure, Step};
+use crate::failure::{Failure, Step};
 
 /// How the command gets a terminal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,8 @@
 //! 1. **Spawn** ([`spawn`]): `clone(2)` a child into new namespaces. It blocks at once.
 //! 2. **Configure from the parent** ([`Spawned`]): with the child's pid in hand, the parent
 //!    does what only it can: write the user namespace's id maps now; put the pid in a cgroup
-//!    (chapter 5) and move a veth into its network namespace (chapter 6) later.
+//!    (chapter 5) and move a veth into its network namespace (chapter 7) later, as
+//!    [`crate::ParentStep`]s (see `steps.rs`).
 //! 3. **Finish in the child** ([`Spawned::release`]): the child mounts its root filesystem,
 //!    pivots into it and execs the command (see `child.rs`).
 //!
@@ -15,13 +16,15 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use crate::child::{self, ChildPlan, Failure, Step};
+use crate::child::{self, ChildPlan};
 use crate::config::{ConfigError, ContainerConfig};
 use crate::devices::DevPlan;
 use crate::exec::ExecPlan;
+use crate::failure::{self, Failure, Step};
 use crate::identity::UserPlan;
 use crate::namespaces::{self, IdMapError, clone_flags};
 use crate::rootfs::RootfsPlan;
+use crate::steps::Steps;
 use crate::sync::{self, ParentEnds};
 
 /// The child runs on its own stack until it execs; it needs little.
@@ -46,6 +49,13 @@ pub enum StartError {
     IdMaps(#[from] IdMapError),
     #[error("releasing the child: {0}")]
     Release(std::io::Error),
+    /// A parent-side step a later chapter added failed (`steps.rs`).
+    #[error("{name}: {source}")]
+    ParentStep {
+        name: String,
+        #[source]
+        source: crate::steps::StepError,
+    },
     /// A step in the child failed; `message` says which and on what.
     #[error("{message}")]
     Setup { failure: Failure, message: String },
@@ -56,7 +66,7 @@ impl StartError {
     /// 126 when it cannot be executed, 125 when the container could not be set up.
     pub fn exit_code(&self) -> i32 {
         match self {
-            StartError::Setup { failure, .. } => child::exit_code(failure),
+            StartError::Setup { failure, .. } => failure::exit_code(failure),
             _ => 125,
         }
     }
@@ -69,8 +79,9 @@ pub fn start(config: &ContainerConfig) -> Result<Running, StartError> {
     let spawned = spawn(config)?; // 1. clone into new namespaces; the child waits
     if config.rootless {
         let (uid, gid) = namespaces::caller_ids();
-        spawned.write_id_maps(uid, gid)?; // 2. the parent's part
+        spawned.write_id_maps(uid, gid)?; // 2. the parent's part...
     }
+    spawned.run_parent_steps(&config.steps)?; // ...and what later chapters add to it
     spawned.release() // 3. the child finishes and execs
 }
 // ANCHOR_END: start
@@ -99,6 +110,7 @@ pub fn spawn(config: &ContainerConfig) -> Result<Spawned, StartError> {
         user: config.user.as_ref().map(UserPlan::new),
         stdio: config.stdio,
         console: config.console,
+        steps: config.steps.child().to_vec(),
     };
     let (ends, child_ends) = sync::pipes().map_err(StartError::Pipes)?;
     let parent_fds = ends.raw_fds();
@@ -150,6 +162,21 @@ impl Spawned {
         Ok(namespaces::write_id_maps(self.pid, uid, gid)?)
     }
 
+    // ANCHOR: run_parent_steps
+    /// Phase 2, the later chapters' part: runs their parent-side steps, in order, with the
+    /// child's pid. On failure the child is killed when `self` is dropped.
+    pub fn run_parent_steps(&self, steps: &Steps) -> Result<(), StartError> {
+        for step in steps.parent() {
+            step.run(self.pid)
+                .map_err(|source| StartError::ParentStep {
+                    name: step.name().to_owned(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: run_parent_steps
+
     /// Phase 3: lets the child finish its set-up and exec the command. Returns once the
     /// command runs, or with the step that failed.
     pub fn release(mut self) -> Result<Running, StartError> {
@@ -199,6 +226,10 @@ fn describe(plan: &ChildPlan, failure: &Failure) -> String {
         Step::Init => "running the init process (--init)".to_owned(),
         Step::Console => crate::console::describe(failure.item).to_owned(),
         Step::JoinNamespaces => "joining the container's namespaces".to_owned(),
+        Step::Added => match plan.steps.get(usize::from(failure.item)) {
+            Some(step) => step.name().to_owned(),
+            None => "a step added to the start".to_owned(),
+        },
         Step::SetStdio => format!("installing descriptor {} of the command", failure.item),
         Step::SetUser => match &plan.user {
             Some(user) => user.describe(failure.item),

@@ -18,7 +18,7 @@ use nix::mount::{MsFlags, mount};
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use nix::unistd::symlinkat;
 
-use crate::child::{Failure, Step};
+use crate::failure::{Failure, Step};
 use crate::rootfs::ensure_dir;
 
 /// A character device the container gets.

@@ -23,10 +23,10 @@ use nix::errno::Errno;
 use nix::sched::{CloneFlags, clone};
 use nix::unistd::Pid;
 
-use crate::child::{At, Failure, Step};
 use crate::config::ContainerConfig;
 use crate::container::{Running, StartError};
 use crate::exec::ExecPlan;
+use crate::failure::{At, Failure, Step};
 use crate::identity::UserPlan;
 use crate::sync::{self, ChildEnds};
 
@@ -97,7 +97,7 @@ pub fn enter(target: Pid, config: &ContainerConfig) -> Result<Running, StartErro
             Ok(()) => 0,
             Err(failure) => {
                 child_ends.report(&failure);
-                crate::child::exit_code(&failure) as isize
+                crate::failure::exit_code(&failure) as isize
             }
         }
     });

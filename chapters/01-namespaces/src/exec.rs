@@ -14,8 +14,8 @@ use nix::errno::Errno;
 use nix::sys::stat::Mode;
 use nix::unistd::{AccessFlags, chdir, mkdir};
 
-use crate::child::{Failure, Step};
 use crate::config::{ContainerConfig, DEFAULT_PATH};
+use crate::failure::{Failure, Step};
 
 /// [`Failure::item`] of an `Exec` failure when no candidate in `PATH` existed.
 pub(crate) const NOT_IN_PATH: u16 = u16::MAX;

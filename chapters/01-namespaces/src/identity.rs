@@ -9,7 +9,7 @@
 use nix::errno::Errno;
 use nix::unistd::{Gid, Uid};
 
-use crate::child::{Failure, Step};
+use crate::failure::{Failure, Step};
 
 /// Numeric ids for the command.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,8 +18,8 @@
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::unistd::{ForkResult, fork};
 
-use crate::child::{At, Failure, Step};
 use crate::exec::ExecPlan;
+use crate::failure::{At, Failure, Step};
 use crate::signals::{Escalate, forward_and_reap, forwarded_and_sigchld};
 use crate::sync::ChildEnds;
 
@@ -38,7 +38,7 @@ pub(crate) fn run(exec: &ExecPlan, ends: &ChildEnds) -> Result<i32, Failure> {
             let failure = exec.exec();
             ends.report(&failure);
             // SAFETY: _exit ends this process without running anything of the parent's.
-            unsafe { libc::_exit(crate::child::exit_code(&failure)) }
+            unsafe { libc::_exit(crate::failure::exit_code(&failure)) }
         }
         ForkResult::Parent { child: command } => {
             // Only the command's copy of the report pipe may stay open: it closes on exec.

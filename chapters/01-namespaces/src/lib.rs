@@ -14,10 +14,11 @@
 //!
 //! [`start`] runs the three in order; [`signals::forward_until_exit`] waits for the command
 //! the way a foreground `docker run` does. Read the modules in this order: `config`,
-//! `namespaces`, `container`, `sync`, `child`, `rootfs`, `devices`, `loopback`, `exec`,
-//! `signals`, `init`; then two that the engine (`final/`) builds on: [`console`], a terminal
-//! of the container's own (`docker run -t`), and [`enter`], one more process in a running
-//! container (`docker exec`).
+//! `namespaces`, `container`, `sync`, `child` (and `failure`, how its errors travel),
+//! `rootfs`, `devices`, `loopback`, `exec`, `signals`, `init`, and [`steps`], the seams where
+//! later chapters add their own steps to a start; then two that the engine (`final/`) builds
+//! on: [`console`], a terminal of the container's own (`docker run -t`), and [`enter`], one
+//! more process in a running container (`docker exec`).
 
 pub mod config;
 pub mod console;
@@ -26,18 +27,21 @@ pub mod devices;
 pub mod enter;
 pub mod namespaces;
 pub mod signals;
+pub mod steps;
 
 mod child;
 mod exec;
+mod failure;
 mod identity;
 mod init;
 mod loopback;
 mod rootfs;
 mod sync;
 
-pub use child::{Failure, Step};
 pub use config::{ConfigError, ContainerConfig, RootfsMount, Stdio, User};
 pub use container::{ExitStatus, Running, Spawned, StartError, spawn, start};
+pub use failure::{Failure, Step};
+pub use steps::{BindMount, ChildPhase, ChildStep, ParentStep, Steps};
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;

@@ -14,8 +14,8 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::Mode;
 use nix::unistd::{chdir, mkdir, pivot_root};
 
-use crate::child::{At, Failure, Step};
 use crate::config::RootfsMount;
+use crate::failure::{At, Failure, Step};
 
 /// The paths the child needs for its root filesystem, prepared by the parent.
 #[derive(Debug)]

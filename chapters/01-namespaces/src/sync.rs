@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 
-use crate::child::Failure;
+use crate::failure::Failure;
 
 /// The parent's ends of the two pipes.
 #[derive(Debug)]
