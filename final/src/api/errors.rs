@@ -27,6 +27,7 @@ pub fn engine_error(error: EngineError) -> HttpError {
         EngineError::Invalid(_) => HttpError::bad_request(message),
         EngineError::Start { .. }
         | EngineError::Launch { .. }
+        | EngineError::Extension { .. }
         | EngineError::Io { .. }
         | EngineError::Exec { .. }
         | EngineError::Signal { .. } => HttpError::internal(message),

@@ -17,7 +17,14 @@ pub use berth_daemon::engine::*;
 /// `program` (berthd itself), or by exec'ing `program monitor ...` when the zygote cannot
 /// run.
 pub fn open(root: &Path, program: PathBuf) -> Result<Arc<Engine>, EngineError> {
-    Engine::open(root, Box::new(zygote::ZygoteLauncher::new(program, root)))
+    let launcher = zygote::ZygoteLauncher::new(program, root);
+    Engine::open(root, Box::new(launcher), extensions())
+}
+
+/// What later chapters add to every container: none yet. berthd and its monitors (this same
+/// binary, exec'd or forked by the zygote) must build the same list.
+fn extensions() -> Extensions {
+    Vec::new()
 }
 
 /// Entry point of the monitor processes: `berthd` calls this when run as
@@ -26,6 +33,6 @@ pub fn open(root: &Path, program: PathBuf) -> Result<Arc<Engine>, EngineError> {
 pub fn monitor_main(args: &[String]) -> i32 {
     match args {
         [flag, root] if flag == "--zygote" => zygote::serve(Path::new(root)),
-        _ => monitor::main(args),
+        _ => monitor::main(args, &extensions()),
     }
 }

@@ -245,5 +245,5 @@ fn monitor(args: &[String], report: &OwnedFd, null: &File) -> i32 {
         }
         libc::setpgid(0, 0);
     }
-    monitor::main(args)
+    monitor::main(args, &super::extensions())
 }

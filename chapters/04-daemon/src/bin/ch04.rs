@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use berth_daemon::api::{self, Daemon};
-use berth_daemon::engine::{Engine, ExecLauncher};
+use berth_daemon::engine::{Engine, ExecLauncher, Extensions};
 use berth_daemon::http::{
     Client, ClientError, ClientRequest, Host, Server, ServerOptions, SocketGroup,
 };
@@ -155,7 +155,7 @@ fn main() -> ExitCode {
             id,
             attachers,
         } => {
-            let code = berth_daemon::engine::monitor::main(&[root, id, attachers]);
+            let code = berth_daemon::engine::monitor::main(&[root, id, attachers], &extensions());
             return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
         Command::Daemon {
@@ -184,6 +184,12 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// What later chapters add to every container: none yet. The daemon and its monitors (this
+/// same binary, `ch04 monitor`) must build the same list.
+fn extensions() -> Extensions {
+    Vec::new()
 }
 
 // ANCHOR: daemon
@@ -235,7 +241,7 @@ fn daemon(
 
     let program = std::env::current_exe().map_err(|e| fail(&e))?;
     let launcher = Box::new(ExecLauncher::new(program));
-    let engine = Engine::open(&root, launcher).map_err(|e| fail(&e))?;
+    let engine = Engine::open(&root, launcher, extensions()).map_err(|e| fail(&e))?;
     let options = ServerOptions {
         socket_group: group.map(|g| match g.parse::<u32>() {
             Ok(gid) => SocketGroup::Gid(gid),

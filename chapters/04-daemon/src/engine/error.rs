@@ -41,6 +41,19 @@ pub enum EngineError {
     /// 400: a request the engine cannot honour (bad condition, bad signal, unsupported flag).
     #[error("{0}")]
     Invalid(String),
+    /// An extension could not prepare or release the resources of container `id`, or could
+    /// not sweep orphans at open (500).
+    #[error("{extension} ({what} for container {id}): {source}")]
+    Extension {
+        /// The extension's name.
+        extension: String,
+        /// `preparing`, `releasing` or `sweeping orphans`.
+        what: &'static str,
+        /// The container's full id (empty for a sweep).
+        id: String,
+        /// The extension's own error.
+        source: super::extension::ExtensionError,
+    },
     /// The monitor of container `id` could not be launched (500, exit code 125).
     #[error("launching the monitor of container {id}: {source}")]
     Launch {

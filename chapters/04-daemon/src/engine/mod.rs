@@ -13,6 +13,8 @@
 //! - `types.rs`: what the API asks for and what the engine answers; `error.rs`: why it failed;
 //! - `spec.rs`: a create request as chapter 2's options, for its one record (`config.json`);
 //! - `launcher.rs`: how a monitor process is launched (the seam `final/` plugs its zygote into);
+//! - `extension.rs`: how later chapters add resources and start steps to a container (the
+//!   seam chapters 5 to 8 plug into), and in which order;
 //! - `monitor.rs`: the monitor itself: it runs the container, logs its output, records its
 //!   exit in `state.json` (chapter 2's [`state`]), serves attach sessions on a socket (`protocol.rs`), and
 //!   reports to the daemon in one JSON line per event;
@@ -29,6 +31,7 @@ mod adopt;
 pub mod detach;
 mod error;
 mod exec;
+mod extension;
 mod follow;
 mod launcher;
 pub mod logs;
@@ -56,6 +59,7 @@ pub use adopt::{reconcile, wait_for_exit};
 /// A container's run state on disk (`state.json`): chapter 2's, which the monitor writes.
 pub use berth_images::state;
 pub use error::{EngineError, StartFailure};
+pub use extension::{Extension, ExtensionError, Extensions};
 pub use launcher::{ExecLauncher, Launched, MonitorLauncher};
 use state::{RunState, Status as RunStatus};
 pub use types::*;
@@ -132,6 +136,8 @@ pub struct Engine {
     store: Store,
     /// How a monitor is launched: exec'd by default, forked by `final/`'s zygote.
     launcher: Box<dyn MonitorLauncher>,
+    /// What later chapters add to each container (the monitors build the same list).
+    extensions: Extensions,
     watches: Mutex<HashMap<String, Arc<Watch>>>,
     execs: Mutex<HashMap<String, Arc<exec::Instance>>>,
 }
@@ -146,14 +152,17 @@ impl Engine {
     /// claim to run but whose monitor is gone are marked exited, and any process left of them
     /// is killed, so that nothing runs that nobody watches. Monitors are started with
     /// `launcher` (an [`ExecLauncher`] running the daemon's own binary, unless a daemon plugs
-    /// in another).
+    /// in another). `extensions` are swept for orphans now, and take part in every start and
+    /// removal (see `extension.rs`).
     pub fn open(
         root: &Path,
         launcher: Box<dyn MonitorLauncher>,
+        extensions: Extensions,
     ) -> Result<Arc<Engine>, EngineError> {
         let engine = Arc::new(Engine {
             store: Store::open(root)?,
             launcher,
+            extensions,
             watches: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
         });
@@ -177,9 +186,41 @@ impl Engine {
                 None => {}
             }
         }
+        engine.sweep_orphans()?;
         Ok(engine)
     }
     // ANCHOR_END: open
+
+    /// Has every extension release the resources of containers that no longer exist.
+    fn sweep_orphans(&self) -> Result<(), EngineError> {
+        if self.extensions.is_empty() {
+            return Ok(());
+        }
+        let dir = self.store.containers_dir();
+        let exists = |id: &str| !id.is_empty() && !id.contains('/') && dir.join(id).is_dir();
+        for extension in &self.extensions {
+            extension
+                .sweep_orphans(&exists)
+                .map_err(|source| EngineError::Extension {
+                    extension: extension.name().to_owned(),
+                    what: "sweeping orphans",
+                    id: String::new(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Has every extension release the resources of container `id`. Called where nobody can
+    /// be answered any more (after a removal, after a failed start): a failure is said in the
+    /// daemon's log, and the next open's sweep tries again.
+    fn release(&self, id: &str) {
+        for extension in &self.extensions {
+            if let Err(e) = extension.release(id) {
+                eprintln!("releasing {} of container {id}: {e}", extension.name());
+            }
+        }
+    }
 
     /// The image store.
     pub fn store(&self) -> &Store {
@@ -280,6 +321,20 @@ impl Engine {
             live.starts += 1;
             live.pending_attachers
         };
+        // The engine resources first: the monitor's steps use them.
+        let dir = record.dir(&self.store);
+        for extension in &self.extensions {
+            if let Err(source) = extension.prepare(&record, &dir) {
+                watch.update(|l| l.starting = false);
+                self.release(&record.id);
+                return Err(EngineError::Extension {
+                    extension: extension.name().to_owned(),
+                    what: "preparing",
+                    id: record.id,
+                    source,
+                });
+            }
+        }
         let launched = self
             .launcher
             .launch(self.store.root(), &record.id, attachers);
@@ -287,6 +342,7 @@ impl Engine {
             Ok(monitor) => monitor,
             Err(source) => {
                 watch.update(|l| l.starting = false);
+                self.release(&record.id);
                 return Err(EngineError::Launch {
                     id: record.id,
                     source,
@@ -316,6 +372,10 @@ impl Engine {
                 }
                 Ok(monitor::Report::Exited { .. }) | Err(_) => {}
             }
+        }
+        if outcome.is_err() {
+            // Nothing runs that could use them.
+            self.release(&record.id);
         }
         if outcome.is_ok() {
             let run = RunState::load(&record.dir(&self.store));
@@ -477,6 +537,7 @@ impl Engine {
     /// the `removed` waiters.
     fn remove_record(&self, id: &str) -> Result<ContainerRecord, EngineError> {
         let (removed, trash) = container::remove_later(&self.store, id)?;
+        self.release(id);
         let watch = lock(&self.watches).remove(id);
         if let Some(watch) = watch {
             watch.update(|l| l.removed = true);

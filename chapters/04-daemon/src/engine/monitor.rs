@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use super::protocol::{self, ATTACH, END, RESIZE, STDERR, STDIN, STDIN_CLOSE, STDOUT};
 use super::state::{RunState, Status as RunStatus, now_rfc3339};
-use super::{pipes, pty};
+use super::{Extension, pipes, pty};
 
 /// How long a start waits for the attach sessions made before it: a client that attached
 /// and vanished must not hold the container back for long.
@@ -176,15 +176,16 @@ impl Shared {
     }
 }
 
-/// Runs the monitor; returns its exit code. `args`: ROOT ID ATTACHERS.
-pub fn main(args: &[String]) -> i32 {
+/// Runs the monitor; returns its exit code. `args`: ROOT ID ATTACHERS. `extensions` must be
+/// the daemon's own list: each adds its chapter 1 steps to the container's start.
+pub fn main(args: &[String], extensions: &[std::sync::Arc<dyn Extension>]) -> i32 {
     let mut report = std::io::stdout();
     let [root, id, attachers] = args else {
         eprintln!("usage: monitor ROOT ID ATTACHERS");
         return 2;
     };
     let attachers: usize = attachers.parse().unwrap_or(0);
-    match run(Path::new(root), id, attachers, &mut report) {
+    match run(Path::new(root), id, attachers, extensions, &mut report) {
         Ok(()) => 0,
         Err((dir, error, code)) => {
             if let Some(dir) = dir {
@@ -213,7 +214,13 @@ fn say(report: &mut impl Write, message: &Report) {
 type Failure = (Option<std::path::PathBuf>, String, i32);
 
 // ANCHOR: monitor
-fn run(root: &Path, id: &str, attachers: usize, report: &mut impl Write) -> Result<(), Failure> {
+fn run(
+    root: &Path,
+    id: &str,
+    attachers: usize,
+    extensions: &[std::sync::Arc<dyn Extension>],
+    report: &mut impl Write,
+) -> Result<(), Failure> {
     // Before any thread exists: the signals we forward and SIGCHLD must be blocked in all.
     let blocked = BlockedSignals::block().map_err(|e| (None, format!("signals: {e}"), 125))?;
     let store = Store::open_in_use(root).map_err(|e| (None, e.to_string(), 125))?;
@@ -224,6 +231,12 @@ fn run(root: &Path, id: &str, attachers: usize, report: &mut impl Write) -> Resu
     let spec = &record.options;
     let mut config = container::runtime_config(&store, &record)
         .map_err(|e| (Some(dir.clone()), e.to_string(), 125))?;
+    // What later chapters add: steps in the parent (with the pid) and in the child.
+    for extension in extensions {
+        extension
+            .configure(&record, &mut config)
+            .map_err(|e| fail(extension.name(), &e))?;
+    }
 
     // The container's stdio: a terminal of its own, or pipes (stdin: a pipe with OpenStdin,
     // else /dev/null, as in Docker).
@@ -271,6 +284,11 @@ fn run(root: &Path, id: &str, attachers: usize, report: &mut impl Write) -> Resu
 
     // Phase 1: the container exists, held before its command runs.
     let spawned = spawn(&config).map_err(|e| (Some(dir.clone()), e.to_string(), e.exit_code()))?;
+    // Phase 2, the later chapters' part: their parent-side steps, with the child's pid (a
+    // failure drops `spawned`, which kills the held child).
+    spawned
+        .run_parent_steps(&config.steps)
+        .map_err(|e| (Some(dir.clone()), e.to_string(), e.exit_code()))?;
 
     let shared = Arc::new(Shared {
         clients: Mutex::new(Clients {
