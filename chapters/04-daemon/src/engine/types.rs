@@ -6,10 +6,9 @@
 //! in `final/` decode requests into them and encode answers from them, and the engine never
 //! sees JSON.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use berth_images::container::ContainerRecord;
+use berth_images::container::{ContainerRecord, Settings};
 use serde::{Deserialize, Serialize};
 
 /// Everything `POST /containers/create` may ask for, already decoded from Docker's JSON.
@@ -31,30 +30,10 @@ pub struct CreateSpec {
     pub working_dir: Option<String>,
     /// `--hostname`; `None` = the short container id, as Docker does.
     pub hostname: Option<String>,
-    /// `--label` pairs: kept for inspect and for `docker ps --filter label=...`.
-    pub labels: BTreeMap<String, String>,
-    /// `-t`: give the container a terminal; its output is then one raw stream, not two.
-    pub tty: bool,
-    /// `-i`: stdin stays open (a pipe, or the terminal) for attached clients, else `/dev/null`.
-    pub open_stdin: bool,
-    /// Close stdin when the first attached client's stdin ends: how `echo hi | docker run -i` ends.
-    pub stdin_once: bool,
-    /// The creating client will attach its stdin (`docker run -i`); kept for inspect.
-    pub attach_stdin: bool,
-    /// The creating client will attach to stdout (`docker run` without `-d`); for inspect.
-    pub attach_stdout: bool,
-    /// The creating client will attach to stderr (`docker run` without `-d`); for inspect.
-    pub attach_stderr: bool,
-    /// `--rm` (HostConfig.AutoRemove): the engine removes the container once it exits.
-    pub auto_remove: bool,
-    /// `[rows, cols]` for the TTY at start.
-    pub console_size: Option<[u16; 2]>,
     /// `--init`: a tiny init as PID 1 that forwards signals to the command and reaps zombies.
     pub init: bool,
-    /// Docker's `StopSignal` and `StopTimeout` (seconds).
-    pub stop_signal: Option<String>,
-    /// How long `docker stop` waits before SIGKILL; `None` = 10 s (also for moby's -1).
-    pub stop_timeout: Option<u64>,
+    /// A terminal, stdin, labels, the stop signal, `--rm`: chapter 2's, kept as they are.
+    pub settings: Settings,
 }
 
 /// Whether a container is created, running or exited (`State.Status` in Docker's inspect).
