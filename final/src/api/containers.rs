@@ -615,12 +615,7 @@ fn logs(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
     Ok(Response::stream(200, stream_type(tty), move |body| {
         for line in lines {
             let line = line?;
-            let mut bytes = Vec::with_capacity(line.bytes.len() + 32);
-            if timestamps {
-                bytes.extend_from_slice(line.time.as_bytes());
-                bytes.push(b' ');
-            }
-            bytes.extend_from_slice(&line.bytes);
+            let bytes = line.printed(timestamps);
             if tty {
                 body.send(&bytes)?;
             } else {

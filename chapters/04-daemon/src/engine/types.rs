@@ -139,6 +139,20 @@ pub struct LogLine {
     pub bytes: Vec<u8>,
 }
 
+impl LogLine {
+    /// The line as `docker logs` prints it: with `timestamps` (`-t`), its time and a space
+    /// first.
+    pub fn printed(&self, timestamps: bool) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.bytes.len() + 40);
+        if timestamps {
+            bytes.extend_from_slice(self.time.as_bytes());
+            bytes.push(b' ');
+        }
+        bytes.extend_from_slice(&self.bytes);
+        bytes
+    }
+}
+
 /// `POST /containers/{id}/exec` body, decoded.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ExecSpec {
