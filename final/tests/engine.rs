@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth::engine::{
-    AttachOptions, Engine, EngineError, ExecSpec, LogOptions, Status, StreamKind, WaitCondition,
+    AttachOptions, Engine, EngineError, ExecSpec, LogOptions, StartFailure, Status, StreamKind,
+    WaitCondition,
 };
 use engine_support::{BERTHD, TestEngine, collect, no_input, run, within};
 use nix::sys::signal::Signal;
@@ -31,14 +32,20 @@ fn exit_codes_are_dockers() {
     assert_eq!(code(&["true"]).unwrap(), 0);
     assert_eq!(code(&["sh", "-c", "exit 1"]).unwrap(), 1);
     match code(&["no-such-command"]) {
-        Err(EngineError::Start { code, message }) => {
+        Err(EngineError::Start {
+            source: StartFailure { code, message },
+            ..
+        }) => {
             assert_eq!(code, 127, "{message}");
             assert!(message.contains("no-such-command"), "{message}");
         }
         other => panic!("a missing command must fail the start with 127: {other:?}"),
     }
     match code(&["/etc/passwd"]) {
-        Err(EngineError::Start { code, .. }) => assert_eq!(code, 126),
+        Err(EngineError::Start {
+            source: StartFailure { code, .. },
+            ..
+        }) => assert_eq!(code, 126),
         other => panic!("a file that is not executable must fail with 126: {other:?}"),
     }
 
@@ -82,8 +89,8 @@ fn attach_before_start_sees_all_output_and_stdin() {
         &t,
         &["cat"],
         |spec| {
-            spec.open_stdin = true;
-            spec.stdin_once = true;
+            spec.settings.open_stdin = true;
+            spec.settings.stdin_once = true;
         },
         Box::new(&b"hello through stdin\n"[..]),
     )
@@ -98,7 +105,7 @@ fn attach_before_start_sees_all_output_and_stdin() {
 #[test]
 fn stdin_stays_open_across_attaches_without_stdin_once() {
     let t = TestEngine::new("stdin-open");
-    let id = t.create(&["cat"], |spec| spec.open_stdin = true);
+    let id = t.create(&["cat"], |spec| spec.settings.open_stdin = true);
     t.engine.start(&id).unwrap();
     // A first client sends a line and goes (EOF): cat must still be running after it.
     let first = t.engine.attach(&id, all_streams()).unwrap();
@@ -172,7 +179,7 @@ fn a_client_going_away_leaves_the_container_running() {
 #[test]
 fn a_tty_container_has_a_terminal_of_its_own() {
     let t = TestEngine::new("tty");
-    let (code, out) = run(&t, &["tty"], |spec| spec.tty = true, no_input()).unwrap();
+    let (code, out) = run(&t, &["tty"], |spec| spec.settings.tty = true, no_input()).unwrap();
     assert_eq!(code, 0);
     assert!(out.stdout.starts_with("/dev/pts/"), "{out:?}");
     assert!(out.stderr.is_empty(), "a TTY has one stream: {out:?}");
@@ -181,8 +188,8 @@ fn a_tty_container_has_a_terminal_of_its_own() {
         &t,
         &["stty", "size"],
         |spec| {
-            spec.tty = true;
-            spec.console_size = Some([30, 100]);
+            spec.settings.tty = true;
+            spec.settings.console_size = Some([30, 100]);
         },
         no_input(),
     )
@@ -195,9 +202,9 @@ fn a_tty_container_has_a_terminal_of_its_own() {
         &t,
         &["sh", "-c", "read line; echo got $line"],
         |spec| {
-            spec.tty = true;
-            spec.open_stdin = true;
-            spec.stdin_once = true;
+            spec.settings.tty = true;
+            spec.settings.open_stdin = true;
+            spec.settings.stdin_once = true;
         },
         Box::new(&b"early\n"[..]),
     )
@@ -211,8 +218,8 @@ fn a_tty_resizes_and_turns_ctrl_c_into_sigint() {
     let script = "trap 'echo got INT; exit 3' INT; echo ready; \
                   while :; do read line; eval \"$line\"; done";
     let id = t.create(&["sh", "-c", script], |spec| {
-        spec.tty = true;
-        spec.open_stdin = true;
+        spec.settings.tty = true;
+        spec.settings.open_stdin = true;
     });
     let session = t.engine.attach(&id, all_streams()).unwrap();
     let (mut keyboard, theirs) = UnixStream::pair().unwrap();
@@ -251,7 +258,9 @@ fn a_tty_resizes_and_turns_ctrl_c_into_sigint() {
 #[test]
 fn next_exit_and_removed_waits_with_auto_remove() {
     let t = TestEngine::new("auto-remove");
-    let id = t.create(&["sh", "-c", "exit 5"], |spec| spec.auto_remove = true);
+    let id = t.create(&["sh", "-c", "exit 5"], |spec| {
+        spec.settings.auto_remove = true
+    });
     // Both registered before the start.
     let next = t.engine.wait(&id, WaitCondition::NextExit).unwrap();
     let removed = t.engine.wait(&id, WaitCondition::Removed).unwrap();
@@ -413,7 +422,10 @@ fn exec_runs_in_the_container_with_its_settings() {
     let (code, _) = exec(spec(&["sh", "-c", "exit 7"])).unwrap();
     assert_eq!(code, Some(7));
     match exec(spec(&["no-such-command"])) {
-        Err(EngineError::Start { code, .. }) => assert_eq!(code, 127),
+        Err(EngineError::Start {
+            source: StartFailure { code, .. },
+            ..
+        }) => assert_eq!(code, 127),
         other => panic!("expected a 127 start error: {other:?}"),
     }
     let (_, out) = exec(ExecSpec {
@@ -476,7 +488,7 @@ fn a_new_engine_adopts_running_containers() {
         std::thread::sleep(Duration::from_millis(10));
     }
     // A second engine on the same store, as a restarted daemon would open it.
-    let again = Engine::open(&t.root(), BERTHD.into()).unwrap();
+    let again = berth::engine::open(&t.root(), BERTHD.into()).unwrap();
     let view = again.container(&id).unwrap();
     assert_eq!(view.status, Status::Running);
     assert!(view.pid.is_some());
@@ -495,9 +507,12 @@ fn run_rm(engine: &Arc<Engine>, cmd: &[&str]) -> i32 {
     let spec = berth::engine::CreateSpec {
         image: "busybox".into(),
         cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-        auto_remove: true,
-        attach_stdout: true,
-        attach_stderr: true,
+        settings: berth_images::container::Settings {
+            auto_remove: true,
+            attach_stdout: true,
+            attach_stderr: true,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let id = engine.create(spec).unwrap().record.id;
@@ -614,12 +629,12 @@ fn create_takes_dockers_entrypoint_rules_and_reports_missing_images() {
     .unwrap();
     assert_eq!(out.stdout, "says hello world\n");
     let view = t.engine.containers().unwrap().remove(0);
-    assert_eq!(view.entrypoint, ["echo", "says"]);
-    assert_eq!(view.cmd, ["hello", "world"]);
+    assert_eq!(view.record.entrypoint, ["echo", "says"]);
+    assert_eq!(view.record.cmd, ["hello", "world"]);
     assert!(
-        view.env.iter().any(|e| e.starts_with("PATH=")),
+        view.record.env.iter().any(|(k, _)| k == "PATH"),
         "{:?}",
-        view.env
+        view.record.env
     );
 
     let missing = t.engine.create(berth::engine::CreateSpec {
@@ -641,8 +656,8 @@ fn create_takes_dockers_entrypoint_rules_and_reports_missing_images() {
 fn attach_with_logs_replays_then_follows() {
     let t = TestEngine::new("attach-logs");
     let id = t.create(&["sh", "-c", "echo early; read x; echo late"], |spec| {
-        spec.open_stdin = true;
-        spec.stdin_once = true;
+        spec.settings.open_stdin = true;
+        spec.settings.stdin_once = true;
     });
     t.engine.start(&id).unwrap();
     // Wait for "early" in the log, then attach with a replay and release the container.
@@ -750,19 +765,19 @@ fn exec_detached_and_with_a_resizable_terminal() {
 #[test]
 fn a_new_engine_removes_auto_remove_containers_that_exited_meanwhile() {
     let t = TestEngine::new("auto-remove-open");
-    let id = t.create(&["true"], |spec| spec.auto_remove = true);
+    let id = t.create(&["true"], |spec| spec.settings.auto_remove = true);
     // As a monitor leaves it when the container exited while no daemon was running.
     let dir = t.root().join("containers").join(&id);
     let state = serde_json::json!({"status": "exited", "exit_code": 0});
     std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
-    let again = Engine::open(&t.root(), BERTHD.into()).unwrap();
+    let again = berth::engine::open(&t.root(), BERTHD.into()).unwrap();
     assert!(matches!(
         again.container(&id),
         Err(EngineError::NoSuchContainer(_))
     ));
     // A created one (never started) stays.
-    let kept = t.create(&["true"], |spec| spec.auto_remove = true);
-    let again = Engine::open(&t.root(), BERTHD.into()).unwrap();
+    let kept = t.create(&["true"], |spec| spec.settings.auto_remove = true);
+    let again = berth::engine::open(&t.root(), BERTHD.into()).unwrap();
     assert_eq!(again.container(&kept).unwrap().status, Status::Created);
 }
 
@@ -770,8 +785,8 @@ fn a_new_engine_removes_auto_remove_containers_that_exited_meanwhile() {
 fn detach_keys_leave_a_tty_container_running() {
     let t = TestEngine::new("detach-keys");
     let id = t.create(&["sh"], |spec| {
-        spec.tty = true;
-        spec.open_stdin = true;
+        spec.settings.tty = true;
+        spec.settings.open_stdin = true;
     });
     t.engine.start(&id).unwrap();
     let session = t.engine.attach(&id, all_streams()).unwrap();
@@ -942,7 +957,10 @@ fn exec_reads_user_names_inside_the_container_even_through_symlinks() {
         )
         .unwrap();
     match t.engine.exec_start(&exec_id, false) {
-        Err(EngineError::Start { message, code }) => {
+        Err(EngineError::Start {
+            source: StartFailure { message, code },
+            ..
+        }) => {
             assert_eq!(code, 126);
             assert!(message.contains("intruder"), "{message}");
         }

@@ -86,7 +86,8 @@ fn stop_kill_and_remove() {
     let out = daemon.run(&["rm", "busy"]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.contains("cannot remove a running container"),
+        out.stderr
+            .contains("container is running: stop the container"),
         "{}",
         out.stderr
     );
@@ -241,10 +242,15 @@ fn a_restarted_daemon_finds_its_containers() {
     daemon.restart();
     let ps = daemon.run(&["ps", "-a"]).stdout;
     assert!(ps.contains("Exited (255)   orphan"), "{ps}");
-    // Nothing of it is left running: its PID 1 was killed when the daemon took stock.
+    // Nothing of it is left running: its PID 1 was killed when the daemon took stock. Inspect
+    // says `Pid: 0` for a stopped container, as Docker's does: the pid it had is on disk.
     let (_, inspect) = daemon.api(&ClientRequest::get("/containers/orphan/json"));
     let inspect: serde_json::Value = serde_json::from_str(&inspect).unwrap();
-    let pid = inspect["State"]["Pid"].as_i64().unwrap() as i32;
+    let id = inspect["Id"].as_str().unwrap();
+    let dir = daemon.root().join("containers").join(id);
+    let pid = berth_daemon::engine::state::RunState::load(&dir)
+        .pid
+        .unwrap_or(0);
     assert!(pid > 0, "{inspect}");
     eventually("the orphan's process to be gone", || {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -320,4 +326,32 @@ fn a_second_daemon_on_the_same_store_refuses() {
         "{stderr}"
     );
     assert!(!daemon.dir.path().join("other.sock").exists());
+}
+
+/// A container holds no descriptor of the pipes its monitor made beyond its own stdio: every
+/// pipe the engine makes is close-on-exec (`engine/pipes.rs`). Without that the container
+/// would hold its stdout and stderr pipes' other ends too (and, with `-i`, its stdin pipe's
+/// write end, so that it never read end-of-file).
+#[test]
+fn a_container_holds_only_its_own_ends_of_its_pipes() {
+    let daemon = Daemon::start("fds");
+    let out = daemon.run(&["run", "--rm", "busybox", "ls", "-l", "/proc/self/fd"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // `N -> pipe:[INODE]`, one line per descriptor.
+    let targets: Vec<(&str, &str)> = out
+        .stdout
+        .lines()
+        .filter_map(|line| line.split_once(" -> "))
+        .map(|(left, target)| (left.rsplit(' ').next().unwrap_or(""), target))
+        .collect();
+    for fd in ["1", "2"] {
+        let (_, pipe) = targets.iter().find(|(n, _)| *n == fd).expect("stdio");
+        let holders: Vec<_> = targets.iter().filter(|(_, t)| t == pipe).collect();
+        assert_eq!(
+            holders.len(),
+            1,
+            "{pipe} held more than once: {}",
+            out.stdout
+        );
+    }
 }
