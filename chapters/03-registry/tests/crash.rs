@@ -34,7 +34,7 @@ fn killed_at(ch03: &Ch03, args: &[&str], syscalls: &str, path: Option<&Path>, wh
         .status;
     // strace ends the way the traced process did: killed by the same signal.
     use std::os::unix::process::ExitStatusExt;
-    status.signal() == Some(libc::SIGKILL)
+    status.signal() == Some(nix::sys::signal::Signal::SIGKILL as i32)
 }
 
 /// What a restart must find: the store as it was before the pull, with nothing left in
