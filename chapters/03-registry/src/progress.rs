@@ -34,7 +34,9 @@ pub enum LayerState {
 }
 
 impl LayerState {
-    fn text(&self) -> String {
+    /// Docker's words for the state: what `docker pull` prints beside a layer, and what the
+    /// Engine API's progress stream sends as its `status` (berthd sends these same words).
+    pub fn status(&self) -> String {
         match self {
             LayerState::Waiting => "Pulling fs layer".into(),
             LayerState::AlreadyExists => "Already exists".into(),
@@ -88,7 +90,7 @@ impl<W: Write> Progress for Plain<W> {
                 state: LayerState::Downloading { .. },
                 ..
             } => return,
-            Event::Layer { id, state } => format!("{id}: {}", state.text()),
+            Event::Layer { id, state } => format!("{id}: {}", state.status()),
         };
         let _ = writeln!(self.out, "{line}");
         let _ = self.out.flush();
@@ -131,7 +133,7 @@ impl<W: Write> Bars<W> {
         }
         for (id, state) in self.layers.values() {
             text.push_str("\x1b[2K");
-            text.push_str(&format!("{id}: {}", state.text()));
+            text.push_str(&format!("{id}: {}", state.status()));
             if let LayerState::Downloading { current, total } = state {
                 text.push_str(&format!(" {}", bar(*current, *total)));
             }

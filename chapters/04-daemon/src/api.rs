@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use berth_images::container::ContainerError;
 use berth_images::reference::Reference;
-use berth_images::store::{Removed, StoreError};
+use berth_images::store::StoreError;
 use berth_registry::progress::{Event, LayerState, Progress};
 use berth_registry::{PullOptions, RegistryConfig};
 use nix::sys::signal::Signal;
@@ -473,18 +473,9 @@ fn images(daemon: &Daemon) -> Result<Response, HttpError> {
 fn remove_image(daemon: &Daemon, req: &mut Request) -> Result<Response, HttpError> {
     let name = req.param("name").unwrap_or_default().to_owned();
     let force = req.query().bool_or("force", false)?;
-    let store = daemon.engine.store();
-    let removed = store
-        .remove_image(&name, force, |id| {
-            berth_images::container::user_of(store, id)
-        })
+    let removed = daemon
+        .engine
+        .remove_image(&name, force)
         .map_err(|e| http_error(e.into()))?;
-    let lines: Vec<_> = removed
-        .into_iter()
-        .map(|line| match line {
-            Removed::Untagged(name) => json!({"Untagged": name}),
-            Removed::Deleted(id) => json!({"Deleted": id.to_string()}),
-        })
-        .collect();
-    Ok(Response::json(200, &lines))
+    Ok(Response::json(200, &removed))
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use berth_daemon::http::{HttpError, Request, Response, Router};
 use berth_images::Digest;
 use berth_images::reference::Reference;
-use berth_images::store::{ImageRecord, Removed, Store};
+use berth_images::store::{ImageRecord, Store};
 use berth_registry::progress::{Event, Progress};
 use berth_registry::{Platform, PullOptions};
 use serde_json::{Value, json};
@@ -298,25 +298,11 @@ fn remove(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
     // Layers are shared by content, so there are no "parent images" to keep: noprune has
     // nothing to change, but it must still be a valid boolean.
     req.query().bool_or("noprune", false)?;
-    let store = daemon.engine.store();
-    let (removed, trash) = store
-        .remove_image_later(&name, force, |id| {
-            berth_images::container::user_of(store, id)
-        })
+    let removed = daemon
+        .engine
+        .remove_image(&name, force)
         .map_err(errors::store_error)?;
-    // The files go after we answer, as a removed container's do: deleting thousands of files
-    // is slow on some disks (chapter 2, "What the disk costs").
-    if let Some(trash) = trash {
-        std::thread::spawn(move || std::fs::remove_dir_all(trash));
-    }
-    let lines: Vec<Value> = removed
-        .into_iter()
-        .map(|line| match line {
-            Removed::Untagged(name) => json!({"Untagged": name}),
-            Removed::Deleted(id) => json!({"Deleted": id.to_string()}),
-        })
-        .collect();
-    Ok(Response::json(200, &lines))
+    Ok(Response::json(200, &removed))
 }
 
 // ANCHOR: push

@@ -63,31 +63,11 @@ pub fn message(event: Event) -> Value {
                 }
                 _ => json!({}),
             };
-            json!({"status": layer_status(&state), "progressDetail": detail, "id": id})
+            json!({"status": state.status(), "progressDetail": detail, "id": id})
         }
     }
 }
 // ANCHOR_END: message
-
-/// Docker's words for a layer's state.
-fn layer_status(state: &LayerState) -> String {
-    match state {
-        LayerState::Waiting => "Pulling fs layer".into(),
-        LayerState::AlreadyExists => "Already exists".into(),
-        LayerState::Downloading { .. } => "Downloading".into(),
-        LayerState::VerifyingChecksum => "Verifying Checksum".into(),
-        LayerState::DownloadComplete => "Download complete".into(),
-        LayerState::PullComplete => "Pull complete".into(),
-        LayerState::Retrying { attempt, reason } => {
-            format!("Retrying in 1 second (attempt {attempt}): {reason}")
-        }
-        LayerState::Preparing => "Preparing".into(),
-        LayerState::Pushing => "Pushing".into(),
-        LayerState::Pushed => "Pushed".into(),
-        LayerState::LayerAlreadyExists => "Layer already exists".into(),
-        LayerState::MountedFrom(from) => format!("Mounted from {from}"),
-    }
-}
 
 /// The message that ends a stream with an error.
 pub fn error_message(message: &str) -> Value {

@@ -42,9 +42,24 @@ pub enum TlsError {
         what: &'static str,
         reason: String,
     },
-    /// rustls refused the certificates or key.
-    #[error("TLS configuration refused: {0}")]
-    Rustls(String),
+    /// rustls refused the certificates or key; `what` says which part of the configuration.
+    #[error("TLS configuration refused ({what}): {source}")]
+    Rustls {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Wraps rustls's error with the part of the configuration it refused, keeping it as the cause.
+fn refused<E: std::error::Error + Send + Sync + 'static>(
+    what: impl Into<String>,
+) -> impl FnOnce(E) -> TlsError {
+    let what = what.into();
+    move |e| TlsError::Rustls {
+        what,
+        source: Box::new(e),
+    }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -84,7 +99,7 @@ fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
     for cert in certificates(ca)? {
         roots
             .add(cert)
-            .map_err(|e| TlsError::Rustls(format!("CA {}: {e}", ca.display())))?;
+            .map_err(refused(format!("CA {}", ca.display())))?;
     }
     Ok(roots)
 }
@@ -96,17 +111,16 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 // ANCHOR: server_config
 /// The daemon's TLS: its certificate, and client certificates required and checked.
 pub fn server_config(settings: &TlsSettings) -> Result<ServerConfig, TlsError> {
-    let rustls = |e: rustls::Error| TlsError::Rustls(e.to_string());
     let verifier =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots(&settings.ca)?), provider())
             .build()
-            .map_err(|e| TlsError::Rustls(e.to_string()))?;
+            .map_err(refused("the client certificate verifier"))?;
     ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(rustls)?
+        .map_err(refused("protocol versions"))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certificates(&settings.cert)?, private_key(&settings.key)?)
-        .map_err(rustls)
+        .map_err(refused(format!("certificate {}", settings.cert.display())))
 }
 // ANCHOR_END: server_config
 
@@ -134,10 +148,10 @@ impl Acceptor for TlsAcceptor {
 pub fn connector(ca: &Path, cert: &Path, key: &Path) -> Result<Arc<dyn Connector>, TlsError> {
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .map_err(refused("protocol versions"))?
         .with_root_certificates(roots(ca)?)
         .with_client_auth_cert(certificates(cert)?, private_key(key)?)
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        .map_err(refused(format!("client certificate {}", cert.display())))?;
     Ok(Arc::new(TlsConnector {
         config: Arc::new(config),
     }))

@@ -16,21 +16,20 @@
 //! finish, and exits **without stopping containers**: they run on under their monitors, and the
 //! next berthd adopts them.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use berth::api::{self, Api, Daemon};
 use berth::config::{Flags, Settings};
 use berth::engine::Engine;
 use berth_daemon::http::{Acceptor, Handler, Host, Request, Server, ServerHandle, ServerOptions};
+use berth_daemon::lock::LockError;
 use clap::Parser;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use nix::sys::signal::{SigSet, Signal};
 
 /// berthd: the Berth daemon, serving the Docker Engine API (1.24 to 1.50)
@@ -157,37 +156,19 @@ fn listen(
 }
 
 // ANCHOR: lock
-/// Takes `<data-root>/berthd.lock` for the daemon's lifetime: two daemons on one store would
-/// each believe they own its containers.
+/// Takes `<data-root>/berthd.lock` for the daemon's lifetime (chapter 4's lock): two daemons
+/// on one store would each believe they own its containers.
 fn lock_data_root(root: &Path) -> anyhow::Result<Flock<File>> {
-    let path = root.join("berthd.lock");
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(mut lock) => {
-            lock.set_len(0)?;
-            lock.write_all(format!("{}\n", std::process::id()).as_bytes())?;
-            Ok(lock)
-        }
-        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            bail!(
-                "another berthd (pid {}) is already using the data root {} (it holds {}): stop \
-                 it first, or choose another --data-root",
-                pid.trim(),
-                root.display(),
-                path.display()
-            )
-        }
-        Err((_, errno)) => Err(errno).with_context(|| format!("locking {}", path.display())),
-    }
+    berth_daemon::lock::lock_exclusive(&root.join("berthd.lock")).map_err(|e| match e {
+        LockError::Held { path, pid } => anyhow::anyhow!(
+            "another berthd (pid {}) is already using the data root {} (it holds {}): stop it \
+             first, or choose another --data-root",
+            pid.map_or("unknown".into(), |p| p.to_string()),
+            root.display(),
+            path.display()
+        ),
+        io @ LockError::Io { .. } => io.into(),
+    })
 }
 // ANCHOR_END: lock
 

@@ -61,6 +61,20 @@ pub enum Removed {
     Deleted(Digest),
 }
 
+/// As the Docker API answers `DELETE /images/{name}`: `{"Untagged": name}` or
+/// `{"Deleted": "sha256:..."}`, one object per line of `docker rmi`.
+impl Serialize for Removed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        match self {
+            Removed::Untagged(name) => map.serialize_entry("Untagged", name)?,
+            Removed::Deleted(id) => map.serialize_entry("Deleted", &id.to_string())?,
+        }
+        map.end()
+    }
+}
+
 type Names = BTreeMap<String, Digest>;
 
 impl Store {

@@ -51,7 +51,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_images::container::{self, ContainerError, ContainerRecord};
-use berth_images::store::Store;
+use berth_images::store::{Removed, Store, StoreError};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
@@ -225,6 +225,19 @@ impl Engine {
     /// The image store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Removes an image as `docker rmi` does: refused while a container uses it, unless
+    /// `force`. Its files are moved aside at once and deleted after the caller has answered
+    /// (deleting thousands of files is slow on some disks: chapter 2, "What the disk costs").
+    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removed>, StoreError> {
+        let store = &self.store;
+        let (removed, trash) =
+            store.remove_image_later(name, force, |id| container::user_of(store, id))?;
+        if let Some(trash) = trash {
+            std::thread::spawn(move || std::fs::remove_dir_all(trash));
+        }
+        Ok(removed)
     }
 
     fn watch(&self, id: &str) -> Arc<Watch> {

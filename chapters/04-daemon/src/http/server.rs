@@ -34,11 +34,11 @@
 //! rustls handshake there, on the connection's own thread, so a slow handshake holds nobody up).
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,7 +47,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::{Gid, Group};
 
@@ -479,45 +479,17 @@ pub fn lock_path(socket: &Path) -> PathBuf {
     with_suffix(socket, ".lock")
 }
 
-// ANCHOR: lock
+/// Takes the socket's lock (chapter 4's `lock.rs`): one server per socket.
 fn take_lock(socket: &Path) -> Result<Flock<File>, ServerError> {
-    let path = lock_path(socket);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|source| ServerError::Lock {
-            path: path.clone(),
-            source,
-        })?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(mut lock) => {
-            // Our pid, for the error message of whoever tries next.
-            let written = lock
-                .set_len(0)
-                .and_then(|()| lock.write_all(format!("{}\n", std::process::id()).as_bytes()));
-            written.map_err(|source| ServerError::Lock { path, source })?;
-            Ok(lock)
-        }
-        Err((mut file, Errno::EWOULDBLOCK)) => {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            Err(ServerError::AlreadyRunning {
-                socket: socket.to_path_buf(),
-                lock: path,
-                pid: pid.trim().parse().ok(),
-            })
-        }
-        Err((_, errno)) => Err(ServerError::Lock {
-            path,
-            source: errno.into(),
-        }),
-    }
+    crate::lock::lock_exclusive(&lock_path(socket)).map_err(|e| match e {
+        crate::lock::LockError::Held { path, pid } => ServerError::AlreadyRunning {
+            socket: socket.to_path_buf(),
+            lock: path,
+            pid,
+        },
+        crate::lock::LockError::Io { path, source } => ServerError::Lock { path, source },
+    })
 }
-// ANCHOR_END: lock
 
 // ANCHOR: probe
 /// Fails if a live server listens at `path`; a stale socket is left for the rename to replace.
