@@ -389,6 +389,55 @@ fn exec_in_a_running_container_and_its_lifecycle() {
     assert_eq!(state["Running"], false);
     assert_eq!(state["ContainerID"], id.as_str());
 
+    // The stream is framed as the *start* asks, whatever the exec was created with (moby's
+    // rule, which docker-py's `exec_start(socket=True)` relies on).
+    let framed_by_start = |created_tty: bool, started_tty: bool| {
+        let exec = daemon.post_json(
+            &format!("/v1.50/containers/{id}/exec"),
+            &json!({"Tty": created_tty, "AttachStdout": true, "AttachStderr": true,
+                    "Cmd": ["echo", "framed"]}),
+        );
+        let exec_id = exec.json()["Id"].as_str().unwrap().to_owned();
+        let session = Open::hijack(
+            &daemon,
+            &format!("/v1.50/exec/{exec_id}/start"),
+            &json!({"Detach": false, "Tty": started_tty}).to_string(),
+        );
+        assert_eq!(session.status(), 101, "{}", session.head);
+        let content_type = session
+            .header("content-type")
+            .unwrap_or_default()
+            .to_owned();
+        (content_type, session.read_to_end())
+    };
+    let (content_type, bytes) = framed_by_start(true, false);
+    assert_eq!(content_type, "application/vnd.docker.multiplexed-stream");
+    let (out, _) = demux(&bytes);
+    assert_eq!(out, "framed\r\n", "a terminal's output, in stdout frames");
+    let (content_type, bytes) = framed_by_start(false, true);
+    assert_eq!(content_type, "application/vnd.docker.raw-stream");
+    assert_eq!(bytes, b"framed\n");
+
+    // A program that does not exist: the hijack still happens, the error is in the stream, and
+    // the exit code is 127 as for `docker run` (Docker answers the same; a 500 here made the
+    // CLI print "unable to upgrade to tcp, received 500").
+    let missing = daemon.post_json(
+        &format!("/v1.50/containers/{id}/exec"),
+        &json!({"AttachStdout": true, "AttachStderr": true, "Cmd": ["no-such-program"]}),
+    );
+    let missing_id = missing.json()["Id"].as_str().unwrap().to_owned();
+    let session = Open::hijack(
+        &daemon,
+        &format!("/v1.50/exec/{missing_id}/start"),
+        r#"{"Detach":false,"Tty":false}"#,
+    );
+    assert_eq!(session.status(), 101, "{}", session.head);
+    let (out, _) = demux(&session.read_to_end());
+    assert!(out.contains("no-such-program"), "{out:?}");
+    assert!(out.ends_with("\r\n"), "{out:?}");
+    let state = daemon.get(&format!("/v1.50/exec/{missing_id}/json")).json();
+    assert_eq!(state["ExitCode"], 127, "{state}");
+
     // Bad execs.
     let no_cmd = daemon.post_json(&format!("/v1.50/containers/{id}/exec"), &json!({"Cmd": []}));
     assert_eq!(no_cmd.status, 400);

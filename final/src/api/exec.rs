@@ -14,7 +14,8 @@ use serde_json::json;
 
 use super::containers::{dimensions, pump, stream_type};
 use super::{Daemon, errors, param};
-use crate::engine::ExecSpec;
+use crate::engine::{ExecSpec, StreamKind};
+use std::io::Write;
 
 type Handler = fn(&Arc<Daemon>, &mut Request) -> Result<Response, HttpError>;
 
@@ -86,25 +87,61 @@ fn create(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
 #[serde(rename_all = "PascalCase", default)]
 struct StartBody {
     detach: bool,
+    /// How the *stream* is framed: raw only if the start says so, whatever the exec was
+    /// created with (moby's rule; docker-py's `exec_start(socket=True)` relies on it).
+    tty: bool,
 }
 
+// ANCHOR: start
 /// `POST /exec/{id}/start`: a hijack, or 200 at once with `Detach`.
+///
+/// The process starts only *after* the `101` head has gone out, as Docker's does: docker-py
+/// reads that head through a buffered reader and then reads the raw socket, so output that is
+/// already waiting when the head arrives would be swallowed with it. Errors the client must
+/// get as HTTP answers (no such exec, container not running) are checked before the hijack;
+/// a process that cannot start (no such program) is told inside the stream, as Docker does,
+/// and its exit code (127, 126) is what `GET /exec/{id}/json` then reports.
 fn start(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let engine = &daemon.engine;
+    let engine = Arc::clone(&daemon.engine);
     let body: StartBody = if req.body().is_empty() {
         StartBody::default()
     } else {
         req.json()?
     };
-    let session = engine
-        .exec_start(&param(req, "id"), body.detach)
-        .map_err(errors::engine_error)?;
-    match session {
-        None => Ok(Response::new(200)),
-        Some(session) => Ok(Response::upgrade(stream_type(session.tty), move |up| {
-            pump(session, up)
-        })),
+    let id = param(req, "id");
+    engine.exec_ready(&id).map_err(errors::engine_error)?;
+    if body.detach {
+        engine.exec_start(&id, true).map_err(errors::engine_error)?;
+        return Ok(Response::new(200));
     }
+    let tty = body.tty;
+    Ok(Response::upgrade(
+        stream_type(tty),
+        move |up| match engine.exec_start(&id, false) {
+            Ok(Some(mut session)) => {
+                session.tty = tty;
+                pump(session, up);
+            }
+            Ok(None) => {}
+            Err(e) => tell_in_stream(up, tty, &e.to_string()),
+        },
+    ))
+}
+// ANCHOR_END: start
+
+/// Writes an error into a hijacked stream, as moby does when an exec fails to start after the
+/// hijack: the message and `\r\n` on stdout (framed unless the stream is raw).
+fn tell_in_stream(up: berth_daemon::http::Upgraded, tty: bool, message: &str) {
+    let Ok((_reader, mut writer)) = up.split() else {
+        return;
+    };
+    let line = format!("{message}\r\n");
+    let _ = if tty {
+        writer.write_all(line.as_bytes())
+    } else {
+        crate::engine::frame(StreamKind::Stdout, line.as_bytes(), &mut writer)
+    };
+    let _ = writer.flush();
 }
 
 /// `POST /exec/{id}/resize?h=&w=`.

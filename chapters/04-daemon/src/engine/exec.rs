@@ -49,6 +49,13 @@ struct State {
     terminal: Option<File>,
 }
 
+impl Instance {
+    /// Whether its process has been started (it starts once).
+    pub fn started(&self) -> bool {
+        self.lock().started
+    }
+}
+
 /// A started exec's stdio, for its session.
 pub struct ExecSession {
     /// Its instance: the session waits there for the exit code to be recorded before it ends.

@@ -664,6 +664,24 @@ impl Engine {
         Ok(self.exec_instance(exec_id)?.view())
     }
 
+    /// Checks that an exec instance can start now: it exists, has not started, and its
+    /// container runs. The API asks before it hijacks the connection, so that these errors
+    /// still reach the client as HTTP answers (404, 409) rather than inside the stream.
+    pub fn exec_ready(&self, exec_id: &str) -> Result<(), EngineError> {
+        let instance = self.exec_instance(exec_id)?;
+        if instance.started() {
+            return Err(EngineError::Invalid(format!(
+                "exec instance {exec_id} has already been started"
+            )));
+        }
+        let record = self.find(&instance.container_id)?;
+        let run = self.watch(&record.id).lock().run.clone();
+        if run.status != RunStatus::Running || !state::alive(run.pid, run.pid_start) {
+            return Err(EngineError::NotRunning(record.name));
+        }
+        Ok(())
+    }
+
     /// Starts an exec: the process joins the container's namespaces, root and cwd. With
     /// `detach`, returns `None` once it runs; otherwise the session to pump. The exit code is
     /// recorded before the session's output ends.
