@@ -51,8 +51,14 @@ impl Drop for V2Parent {
     fn drop(&mut self) {
         if let Ok(entries) = std::fs::read_dir(&self.0) {
             for entry in entries.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
+                // Killing is asynchronous: rmdir is EBUSY until the kernel is done.
                 let _ = std::fs::write(entry.path().join("cgroup.kill"), "1");
-                let _ = std::fs::remove_dir(entry.path());
+                for _ in 0..200 {
+                    if std::fs::remove_dir(entry.path()).is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
             }
         }
         let _ = std::fs::remove_dir(&self.0);
