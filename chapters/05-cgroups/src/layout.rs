@@ -256,6 +256,7 @@ impl Layout {
     // ANCHOR: find
     /// The hierarchy that holds `controller` (a v1 name): a v1 hierarchy mounted with it, or
     /// the v2 one if it lists the controller's v2 name. A controller is bound to one at most.
+    // EXERCISE: first a v1 hierarchy mounted with the controller; else the v2 one listing its v2 name (v2_name), or, on a pure v2 machine, holding freezer and devices built in
     pub fn find(&self, controller: &str) -> Option<&Hierarchy> {
         let v1 = self
             .hierarchies

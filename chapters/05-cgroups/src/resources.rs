@@ -83,6 +83,7 @@ pub const DEFAULT_CPU_PERIOD: u64 = 100_000;
 // ANCHOR: parse_size
 /// Parses a size as Docker's `RAMInBytes` does: `64m`, `1g`, `512k`, `100b`, `1073741824`;
 /// binary units, case-insensitive, an optional trailing `b` (`64mb`).
+// EXERCISE: split the digits (and an optional .fraction) from the unit; b/k/m/g/t/p are shifts of 0/10/20/30/40/50 bits, a trailing 'b' is allowed; refuse anything else and every overflow
 pub fn parse_size(text: &str) -> Result<u64, ResourceError> {
     let bad = || ResourceError::Size(text.to_owned());
     let lower = text.trim().to_ascii_lowercase();
@@ -145,6 +146,7 @@ pub fn parse_cpus(text: &str) -> Result<u64, ResourceError> {
 
 // ANCHOR: conversions
 /// v1 `cpu.shares` to v2 `cpu.weight`, as runc converts: 2..262144 onto 1..10000 (1024 → 39).
+// EXERCISE: 0 stays 0 (unset); otherwise map 2..=262144 linearly onto 1..=10000 in integers: 1 + (shares - 2) * 9999 / 262142
 pub fn shares_to_weight(shares: u64) -> u64 {
     if shares == 0 {
         return 0;
