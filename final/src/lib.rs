@@ -4,7 +4,7 @@
 //!
 //! | module     | what it does                                                       | built on |
 //! |------------|--------------------------------------------------------------------|----------|
-//! | [`engine`] | containers with attach, TTYs, exec, logs and wait conditions       | ch01, ch02, ch04's monitor |
+//! | [`engine`] | chapter 4's engine, with a zygote that forks its monitors           | ch04's engine |
 //! | [`api`]    | the Docker Engine API (v1.50 subset) the docker CLI and docker-py use | ch04's HTTP server |
 //! | [`config`] | the daemon's settings: flags and `/etc/berth/daemon.json`           | |
 //! | [`client`] | the `berth` command line: Docker's verbs over the same API          | ch04's HTTP client |
@@ -17,6 +17,8 @@
 pub mod api;
 pub mod client;
 pub mod config;
-pub mod detach;
 pub mod doctor;
 pub mod engine;
+
+/// Docker's detach keys: chapter 4's, shared by the engine's attach sessions and the client.
+pub use berth_daemon::engine::detach;

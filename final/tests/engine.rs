@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth::engine::{
-    AttachOptions, Engine, EngineError, ExecSpec, LogOptions, Status, StreamKind, WaitCondition,
+    AttachOptions, Engine, EngineError, ExecSpec, LogOptions, StartFailure, Status, StreamKind,
+    WaitCondition,
 };
 use engine_support::{BERTHD, TestEngine, collect, no_input, run, within};
 use nix::sys::signal::Signal;
@@ -31,14 +32,20 @@ fn exit_codes_are_dockers() {
     assert_eq!(code(&["true"]).unwrap(), 0);
     assert_eq!(code(&["sh", "-c", "exit 1"]).unwrap(), 1);
     match code(&["no-such-command"]) {
-        Err(EngineError::Start { code, message }) => {
+        Err(EngineError::Start {
+            source: StartFailure { code, message },
+            ..
+        }) => {
             assert_eq!(code, 127, "{message}");
             assert!(message.contains("no-such-command"), "{message}");
         }
         other => panic!("a missing command must fail the start with 127: {other:?}"),
     }
     match code(&["/etc/passwd"]) {
-        Err(EngineError::Start { code, .. }) => assert_eq!(code, 126),
+        Err(EngineError::Start {
+            source: StartFailure { code, .. },
+            ..
+        }) => assert_eq!(code, 126),
         other => panic!("a file that is not executable must fail with 126: {other:?}"),
     }
 
@@ -413,7 +420,10 @@ fn exec_runs_in_the_container_with_its_settings() {
     let (code, _) = exec(spec(&["sh", "-c", "exit 7"])).unwrap();
     assert_eq!(code, Some(7));
     match exec(spec(&["no-such-command"])) {
-        Err(EngineError::Start { code, .. }) => assert_eq!(code, 127),
+        Err(EngineError::Start {
+            source: StartFailure { code, .. },
+            ..
+        }) => assert_eq!(code, 127),
         other => panic!("expected a 127 start error: {other:?}"),
     }
     let (_, out) = exec(ExecSpec {
@@ -476,7 +486,7 @@ fn a_new_engine_adopts_running_containers() {
         std::thread::sleep(Duration::from_millis(10));
     }
     // A second engine on the same store, as a restarted daemon would open it.
-    let again = Engine::open(&t.root(), BERTHD.into()).unwrap();
+    let again = berth::engine::open(&t.root(), BERTHD.into()).unwrap();
     let view = again.container(&id).unwrap();
     assert_eq!(view.status, Status::Running);
     assert!(view.pid.is_some());
@@ -614,12 +624,12 @@ fn create_takes_dockers_entrypoint_rules_and_reports_missing_images() {
     .unwrap();
     assert_eq!(out.stdout, "says hello world\n");
     let view = t.engine.containers().unwrap().remove(0);
-    assert_eq!(view.entrypoint, ["echo", "says"]);
-    assert_eq!(view.cmd, ["hello", "world"]);
+    assert_eq!(view.record.entrypoint, ["echo", "says"]);
+    assert_eq!(view.record.cmd, ["hello", "world"]);
     assert!(
-        view.env.iter().any(|e| e.starts_with("PATH=")),
+        view.record.env.iter().any(|(k, _)| k == "PATH"),
         "{:?}",
-        view.env
+        view.record.env
     );
 
     let missing = t.engine.create(berth::engine::CreateSpec {
@@ -755,14 +765,14 @@ fn a_new_engine_removes_auto_remove_containers_that_exited_meanwhile() {
     let dir = t.root().join("containers").join(&id);
     let state = serde_json::json!({"status": "exited", "exit_code": 0});
     std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
-    let again = Engine::open(&t.root(), BERTHD.into()).unwrap();
+    let again = berth::engine::open(&t.root(), BERTHD.into()).unwrap();
     assert!(matches!(
         again.container(&id),
         Err(EngineError::NoSuchContainer(_))
     ));
     // A created one (never started) stays.
     let kept = t.create(&["true"], |spec| spec.auto_remove = true);
-    let again = Engine::open(&t.root(), BERTHD.into()).unwrap();
+    let again = berth::engine::open(&t.root(), BERTHD.into()).unwrap();
     assert_eq!(again.container(&kept).unwrap().status, Status::Created);
 }
 
@@ -942,7 +952,10 @@ fn exec_reads_user_names_inside_the_container_even_through_symlinks() {
         )
         .unwrap();
     match t.engine.exec_start(&exec_id, false) {
-        Err(EngineError::Start { message, code }) => {
+        Err(EngineError::Start {
+            source: StartFailure { message, code },
+            ..
+        }) => {
             assert_eq!(code, 126);
             assert!(message.contains("intruder"), "{message}");
         }

@@ -4,6 +4,8 @@
 use berth_namespaces::signals::{self, BlockedSignals};
 
 use crate::container::{self, RunOptions};
+use crate::state::{RunState, Status, now_rfc3339, process_start};
+use crate::store::IoContext;
 use crate::store::Store;
 use crate::text::{human_duration, human_size, parse_rfc3339};
 
@@ -70,16 +72,17 @@ pub fn ps_table(store: &Store, all: bool) -> Result<String, CliError> {
     ];
     let mut rows = vec![header.map(String::from)];
     for c in container::list(store)? {
-        let running = c.is_running();
+        let state = c.state(store);
+        let running = state.is_running();
         if !all && !running {
             continue;
         }
-        let status = match (running, c.exit_code) {
+        let status = match (running, state.exit_code) {
             (true, _) => "Up".to_owned(),
             (false, Some(code)) => format!("Exited ({code})"),
             (false, None) => "Created".to_owned(),
         };
-        let mut command: String = c.command.join(" ");
+        let mut command: String = c.command().join(" ");
         if command.chars().count() > 20 {
             command = command.chars().take(19).collect();
             command.push('…');
@@ -99,14 +102,16 @@ pub fn ps_table(store: &Store, all: bool) -> Result<String, CliError> {
 
 // ANCHOR: run
 /// `run` in the foreground: create the container, start it with chapter 1's runtime, forward
-/// signals until it exits, record its exit code (or remove it with `rm`). Returns its code.
+/// signals until it exits, record its exit code in `state.json` (or remove it with `rm`).
+/// Returns its code.
 pub fn run_foreground(
     store: &Store,
     image: &str,
     options: &RunOptions,
     rm: bool,
 ) -> Result<u8, CliError> {
-    let (mut record, config) = container::create(store, image, options)?;
+    let (record, config) = container::create(store, image, options)?;
+    let dir = record.dir(store);
     let blocked = BlockedSignals::block()?;
     let running = match berth_namespaces::start(&config) {
         Ok(running) => running,
@@ -121,14 +126,27 @@ pub fn run_foreground(
             });
         }
     };
-    record.set_pid(running.pid().as_raw());
-    record.save(store)?;
+    // We are its monitor: we wait for it, and write down how it ended.
+    let pid = running.pid().as_raw();
+    let me = std::process::id() as i32;
+    let mut state = RunState {
+        status: Status::Running,
+        pid: Some(pid),
+        pid_start: process_start(pid),
+        monitor_pid: Some(me),
+        monitor_start: process_start(me),
+        started_at: Some(now_rfc3339()),
+        ..RunState::default()
+    };
+    state.save(&dir).context("writing the run state", &dir)?;
     let code = signals::forward_until_exit(&running, &blocked)?.code();
-    record.exit_code = Some(code);
     if rm {
         container::remove(store, &record.id)?;
     } else {
-        record.save(store)?;
+        state.status = Status::Exited;
+        state.exit_code = Some(code);
+        state.finished_at = Some(now_rfc3339());
+        state.save(&dir).context("writing the run state", &dir)?;
     }
     Ok(code as u8)
 }
@@ -172,7 +190,8 @@ impl RunArgs {
             user: self.user.clone(),
             workdir: self.workdir.clone(),
             init: self.init,
-            entrypoint: None,
+            auto_remove: self.rm,
+            ..RunOptions::default()
         }
     }
 }

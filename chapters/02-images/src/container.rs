@@ -6,6 +6,7 @@
 //! `User`), overridden by what the user typed. Without `--rm` the container, with everything
 //! it wrote, stays until `rm`.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::overlay::{self, OverlayError};
 use crate::spec::{self, ImageConfig, RunConfig};
+use crate::state::RunState;
 use crate::store::{ImageRecord, IoContext, Store, StoreError, atomic};
 use crate::users::{self, UserError};
 
@@ -49,47 +51,95 @@ pub enum ContainerError {
     Running(String),
 }
 
-/// How a container was asked to run, and what became of it: `containers/<id>/config.json`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// ANCHOR: record
+/// A container, as created: `containers/<id>/config.json`, written once by `create` and never
+/// changed. Everything a start needs is here, already resolved against the image, so that the
+/// image config is read once per container. What changes while it runs is in its
+/// `state.json` ([`crate::state`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ContainerRecord {
     /// 64 hex digits, like Docker's ids.
     pub id: String,
+    /// Its name, unique in the store (`--name`, or one made from the id).
     pub name: String,
-    /// The image id, and the name it was run by.
+    /// The image id.
     pub image: Digest,
+    /// The reference it was created from, as typed (`busybox`, an id, `localhost:5000/a:1`).
     pub image_name: String,
-    /// The full command line, entrypoint included.
-    pub command: Vec<String>,
-    /// What the user asked for at `run`, kept to start the container again later.
+    /// The entrypoint it runs: the typed one, else the image's; empty if neither has one.
+    pub entrypoint: Vec<String>,
+    /// The arguments after the entrypoint: the ones typed, else the image's `Cmd`.
+    pub cmd: Vec<String>,
+    /// The environment, `KEY=VALUE` in order: chapter 1's defaults, the image's, `HOME` from
+    /// the user's entry, then the ones typed.
+    pub env: Vec<(String, String)>,
+    /// The user as given (a name or uid, `user:group` allowed): typed, else the image's;
+    /// `None` for root. Resolved to ids at each start, in the image's `/etc/passwd`.
+    pub user: Option<String>,
+    /// The directory its process starts in: typed, else the image's, else `/`.
+    pub workdir: String,
+    /// Its hostname: the one asked for, else the first 12 digits of its id.
+    pub hostname: String,
+    /// What the user asked for, as typed (for `inspect`, and for settings a start reads:
+    /// a terminal, stdin, the stop signal, `--rm`).
     #[serde(default)]
     pub options: RunOptions,
     /// Creation time, seconds since the epoch.
     pub created: u64,
-    /// The host pid of its PID 1 while it runs.
-    pub pid: Option<i32>,
-    /// When that process started (clock ticks since boot, from `/proc/PID/stat`): a pid is
-    /// reused once its process is gone, and this tells the two apart.
-    #[serde(default)]
-    pub pid_start: Option<u64>,
-    /// Its exit code, once it has exited.
-    pub exit_code: Option<i32>,
+    /// Named slots for what later chapters add to a container, each written at create by the
+    /// chapter that owns it, with its own types as JSON: `"limits"` (chapter 5's cgroup),
+    /// `"security"`, `"network"`, `"mounts"`. A chapter reads only its own slot; a record
+    /// written before a chapter existed simply has no slot for it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub slots: BTreeMap<String, serde_json::Value>,
 }
+// ANCHOR_END: record
 
-/// What the user typed that changes how the image runs.
+/// What the user typed that changes how the image runs (`docker create`'s flags).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunOptions {
+    /// `--name`; `None` = a generated one.
     pub name: Option<String>,
     /// Replaces the image's `Cmd` (the `Entrypoint` stays, as in Docker).
     pub cmd: Vec<String>,
     /// Extra `KEY=VALUE` variables, after the image's.
     pub env: Vec<(String, String)>,
+    /// `--user`: a name or uid, `user:group` allowed.
     pub user: Option<String>,
+    /// `--workdir`.
     pub workdir: Option<String>,
+    /// `--init`: a tiny init as PID 1 (chapter 1).
     pub init: bool,
     /// Replaces the image's `Entrypoint` (`docker run --entrypoint`): `None` keeps it,
     /// `Some(vec![])` removes it. A new entrypoint drops the image's `Cmd` too, as in Docker.
-    #[serde(default)]
     pub entrypoint: Option<Vec<String>>,
+    /// `--hostname`; `None` = the short id.
+    pub hostname: Option<String>,
+    /// `--label` pairs.
+    pub labels: BTreeMap<String, String>,
+    /// `-t`: the container gets a terminal (chapter 1's console); its output is one stream.
+    pub tty: bool,
+    /// `-i`: its stdin stays open for attached clients, else it is `/dev/null`.
+    pub open_stdin: bool,
+    /// Its stdin closes when the first attached client's stdin ends (`docker run -i`).
+    pub stdin_once: bool,
+    /// The creating client attaches its stdin (for inspect).
+    pub attach_stdin: bool,
+    /// The creating client attaches to stdout (for inspect).
+    pub attach_stdout: bool,
+    /// The creating client attaches to stderr (for inspect).
+    pub attach_stderr: bool,
+    /// `[rows, cols]` of its terminal at start.
+    pub console_size: Option<[u16; 2]>,
+    /// `--rm`: removed once it exits (by the engine, from chapter 4 on).
+    pub auto_remove: bool,
+    /// `--stop-signal`, by name or number; `None` = SIGTERM.
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds; `None` = 10.
+    pub stop_timeout: Option<u64>,
+    /// `--log-opt` pairs for the json-file log (none are acted on yet: kept for inspect).
+    pub log_options: BTreeMap<String, String>,
 }
 
 impl ContainerRecord {
@@ -98,22 +148,21 @@ impl ContainerRecord {
         store.containers_dir().join(&self.id)
     }
 
-    /// Saves the record (atomically).
-    pub fn save(&self, store: &Store) -> Result<(), StoreError> {
+    /// Saves the record (atomically). Only `create` does: a record never changes after.
+    fn save(&self, store: &Store) -> Result<(), StoreError> {
         let path = self.dir(store).join("config.json");
         let json = serde_json::to_vec_pretty(self).expect("records always serialise");
         atomic::write_fast(&path, &json).context("writing container record", &path)
     }
 
-    /// Records the process that runs it.
-    pub fn set_pid(&mut self, pid: i32) {
-        self.pid = Some(pid);
-        self.pid_start = process_start(pid);
+    /// The full command line: the entrypoint, then the arguments.
+    pub fn command(&self) -> Vec<String> {
+        self.entrypoint.iter().chain(&self.cmd).cloned().collect()
     }
 
-    /// Whether its process is alive: the pid exists and is still the same process.
-    pub fn is_running(&self) -> bool {
-        self.exit_code.is_none() && process_alive(self.pid, self.pid_start)
+    /// Its run state (`state.json`); a container that never started has the default.
+    pub fn state(&self, store: &Store) -> RunState {
+        RunState::load(&self.dir(store))
     }
 }
 
@@ -199,7 +248,8 @@ pub fn user_of(store: &Store, image: &Digest) -> Option<String> {
 
 // ANCHOR: create
 /// Creates a container of image `image_ref`: its record and empty writable layer, and the
-/// chapter 1 configuration that will run it on the overlay.
+/// chapter 1 configuration that will run it on the overlay. The image config is read here,
+/// once: the record keeps its settings resolved.
 pub fn create(
     store: &Store,
     image_ref: &str,
@@ -210,20 +260,8 @@ pub fn create(
     let run = image_run_config(store, &image, image_ref)?;
 
     // Entrypoint + (the command typed, or the image's Cmd), as Docker combines them.
-    let command = match &options.entrypoint {
-        // `--entrypoint` replaces the image's: see `entrypoint_command` for Docker's rule.
-        Some(entrypoint) => entrypoint_command(entrypoint, &options.cmd, run.cmd.as_deref()),
-        None => {
-            let mut command = run.entrypoint.clone().unwrap_or_default();
-            if options.cmd.is_empty() {
-                command.extend(run.cmd.clone().unwrap_or_default());
-            } else {
-                command.extend(options.cmd.iter().cloned());
-            }
-            command
-        }
-    };
-    if command.is_empty() {
+    let (entrypoint, cmd) = split_command(options, &run);
+    if entrypoint.is_empty() && cmd.is_empty() {
         return Err(ContainerError::NoCommand);
     }
 
@@ -232,21 +270,39 @@ pub fn create(
         Some(name) => validate_name(store, name)?,
         None => generated_name(&id),
     };
-    let record = ContainerRecord {
+    let hostname = match options.hostname.as_deref() {
+        Some(hostname) if !hostname.is_empty() => hostname.to_owned(),
+        _ => id[..12].to_owned(),
+    };
+    let workdir = [&options.workdir, &run.working_dir]
+        .into_iter()
+        .flatten()
+        .find(|w| !w.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "/".to_owned());
+    let mut record = ContainerRecord {
         id: id.clone(),
         name,
         image: image.id,
         image_name: image_ref.to_owned(),
-        command,
+        entrypoint,
+        cmd,
+        env: Vec::new(),
+        user: [&options.user, &run.user]
+            .into_iter()
+            .flatten()
+            .find(|u| !u.is_empty())
+            .cloned(),
+        workdir,
+        hostname,
         options: options.clone(),
         created: now(),
-        pid: None,
-        pid_start: None,
-        exit_code: None,
+        slots: BTreeMap::new(),
     };
     // Everything that can be refused (the user name, the layers) is checked here, before the
-    // container exists.
-    let runtime = runtime_config_for(store, &record, &image, &run)?;
+    // container exists; the environment it computes is the record's.
+    let runtime = runtime_config_for(store, &record, &image, Some(&run))?;
+    record.env = runtime.env.clone();
     let dir = record.dir(store);
     let created = ["upper", "work", "rootfs"]
         .iter()
@@ -261,30 +317,41 @@ pub fn create(
 }
 // ANCHOR_END: create
 
-/// The command line with the entrypoint the user typed (`--entrypoint`). Docker's rule: a
-/// new entrypoint runs with the command typed only (the image's `Cmd` belonged to the old
+/// The entrypoint and the arguments after it, by Docker's rules: the typed command replaces
+/// the image's `Cmd`, never its `Entrypoint`; a typed entrypoint (`--entrypoint`) replaces the
+/// image's and runs with the typed command only (the image's `Cmd` belonged to the old
 /// entrypoint); an empty one (`--entrypoint ""`) leaves the typed command, else the image's.
-fn entrypoint_command(
-    entrypoint: &[String],
-    typed: &[String],
-    image_cmd: Option<&[String]>,
-) -> Vec<String> {
-    let entrypoint: Vec<String> = entrypoint
-        .iter()
-        .filter(|a| !a.is_empty())
-        .cloned()
-        .collect();
-    if entrypoint.is_empty() && typed.is_empty() {
-        return image_cmd.unwrap_or_default().to_vec();
+fn split_command(options: &RunOptions, run: &RunConfig) -> (Vec<String>, Vec<String>) {
+    let image_cmd = || run.cmd.clone().unwrap_or_default();
+    let typed = &options.cmd;
+    match &options.entrypoint {
+        Some(entrypoint) => {
+            let entrypoint: Vec<String> = entrypoint
+                .iter()
+                .filter(|a| !a.is_empty())
+                .cloned()
+                .collect();
+            if entrypoint.is_empty() && typed.is_empty() {
+                (Vec::new(), image_cmd())
+            } else {
+                (entrypoint, typed.clone())
+            }
+        }
+        None => {
+            let entrypoint = run.entrypoint.clone().unwrap_or_default();
+            let cmd = if typed.is_empty() {
+                image_cmd()
+            } else {
+                typed.clone()
+            };
+            (entrypoint, cmd)
+        }
     }
-    entrypoint
-        .into_iter()
-        .chain(typed.iter().cloned())
-        .collect()
 }
 
 /// The chapter 1 configuration that runs an existing container: what a daemon's monitor
-/// process (chapter 4) computes again from the container's record when it starts it.
+/// process (chapter 4) computes from the container's record when it starts it. The image
+/// config is not read again: the record has its settings.
 pub fn runtime_config(
     store: &Store,
     record: &ContainerRecord,
@@ -292,8 +359,7 @@ pub fn runtime_config(
     let image = store
         .image(&record.image)?
         .ok_or_else(|| StoreError::NoSuchImage(record.image.to_string()))?;
-    let run = image_run_config(store, &image, &record.image_name)?;
-    runtime_config_for(store, record, &image, &run)
+    runtime_config_for(store, record, &image, None)
 }
 
 /// The image config's `Config` part.
@@ -313,50 +379,56 @@ fn image_run_config(
 }
 
 // ANCHOR: runtime_config
-/// The image's settings, then the user's: environment, user, working directory, on an
-/// overlay of the image's layers with the container's own upper layer.
+/// The record's settings on an overlay of the image's layers with the container's own upper
+/// layer. At create (`run` given: the image config's settings) the environment is computed:
+/// chapter 1's defaults, the image's, `HOME` from the user's entry, the typed ones; at a
+/// start the record's is used as it is.
 fn runtime_config_for(
     store: &Store,
     record: &ContainerRecord,
     image: &ImageRecord,
-    run: &RunConfig,
+    run: Option<&RunConfig>,
 ) -> Result<ContainerConfig, ContainerError> {
-    let options = &record.options;
     let dir = record.dir(store);
     let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
     let options_text = overlay::mount_options(store, image, &upper, &work)?;
 
     let mut runtime =
-        ContainerConfig::new(&rootfs, record.command.clone()).with_hostname(&record.id[..12]);
+        ContainerConfig::new(&rootfs, record.command()).with_hostname(&record.hostname);
     runtime.rootfs_mount = Some(RootfsMount {
         fstype: "overlay".into(),
         source: "overlay".into(),
         options: options_text,
     });
-    for pair in run.env.iter().flatten() {
-        if let Some((key, value)) = pair.split_once('=') {
-            runtime.set_env(key, value);
+    if let Some(run) = run {
+        for pair in run.env.iter().flatten() {
+            if let Some((key, value)) = pair.split_once('=') {
+                runtime.set_env(key, value);
+            }
         }
+    } else {
+        runtime.env = record.env.clone();
     }
-    let user_spec = options.user.clone().or_else(|| run.user.clone());
-    if let Some(spec) = user_spec.filter(|s| !s.is_empty()) {
+    if let Some(spec) = &record.user {
+        // Names mean what the image's files say: looked up in its layers, never the host's.
         let read = |path| {
             overlay::find_in_image(store, image, path)
                 .and_then(|p| fs::read_to_string(p).ok())
                 .unwrap_or_default()
         };
-        let resolved = users::resolve(&spec, &read("etc/passwd"), &read("etc/group"))?;
-        runtime.set_env("HOME", &resolved.home);
+        let resolved = users::resolve(spec, &read("etc/passwd"), &read("etc/group"))?;
+        if run.is_some() {
+            runtime.set_env("HOME", &resolved.home);
+        }
         runtime.user = Some(resolved.user);
     }
-    for (key, value) in &options.env {
-        runtime.set_env(key, value);
+    if run.is_some() {
+        for (key, value) in &record.options.env {
+            runtime.set_env(key, value);
+        }
     }
-    let workdir = options.workdir.clone().or_else(|| run.working_dir.clone());
-    if let Some(workdir) = workdir.filter(|w| !w.is_empty()) {
-        runtime.workdir = workdir.into();
-    }
-    runtime.init = options.init;
+    runtime.workdir = record.workdir.clone().into();
+    runtime.init = record.options.init;
     // Root inside the container's user namespace is all ch02 supports: overlayfs with
     // whiteouts in the lower layers needs real root on most kernels.
     runtime.rootless = false;
@@ -380,7 +452,7 @@ pub fn remove_later(
     key: &str,
 ) -> Result<(ContainerRecord, std::path::PathBuf), ContainerError> {
     let record = find(store, key)?;
-    if record.is_running() {
+    if record.state(store).is_running() {
         return Err(ContainerError::Running(record.name));
     }
     let dir = record.dir(store);
@@ -459,22 +531,33 @@ mod tests {
 
     #[test]
     fn a_typed_entrypoint_follows_dockers_rule() {
-        let image_cmd = strings(&["sh"]);
-        let image_cmd = Some(image_cmd.as_slice());
+        let run = RunConfig {
+            cmd: Some(strings(&["sh"])),
+            ..RunConfig::default()
+        };
+        let split = |entrypoint: Option<&[&str]>, typed: &[&str]| {
+            let options = RunOptions {
+                entrypoint: entrypoint.map(strings),
+                cmd: strings(typed),
+                ..RunOptions::default()
+            };
+            split_command(&options, &run)
+        };
+        let none: Vec<String> = Vec::new();
+        // The image's Cmd unless a command is typed.
+        assert_eq!(split(None, &[]), (none.clone(), strings(&["sh"])));
+        assert_eq!(split(None, &["ls"]), (none.clone(), strings(&["ls"])));
         // A new entrypoint drops the image's Cmd.
         assert_eq!(
-            entrypoint_command(&strings(&["echo"]), &[], image_cmd),
-            ["echo"]
+            split(Some(&["echo"]), &[]),
+            (strings(&["echo"]), none.clone())
         );
         assert_eq!(
-            entrypoint_command(&strings(&["echo"]), &strings(&["hi"]), image_cmd),
-            ["echo", "hi"]
+            split(Some(&["echo"]), &["hi"]),
+            (strings(&["echo"]), strings(&["hi"]))
         );
         // An empty one (`--entrypoint ""`) leaves the command, typed or the image's.
-        assert_eq!(entrypoint_command(&strings(&[""]), &[], image_cmd), ["sh"]);
-        assert_eq!(
-            entrypoint_command(&[], &strings(&["ls"]), image_cmd),
-            ["ls"]
-        );
+        assert_eq!(split(Some(&[""]), &[]), (none.clone(), strings(&["sh"])));
+        assert_eq!(split(Some(&[]), &["ls"]), (none, strings(&["ls"])));
     }
 }

@@ -23,6 +23,7 @@ pub mod load;
 pub mod overlay;
 pub mod reference;
 pub mod spec;
+pub mod state;
 pub mod store;
 pub mod text;
 pub mod users;

@@ -322,3 +322,34 @@ fn rmi_by_id_of_a_multiply_named_image_needs_force() {
     let out = ch02.run(&["rmi", "-f", &id]).ok();
     assert!(out.stdout.contains("Deleted: sha256:"), "{}", out.stdout);
 }
+
+/// The image config is read once, at create: a start builds everything from the container's
+/// record, so a start after the config blob became unreadable still runs what was created.
+#[test]
+fn a_start_reads_the_record_not_the_image_config() {
+    use berth_images::container::{self, RunOptions};
+    use berth_images::store::Store;
+
+    let ch02 = Ch02::new("record");
+    ch02.load("busybox-oci");
+    let store = Store::open(ch02.root()).unwrap();
+    let options = RunOptions {
+        cmd: vec!["echo".into(), "hi".into()],
+        env: vec![("GREETING".into(), "hello".into())],
+        ..RunOptions::default()
+    };
+    let (record, at_create) = container::create(&store, "busybox", &options).unwrap();
+    assert_eq!(record.cmd, ["echo", "hi"]);
+    assert!(record.entrypoint.is_empty());
+    assert_eq!(record.hostname, record.id[..12]);
+
+    // Damage the config blob: a start that read it again would fail as "damaged".
+    let blob = ch02.root().join("blobs/sha256").join(record.image.hex());
+    std::fs::write(&blob, b"not json").unwrap();
+    let at_start = container::runtime_config(&store, &record).unwrap();
+    assert_eq!(at_start.args, at_create.args);
+    assert_eq!(at_start.env, at_create.env);
+    assert_eq!(at_start.workdir, at_create.workdir);
+    assert_eq!(at_start.hostname, at_create.hostname);
+    container::remove(&store, &record.id).unwrap();
+}

@@ -23,7 +23,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_images::container::{ContainerError, ContainerRecord, RunOptions};
+use berth_images::container::ContainerError;
 use berth_images::reference::Reference;
 use berth_images::store::{Removed, StoreError};
 use berth_registry::progress::{Event, LayerState, Progress};
@@ -32,14 +32,16 @@ use nix::sys::signal::Signal;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::engine::logs::{self, Stream};
-use crate::engine::state::{RunState, Status};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{
+    ContainerView, CreateSpec, Engine, EngineError, LogOptions, Status, WaitCondition,
+};
 use crate::http::{ChunkWriter, HttpError, Request, Response, Router};
 
 /// What the daemon serves with: its engine and how to reach registries.
 pub struct Daemon {
+    /// The engine: the store, the containers and their monitors.
     pub engine: Arc<Engine>,
+    /// Mirrors and insecure registries, for pulls.
     pub registries: RegistryConfig,
 }
 
@@ -65,7 +67,8 @@ struct CreateBody {
 fn http_error(error: EngineError) -> HttpError {
     let message = error.to_string();
     match error {
-        EngineError::Container(ContainerError::NoSuchContainer(_))
+        EngineError::NoSuchContainer(_)
+        | EngineError::Container(ContainerError::NoSuchContainer(_))
         | EngineError::Store(StoreError::NoSuchImage(_))
         | EngineError::Container(ContainerError::Store(StoreError::NoSuchImage(_))) => {
             HttpError::not_found(message)
@@ -86,7 +89,8 @@ fn http_error(error: EngineError) -> HttpError {
             | ContainerError::User(_)
             | ContainerError::Store(StoreError::Reference(_)),
         )
-        | EngineError::Store(StoreError::Reference(_)) => HttpError::bad_request(message),
+        | EngineError::Store(StoreError::Reference(_))
+        | EngineError::Invalid(_) => HttpError::bad_request(message),
         _ => HttpError::internal(message),
     }
 }
@@ -117,9 +121,9 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
             move |req: &mut Request| match d.engine.start(&id_param(req)) {
                 Ok(()) => Ok(Response::no_content()),
                 Err(EngineError::AlreadyRunning(_)) => Ok(Response::new(304)),
-                Err(EngineError::Start { message, code, .. }) => Ok(Response::json(
+                Err(EngineError::Start { source, .. }) => Ok(Response::json(
                     500,
-                    &json!({"message": message, "ExitCode": code}),
+                    &json!({"message": source.message, "ExitCode": source.code}),
                 )),
                 Err(e) => Err(http_error(e)),
             }
@@ -128,7 +132,8 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
             let d = d();
             move |req: &mut Request| -> Result<Response, HttpError> {
                 let seconds: u64 = req.query().get_as("t")?.unwrap_or(10);
-                match d.engine.stop(&id_param(req), Duration::from_secs(seconds)) {
+                let grace = Some(Duration::from_secs(seconds));
+                match d.engine.stop(&id_param(req), grace, Some(Signal::SIGTERM)) {
                     Ok(true) => Ok(Response::no_content()),
                     Ok(false) => Ok(Response::new(304)),
                     Err(e) => Err(http_error(e)),
@@ -166,8 +171,8 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .get("/containers/{id}/json", {
             let d = d();
             move |req: &mut Request| -> Result<Response, HttpError> {
-                let (record, state) = d.engine.container(&id_param(req)).map_err(http_error)?;
-                Ok(Response::json(200, &inspect(&record, &state)))
+                let view = d.engine.container(&id_param(req)).map_err(http_error)?;
+                Ok(Response::json(200, &inspect(&view)))
             }
         })
         .get("/containers/{id}/logs", {
@@ -203,65 +208,60 @@ fn create(daemon: &Daemon, req: &mut Request) -> Result<Response, HttpError> {
             ))),
         })
         .collect::<Result<_, _>>()?;
-    let options = RunOptions {
+    let spec = CreateSpec {
+        image: body.image,
         name: req.query().get("name").map(str::to_owned),
-        cmd: body.cmd.unwrap_or_default(),
+        cmd: body.cmd,
         env,
         user: body.user,
-        workdir: body.working_dir,
+        working_dir: body.working_dir,
         init: body.init.unwrap_or(false),
-        ..RunOptions::default()
+        ..CreateSpec::default()
     };
-    let record = daemon
-        .engine
-        .create(&body.image, &options)
-        .map_err(http_error)?;
+    let view = daemon.engine.create(spec).map_err(http_error)?;
     Ok(Response::json(
         201,
-        &json!({"Id": record.id, "Name": record.name}),
+        &json!({"Id": view.record.id, "Name": view.record.name}),
     ))
 }
 // ANCHOR_END: create
 
 fn parse_signal(name: &str) -> Result<Signal, HttpError> {
-    let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    if let Ok(number) = name.parse::<i32>() {
-        return Signal::try_from(number)
-            .map_err(|_| HttpError::bad_request(format!("invalid signal: {name}")));
-    }
-    full.parse()
-        .map_err(|_| HttpError::bad_request(format!("invalid signal: {name}")))
+    crate::engine::parse_signal(name)
+        .ok_or_else(|| HttpError::bad_request(format!("invalid signal: {name}")))
 }
 
 // ANCHOR: wait
 /// `wait`: the head goes out at once (Docker's CLI blocks until it has it before starting
-/// the container), the body when the container has exited.
+/// the container), the body when the container has exited. The wait is registered before
+/// the head is sent, so that an exit right after is not missed.
 fn wait(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let id = id_param(req);
-    daemon.engine.container(&id).map_err(http_error)?;
-    let daemon = Arc::clone(daemon);
+    let waiter = daemon
+        .engine
+        .wait(&id_param(req), WaitCondition::NotRunning)
+        .map_err(http_error)?;
     Ok(Response::stream(200, "application/json", move |body| {
-        let code = daemon
-            .engine
-            .wait_exit(&id, None)
-            .ok()
-            .flatten()
-            .unwrap_or(-1);
+        let code = waiter.wait().unwrap_or(-1);
         body.send_json(&json!({"StatusCode": code}))
     }))
 }
 // ANCHOR_END: wait
 
-fn status_text(state: &RunState) -> String {
-    match state.status {
+fn state_word(view: &ContainerView) -> &'static str {
+    match view.status {
+        Status::Created => "created",
+        Status::Running => "running",
+        Status::Exited => "exited",
+        Status::Removing => "removing",
+    }
+}
+
+fn status_text(view: &ContainerView) -> String {
+    match view.status {
         Status::Created => "Created".into(),
         Status::Running => "Up".into(),
-        Status::Exited => format!("Exited ({})", state.exit_code.unwrap_or(255)),
+        Status::Exited => format!("Exited ({})", view.exit_code.unwrap_or(255)),
+        Status::Removing => "Removal In Progress".into(),
     }
 }
 
@@ -272,21 +272,18 @@ fn list(daemon: &Daemon, req: &mut Request) -> Result<Response, HttpError> {
         .containers()
         .map_err(http_error)?
         .into_iter()
-        .filter(|(_, state)| all || state.status == Status::Running)
-        .map(|(record, state)| {
+        .filter(|view| all || view.status == Status::Running)
+        .map(|view| {
+            let record = &view.record;
             json!({
                 "Id": record.id,
                 "Names": [format!("/{}", record.name)],
                 "Image": record.image_name,
                 "ImageID": record.image.to_string(),
-                "Command": record.command.join(" "),
+                "Command": record.command().join(" "),
                 "Created": record.created,
-                "State": match state.status {
-                    Status::Created => "created",
-                    Status::Running => "running",
-                    Status::Exited => "exited",
-                },
-                "Status": status_text(&state),
+                "State": state_word(&view),
+                "Status": status_text(&view),
             })
         })
         .collect();
@@ -294,94 +291,75 @@ fn list(daemon: &Daemon, req: &mut Request) -> Result<Response, HttpError> {
 }
 
 /// `GET /containers/{id}/json`: the fields the CLI reads.
-pub fn inspect(record: &ContainerRecord, state: &RunState) -> serde_json::Value {
+pub fn inspect(view: &ContainerView) -> serde_json::Value {
+    let record = &view.record;
+    let command = record.command();
     json!({
         "Id": record.id,
         "Name": format!("/{}", record.name),
         "Created": berth_images::text::format_rfc3339(record.created, 0),
-        "Path": record.command.first(),
-        "Args": record.command.iter().skip(1).collect::<Vec<_>>(),
+        "Path": command.first(),
+        "Args": command.iter().skip(1).collect::<Vec<_>>(),
         "Image": record.image.to_string(),
         "State": {
-            "Status": match state.status {
-                Status::Created => "created",
-                Status::Running => "running",
-                Status::Exited => "exited",
-            },
-            "Running": state.status == Status::Running,
-            "Pid": state.pid.unwrap_or(0),
-            "ExitCode": state.exit_code.unwrap_or(0),
-            "StartedAt": state.started_at,
-            "FinishedAt": state.finished_at,
-            "Error": state.error.clone().unwrap_or_default(),
+            "Status": state_word(view),
+            "Running": view.status == Status::Running,
+            "Pid": view.pid.unwrap_or(0),
+            "ExitCode": view.exit_code.unwrap_or(0),
+            "StartedAt": view.started_at,
+            "FinishedAt": view.finished_at,
+            "Error": view.error.clone().unwrap_or_default(),
         },
         "Config": {
             "Image": record.image_name,
-            "Cmd": record.command,
-            "Env": record.options.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "Entrypoint": record.entrypoint,
+            "Cmd": record.cmd,
+            "Env": record.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         },
     })
 }
 
-// ANCHOR: frame
-/// Docker's stream framing: `[stream, 0, 0, 0, length (u32 big-endian)]` then the bytes, so
-/// stdout and stderr can share one connection.
-pub fn frame(stream: Stream, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + data.len());
-    out.push(match stream {
-        Stream::Stdout => 1,
-        Stream::Stderr => 2,
-    });
-    out.extend_from_slice(&[0, 0, 0]);
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    out.extend_from_slice(data);
-    out
-}
-// ANCHOR_END: frame
-
 // ANCHOR: logs
-/// `logs`: the log file, framed; with `follow`, what is appended until the container exits.
+/// `logs`: the log file, framed as Docker frames it (see the engine's `frame`); with
+/// `follow`, what is appended until the container exits. The engine's reader sleeps on the
+/// container's watch, so the stream ends as soon as the container has exited.
 fn logs(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
-    let id = id_param(req);
-    let path = daemon.engine.log_path(&id).map_err(http_error)?;
-    let follow = req.query().bool_or("follow", false)?;
-    let timestamps = req.query().bool_or("timestamps", false)?;
     let tail = match req.query().get("tail") {
         None | Some("all") => None,
         Some(n) => Some(n.parse::<usize>().map_err(|_| {
             HttpError::bad_request(format!("invalid tail {n:?}: a number or \"all\""))
         })?),
     };
-    let daemon = Arc::clone(daemon);
+    let options = LogOptions {
+        stdout: true,
+        stderr: true,
+        follow: req.query().bool_or("follow", false)?,
+        timestamps: req.query().bool_or("timestamps", false)?,
+        tail,
+        ..LogOptions::default()
+    };
+    let timestamps = options.timestamps;
+    let lines = daemon
+        .engine
+        .logs(&id_param(req), options)
+        .map_err(http_error)?;
     Ok(Response::stream(
         200,
         "application/vnd.docker.multiplexed-stream",
         move |body| {
-            let mut reader = match tail {
-                Some(n) => logs::Reader::tail(&path, n)?,
-                None => logs::Reader::open(&path)?,
-            };
-            loop {
-                // Read whether it runs *before* draining: an exit after the drain still gets
-                // its last lines sent on the next turn.
-                let running = follow && daemon.engine.is_running(&id);
-                while let Some(entry) = reader.next_entry()? {
-                    let text = if timestamps {
-                        format!("{} {}", entry.time, entry.log)
-                    } else {
-                        entry.log
-                    };
-                    body.send(&frame(entry.stream, text.as_bytes()))?;
+            for line in lines {
+                let line = line?;
+                let mut bytes = Vec::with_capacity(line.bytes.len() + 40);
+                if timestamps {
+                    bytes.extend_from_slice(line.time.as_bytes());
+                    bytes.push(b' ');
                 }
-                if !running {
-                    return Ok(());
-                }
-                // Until more output comes, or the exit: the engine wakes us at once on an exit,
-                // so `run` does not wait out a polling interval after its container is done.
-                let _ = daemon
-                    .engine
-                    .wait_exit(&id, Some(Duration::from_millis(50)));
+                bytes.extend_from_slice(&line.bytes);
+                let mut framed = Vec::with_capacity(bytes.len() + 8);
+                crate::engine::frame(line.stream, &bytes, &mut framed)?;
+                body.send(&framed)?;
             }
+            Ok(())
         },
     ))
 }

@@ -86,7 +86,8 @@ fn stop_kill_and_remove() {
     let out = daemon.run(&["rm", "busy"]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.contains("cannot remove a running container"),
+        out.stderr
+            .contains("container is running: stop the container"),
         "{}",
         out.stderr
     );
@@ -241,10 +242,15 @@ fn a_restarted_daemon_finds_its_containers() {
     daemon.restart();
     let ps = daemon.run(&["ps", "-a"]).stdout;
     assert!(ps.contains("Exited (255)   orphan"), "{ps}");
-    // Nothing of it is left running: its PID 1 was killed when the daemon took stock.
+    // Nothing of it is left running: its PID 1 was killed when the daemon took stock. Inspect
+    // says `Pid: 0` for a stopped container, as Docker's does: the pid it had is on disk.
     let (_, inspect) = daemon.api(&ClientRequest::get("/containers/orphan/json"));
     let inspect: serde_json::Value = serde_json::from_str(&inspect).unwrap();
-    let pid = inspect["State"]["Pid"].as_i64().unwrap() as i32;
+    let id = inspect["Id"].as_str().unwrap();
+    let dir = daemon.root().join("containers").join(id);
+    let pid = berth_daemon::engine::state::RunState::load(&dir)
+        .pid
+        .unwrap_or(0);
     assert!(pid > 0, "{inspect}");
     eventually("the orphan's process to be gone", || {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

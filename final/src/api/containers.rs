@@ -301,10 +301,9 @@ fn passes(view: &ContainerView, filters: &Filters) -> bool {
     filters.accepts("status", |s| s == state_name(view.status))
         && filters.accepts("name", |n| r.name.contains(n.trim_start_matches('/')))
         && filters.accepts("id", |i| r.id.starts_with(i))
-        && filters.accepts("label", |l| filters::label_matches(&view.spec.labels, l))
+        && filters.accepts("label", |l| filters::label_matches(&r.options.labels, l))
         && filters.accepts("ancestor", |a| {
-            a == view.spec.image
-                || a == r.image_name
+            a == r.image_name
                 || r.image.to_string().starts_with(a)
                 || r.image.hex().starts_with(a)
                 || Reference::parse(a).is_ok_and(|want| {
@@ -354,12 +353,12 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         let mut entry = json!({
             "Id": r.id,
             "Names": [format!("/{}", r.name)],
-            "Image": if view.spec.image.is_empty() { &r.image_name } else { &view.spec.image },
+            "Image": r.image_name,
             "ImageID": r.image.to_string(),
-            "Command": command_text(&r.command),
+            "Command": command_text(&r.command()),
             "Created": r.created,
             "Ports": [],
-            "Labels": view.spec.labels,
+            "Labels": r.options.labels,
             "State": state_name(view.status),
             "Status": status_text(&view),
             "HostConfig": {"NetworkMode": "none"},
@@ -383,10 +382,11 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
 /// `GET /containers/{id}/json`: every field the CLI and docker-py read.
 pub fn inspect_json(view: &ContainerView) -> Value {
     let r = &view.record;
-    let s = &view.spec;
+    let s = &r.options;
     let never = "0001-01-01T00:00:00Z";
-    let path = r.command.first().cloned().unwrap_or_default();
-    let args: Vec<&String> = r.command.iter().skip(1).collect();
+    let command = r.command();
+    let path = command.first().cloned().unwrap_or_default();
+    let args: Vec<&String> = command.iter().skip(1).collect();
     json!({
         "Id": r.id,
         "Created": berth_images::text::format_rfc3339(r.created, 0),
@@ -434,21 +434,21 @@ pub fn inspect_json(view: &ContainerView) -> Value {
         "GraphDriver": {"Name": "overlay2", "Data": null},
         "Mounts": [],
         "Config": {
-            "Hostname": view.hostname,
+            "Hostname": r.hostname,
             "Domainname": "",
-            "User": view.user,
+            "User": r.user.clone().unwrap_or_default(),
             "AttachStdin": s.attach_stdin,
             "AttachStdout": s.attach_stdout,
             "AttachStderr": s.attach_stderr,
             "Tty": s.tty,
             "OpenStdin": s.open_stdin,
             "StdinOnce": s.stdin_once,
-            "Env": view.env,
-            "Cmd": view.cmd,
-            "Image": if s.image.is_empty() { &r.image_name } else { &s.image },
+            "Env": r.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "Cmd": r.cmd,
+            "Image": r.image_name,
             "Volumes": null,
-            "WorkingDir": view.working_dir,
-            "Entrypoint": if view.entrypoint.is_empty() { None } else { Some(&view.entrypoint) },
+            "WorkingDir": r.workdir,
+            "Entrypoint": if r.entrypoint.is_empty() { None } else { Some(&r.entrypoint) },
             "OnBuild": null,
             "Labels": s.labels,
             "StopSignal": s.stop_signal,
@@ -601,7 +601,7 @@ fn logs(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         ));
     }
     let id = param(req, "id");
-    let tty = engine.container(&id).map_err(fail)?.spec.tty;
+    let tty = engine.container(&id).map_err(fail)?.record.options.tty;
     let timestamps = options.timestamps;
     let lines = engine.logs(&id, options).map_err(fail)?;
     Ok(Response::stream(200, stream_type(tty), move |body| {

@@ -25,7 +25,12 @@ pub fn engine_error(error: EngineError) -> HttpError {
         EngineError::NotRunning(_) | EngineError::RemoveRunning(_) => HttpError::conflict(message),
         EngineError::AlreadyRunning(_) => HttpError::new(304, message),
         EngineError::Invalid(_) => HttpError::bad_request(message),
-        EngineError::Start { .. } | EngineError::Io(_) => HttpError::internal(message),
+        EngineError::Start { .. }
+        | EngineError::Launch { .. }
+        | EngineError::Extension { .. }
+        | EngineError::Io { .. }
+        | EngineError::Exec { .. }
+        | EngineError::Signal { .. } => HttpError::internal(message),
         EngineError::Store(e) => store_error(e),
         EngineError::Container(e) => container_error(e),
     }

@@ -194,5 +194,5 @@ fn lock_data_root(root: &Path) -> anyhow::Result<Flock<File>> {
 /// Opens the container engine; it runs berthd itself as each container's monitor.
 fn open_engine(root: &Path) -> anyhow::Result<Arc<Engine>> {
     let program: PathBuf = std::env::current_exe().context("finding berthd's own path")?;
-    Engine::open(root, program).context("opening the container engine")
+    berth::engine::open(root, program).context("opening the container engine")
 }

@@ -26,7 +26,7 @@ use std::fs::File;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
@@ -35,7 +35,7 @@ use nix::sys::socket::{
     sendmsg, socketpair,
 };
 
-use super::{lock, pipes};
+use berth_daemon::engine::{ExecLauncher, Launched, MonitorLauncher, monitor, pipes};
 
 /// The engine's handle on its zygote.
 pub struct Zygote {
@@ -110,6 +110,50 @@ impl Zygote {
             _ => Err(std::io::ErrorKind::UnexpectedEof.into()),
         }
     }
+}
+
+/// berthd's [`MonitorLauncher`]: forks monitors from its zygote, and exec's them (chapter 4's
+/// [`ExecLauncher`]) if the zygote could not be started or has died.
+pub struct ZygoteLauncher {
+    /// `None` if it could not be started.
+    zygote: Option<Zygote>,
+    exec: ExecLauncher,
+}
+
+impl ZygoteLauncher {
+    /// Starts a zygote of `program` for the store at `root`.
+    pub fn new(program: PathBuf, root: &Path) -> ZygoteLauncher {
+        ZygoteLauncher {
+            zygote: Zygote::spawn(&program, root).ok(),
+            exec: ExecLauncher::new(program),
+        }
+    }
+}
+
+impl MonitorLauncher for ZygoteLauncher {
+    fn launch(&self, root: &Path, id: &str, attachers: usize) -> std::io::Result<Launched> {
+        if let Some(Ok(report)) = self.zygote.as_ref().map(|z| z.fork_monitor(id, attachers)) {
+            // The monitor is the zygote's child: the engine hears of its end from its report.
+            return Ok(Launched {
+                report: report.into(),
+                child: None,
+            });
+        }
+        self.exec.launch(root, id, attachers)
+    }
+
+    fn shutdown(&self) {
+        if let Some(zygote) = &self.zygote {
+            zygote.stop();
+        }
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Receives one message and the descriptor attached to it, if any (close-on-exec).
@@ -201,5 +245,5 @@ fn monitor(args: &[String], report: &OwnedFd, null: &File) -> i32 {
         }
         libc::setpgid(0, 0);
     }
-    super::monitor::main(args)
+    monitor::main(args, &super::extensions())
 }

@@ -29,7 +29,7 @@ impl TestEngine {
         let store = berth_images::store::Store::open(&root).expect("opening the store");
         let busybox = berth_tests::fixtures_dir().join("images/busybox-oci");
         berth_images::load::load(&store, &busybox).expect("loading busybox");
-        let engine = Engine::open(&root, BERTHD.into()).expect("opening the engine");
+        let engine = berth::engine::open(&root, BERTHD.into()).expect("opening the engine");
         TestEngine { engine, dir }
     }
 

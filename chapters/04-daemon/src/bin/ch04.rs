@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use berth_daemon::api::{self, Daemon};
-use berth_daemon::engine::Engine;
+use berth_daemon::engine::{Engine, ExecLauncher, Extensions};
 use berth_daemon::http::{
     Client, ClientError, ClientRequest, Host, Server, ServerOptions, SocketGroup,
 };
@@ -64,7 +64,12 @@ enum Command {
     },
     /// (internal) Watch one container for the daemon: see the engine's monitor module.
     #[command(hide = true)]
-    Monitor { root: PathBuf, id: String },
+    Monitor {
+        root: String,
+        id: String,
+        /// How many attach sessions to wait for before the container runs.
+        attachers: String,
+    },
     /// Run a command in a new container.
     Run {
         /// Run in the background and print the container's id.
@@ -145,8 +150,13 @@ impl From<ClientError> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Monitor { root, id } => {
-            return ExitCode::from(berth_daemon::engine::monitor::run(&root, &id) as u8);
+        Command::Monitor {
+            root,
+            id,
+            attachers,
+        } => {
+            let code = berth_daemon::engine::monitor::main(&[root, id, attachers], &extensions());
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
         }
         Command::Daemon {
             root,
@@ -174,6 +184,12 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// What later chapters add to every container: none yet. The daemon and its monitors (this
+/// same binary, `ch04 monitor`) must build the same list.
+fn extensions() -> Extensions {
+    Vec::new()
 }
 
 // ANCHOR: daemon
@@ -224,7 +240,8 @@ fn daemon(
         )?;
 
     let program = std::env::current_exe().map_err(|e| fail(&e))?;
-    let engine = Engine::open(&root, program).map_err(|e| fail(&e))?;
+    let launcher = Box::new(ExecLauncher::new(program));
+    let engine = Engine::open(&root, launcher, extensions()).map_err(|e| fail(&e))?;
     let options = ServerOptions {
         socket_group: group.map(|g| match g.parse::<u32>() {
             Ok(gid) => SocketGroup::Gid(gid),

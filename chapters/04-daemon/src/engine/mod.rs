@@ -1,195 +1,439 @@
-//! The engine behind the API: the store, the containers, and their monitors.
+//! The engine behind the API: the store, the containers, their monitors, and how the daemon
+//! waits on them.
 //!
 //! The HTTP layer turns requests into calls of [`Engine`]; the engine does the work with the
-//! chapter libraries (chapter 2's store and containers, chapter 3's pull) and keeps track of
-//! running containers through their monitors (see `monitor.rs`). Everything it knows is on
-//! disk, so a restarted daemon rebuilds its view with [`Engine::open`]: containers whose
-//! monitor still runs are adopted, the others are marked exited with what is known.
+//! chapter libraries (chapter 2's store and containers, chapter 1's `spawn`, `enter` and
+//! consoles) and keeps track of each running container through its monitor, a process of its
+//! own that outlives the daemon. Everything the engine knows is on disk, so a restarted daemon
+//! rebuilds its view with [`Engine::open`]. `berthd` in `final/` runs this same engine; it only
+//! plugs in another [`MonitorLauncher`] (a zygote that forks monitors).
+//!
+//! Module by module:
+//!
+//! - `types.rs`: what the API asks for and what the engine answers; `error.rs`: why it failed;
+//! - `spec.rs`: a create request as chapter 2's options, for its one record (`config.json`);
+//! - `launcher.rs`: how a monitor process is launched (the seam `final/` plugs its zygote into);
+//! - `extension.rs`: how later chapters add resources and start steps to a container (the
+//!   seam chapters 5 to 8 plug into), and in which order;
+//! - `monitor.rs`: the monitor itself: it runs the container, logs its output, records its
+//!   exit in `state.json` (chapter 2's [`state`]), serves attach sessions on a socket (`protocol.rs`), and
+//!   reports to the daemon in one JSON line per event;
+//! - `watch.rs`: the daemon's live view of each container, with a condition variable, so
+//!   waits, log follows and sessions wake on events instead of polling;
+//! - `adopt.rs`: after a restart, watching the monitors that still run and correcting the rest;
+//! - `session.rs`: attach sessions, also those made before the start (`docker run`), with the
+//!   detach keys of `detach.rs`; `pty.rs`: terminal sizes;
+//! - `exec.rs`: `docker exec`, built on chapter 1's `enter`;
+//! - `logs.rs`: the json-file log; `follow.rs`: reading it with Docker's options;
+//! - `pipes.rs`: every pipe the engine makes, close-on-exec.
 
+mod adopt;
+pub mod detach;
+mod error;
+mod exec;
+mod extension;
+mod follow;
+mod launcher;
 pub mod logs;
 pub mod monitor;
-pub mod state;
+pub mod pipes;
+mod protocol;
+mod pty;
+mod session;
+mod spec;
+mod types;
+mod watch;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::io::{BufRead, Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use berth_images::container::{self, ContainerError, ContainerRecord, RunOptions};
-use berth_images::store::{Store, StoreError};
-use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::WaitPidFlag;
+use berth_images::container::{self, ContainerError, ContainerRecord};
+use berth_images::store::Store;
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use monitor::Report;
-use state::{RunState, Status, alive};
+pub use adopt::{reconcile, wait_for_exit};
+/// A container's run state on disk (`state.json`): chapter 2's, which the monitor writes.
+pub use berth_images::state;
+pub use error::{EngineError, StartFailure};
+pub use extension::{Extension, ExtensionError, Extensions};
+pub use launcher::{ExecLauncher, Launched, MonitorLauncher};
+use state::{RunState, Status as RunStatus};
+pub use types::*;
+use watch::Watch;
 
-/// Why an engine operation failed; the API turns each into an HTTP status.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Container(#[from] ContainerError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("container {0} is not running")]
-    NotRunning(String),
-    #[error("container {0} is already running")]
-    AlreadyRunning(String),
-    #[error(
-        "you cannot remove a running container {0}: stop the container before removing it, or \
-         force the removal"
-    )]
-    RemoveRunning(String),
-    #[error("starting container {id}: {message}")]
-    Start {
-        id: String,
-        message: String,
-        code: i32,
-    },
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+/// A registered wait: created by [`Engine::wait`] *before* the API sends its headers, so that
+/// `next-exit` counts from the moment of the request.
+pub struct Waiter {
+    watch: Arc<Watch>,
+    condition: WaitCondition,
+    /// The exits seen when the wait was registered.
+    exits_at: u64,
 }
 
-// ANCHOR: reconcile
-/// A state that says "running" although the monitor is gone (killed, or the machine
-/// rebooted) is not true any more: mark it exited, with what is known, and kill whatever is
-/// left of the container, so that nothing runs that nobody watches.
-pub fn reconcile(dir: &Path, mut run: RunState) -> std::io::Result<RunState> {
-    if run.status != Status::Running || alive(run.monitor_pid, run.monitor_start) {
-        return Ok(run);
+impl Waiter {
+    /// Blocks until the condition holds; the exit code.
+    pub fn wait(self) -> Result<i32, EngineError> {
+        Ok(self.wait_up_to(None).unwrap_or(0))
     }
-    if alive(run.pid, run.pid_start)
-        && let Some(pid) = run.pid
-    {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        // A daemon that is a child subreaper inherited the container when its monitor died:
-        // then only we can reap it, or it stays a zombie for our whole life. If it is not our
-        // child (the daemon itself was restarted meanwhile), waitpid says ECHILD at once.
-        // Never block on it: look for a second at most.
-        for _ in 0..100 {
-            match nix::sys::wait::waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-                Ok(nix::sys::wait::WaitStatus::StillAlive) => {
-                    std::thread::sleep(Duration::from_millis(10))
-                }
-                _ => break,
-            }
+
+    /// As [`Waiter::wait`], but gives up after `limit`: `None` if the condition still does
+    /// not hold then (a process stuck in the kernel ignores even SIGKILL for a while).
+    pub fn wait_at_most(self, limit: Duration) -> Option<i32> {
+        self.wait_up_to(Some(limit))
+    }
+
+    fn wait_up_to(self, limit: Option<Duration>) -> Option<i32> {
+        let exits_at = self.exits_at;
+        let condition = self.condition;
+        let holds = move |l: &watch::Live| match condition {
+            WaitCondition::NotRunning => !l.is_active() || l.removed,
+            WaitCondition::NextExit => l.exits > exits_at || l.removed,
+            WaitCondition::Removed => l.removed,
+        };
+        let live = self.watch.wait_until(limit, holds);
+        holds(&live).then(|| live.run.exit_code.unwrap_or(0))
+    }
+}
+
+/// A live connection to a container's (or an exec's) stdio, made by [`Engine::attach`] or
+/// [`Engine::exec_start`]. `pump` does the whole session.
+pub struct Session {
+    /// Whether output is raw TTY bytes (true) or separate stdout/stderr (false): the API
+    /// picks the Content-Type and framing from it.
+    pub tty: bool,
+    inner: SessionInner,
+}
+
+enum SessionInner {
+    Container(session::ContainerSession),
+    Exec(exec::ExecSession),
+}
+
+impl Session {
+    /// Runs the session to its end: copies `input` (the client's raw stdin; EOF is a
+    /// half-close, not a disconnect) to the process, and every output chunk to `output` as
+    /// `(stream, bytes)`: the caller frames (non-TTY) or writes raw (TTY). Returns when the
+    /// process's output has ended (it exited), or when `output` fails (the client went away:
+    /// the container goes on running). For an attach made before start, waits for the start.
+    pub fn pump(
+        self,
+        input: Box<dyn Read + Send>,
+        output: &mut dyn FnMut(StreamKind, &[u8]) -> std::io::Result<()>,
+    ) -> Result<(), EngineError> {
+        match self.inner {
+            SessionInner::Container(session) => session.pump(input, output),
+            SessionInner::Exec(session) => session.pump(input, output),
         }
     }
-    // The monitor may have written the exit just before it went: look once more.
-    let latest = RunState::load(dir);
-    if latest.status == Status::Exited {
-        return Ok(latest);
-    }
-    run.status = Status::Exited;
-    run.exit_code.get_or_insert(255);
-    run.finished_at.get_or_insert_with(state::now_rfc3339);
-    run.error = Some("its monitor process was gone".into());
-    run.save(dir)?;
-    Ok(run)
-}
-// ANCHOR_END: reconcile
-
-// ANCHOR: wait_for_exit
-/// Blocks until process `pid` (which started at `start`, see [`state::alive`]) has exited,
-/// whether or not it is our child: only a parent can `wait` for a process, and a restarted
-/// daemon is not its monitors' parent. A pidfd is a descriptor that becomes readable when its
-/// process exits, for any process; where the kernel has none (before Linux 5.3) or refuses
-/// one, look every half second instead.
-pub fn wait_for_exit(pid: i32, start: Option<u64>) {
-    // SAFETY: the syscall takes a pid and flags and returns a new descriptor.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
-    if fd < 0 {
-        while alive(Some(pid), start) {
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        return;
-    }
-    let mut poll = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd; no timeout.
-    while unsafe { libc::poll(&mut poll, 1, -1) } < 0 {}
-    // SAFETY: our own descriptor.
-    unsafe { libc::close(fd) };
-}
-// ANCHOR_END: wait_for_exit
-
-/// A container the engine watches: its state, and a condition variable to wait on changes.
-#[derive(Default)]
-struct Watch {
-    state: Mutex<RunState>,
-    changed: Condvar,
 }
 
 /// The engine: one per daemon.
 pub struct Engine {
     store: Store,
-    /// The program to run as `PROGRAM monitor ROOT ID`.
-    monitor_program: PathBuf,
+    /// How a monitor is launched: exec'd by default, forked by `final/`'s zygote.
+    launcher: Box<dyn MonitorLauncher>,
+    /// What later chapters add to each container (the monitors build the same list).
+    extensions: Extensions,
     watches: Mutex<HashMap<String, Arc<Watch>>>,
+    execs: Mutex<HashMap<String, Arc<exec::Instance>>>,
 }
+
+/// How long `remove --force` and `stop` wait for the exit after SIGKILL before giving up.
+const KILL_WAIT: Duration = Duration::from_secs(30);
 
 impl Engine {
     // ANCHOR: open
-    /// Opens the store at `root` and takes stock of the containers in it: those whose
-    /// monitor still runs (the daemon was restarted under them) are watched again; those
-    /// that claim to run but whose monitor is gone are marked exited, and any process left of
-    /// them is killed, so that nothing runs that nobody watches.
-    pub fn open(root: &Path, monitor_program: PathBuf) -> Result<Arc<Engine>, EngineError> {
+    /// Opens (creating) the store at `root` and takes stock of its containers: those whose
+    /// monitor still runs (the daemon was restarted under them) are watched again; those that
+    /// claim to run but whose monitor is gone are marked exited, and any process left of them
+    /// is killed, so that nothing runs that nobody watches. Monitors are started with
+    /// `launcher` (an [`ExecLauncher`] running the daemon's own binary, unless a daemon plugs
+    /// in another). `extensions` are swept for orphans now, and take part in every start and
+    /// removal (see `extension.rs`).
+    pub fn open(
+        root: &Path,
+        launcher: Box<dyn MonitorLauncher>,
+        extensions: Extensions,
+    ) -> Result<Arc<Engine>, EngineError> {
         let engine = Arc::new(Engine {
             store: Store::open(root)?,
-            monitor_program,
+            launcher,
+            extensions,
             watches: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
         });
         for record in container::list(&engine.store)? {
             let dir = record.dir(&engine.store);
-            let run = RunState::load(&dir);
-            if run.status == Status::Running && alive(run.monitor_pid, run.monitor_start) {
-                engine.adopt(&record.id, run.monitor_pid.unwrap_or(0), run.monitor_start);
+            let on_disk = RunState::load(&dir);
+            let monitor = on_disk
+                .monitor_pid
+                .filter(|_| state::alive(on_disk.monitor_pid, on_disk.monitor_start));
+            let run = watch::load(&dir);
+            let exited = run.status == RunStatus::Exited;
+            engine.watch(&record.id).update(|l| l.run = run);
+            match monitor {
+                // Also when the state does not say running yet: the daemon may have died
+                // between starting the monitor and the monitor's first save.
+                Some(pid) => engine.adopt(&record.id, pid, on_disk.monitor_start),
+                // An AutoRemove container that exited while no daemon ran: remove it now.
+                None if exited && record.options.auto_remove => {
+                    engine.auto_remove(&record.id);
+                }
+                None => {}
             }
-            let run = reconcile(&dir, run)?;
-            engine
-                .watch(&record.id)
-                .state
-                .lock()
-                .expect("not poisoned")
-                .clone_from(&run);
         }
+        engine.sweep_orphans()?;
         Ok(engine)
     }
     // ANCHOR_END: open
 
-    /// The store.
+    /// Has every extension release the resources of containers that no longer exist.
+    fn sweep_orphans(&self) -> Result<(), EngineError> {
+        if self.extensions.is_empty() {
+            return Ok(());
+        }
+        let dir = self.store.containers_dir();
+        let exists = |id: &str| !id.is_empty() && !id.contains('/') && dir.join(id).is_dir();
+        for extension in &self.extensions {
+            extension
+                .sweep_orphans(&exists)
+                .map_err(|source| EngineError::Extension {
+                    extension: extension.name().to_owned(),
+                    what: "sweeping orphans",
+                    id: String::new(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Has every extension release the resources of container `id`. Called where nobody can
+    /// be answered any more (after a removal, after a failed start): a failure is said in the
+    /// daemon's log, and the next open's sweep tries again.
+    fn release(&self, id: &str) {
+        for extension in &self.extensions {
+            if let Err(e) = extension.release(id) {
+                eprintln!("releasing {} of container {id}: {e}", extension.name());
+            }
+        }
+    }
+
+    /// The image store.
     pub fn store(&self) -> &Store {
         &self.store
     }
 
     fn watch(&self, id: &str) -> Arc<Watch> {
-        self.watches
-            .lock()
-            .expect("not poisoned")
+        lock(&self.watches)
             .entry(id.to_owned())
             .or_default()
             .clone()
     }
 
-    /// Re-reads a container's state from disk and wakes whoever waits on it.
-    /// Callers pass the full id, so the directory is known without listing the store (this
-    /// runs on every state change, and every half second for each `wait`).
-    fn refresh(&self, id: &str) {
+    /// Finds a container's record by full id, name (with or without its leading `/`) or
+    /// unique id prefix; a full id is read directly (chapter 2's `find`).
+    fn find(&self, key: &str) -> Result<ContainerRecord, EngineError> {
+        let key = key.strip_prefix('/').unwrap_or(key);
+        container::find(&self.store, key).map_err(|e| match e {
+            ContainerError::NoSuchContainer(_) => EngineError::NoSuchContainer(key.to_owned()),
+            other => other.into(),
+        })
+    }
+
+    fn view(&self, record: ContainerRecord) -> ContainerView {
+        let dir = record.dir(&self.store);
+        let live = self.watch(&record.id);
+        let live = live.lock();
+        // The monitor writes the exit to disk before it tells attached clients, and we learn
+        // of it a moment later, when the monitor ends: a client that inspects as soon as its
+        // stream closed must already see the exit, so a "running" is checked on disk.
+        let on_disk;
+        let run = if live.run.status == RunStatus::Running {
+            on_disk = RunState::load(&dir);
+            &on_disk
+        } else {
+            &live.run
+        };
+        let status = match run.status {
+            _ if live.removed => Status::Removing,
+            RunStatus::Running => Status::Running,
+            RunStatus::Exited => Status::Exited,
+            RunStatus::Created => Status::Created,
+        };
+        ContainerView {
+            status,
+            pid: run.pid.filter(|_| status == Status::Running),
+            exit_code: run.exit_code,
+            started_at: run.started_at.clone(),
+            finished_at: run.finished_at.clone(),
+            error: run.error.clone(),
+            restart_count: 0,
+            log_path: logs::path(&dir),
+            record,
+        }
+    }
+
+    /// Creates a container. A missing image is `Store(NoSuchImage)` (the API's 404 that makes
+    /// the docker CLI pull and retry); nothing else may be a 404 here.
+    pub fn create(&self, spec: CreateSpec) -> Result<ContainerView, EngineError> {
+        let image = spec.image.clone();
+        let options = spec::run_options(spec);
+        let (record, _runtime) =
+            container::create(&self.store, &image, &options).map_err(|e| match e {
+                ContainerError::Store(e) => EngineError::Store(e),
+                other => EngineError::Container(other),
+            })?;
+        Ok(self.view(record))
+    }
+
+    /// Finds a container by full id, unique id prefix or name (with or without a leading `/`).
+    pub fn container(&self, key: &str) -> Result<ContainerView, EngineError> {
+        Ok(self.view(self.find(key)?))
+    }
+
+    /// All containers, newest first.
+    pub fn containers(&self) -> Result<Vec<ContainerView>, EngineError> {
+        Ok(container::list(&self.store)?
+            .into_iter()
+            .map(|record| self.view(record))
+            .collect())
+    }
+
+    // ANCHOR: start
+    /// Starts a created or exited container; returns once it runs (or failed to start:
+    /// [`EngineError::Start`] with 127 for a missing command, 126 for not executable, 125
+    /// otherwise). Attach sessions waiting for the start are connected before the process
+    /// runs, so they see all its output.
+    pub fn start(self: &Arc<Self>, key: &str) -> Result<(), EngineError> {
+        let record = self.find(key)?;
+        let watch = self.watch(&record.id);
+        let attachers = {
+            let mut live = watch.lock();
+            if live.is_active() {
+                return Err(EngineError::AlreadyRunning(record.name));
+            }
+            live.starting = true;
+            live.socket_ready = false;
+            live.starts += 1;
+            live.pending_attachers
+        };
+        // The engine resources first: the monitor's steps use them.
+        let dir = record.dir(&self.store);
+        for extension in &self.extensions {
+            if let Err(source) = extension.prepare(&record, &dir) {
+                watch.update(|l| l.starting = false);
+                self.release(&record.id);
+                return Err(EngineError::Extension {
+                    extension: extension.name().to_owned(),
+                    what: "preparing",
+                    id: record.id,
+                    source,
+                });
+            }
+        }
+        let launched = self
+            .launcher
+            .launch(self.store.root(), &record.id, attachers);
+        let Launched { report, child } = match launched {
+            Ok(monitor) => monitor,
+            Err(source) => {
+                watch.update(|l| l.starting = false);
+                self.release(&record.id);
+                return Err(EngineError::Launch {
+                    id: record.id,
+                    source,
+                });
+            }
+        };
+        let mut stdout = std::io::BufReader::new(report);
+        let mut outcome = Err(EngineError::start(
+            &record.id,
+            "the container's monitor ended without a word",
+            125,
+        ));
+        for line in (&mut stdout).lines() {
+            let Ok(line) = line else { break };
+            match serde_json::from_str(&line) {
+                // Unless the monitor has already ended (and been counted).
+                Ok(monitor::Report::Listening { .. }) => {
+                    watch.update(|l| l.socket_ready = l.starting)
+                }
+                Ok(monitor::Report::Started { .. }) => {
+                    outcome = Ok(());
+                    break;
+                }
+                Ok(monitor::Report::Failed { error, code }) => {
+                    outcome = Err(EngineError::start(&record.id, error, code));
+                    break;
+                }
+                Ok(monitor::Report::Exited { .. }) | Err(_) => {}
+            }
+        }
+        if outcome.is_err() {
+            // Nothing runs that could use them.
+            self.release(&record.id);
+        }
+        if outcome.is_ok() {
+            let run = RunState::load(&record.dir(&self.store));
+            watch.update(|l| {
+                // The exit may have been seen already: never step back from it.
+                if l.starting {
+                    l.run = run;
+                    l.starting = false;
+                }
+            });
+        }
+        // Wait for the container's end: the monitor's last line, or the end of its pipe if
+        // it died without a word. Only now, so that the exit is never counted before the start.
+        let engine = Arc::clone(self);
+        let id = record.id.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if let Ok(monitor::Report::Exited { .. }) = serde_json::from_str(&line) {
+                    break;
+                }
+            }
+            engine.on_exit(&id);
+            // An exec'd monitor is our child: reap it (it exits right after its last line).
+            if let Some(mut child) = child {
+                let _ = child.wait();
+            }
+        });
+        outcome
+    }
+    // ANCHOR_END: start
+
+    /// The monitor of container `id` has ended: read how, wake the waiters, and remove the
+    /// container if it was created with AutoRemove (then wake the `removed` waiters).
+    fn on_exit(&self, id: &str) {
         let dir = self.store.containers_dir().join(id);
         if !dir.is_dir() {
-            return; // Removed meanwhile.
+            return; // Removed meanwhile (`rm -f`).
         }
-        let run = reconcile(&dir, RunState::load(&dir)).unwrap_or_else(|_| RunState::load(&dir));
-        let watch = self.watch(id);
-        *watch.state.lock().expect("not poisoned") = run;
-        watch.changed.notify_all();
+        let run = watch::load(&dir);
+        self.watch(id).update(|l| {
+            l.run = run;
+            l.exits += 1;
+            l.starting = false;
+            l.socket_ready = false;
+        });
+        let auto_remove = container::find(&self.store, id).is_ok_and(|r| r.options.auto_remove);
+        if auto_remove {
+            self.auto_remove(id);
+        }
+    }
+
+    /// Removes an exited AutoRemove container. A failure cannot be answered to anyone (the
+    /// client waits for `removed`, which then never comes), so it is at least said in the log.
+    fn auto_remove(&self, id: &str) {
+        if let Err(e) = self.remove_record(id) {
+            eprintln!("berthd: removing container {id} (AutoRemove): {e}");
+        }
     }
 
     // ANCHOR: adopt
@@ -199,193 +443,298 @@ impl Engine {
         let id = id.to_owned();
         std::thread::spawn(move || {
             wait_for_exit(monitor_pid, monitor_start);
-            engine.refresh(&id);
+            engine.on_exit(&id);
         });
     }
     // ANCHOR_END: adopt
 
-    /// Creates a container (as chapter 2 does), not started.
-    pub fn create(
-        &self,
-        image: &str,
-        options: &RunOptions,
-    ) -> Result<ContainerRecord, EngineError> {
-        let (record, _) = container::create(&self.store, image, options)?;
-        self.refresh(&record.id);
-        Ok(record)
-    }
-
-    /// Finds a container by name, id or id prefix, with its run state.
-    pub fn container(&self, key: &str) -> Result<(ContainerRecord, RunState), EngineError> {
-        let record = container::find(&self.store, key)?;
-        let state = self
-            .watch(&record.id)
-            .state
-            .lock()
-            .expect("not poisoned")
-            .clone();
-        Ok((record, state))
-    }
-
-    /// Every container with its state, newest first.
-    pub fn containers(&self) -> Result<Vec<(ContainerRecord, RunState)>, EngineError> {
-        container::list(&self.store)?
-            .into_iter()
-            .map(|record| {
-                let state = self
-                    .watch(&record.id)
-                    .state
-                    .lock()
-                    .expect("not poisoned")
-                    .clone();
-                Ok((record, state))
-            })
-            .collect()
-    }
-
-    // ANCHOR: start
-    /// Starts a created (or exited) container through a new monitor, and returns once it
-    /// runs or has failed to start.
-    pub fn start(self: &Arc<Self>, key: &str) -> Result<(), EngineError> {
-        let (record, state) = self.container(key)?;
-        if state.status == Status::Running {
-            return Err(EngineError::AlreadyRunning(record.name));
-        }
-        let mut monitor = Command::new(&self.monitor_program)
-            .arg("monitor")
-            .arg(self.store.root())
-            .arg(&record.id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            // Its own process group: a Ctrl-C meant for the daemon's terminal is not for it.
-            .process_group(0)
-            .spawn()?;
-        let mut line = String::new();
-        let stdout = monitor.stdout.take().expect("piped");
-        BufReader::new(stdout).read_line(&mut line)?;
-        let report: Option<Report> = serde_json::from_str(line.trim()).ok();
-        // Reap the monitor when it ends, then tell the waiters.
-        let engine = Arc::clone(self);
-        let id = record.id.clone();
-        std::thread::spawn(move || {
-            let _ = monitor.wait();
-            engine.refresh(&id);
-        });
-        match report {
-            Some(Report::Started { .. }) => {
-                self.refresh(&record.id);
-                Ok(())
-            }
-            Some(Report::Failed { error, code }) => {
-                self.refresh(&record.id);
-                Err(EngineError::Start {
-                    id: record.name,
-                    message: error,
-                    code,
-                })
-            }
-            None => Err(EngineError::Start {
-                id: record.name,
-                message: "the monitor ended without a word".into(),
-                code: 125,
-            }),
-        }
-    }
-    // ANCHOR_END: start
-
-    /// Sends a signal to the container's PID 1.
-    pub fn kill(&self, key: &str, signal: Signal) -> Result<(), EngineError> {
-        let (record, state) = self.container(key)?;
-        match state.pid {
-            Some(pid) if state.status == Status::Running && alive(state.pid, state.pid_start) => {
-                kill(Pid::from_raw(pid), signal).map_err(std::io::Error::from)?;
-                Ok(())
-            }
-            _ => Err(EngineError::NotRunning(record.name)),
-        }
-    }
-
     // ANCHOR: stop
-    /// Stops a container as `docker stop` does: SIGTERM, and SIGKILL if it has not exited
-    /// after `grace`. Returns `false` if it was not running.
-    pub fn stop(&self, key: &str, grace: Duration) -> Result<bool, EngineError> {
-        match self.kill(key, Signal::SIGTERM) {
+    /// `docker stop`: `signal` (default: the container's StopSignal, else SIGTERM), SIGKILL
+    /// after `grace` (default: StopTimeout, else 10 s). `Ok(false)` if it was not running.
+    pub fn stop(
+        &self,
+        key: &str,
+        grace: Option<Duration>,
+        signal: Option<Signal>,
+    ) -> Result<bool, EngineError> {
+        let record = self.find(key)?;
+        let spec = &record.options;
+        let signal = signal
+            .or_else(|| spec.stop_signal.as_deref().and_then(parse_signal))
+            .unwrap_or(Signal::SIGTERM);
+        let grace = grace
+            .or(spec.stop_timeout.map(Duration::from_secs))
+            .unwrap_or(Duration::from_secs(10));
+        match self.kill(&record.id, signal) {
             Err(EngineError::NotRunning(_)) => return Ok(false),
             other => other?,
         }
-        if self.wait_exit(key, Some(grace))?.is_none() {
-            let _ = self.kill(key, Signal::SIGKILL);
-            self.wait_exit(key, None)?;
+        let watch = self.watch(&record.id);
+        let stopped = !watch
+            .wait_until(Some(grace), |l| !l.is_active())
+            .is_active();
+        if !stopped {
+            let _ = self.kill(&record.id, Signal::SIGKILL);
+            drop(watch.wait_until(Some(KILL_WAIT), |l| !l.is_active()));
         }
         Ok(true)
     }
     // ANCHOR_END: stop
 
-    /// Waits until the container is not running; returns its exit code, or `None` on timeout.
-    pub fn wait_exit(
-        &self,
-        key: &str,
-        timeout: Option<Duration>,
-    ) -> Result<Option<i32>, EngineError> {
-        let record = container::find(&self.store, key)?;
-        let watch = self.watch(&record.id);
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut state = watch.state.lock().expect("not poisoned");
-        while state.status == Status::Running {
-            let wait = match deadline {
-                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                    Some(left) => left,
-                    None => return Ok(None),
-                },
-                // Wake up now and then anyway: a monitor adopted without pidfd support would
-                // never notify.
-                None => Duration::from_millis(500),
-            };
-            state = watch
-                .changed
-                .wait_timeout(state, wait)
-                .expect("not poisoned")
-                .0;
-            if state.status == Status::Running && deadline.is_none() {
-                drop(state);
-                self.refresh(&record.id);
-                state = watch.state.lock().expect("not poisoned");
+    /// Sends a signal to the container's PID 1; [`EngineError::NotRunning`] if it is not.
+    pub fn kill(&self, key: &str, signal: Signal) -> Result<(), EngineError> {
+        let record = self.find(key)?;
+        let run = self.watch(&record.id).lock().run.clone();
+        match run.pid {
+            Some(pid)
+                if run.status == RunStatus::Running && state::alive(run.pid, run.pid_start) =>
+            {
+                nix::sys::signal::kill(Pid::from_raw(pid), signal).map_err(|source| {
+                    EngineError::Signal {
+                        id: record.name,
+                        source,
+                    }
+                })
             }
+            _ => Err(EngineError::NotRunning(record.name)),
         }
-        Ok(Some(state.exit_code.unwrap_or(255)))
     }
 
-    /// Removes a container; a running one only with `force` (it is killed first).
+    /// Registers a wait now; [`Waiter::wait`] blocks until it is satisfied.
+    pub fn wait(&self, key: &str, condition: WaitCondition) -> Result<Waiter, EngineError> {
+        let record = self.find(key)?;
+        let watch = self.watch(&record.id);
+        // An AutoRemove container can be removed between the two lines above: then the watch
+        // is a new one that nothing will ever wake (removal moves the directory away, then
+        // forgets the watch). Answer as if it had been removed before the `find`.
+        if !record.dir(&self.store).exists() {
+            lock(&self.watches).remove(&record.id);
+            return Err(EngineError::NoSuchContainer(key.to_owned()));
+        }
+        let exits_at = watch.lock().exits;
+        Ok(Waiter {
+            watch,
+            condition,
+            exits_at,
+        })
+    }
+
+    /// Removes a container (a running one only with `force`, killing it first).
     pub fn remove(&self, key: &str, force: bool) -> Result<ContainerRecord, EngineError> {
-        let (record, state) = self.container(key)?;
-        if state.status == Status::Running && alive(state.pid, state.pid_start) {
+        let record = self.find(key)?;
+        let watch = self.watch(&record.id);
+        if watch.lock().is_active() {
             if !force {
                 return Err(EngineError::RemoveRunning(record.name));
             }
             let _ = self.kill(&record.id, Signal::SIGKILL);
-            self.wait_exit(&record.id, None)?;
+            drop(watch.wait_until(Some(KILL_WAIT), |l| !l.is_active()));
         }
-        let (removed, trash) = container::remove_later(&self.store, &record.id)?;
-        self.watches
-            .lock()
-            .expect("not poisoned")
-            .remove(&record.id);
+        self.remove_record(&record.id)
+    }
+
+    /// Takes a stopped container out of the store (its files are deleted after), and wakes
+    /// the `removed` waiters.
+    fn remove_record(&self, id: &str) -> Result<ContainerRecord, EngineError> {
+        let (removed, trash) = container::remove_later(&self.store, id)?;
+        self.release(id);
+        let watch = lock(&self.watches).remove(id);
+        if let Some(watch) = watch {
+            watch.update(|l| l.removed = true);
+        }
+        lock(&self.execs).retain(|_, exec| exec.container_id != id);
         // The files go after we answer: deleting directories is slow on some disks.
         std::thread::spawn(move || std::fs::remove_dir_all(trash));
         Ok(removed)
     }
 
-    /// The container's log file.
-    pub fn log_path(&self, key: &str) -> Result<PathBuf, EngineError> {
-        let record = container::find(&self.store, key)?;
-        Ok(logs::path(&record.dir(&self.store)))
+    /// Attaches to a container's stdio, created or running. An attach to a container that
+    /// does not run waits for its next start (`docker run`, `docker start -a`), except one
+    /// with `logs` to an exited container: that session ends after the replayed log.
+    pub fn attach(
+        self: &Arc<Self>,
+        key: &str,
+        options: AttachOptions,
+    ) -> Result<Session, EngineError> {
+        let record = self.find(key)?;
+        let dir = record.dir(&self.store);
+        let tty = record.options.tty;
+        let watch = self.watch(&record.id);
+        let (before_start, pending, exits_at) = {
+            let mut live = watch.lock();
+            // A replay of an exited container's log (docker-py's `attach(logs=True)`) is all
+            // there is to it; without `logs` (`docker start -a`), the session is for the
+            // next start.
+            if options.logs && !live.is_active() && live.run.status == RunStatus::Exited {
+                (false, false, live.exits)
+            } else {
+                let before_start = live.starting || live.run.status != RunStatus::Running;
+                // Counted for the next start only if none is under way.
+                let pending = !live.is_active();
+                if pending {
+                    live.pending_attachers += 1;
+                }
+                (before_start, pending, live.exits)
+            }
+        };
+        Ok(Session {
+            tty,
+            inner: SessionInner::Container(session::ContainerSession {
+                dir,
+                watch,
+                options,
+                before_start,
+                pending,
+                exits_at,
+                tty,
+            }),
+        })
     }
 
-    /// Whether the container is running now (for following logs).
-    pub fn is_running(&self, key: &str) -> bool {
-        self.container(key)
-            .map(|(_, state)| state.status == Status::Running)
-            .unwrap_or(false)
+    /// Resizes a TTY container's terminal (`POST /containers/{id}/resize?h=&w=`).
+    pub fn resize(&self, key: &str, rows: u16, cols: u16) -> Result<(), EngineError> {
+        let record = self.find(key)?;
+        let dir = record.dir(&self.store);
+        let (_dir, path) = protocol::short_path(&dir)
+            .map_err(EngineError::io("opening the container directory", &dir))?;
+        let mut socket = std::os::unix::net::UnixStream::connect(&path)
+            .map_err(|_| EngineError::NotRunning(record.name.clone()))?;
+        let talk = |socket: &mut std::os::unix::net::UnixStream| {
+            let payload = protocol::resize_payload(rows, cols);
+            protocol::write_message(socket, protocol::RESIZE, &payload)?;
+            // The monitor answers once the size is set: a `stty size` after us sees it.
+            protocol::read_message(socket).map(drop)
+        };
+        talk(&mut socket).map_err(EngineError::io("resizing through the attach socket", &dir))?;
+        Ok(())
+    }
+
+    /// The container's log; with `follow`, the iterator blocks for new lines and ends when
+    /// the container has exited and everything is read.
+    pub fn logs(
+        &self,
+        key: &str,
+        options: LogOptions,
+    ) -> Result<Box<dyn Iterator<Item = std::io::Result<LogLine>> + Send>, EngineError> {
+        let record = self.find(key)?;
+        let path = logs::path(&record.dir(&self.store));
+        let lines = follow::Lines::open(&path, options, self.watch(&record.id))
+            .map_err(EngineError::io("opening the log", &path))?;
+        Ok(Box::new(lines))
+    }
+
+    /// Creates an exec instance in a running container ([`EngineError::NotRunning`] → 409).
+    pub fn exec_create(&self, key: &str, spec: ExecSpec) -> Result<String, EngineError> {
+        let record = self.find(key)?;
+        if self.watch(&record.id).lock().run.status != RunStatus::Running {
+            return Err(EngineError::NotRunning(record.name));
+        }
+        if spec.cmd.first().is_none_or(|c| c.is_empty()) {
+            return Err(EngineError::Invalid("no exec command specified".into()));
+        }
+        let id = container::random_id();
+        let instance = exec::Instance::new(id.clone(), record.id, spec);
+        lock(&self.execs).insert(id.clone(), Arc::new(instance));
+        Ok(id)
+    }
+
+    fn exec_instance(&self, exec_id: &str) -> Result<Arc<exec::Instance>, EngineError> {
+        lock(&self.execs)
+            .get(exec_id)
+            .cloned()
+            .ok_or_else(|| EngineError::NoSuchExec(exec_id.to_owned()))
+    }
+
+    /// An exec instance's state.
+    pub fn exec(&self, exec_id: &str) -> Result<ExecView, EngineError> {
+        Ok(self.exec_instance(exec_id)?.view())
+    }
+
+    /// Starts an exec: the process joins the container's namespaces, root and cwd. With
+    /// `detach`, returns `None` once it runs; otherwise the session to pump. The exit code is
+    /// recorded before the session's output ends.
+    pub fn exec_start(
+        self: &Arc<Self>,
+        exec_id: &str,
+        detach: bool,
+    ) -> Result<Option<Session>, EngineError> {
+        let instance = self.exec_instance(exec_id)?;
+        let record = self.find(&instance.container_id)?;
+        let run = self.watch(&record.id).lock().run.clone();
+        let pid = match run.pid {
+            Some(pid)
+                if run.status == RunStatus::Running && state::alive(run.pid, run.pid_start) =>
+            {
+                pid
+            }
+            _ => return Err(EngineError::NotRunning(record.name)),
+        };
+        let tty = instance.spec.tty;
+        Ok(
+            exec::start(&instance, pid, &record, detach)?.map(|session| Session {
+                tty,
+                inner: SessionInner::Exec(session),
+            }),
+        )
+    }
+
+    /// Resizes an exec's TTY.
+    pub fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<(), EngineError> {
+        self.exec_instance(exec_id)?.resize(rows, cols)
+    }
+
+    /// Called on daemon shutdown: stops nothing (containers run on under their monitors),
+    /// closes what the engine holds.
+    pub fn shutdown(&self) {
+        lock(&self.execs).clear();
+        self.launcher.shutdown();
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A signal by name (`SIGTERM`, `TERM`, `term`) or number (`15`), as Docker's `StopSignal`
+/// and `kill --signal` take it.
+pub fn parse_signal(text: &str) -> Option<Signal> {
+    let text = text.trim();
+    if let Ok(number) = text.parse::<i32>() {
+        return Signal::try_from(number).ok();
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse().ok()
+}
+
+// ANCHOR: frame
+/// The docker-style framing of non-TTY streams: `[stream, 0, 0, 0, len (u32 BE)]` + bytes.
+pub fn frame(stream: StreamKind, bytes: &[u8], out: &mut dyn Write) -> std::io::Result<()> {
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    let mut head = [0u8; 8];
+    head[0] = stream as u8;
+    head[4..].copy_from_slice(&len.to_be_bytes());
+    out.write_all(&head)?;
+    out.write_all(bytes)
+}
+// ANCHOR_END: frame
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(parse_signal("SIGTERM"), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("kill"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("2"), Some(Signal::SIGINT));
+        assert_eq!(parse_signal("SIGNOPE"), None);
     }
 }

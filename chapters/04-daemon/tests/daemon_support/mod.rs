@@ -14,6 +14,9 @@ pub const CH04: &str = env!("CARGO_BIN_EXE_ch04");
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
+    /// The daemon's program (`ch04`, or a test daemon) and its environment.
+    program: PathBuf,
+    env: Vec<(String, PathBuf)>,
 }
 
 /// What a client command printed.
@@ -27,11 +30,22 @@ pub struct Output {
 impl Daemon {
     /// Loads busybox into a fresh store and starts a daemon on it.
     pub fn start(label: &str) -> Daemon {
+        Daemon::start_program(label, Path::new(CH04), Vec::new())
+    }
+
+    /// As [`Daemon::start`], with another daemon program that takes `daemon --root R
+    /// --socket S` as `ch04` does, and extra environment variables.
+    pub fn start_program(label: &str, program: &Path, env: Vec<(String, PathBuf)>) -> Daemon {
         let dir = berth_tests::test_dir(&format!("ch04-{label}"));
         let store = berth_images::store::Store::open(dir.path().join("store")).unwrap();
         let busybox = berth_tests::fixtures_dir().join("images/busybox-oci");
         berth_images::load::load(&store, &busybox).expect("loading busybox");
-        let mut daemon = Daemon { dir, child: None };
+        let mut daemon = Daemon {
+            dir,
+            child: None,
+            program: program.to_owned(),
+            env,
+        };
         daemon.restart();
         daemon
     }
@@ -46,7 +60,8 @@ impl Daemon {
 
     /// Starts (again) the daemon process and waits until it answers.
     pub fn restart(&mut self) {
-        let child = Command::new(CH04)
+        let child = Command::new(&self.program)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .arg("daemon")
             .arg("--root")
             .arg(self.root())
@@ -56,7 +71,7 @@ impl Daemon {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("starting ch04 daemon");
+            .expect("starting the daemon");
         self.child = Some(child);
         let started = Instant::now();
         while self.client().get("/_ping").is_err() {

@@ -1,6 +1,6 @@
 //! `docker logs`: reading the json-file log the monitor writes, with Docker's options.
 //!
-//! The file format and its writer are chapter 4's ([`berth_daemon::engine::logs`]). Here we
+//! The file format and its writer are chapter 4's ([`super::logs`]). Here we
 //! select from it (`--tail`, `--since`, `--until`, stdout or stderr) and follow it: a
 //! following reader sleeps on the container's [`Watch`] and is woken by its exit, so it ends
 //! as soon as the container has exited and the last line is read (docker-py's
@@ -10,9 +10,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_daemon::engine::logs::{Entry, Reader, Stream};
+use super::logs::{Entry, Reader, Stream};
 
-use super::state::Watch;
+use super::watch::Watch;
 use super::{LogLine, LogOptions, StreamKind};
 
 /// How often a follower looks for new lines while the container runs. The exit itself wakes

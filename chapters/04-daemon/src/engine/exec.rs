@@ -21,8 +21,8 @@ use berth_namespaces::console::{self, Console};
 use berth_namespaces::{ContainerConfig, Stdio};
 use nix::unistd::Pid;
 
-use super::spec::Resolved;
 use super::{EngineError, ExecSpec, ExecView, StreamKind, pipes, pty};
+use berth_images::container::ContainerRecord;
 
 /// How many output chunks may wait for a slow exec client before the process is held up.
 const OUTPUT_CHUNKS_IN_FLIGHT: usize = 64;
@@ -91,7 +91,8 @@ impl Instance {
     /// Resizes its terminal, if it has one.
     pub fn resize(&self, rows: u16, cols: u16) -> Result<(), EngineError> {
         if let Some(master) = &self.lock().terminal {
-            pty::set_size(master, rows, cols)?;
+            pty::set_size(master, rows, cols)
+                .map_err(EngineError::exec(&self.id, "resizing its terminal"))?;
         }
         Ok(())
     }
@@ -115,24 +116,25 @@ impl Instance {
 }
 
 /// The configuration of the exec's process: the container's settings, then the exec's.
-fn config(pid: i32, spec: &ExecSpec, resolved: &Resolved) -> Result<ContainerConfig, EngineError> {
+fn config(
+    exec_id: &str,
+    pid: i32,
+    spec: &ExecSpec,
+    record: &ContainerRecord,
+) -> Result<ContainerConfig, EngineError> {
     if spec.cmd.is_empty() || spec.cmd[0].is_empty() {
         return Err(EngineError::Invalid("no exec command specified".into()));
     }
     let mut config = ContainerConfig::new("/", spec.cmd.clone());
-    config.env = resolved
-        .env
-        .iter()
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    config.hostname = resolved.hostname.clone();
+    config.env = record.env.clone();
+    config.hostname = record.hostname.clone();
     config.rootless = false;
     let user = spec
         .user
         .clone()
         .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| resolved.user.clone());
+        .or_else(|| record.user.clone())
+        .unwrap_or_default();
     if !user.is_empty() {
         // Names mean what the container's own files say, as they are now.
         let read = |name: &str| read_in_container(pid, &format!("etc/{name}"));
@@ -141,10 +143,7 @@ fn config(pid: i32, spec: &ExecSpec, resolved: &Resolved) -> Result<ContainerCon
             &read("passwd").unwrap_or_default(),
             &read("group").unwrap_or_default(),
         )
-        .map_err(|e| EngineError::Start {
-            message: e.to_string(),
-            code: 126,
-        })?;
+        .map_err(|e| EngineError::start(exec_id, e.to_string(), 126))?;
         config.set_env("HOME", &resolved_user.home);
         config.user = Some(resolved_user.user);
     }
@@ -155,7 +154,7 @@ fn config(pid: i32, spec: &ExecSpec, resolved: &Resolved) -> Result<ContainerCon
         .working_dir
         .clone()
         .filter(|w| !w.is_empty())
-        .unwrap_or_else(|| resolved.working_dir.clone());
+        .unwrap_or_else(|| record.workdir.clone());
     config.workdir = if workdir.is_empty() {
         "/".into()
     } else {
@@ -169,7 +168,7 @@ fn config(pid: i32, spec: &ExecSpec, resolved: &Resolved) -> Result<ContainerCon
 pub fn start(
     instance: &Arc<Instance>,
     pid: i32,
-    resolved: &Resolved,
+    record: &ContainerRecord,
     detach: bool,
 ) -> Result<Option<ExecSession>, EngineError> {
     {
@@ -184,9 +183,9 @@ pub fn start(
     }
     // From here on the instance counts as started: whatever fails must record an exit code,
     // or `docker exec` (which reads `GET /exec/{id}/json` next) would see it "starting" forever.
-    launch(instance, pid, resolved, detach).inspect_err(|e| {
+    launch(instance, pid, record, detach).inspect_err(|e| {
         let code = match e {
-            EngineError::Start { code, .. } => *code,
+            EngineError::Start { source, .. } => source.code,
             _ => 125,
         };
         if instance.lock().exit_code.is_none() {
@@ -199,12 +198,17 @@ pub fn start(
 fn launch(
     instance: &Arc<Instance>,
     pid: i32,
-    resolved: &Resolved,
+    record: &ContainerRecord,
     detach: bool,
 ) -> Result<Option<ExecSession>, EngineError> {
     let spec = &instance.spec;
-    let mut config = config(pid, spec, resolved)?;
-    let null = File::options().read(true).write(true).open("/dev/null")?;
+    let mut config = config(&instance.id, pid, spec, record)?;
+    let fail = |what| EngineError::exec(&instance.id, what);
+    let null = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(fail("opening /dev/null"))?;
     // Bounded: a client that is connected but does not read makes the process wait (as a
     // pipe would), rather than the daemon buffer its whole output in memory.
     let (out_tx, out_rx) = sync_channel(OUTPUT_CHUNKS_IN_FLIGHT);
@@ -219,7 +223,7 @@ fn launch(
         stderr: Some(null.as_raw_fd()),
     };
     if spec.tty {
-        let (ours, theirs) = UnixStream::pair()?;
+        let (ours, theirs) = UnixStream::pair().map_err(fail("a socket for its terminal"))?;
         config.console = Some(Console {
             socket: theirs.as_raw_fd(),
             size: spec.console_size.map(|[rows, cols]| (rows, cols)),
@@ -228,7 +232,7 @@ fn launch(
         child_ends.push(theirs.into());
     } else if !detach {
         if spec.attach_stdin {
-            let (read, write) = pipes::pipe()?;
+            let (read, write) = pipes::pipe().map_err(fail("a pipe for its stdin"))?;
             config.stdio.stdin = Some(read.as_raw_fd());
             child_ends.push(read);
             stdin = Some(File::from(write));
@@ -238,7 +242,7 @@ fn launch(
             (StreamKind::Stderr, spec.attach_stderr),
         ] {
             if wanted {
-                let (read, write) = pipes::pipe()?;
+                let (read, write) = pipes::pipe().map_err(fail("a pipe for its output"))?;
                 match kind {
                     StreamKind::Stdout => config.stdio.stdout = Some(write.as_raw_fd()),
                     _ => config.stdio.stderr = Some(write.as_raw_fd()),
@@ -252,10 +256,8 @@ fn launch(
     let running = match berth_namespaces::enter::enter(Pid::from_raw(pid), &config) {
         Ok(running) => running,
         Err(e) => {
-            return Err(EngineError::Start {
-                message: format!("OCI runtime exec failed: {e}"),
-                code: e.exit_code(),
-            });
+            let message = format!("OCI runtime exec failed: {e}");
+            return Err(EngineError::start(&instance.id, message, e.exit_code()));
         }
     };
     drop(child_ends);
@@ -271,7 +273,7 @@ fn launch(
                 // an unreaped process nobody watches.
                 let _ = nix::sys::signal::kill(running.pid(), nix::sys::signal::Signal::SIGKILL);
                 let _ = running.wait();
-                return Err(e.into());
+                return Err(fail("receiving its terminal")(e));
             }
         };
         if spec.attach_stdin && !detach {

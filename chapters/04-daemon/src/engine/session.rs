@@ -13,11 +13,11 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::detach::{DetachKeys, Keys};
+use super::detach::{DetachKeys, Keys};
 
-use super::logs::Lines;
+use super::follow::Lines;
 use super::protocol::{self, ATTACH, END, STDERR, STDIN, STDIN_CLOSE, STDOUT};
-use super::state::Watch;
+use super::watch::Watch;
 use super::{AttachOptions, EngineError, LogOptions, StreamKind};
 
 /// A session with a container, made by `Engine::attach`.
@@ -64,9 +64,11 @@ impl ContainerSession {
                 stderr: self.options.stderr,
                 ..LogOptions::default()
             };
-            let path = berth_daemon::engine::logs::path(&self.dir);
-            for line in Lines::open(&path, options, Arc::clone(&self.watch))? {
-                let line = line?;
+            let path = super::logs::path(&self.dir);
+            let lines = Lines::open(&path, options, Arc::clone(&self.watch))
+                .map_err(EngineError::io("opening the log", &path))?;
+            for line in lines {
+                let line = line.map_err(EngineError::io("reading the log", &path))?;
                 if output(line.stream, &line.bytes).is_err() {
                     return Ok(());
                 }
@@ -82,23 +84,30 @@ impl ContainerSession {
             live.socket_ready && !live.removed && live.exits == exits_at
         } else {
             let live = self.watch.lock();
-            live.run.status == super::state::RunStatus::Running
+            live.run.status == super::state::Status::Running
         };
         if !connectable {
             return Ok(());
         }
-        let (_dir_handle, path) = protocol::short_path(&self.dir)?;
+        let (_dir_handle, path) = protocol::short_path(&self.dir).map_err(EngineError::io(
+            "opening the container directory",
+            &self.dir,
+        ))?;
         let mut stream = match UnixStream::connect(&path) {
             Ok(stream) => stream,
             // The container ended meanwhile: the session has nothing more to say.
             Err(_) => return Ok(()),
         };
         let wants = [self.options.stdin, self.options.stdout, self.options.stderr];
-        protocol::write_message(&mut stream, ATTACH, &wants.map(u8::from))?;
+        let socket_error = |what| EngineError::io(what, &path);
+        protocol::write_message(&mut stream, ATTACH, &wants.map(u8::from))
+            .map_err(socket_error("attaching through the socket"))?;
         self.uncount();
 
         if self.options.stdin {
-            let writer = stream.try_clone()?;
+            let writer = stream
+                .try_clone()
+                .map_err(socket_error("sharing the attach socket"))?;
             let tty = self.tty;
             std::thread::spawn(move || forward_stdin(input, writer, tty));
         }

@@ -1,7 +1,7 @@
 //! What the engine knows of each container while the daemon runs, and how it waits on it.
 //!
 //! The truth is on disk: chapter 4's `state.json`, written by the container's monitor (see
-//! [`berth_daemon::engine::state`]). Each container also has a [`Watch`] in memory: the last
+//! [`super::state`]). Each container also has a [`Watch`] in memory: the last
 //! state read, a few facts only the daemon knows (how many exits it has seen, whether a start
 //! is under way, whether attach sessions wait for it), and a condition variable, so that
 //! `wait`, `logs --follow` and attach sessions sleep until something happens instead of
@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pub use berth_daemon::engine::state::{RunState, Status as RunStatus, alive, now_rfc3339};
+use super::state::{RunState, Status as RunStatus};
 
 /// The in-memory side of one container.
 #[derive(Debug, Default)]
@@ -98,5 +98,5 @@ impl Watch {
 /// (chapter 4's reconcile: mark it exited, kill what is left).
 pub fn load(dir: &Path) -> RunState {
     let run = RunState::load(dir);
-    berth_daemon::engine::reconcile(dir, run).unwrap_or_else(|_| RunState::load(dir))
+    super::adopt::reconcile(dir, run).unwrap_or_else(|_| RunState::load(dir))
 }

@@ -1,0 +1,71 @@
+//! Extensions: how later chapters add to a container's life without editing the engine.
+//!
+//! Docker's daemon prepares more than a process for a container: a cgroup (chapter 5), a
+//! network endpoint with a veth pair and an address (chapter 7), volumes (chapter 8). Each is
+//! an *engine resource*: made by the daemon before the container starts, kept while the
+//! container exists, and released when it is removed, or when its start failed; a daemon
+//! that was killed before it could release one finds it at its next start, as an orphan, and
+//! releases it then. Each also adds steps to the container's start, in chapter 1's seams
+//! (`berth_namespaces::steps`): a parent-side step with the child's pid (move it into the
+//! cgroup, move the veth into its network namespace), child-side steps before `execve` (bind
+//! the volume, mask paths, drop capabilities, load seccomp last).
+//!
+//! An [`Extension`] is one such chapter's part. The daemon registers its extensions when it
+//! opens the engine, and its monitor entry point builds the *same* list (the monitor is the
+//! daemon's own binary), because the steps are added in the monitor, where the container's
+//! `ContainerConfig` is built.
+//!
+//! ## The order is the contract
+//!
+//! ```text
+//! daemon:  open: sweep_orphans (every extension, with the containers that exist)
+//! daemon:  start: prepare (every extension, in order; idempotent)  -> launch the monitor
+//! monitor: configure (every extension, in order: adds chapter 1 steps)
+//! monitor: spawn -> parent-side steps, in order -> release the child
+//! child:   child-side steps, each in its phase -> execve
+//! daemon:  a failed start, or the container's removal: release (every extension)
+//! ```
+//!
+//! A resource outlives the runs of its container (a volume, an address kept across
+//! restarts), so an exit alone releases nothing; `prepare` is called before every start and
+//! must find what an earlier start prepared. Each extension keeps its settings in its own
+//! named slot of the container's record (`ContainerRecord::slots`), written at create.
+
+use std::path::Path;
+
+use berth_images::container::ContainerRecord;
+use berth_namespaces::ContainerConfig;
+
+/// Why an extension's step failed: its own error, kept as the cause.
+pub type ExtensionError = Box<dyn std::error::Error + Send + Sync>;
+
+// ANCHOR: extension
+/// One later chapter's part of a container's life (see the module docs for the order).
+pub trait Extension: Send + Sync {
+    /// The extension's name, for error messages (`cgroups`, `network`).
+    fn name(&self) -> &str;
+
+    /// In the daemon, before each start: makes the container's resources (a cgroup, a veth
+    /// and an address, a volume), or finds them made by an earlier start.
+    fn prepare(&self, record: &ContainerRecord, dir: &Path) -> Result<(), ExtensionError>;
+
+    /// In the monitor, once the container's `ContainerConfig` is built: adds the chapter 1
+    /// steps that use the resources (`config.steps.add_parent(..)`, `add_child(..)`).
+    fn configure(
+        &self,
+        record: &ContainerRecord,
+        config: &mut ContainerConfig,
+    ) -> Result<(), ExtensionError>;
+
+    /// In the daemon, after a failed start and after the container's removal: releases its
+    /// resources. Must succeed when there is nothing (left) to release.
+    fn release(&self, id: &str) -> Result<(), ExtensionError>;
+
+    /// In the daemon, when the engine opens: releases the resources of containers that no
+    /// longer exist (`exists` says which do), left by a daemon that was killed.
+    fn sweep_orphans(&self, exists: &dyn Fn(&str) -> bool) -> Result<(), ExtensionError>;
+}
+// ANCHOR_END: extension
+
+/// The extensions of one daemon, in the order their steps are added.
+pub type Extensions = Vec<std::sync::Arc<dyn Extension>>;

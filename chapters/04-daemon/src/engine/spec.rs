@@ -1,0 +1,42 @@
+//! From a create request to chapter 2's record: Docker's "empty means the image's" rules.
+//!
+//! The Docker API sends `"Cmd": []`, `"Entrypoint": [""]`, `"User": ""` and means "the
+//! image's" (or, for the entrypoint, "none"). Chapter 2's `RunOptions` knows only "not given"
+//! (`None`, or an empty list for the command) and real values, so the rules are applied here,
+//! once, and chapter 2 writes the container's one record (`config.json`) with everything the
+//! request asked for.
+
+use berth_images::container::RunOptions;
+
+use super::CreateSpec;
+
+/// The chapter 2 options for a create request.
+pub fn run_options(spec: CreateSpec) -> RunOptions {
+    let entrypoint = spec.entrypoint.map(|e| {
+        e.into_iter()
+            .filter(|arg| !arg.is_empty())
+            .collect::<Vec<_>>()
+    });
+    RunOptions {
+        name: spec.name,
+        cmd: spec.cmd.unwrap_or_default(),
+        env: spec.env,
+        user: spec.user.filter(|u| !u.is_empty()),
+        workdir: spec.working_dir.filter(|w| !w.is_empty()),
+        init: spec.init,
+        entrypoint,
+        hostname: spec.hostname.filter(|h| !h.is_empty()),
+        labels: spec.labels,
+        tty: spec.tty,
+        open_stdin: spec.open_stdin,
+        stdin_once: spec.stdin_once,
+        attach_stdin: spec.attach_stdin,
+        attach_stdout: spec.attach_stdout,
+        attach_stderr: spec.attach_stderr,
+        console_size: spec.console_size,
+        auto_remove: spec.auto_remove,
+        stop_signal: spec.stop_signal,
+        stop_timeout: spec.stop_timeout,
+        log_options: Default::default(),
+    }
+}
