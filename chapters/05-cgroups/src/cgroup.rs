@@ -84,14 +84,16 @@ pub enum CgroupError {
     NoHierarchy,
 }
 
-/// One container's cgroup: a directory in each hierarchy it uses. Dropped without
-/// [`Cgroup::remove`], it removes itself (best effort), so a failed start leaves nothing.
+/// One container's cgroup: a directory in each hierarchy it uses. One made by
+/// [`Cgroup::create`] and dropped without [`Cgroup::remove`] or [`Cgroup::keep`] removes
+/// itself (best effort), so a failed start leaves nothing; one from [`Cgroup::open`] does not.
 #[derive(Debug)]
 pub struct Cgroup {
     /// `berth/<id>`, relative to each hierarchy's root.
     name: PathBuf,
     dirs: Vec<Dir>,
-    removed: bool,
+    /// Whether dropping it removes it: made by us, not yet removed or kept.
+    remove_on_drop: bool,
 }
 
 /// The cgroup's directory in one hierarchy.
@@ -122,14 +124,16 @@ impl Cgroup {
         Cgroup {
             name,
             dirs,
-            removed: false,
+            remove_on_drop: false,
         }
     }
 
     // ANCHOR: create
     /// Makes the cgroup `parent/id` in every hierarchy the layout uses.
     pub fn create(layout: &Layout, parent: &str, id: &str) -> Result<Cgroup, CgroupError> {
-        let cgroup = Cgroup::open(layout, parent, id);
+        let mut cgroup = Cgroup::open(layout, parent, id);
+        // From here on, a failure drops what was made so far.
+        cgroup.remove_on_drop = true;
         if cgroup.dirs.is_empty() {
             return Err(CgroupError::NoHierarchy);
         }
@@ -156,6 +160,12 @@ impl Cgroup {
         Ok(cgroup)
     }
     // ANCHOR_END: create
+
+    /// Keeps the cgroup after `self` is dropped: for a daemon, which removes it later by
+    /// [`Cgroup::open`] and [`Cgroup::remove`].
+    pub fn keep(mut self) {
+        self.remove_on_drop = false;
+    }
 
     /// `berth/<id>`.
     pub fn name(&self) -> &Path {
@@ -279,7 +289,7 @@ impl Cgroup {
     /// Removes the cgroup from every hierarchy: kills what is still in it, then `rmdir`s,
     /// retrying while the kernel finishes with the dead (`EBUSY`). Gone already is fine.
     pub fn remove(mut self) -> Result<(), CgroupError> {
-        self.removed = true;
+        self.remove_on_drop = false;
         let mut first_error = None;
         for dir in &self.dirs {
             if let Err(e) = remove_dir(&dir.path)
@@ -295,7 +305,7 @@ impl Cgroup {
 
 impl Drop for Cgroup {
     fn drop(&mut self) {
-        if !self.removed {
+        if self.remove_on_drop {
             for dir in &self.dirs {
                 let _ = remove_dir(&dir.path);
             }
@@ -537,6 +547,5 @@ mod tests {
             err.to_string().contains("memory.memsw.limit_in_bytes"),
             "{err}"
         );
-        std::mem::forget(cgroup); // its Drop would rmdir the tempdir's stand-ins
     }
 }

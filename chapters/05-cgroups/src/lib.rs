@@ -12,15 +12,18 @@
 //! 3. [`cgroup`]: make the container's cgroup, write the limits, join it from chapter 1's
 //!    parent-side step, read the OOM and CPU counters, remove it;
 //! 4. [`owner`]: who owns a cgroup, so the next start removes those of a killed `ch05`;
-//! 5. [`namespace`]: a cgroup namespace, so the container sees its cgroup as `/`.
+//! 5. [`namespace`]: a cgroup namespace, so the container sees its cgroup as `/`;
+//! 6. [`engine`]: the same for every container of chapter 4's engine, as an extension.
 
 pub mod cgroup;
+pub mod engine;
 pub mod layout;
 pub mod namespace;
 pub mod owner;
 pub mod resources;
 
 pub use cgroup::{Cgroup, CgroupError, JoinStep};
+pub use engine::CgroupExtension;
 pub use layout::{Hierarchy, Kind, Layout, LayoutError, Version};
 pub use namespace::{CgroupNs, UnshareCgroupNs};
 pub use owner::{OwnerError, OwnerLock, sweep};

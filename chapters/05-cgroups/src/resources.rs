@@ -11,8 +11,10 @@
 use std::fmt;
 
 /// The resource limits of one container; `None` (or 0 for shares/weight) leaves the kernel's
-/// default. The names and units are the Engine API's `HostConfig` fields.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// default. The names and units are the Engine API's `HostConfig` fields; the engine keeps
+/// them in the container record's `"limits"` slot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Resources {
     /// `--memory`: the hard limit in bytes.
     pub memory: Option<u64>,

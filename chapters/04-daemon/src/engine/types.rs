@@ -55,6 +55,10 @@ pub struct CreateSpec {
     pub stop_signal: Option<String>,
     /// How long `docker stop` waits before SIGKILL; `None` = 10 s (also for moby's -1).
     pub stop_timeout: Option<u64>,
+    /// Later chapters' settings, by slot name (`"limits"`: chapter 5's), for the record's
+    /// named slots: each chapter's API decoding fills its own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub slots: BTreeMap<String, serde_json::Value>,
 }
 
 /// Whether a container is created, running or exited (`State.Status` in Docker's inspect).
