@@ -147,11 +147,7 @@ impl Cgroup {
                 }
                 let parent_dir = dir.clone();
                 dir.push(part);
-                match std::fs::create_dir(&dir) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(source) => return Err(CgroupError::Create { path: dir, source }),
-                }
+                make_dir(&dir)?;
                 if h.version == Version::V1 && h.controllers.iter().any(|c| c == "cpuset") {
                     inherit_cpuset(&parent_dir, &dir)?;
                 }
@@ -347,6 +343,38 @@ pub(crate) fn remove_dir(path: &Path) -> Result<(), CgroupError> {
             }
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `mkdir` of one level of a cgroup; there already is fine. A parent removed meanwhile (the
+/// engine removes its empty parent when its last container goes) is made again.
+fn make_dir(dir: &Path) -> Result<(), CgroupError> {
+    let mut attempts = 0;
+    loop {
+        match std::fs::create_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => {
+                attempts += 1;
+                if let Some(parent) = dir.parent() {
+                    make_dir(parent)?;
+                }
+            }
+            Err(source) => {
+                return Err(CgroupError::Create {
+                    path: dir.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Removes `parent` (relative to each hierarchy the layout uses) where it is empty: a cgroup
+/// with children is `EBUSY` and stays.
+pub fn remove_parent_if_empty(layout: &Layout, parent: &str) {
+    for h in layout.used() {
+        let _ = std::fs::remove_dir(h.mount_point.join(parent));
     }
 }
 

@@ -113,7 +113,10 @@ impl Extension for CgroupExtension {
 
     fn release(&self, id: &str) -> Result<(), ExtensionError> {
         let layout = Layout::detect()?;
-        Ok(Cgroup::open(&layout, &self.parent, id).remove()?)
+        Cgroup::open(&layout, &self.parent, id).remove()?;
+        // The last container gone, the parent goes too: a test daemon's store leaves nothing.
+        crate::cgroup::remove_parent_if_empty(&layout, &self.parent);
+        Ok(())
     }
 
     fn sweep_orphans(&self, exists: &dyn Fn(&str) -> bool) -> Result<(), ExtensionError> {
@@ -133,6 +136,7 @@ impl Extension for CgroupExtension {
         for id in orphans {
             Cgroup::open(&layout, &self.parent, &id).remove()?;
         }
+        crate::cgroup::remove_parent_if_empty(&layout, &self.parent);
         Ok(())
     }
 }

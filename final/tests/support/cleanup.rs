@@ -200,18 +200,24 @@ fn unescape_mount_path(field: &str) -> String {
 
 /// Removes cgroups the engine made for this directory's containers: any directory named
 /// after one of the container ids found under the data root, in every cgroup hierarchy,
-/// once its processes are gone. A no-op for an engine that makes no cgroups yet.
+/// once its processes are gone; then the parent cgroup of the daemon's store (chapter 5's
+/// `berth-<hash>`), which the engine keeps for the daemon's life.
 pub fn remove_cgroups_of(dir: &Path) {
     let ids: Vec<String> = container_ids(&dir.join("root"));
-    if ids.is_empty() {
-        return;
+    if !ids.is_empty() {
+        let mut candidates = Vec::new();
+        collect_cgroup_dirs(Path::new("/sys/fs/cgroup"), &ids, 0, &mut candidates);
+        // Deepest first: a parent cgroup can only go once its children have.
+        candidates.sort_by_key(|path| std::cmp::Reverse(path.components().count()));
+        for path in candidates {
+            let _ = std::fs::remove_dir(&path);
+        }
     }
-    let mut candidates = Vec::new();
-    collect_cgroup_dirs(Path::new("/sys/fs/cgroup"), &ids, 0, &mut candidates);
-    // Deepest first: a parent cgroup can only go once its children have.
-    candidates.sort_by_key(|path| std::cmp::Reverse(path.components().count()));
-    for path in candidates {
-        let _ = std::fs::remove_dir(&path);
+    let parent = berth_cgroups::engine::parent_for_store(&dir.join("root"));
+    if let Ok(layout) = berth_cgroups::Layout::detect() {
+        for hierarchy in layout.used() {
+            let _ = std::fs::remove_dir(hierarchy.mount_point.join(&parent));
+        }
     }
 }
 

@@ -163,8 +163,10 @@ fn run(args: RunArgs) -> Result<u8, (String, u8)> {
         None => CgroupNs::default_for(layout.kind()),
     };
     let result = run_in_cgroup(config, &layout, &args.cgroup_parent, &resources, cgroupns);
-    // Released last, also after a failure: the cgroup is gone by now.
+    // Released last, also after a failure: the cgroup is gone by now; so is the parent, if
+    // this was its last container.
     lock.release().map_err(|e| setup(&e))?;
+    berth_cgroups::cgroup::remove_parent_if_empty(&layout, &args.cgroup_parent);
     result
 }
 
