@@ -121,7 +121,7 @@ impl Layout {
             if *root != "/" {
                 continue;
             }
-            let mount_point = PathBuf::from(unescape(mount_point));
+            let mount_point = PathBuf::from(unescape_mount_field(mount_point));
             let (version, controllers) = match *fstype {
                 "cgroup" => {
                     let options = right.get(2).copied().unwrap_or("");
@@ -379,8 +379,9 @@ impl Layout {
     // ANCHOR_END: table
 }
 
-/// Mount points in `mountinfo` escape space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
+/// Mount points in `mountinfo` escape space, tab, newline and backslash as `\ooo`: the
+/// field as the path it stands for.
+pub fn unescape_mount_field(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -409,9 +410,9 @@ mod tests {
 
     #[test]
     fn mount_points_are_unescaped() {
-        assert_eq!(unescape(r"/a\040b"), "/a b");
-        assert_eq!(unescape(r"/plain"), "/plain");
-        assert_eq!(unescape(r"/end\04"), r"/end\04");
+        assert_eq!(unescape_mount_field(r"/a\040b"), "/a b");
+        assert_eq!(unescape_mount_field(r"/plain"), "/plain");
+        assert_eq!(unescape_mount_field(r"/end\04"), r"/end\04");
     }
 
     #[test]

@@ -19,6 +19,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+// `/proc/self/mountinfo` writes space, tab, newline and backslash in paths as `\ooo`.
+use berth_cgroups::layout::unescape_mount_field as unescape_mount_path;
 use nix::mount::{MntFlags, umount2};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -172,30 +174,6 @@ pub fn unmount_under(dir: &Path) {
         dir.display(),
         mounts_under(dir)
     );
-}
-
-/// `/proc/self/mountinfo` writes space, tab, newline and backslash in paths as `\ooo`.
-fn unescape_mount_path(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let value =
-                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(value);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Removes cgroups the engine made for this directory's containers: any directory named
