@@ -91,7 +91,7 @@ impl Drop for CgroupGuard {
 #[test]
 fn docker_run_memory_64m_oom_kills_a_hog_that_completes_without_it() {
     let t = daemon_with_busybox("limits-oom");
-    let hog = "head -c 300m /dev/zero | tail";
+    let hog = "head -c 128m /dev/zero | tail";
     let limited = t
         .daemon
         .docker(&["run", "--rm", "-m", "64m", &t.image, "sh", "-c", hog]);
