@@ -213,3 +213,23 @@ fn a_restarted_daemon_sweeps_the_cgroups_of_vanished_containers() {
         dir.display()
     );
 }
+
+/// `--cgroupns private`: the container sees its cgroup as `/`; `host`: the host's path.
+#[test]
+fn docker_run_cgroupns_private_and_host() {
+    let t = daemon_with_busybox("limits-cgroupns");
+    let probe = ["grep", "pids", "/proc/self/cgroup"];
+    let run = |mode: &str| {
+        let mut args = vec!["run", "--rm", "--cgroupns", mode, t.image.as_str()];
+        args.extend(probe);
+        let out = t.daemon.docker(&args);
+        out.ok().trim().rsplit(':').next().unwrap_or("").to_owned()
+    };
+    assert_eq!(run("private"), "/");
+    let host = run("host");
+    assert!(
+        host.starts_with(&format!("/{}/", t.cgroups.parent)),
+        "{host}"
+    );
+    assert_eq!(t.cgroups.children(), Vec::<PathBuf>::new());
+}

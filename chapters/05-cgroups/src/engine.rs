@@ -6,8 +6,9 @@
 //! removes the cgroup with the container. The engine of chapter 4 has a seam for exactly
 //! this, an [`Extension`]: `prepare` in the daemon before each start, `configure` in the
 //! monitor (our parent-side step joins the child to the cgroup), `release` after a failed
-//! start or a removal, `sweep_orphans` when the daemon opens. The limits come from the
-//! record's `"limits"` slot, written at create from `HostConfig`.
+//! start or a removal, `sweep_orphans` when the daemon opens. The limits and the cgroup
+//! namespace mode come from the record's `"limits"` slot ([`Settings`]), written at create
+//! from `HostConfig`.
 //!
 //! Each store gets a parent cgroup of its own ([`parent_for_store`]): the default store's is
 //! `berth`, as dockerd's is `docker`; another store (a test's, a second daemon's) gets
@@ -23,6 +24,7 @@ use berth_namespaces::ContainerConfig;
 
 use crate::cgroup::Cgroup;
 use crate::layout::Layout;
+use crate::namespace::{CgroupNs, UnshareCgroupNs};
 use crate::resources::Resources;
 
 /// The record's slot that holds a container's [`Resources`].
@@ -47,10 +49,29 @@ pub fn parent_for_store(root: &Path) -> String {
     format!("berth-{hash:016x}")
 }
 
-/// The limits in a record's slot (none if it has no slot).
-pub fn resources(record: &ContainerRecord) -> Result<Resources, ExtensionError> {
+/// What a container's record keeps in its `"limits"` slot: `HostConfig`'s limits and its
+/// `CgroupnsMode`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Settings {
+    /// The limits.
+    #[serde(flatten)]
+    pub resources: Resources,
+    /// `--cgroupns`; `None`: Docker's default for the machine (private on pure v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroupns: Option<CgroupNs>,
+}
+
+impl Settings {
+    /// Whether nothing is asked for (no slot is written then).
+    pub fn is_empty(&self) -> bool {
+        *self == Settings::default()
+    }
+}
+
+/// The settings in a record's slot (the defaults if it has no slot).
+pub fn settings(record: &ContainerRecord) -> Result<Settings, ExtensionError> {
     match record.slots.get(SLOT) {
-        None => Ok(Resources::default()),
+        None => Ok(Settings::default()),
         Some(value) => Ok(serde_json::from_value(value.clone())?),
     }
 }
@@ -90,7 +111,7 @@ impl Extension for CgroupExtension {
     }
 
     fn prepare(&self, record: &ContainerRecord, _dir: &Path) -> Result<(), ExtensionError> {
-        let resources = resources(record)?;
+        let resources = settings(record)?.resources;
         let layout = Layout::detect()?;
         let cgroup = Cgroup::create(&layout, &self.parent, &record.id)?;
         // Written at every start: the same limits, into a cgroup made now or by a start before.
@@ -108,6 +129,12 @@ impl Extension for CgroupExtension {
         config
             .steps
             .add_parent(Cgroup::open(&layout, &self.parent, &record.id).join_step());
+        let cgroupns = settings(record)?
+            .cgroupns
+            .unwrap_or_else(|| CgroupNs::default_for(layout.kind()));
+        if cgroupns == CgroupNs::Private {
+            config.steps.add_child(UnshareCgroupNs);
+        }
         Ok(())
     }
 

@@ -16,7 +16,8 @@ use nix::errno::Errno;
 use nix::sched::{CloneFlags, unshare};
 
 /// `--cgroupns`: a namespace of the container's own, or the host's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CgroupNs {
     /// The container's own: it sees its cgroup as `/`.
     Private,

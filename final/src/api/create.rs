@@ -285,7 +285,16 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
     }
     let host = body.host_config.unwrap_or(Value::Null);
     check_host_config(&host)?;
-    let limits = limits(&host)?;
+    let cgroupns = match host.get("CgroupnsMode").and_then(Value::as_str) {
+        None | Some("") => None,
+        Some("private") => Some(berth_cgroups::CgroupNs::Private),
+        Some("host") => Some(berth_cgroups::CgroupNs::Host),
+        Some(other) => return Err(refuse("--cgroupns", &format!("CgroupnsMode {other:?}"))),
+    };
+    let limits = berth_cgroups::engine::Settings {
+        resources: limits(&host)?,
+        cgroupns,
+    };
     check_networking(body.networking_config.as_ref())?;
     let console_size = match host.get("ConsoleSize") {
         Some(Value::Array(v)) if v.len() == 2 => {
@@ -440,6 +449,13 @@ mod tests {
         assert!(err.message.contains("--memory-swap"), "{}", err.message);
         let err = decode_with(r#"{"Memory":1024}"#).unwrap_err();
         assert!(err.message.contains("--memory"), "{}", err.message);
+        // --cgroupns goes to the same slot; a mode Docker does not have is refused.
+        let spec = decode_with(r#"{"CgroupnsMode":"private"}"#).expect("decodes");
+        let settings: berth_cgroups::engine::Settings =
+            serde_json::from_value(spec.slots[berth_cgroups::engine::SLOT].clone()).unwrap();
+        assert_eq!(settings.cgroupns, Some(berth_cgroups::CgroupNs::Private));
+        let err = decode_with(r#"{"CgroupnsMode":"shared"}"#).unwrap_err();
+        assert!(err.message.contains("--cgroupns"), "{}", err.message);
     }
 
     #[test]
