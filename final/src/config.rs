@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use berth_daemon::http::Host;
 use berth_registry::RegistryConfig;
+use berth_registry::auth::CredentialSource;
 use serde::Deserialize;
 
 /// Where the settings file is looked for by default.
@@ -273,7 +274,7 @@ impl Settings {
             insecure_loopback: true,
             // Never the daemon user's stored logins: each request lends its own
             // (see `api::auth`).
-            credentials_dir: data_root.join("tmp"),
+            credentials: CredentialSource::Anonymous,
         };
         registries.check()?;
         Ok(Settings {

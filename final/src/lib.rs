@@ -9,7 +9,7 @@
 //! | [`config`] | the daemon's settings: flags and `/etc/berth/daemon.json`           | |
 //! | [`client`] | the `berth` command line: Docker's verbs over the same API          | ch04's HTTP client |
 //! | [`detach`] | the Ctrl-P Ctrl-Q detach keys, for the engine and the client        | |
-//! | [`doctor`] | checks that this host can run everything in the book               | |
+//! | [`doctor`] | checks that this host can run everything in the book               | ch01's namespace table, ch04's HTTP client |
 //!
 //! Pulling and pushing are chapter 3's ([`berth_registry`]), the image store is chapter 2's
 //! ([`berth_images`]), the container runtime is chapter 1's ([`berth_namespaces`]).

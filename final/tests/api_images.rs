@@ -1,6 +1,7 @@
 //! Image endpoints against a real registry (`docker-registry` on loopback): pull with
 //! Docker's progress stream, list, inspect, tag, push and pull back, remove; and
-//! `X-Registry-Auth` and `/auth` against a registry with basic auth.
+//! `X-Registry-Auth` and `/auth` against a registry with basic auth, and identity and registry
+//! tokens against one with token auth.
 
 mod api_support;
 
@@ -302,4 +303,69 @@ fn registry_auth_is_honoured_for_pull_push_and_login() {
     let bad = login("nope");
     assert_eq!(bad.status, 401, "{}", bad.text());
     assert_eq!(bad.header("content-type"), Some("application/json"));
+}
+
+/// `X-Registry-Auth` may carry an identity token (what the docker CLI sends after a login that
+/// got one) or a registry token. berthd hands both to chapter 3 in memory: the first is traded
+/// at the token server with `grant_type=refresh_token`, the second is sent as it is.
+#[test]
+fn registry_auth_with_identity_and_registry_tokens() {
+    use base64::Engine;
+    use berth_tests::token::{Access, TokenPolicy};
+    let registry = Registry::token_auth(
+        TokenPolicy::new()
+            .user("alice", "wonderland", Access::PullPush)
+            .anonymous_pull(false),
+    );
+    registry.seed(
+        &images_dir().join("busybox-oci"),
+        "busybox:latest",
+        "library/busybox:latest",
+    );
+    let host = registry.host();
+    let issuer = registry.token_issuer().unwrap();
+    let daemon = Berthd::start("auth-tokens", &[]);
+    let from = format!("{host}/library/busybox");
+    let header = |json: Value| base64::engine::general_purpose::URL_SAFE.encode(json.to_string());
+    let failed = |raw: &api_support::Raw| {
+        raw.status != 200
+            || raw
+                .json_stream()
+                .iter()
+                .any(|m| m.get("errorDetail").is_some())
+    };
+
+    let refresh = issuer.refresh_token_for("alice");
+    let identity = header(serde_json::json!({
+        "username": "alice", "identitytoken": refresh, "serveraddress": host,
+    }));
+    issuer.clear_requests();
+    let pulled = pull(&daemon, &from, "latest", Some(&identity));
+    assert!(!failed(&pulled), "{}: {}", pulled.status, pulled.text());
+    let requests = issuer.requests();
+    assert!(
+        !requests.is_empty()
+            && requests.iter().all(|r| {
+                r.grant_type.as_deref() == Some("refresh_token")
+                    && r.user.as_deref() == Some("alice")
+            }),
+        "{requests:?}"
+    );
+
+    let token = issuer.token_for(Some("alice"), &["repository:library/busybox:pull"]);
+    let bearer = header(serde_json::json!({"registrytoken": token}));
+    issuer.clear_requests();
+    let pulled = pull(&daemon, &from, "latest", Some(&bearer));
+    assert!(!failed(&pulled), "{}: {}", pulled.status, pulled.text());
+    assert_eq!(issuer.requests(), [], "the token server was asked");
+
+    // A forged identity token is the registry's refusal, not a 400 about the header.
+    let forged = header(serde_json::json!({"username": "alice", "identitytoken": "forged"}));
+    let refused = pull(&daemon, &from, "latest", Some(&forged));
+    assert!(failed(&refused), "{}", refused.text());
+    assert!(
+        refused.text().contains("unknown refresh token"),
+        "{}",
+        refused.text()
+    );
 }

@@ -7,6 +7,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
+use std::time::Duration;
 
 use berth::doctor::{
     Host, Status, check_daemon, check_fixture, check_registry, report, run_checks,
@@ -39,12 +40,13 @@ fn the_real_checks_pass_on_this_machine() {
     // What every chapter so far needs; the registry and the daemon are optional here.
     for name in [
         "root",
-        "mount namespace",
+        "user namespace",
+        "pid namespace",
+        "mnt namespace",
         "uts namespace",
         "ipc namespace",
-        "pid namespace",
         "net namespace",
-        "user namespace",
+        "cgroup namespace",
         "overlayfs",
         "overlay mount",
         "store filesystem",
@@ -142,6 +144,42 @@ fn a_web_server_that_is_not_a_registry_fails() {
         "{check:?}"
     );
     assert!(check.fix.is_some());
+}
+
+#[test]
+fn a_registry_that_never_answers_fails_within_the_timeout() {
+    // The kernel accepts the connection into the backlog; nobody ever reads or answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (done, result) = std::sync::mpsc::channel();
+    let registry = address.clone();
+    std::thread::spawn(move || done.send(check_registry(Some(&registry))));
+    // Without a timeout the check would wait forever: the test gives it ten seconds.
+    let check = result
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the registry check is still waiting for an answer");
+    assert_eq!(check.status, Status::Fail, "{check:?}");
+    assert_eq!(
+        check.found,
+        format!("{address}: no answer within 3 seconds"),
+        "{check:?}"
+    );
+    drop(listener);
+}
+
+#[test]
+fn the_namespace_checks_are_chapter_1s_table() {
+    let checks = berth::doctor::check_namespaces();
+    let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+    let mut expected: Vec<String> = berth_namespaces::namespaces::NAMESPACES
+        .iter()
+        .map(|ns| format!("{} namespace", ns.name))
+        .collect();
+    // Chapter 5's, which chapter 1's containers do not get.
+    expected.push("cgroup namespace".to_owned());
+    assert_eq!(names, expected);
+    let mnt = &checks[names.iter().position(|n| *n == "mnt namespace").unwrap()];
+    assert!(mnt.why.starts_with("chapter 1: the mount table"), "{mnt:?}");
 }
 
 #[test]

@@ -89,8 +89,8 @@ fn attach_before_start_sees_all_output_and_stdin() {
         &t,
         &["cat"],
         |spec| {
-            spec.open_stdin = true;
-            spec.stdin_once = true;
+            spec.settings.open_stdin = true;
+            spec.settings.stdin_once = true;
         },
         Box::new(&b"hello through stdin\n"[..]),
     )
@@ -105,7 +105,7 @@ fn attach_before_start_sees_all_output_and_stdin() {
 #[test]
 fn stdin_stays_open_across_attaches_without_stdin_once() {
     let t = TestEngine::new("stdin-open");
-    let id = t.create(&["cat"], |spec| spec.open_stdin = true);
+    let id = t.create(&["cat"], |spec| spec.settings.open_stdin = true);
     t.engine.start(&id).unwrap();
     // A first client sends a line and goes (EOF): cat must still be running after it.
     let first = t.engine.attach(&id, all_streams()).unwrap();
@@ -179,7 +179,7 @@ fn a_client_going_away_leaves_the_container_running() {
 #[test]
 fn a_tty_container_has_a_terminal_of_its_own() {
     let t = TestEngine::new("tty");
-    let (code, out) = run(&t, &["tty"], |spec| spec.tty = true, no_input()).unwrap();
+    let (code, out) = run(&t, &["tty"], |spec| spec.settings.tty = true, no_input()).unwrap();
     assert_eq!(code, 0);
     assert!(out.stdout.starts_with("/dev/pts/"), "{out:?}");
     assert!(out.stderr.is_empty(), "a TTY has one stream: {out:?}");
@@ -188,8 +188,8 @@ fn a_tty_container_has_a_terminal_of_its_own() {
         &t,
         &["stty", "size"],
         |spec| {
-            spec.tty = true;
-            spec.console_size = Some([30, 100]);
+            spec.settings.tty = true;
+            spec.settings.console_size = Some([30, 100]);
         },
         no_input(),
     )
@@ -202,9 +202,9 @@ fn a_tty_container_has_a_terminal_of_its_own() {
         &t,
         &["sh", "-c", "read line; echo got $line"],
         |spec| {
-            spec.tty = true;
-            spec.open_stdin = true;
-            spec.stdin_once = true;
+            spec.settings.tty = true;
+            spec.settings.open_stdin = true;
+            spec.settings.stdin_once = true;
         },
         Box::new(&b"early\n"[..]),
     )
@@ -218,8 +218,8 @@ fn a_tty_resizes_and_turns_ctrl_c_into_sigint() {
     let script = "trap 'echo got INT; exit 3' INT; echo ready; \
                   while :; do read line; eval \"$line\"; done";
     let id = t.create(&["sh", "-c", script], |spec| {
-        spec.tty = true;
-        spec.open_stdin = true;
+        spec.settings.tty = true;
+        spec.settings.open_stdin = true;
     });
     let session = t.engine.attach(&id, all_streams()).unwrap();
     let (mut keyboard, theirs) = UnixStream::pair().unwrap();
@@ -258,7 +258,9 @@ fn a_tty_resizes_and_turns_ctrl_c_into_sigint() {
 #[test]
 fn next_exit_and_removed_waits_with_auto_remove() {
     let t = TestEngine::new("auto-remove");
-    let id = t.create(&["sh", "-c", "exit 5"], |spec| spec.auto_remove = true);
+    let id = t.create(&["sh", "-c", "exit 5"], |spec| {
+        spec.settings.auto_remove = true
+    });
     // Both registered before the start.
     let next = t.engine.wait(&id, WaitCondition::NextExit).unwrap();
     let removed = t.engine.wait(&id, WaitCondition::Removed).unwrap();
@@ -505,9 +507,12 @@ fn run_rm(engine: &Arc<Engine>, cmd: &[&str]) -> i32 {
     let spec = berth::engine::CreateSpec {
         image: "busybox".into(),
         cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-        auto_remove: true,
-        attach_stdout: true,
-        attach_stderr: true,
+        settings: berth_images::container::Settings {
+            auto_remove: true,
+            attach_stdout: true,
+            attach_stderr: true,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let id = engine.create(spec).unwrap().record.id;
@@ -651,8 +656,8 @@ fn create_takes_dockers_entrypoint_rules_and_reports_missing_images() {
 fn attach_with_logs_replays_then_follows() {
     let t = TestEngine::new("attach-logs");
     let id = t.create(&["sh", "-c", "echo early; read x; echo late"], |spec| {
-        spec.open_stdin = true;
-        spec.stdin_once = true;
+        spec.settings.open_stdin = true;
+        spec.settings.stdin_once = true;
     });
     t.engine.start(&id).unwrap();
     // Wait for "early" in the log, then attach with a replay and release the container.
@@ -760,7 +765,7 @@ fn exec_detached_and_with_a_resizable_terminal() {
 #[test]
 fn a_new_engine_removes_auto_remove_containers_that_exited_meanwhile() {
     let t = TestEngine::new("auto-remove-open");
-    let id = t.create(&["true"], |spec| spec.auto_remove = true);
+    let id = t.create(&["true"], |spec| spec.settings.auto_remove = true);
     // As a monitor leaves it when the container exited while no daemon was running.
     let dir = t.root().join("containers").join(&id);
     let state = serde_json::json!({"status": "exited", "exit_code": 0});
@@ -771,7 +776,7 @@ fn a_new_engine_removes_auto_remove_containers_that_exited_meanwhile() {
         Err(EngineError::NoSuchContainer(_))
     ));
     // A created one (never started) stays.
-    let kept = t.create(&["true"], |spec| spec.auto_remove = true);
+    let kept = t.create(&["true"], |spec| spec.settings.auto_remove = true);
     let again = berth::engine::open(&t.root(), BERTHD.into()).unwrap();
     assert_eq!(again.container(&kept).unwrap().status, Status::Created);
 }
@@ -780,8 +785,8 @@ fn a_new_engine_removes_auto_remove_containers_that_exited_meanwhile() {
 fn detach_keys_leave_a_tty_container_running() {
     let t = TestEngine::new("detach-keys");
     let id = t.create(&["sh"], |spec| {
-        spec.tty = true;
-        spec.open_stdin = true;
+        spec.settings.tty = true;
+        spec.settings.open_stdin = true;
     });
     t.engine.start(&id).unwrap();
     let session = t.engine.attach(&id, all_streams()).unwrap();

@@ -264,6 +264,29 @@ impl TokenIssuer {
         let granted = grants(&self.state.policy, user, &scopes);
         sign_token(&self.state, user.map(|u| u.name.as_str()), &granted).0
     }
+
+    /// Issues a refresh token for `user`, as a `POST /token` with `grant_type=password` and
+    /// `access_type=offline` would: what Docker stores as an `identitytoken`, for tests that
+    /// hold one as a client would after its login. Panics if the policy has no such user.
+    pub fn refresh_token_for(&self, user: &str) -> String {
+        assert!(
+            self.state.policy.users.iter().any(|u| u.name == user),
+            "the token policy has no user {user:?}"
+        );
+        new_refresh_token(&self.state, user)
+    }
+}
+
+/// Makes a refresh token for `user` and remembers it, so `grant_type=refresh_token` accepts it.
+fn new_refresh_token(state: &State, user: &str) -> String {
+    let serial = state.serial.fetch_add(1, Ordering::Relaxed);
+    let token = format!("berth-refresh-{}-{serial}", unix_now());
+    state
+        .refresh_tokens
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(token.clone(), user.to_owned());
+    token
 }
 
 fn handle(state: &State, mut stream: TcpStream, _conn: &mut Conn) {
@@ -398,14 +421,7 @@ fn answer_post(state: &State, head: &Head, form: &str) -> Answer {
                 return refuse(record, 401, "UNAUTHORIZED", "invalid username or password");
             };
             if param("access_type").as_deref() == Some("offline") {
-                let serial = state.serial.fetch_add(1, Ordering::Relaxed);
-                let token = format!("berth-refresh-{}-{serial}", unix_now());
-                state
-                    .refresh_tokens
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(token.clone(), user.name.clone());
-                refresh_token = Some(token);
+                refresh_token = Some(new_refresh_token(state, &user.name));
             }
             user
         }

@@ -190,7 +190,10 @@ impl RunArgs {
             user: self.user.clone(),
             workdir: self.workdir.clone(),
             init: self.init,
-            auto_remove: self.rm,
+            settings: container::Settings {
+                auto_remove: self.rm,
+                ..container::Settings::default()
+            },
             ..RunOptions::default()
         }
     }

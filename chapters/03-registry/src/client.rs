@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use ureq::http::{self, Response};
 
-use crate::auth::{Challenge, CredentialStore, Credentials, TokenCache, token};
-use crate::config::{DOCKER_HUB, DOCKER_HUB_API, DOCKER_HUB_AUTH_KEY, RegistryConfig};
+use crate::auth::{Challenge, Credentials, Secret, TokenCache, credentials_key, token};
+use crate::config::{DOCKER_HUB, DOCKER_HUB_API, RegistryConfig};
 use crate::error::{RegistryError, registry_message};
 
 /// The most redirects followed for one request.
@@ -119,7 +119,9 @@ impl Registry {
                 .unwrap_or(mirror)
                 .trim_end_matches('/');
             let base = mirror.trim_end_matches('/').to_owned();
-            Registry::ping(config, host, vec![base], None, trace)
+            // A mirror gets its own credentials, if any: never the ones lent for Hub.
+            let credentials = config.credentials.lookup(host)?;
+            Registry::ping(host, vec![base], credentials, trace)
         });
         via_mirrors.chain(std::iter::once_with(move || {
             Registry::connect(config, domain, trace)
@@ -127,17 +129,19 @@ impl Registry {
     }
     // ANCHOR_END: endpoints
 
-    /// Connects to the registry that references call `domain`.
+    /// Connects to the registry that references call `domain`, with the credentials
+    /// `config.credentials` has for it.
     pub fn connect(
         config: &RegistryConfig,
         domain: &str,
         trace: bool,
     ) -> Result<Registry, RegistryError> {
-        Registry::connect_as(config, domain, None, trace)
+        let credentials = config.credentials.lookup(domain)?;
+        Registry::connect_as(config, domain, credentials, trace)
     }
 
     // ANCHOR: connect_as
-    /// Connects with the given credentials instead of the stored ones (for `login`).
+    /// Connects with the given credentials, or none (`login` checks new ones this way).
     pub fn connect_as(
         config: &RegistryConfig,
         domain: &str,
@@ -153,13 +157,12 @@ impl Registry {
         if config.is_insecure(api_host) {
             bases.push(format!("http://{api_host}"));
         }
-        Registry::ping(config, domain, bases, credentials, trace)
+        Registry::ping(domain, bases, credentials, trace)
     }
     // ANCHOR_END: connect_as
 
     /// Pings `/v2/` at each base URL in turn and keeps the first that answers like a registry.
     fn ping(
-        config: &RegistryConfig,
         name: &str,
         bases: Vec<String>,
         credentials: Option<Credentials>,
@@ -174,15 +177,6 @@ impl Registry {
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        let key = if name == DOCKER_HUB {
-            DOCKER_HUB_AUTH_KEY
-        } else {
-            name
-        };
-        let credentials = match credentials {
-            Some(given) => Some(given),
-            None => CredentialStore::new(&config.credentials_dir).get(key)?,
-        };
         let mut last_error = None;
         for base in bases {
             let registry = Registry {
@@ -219,11 +213,16 @@ impl Registry {
 
     // ANCHOR: login
     /// Checks the credentials the way `docker login` does: a token with no scope from a
-    /// Bearer registry, or `/v2/` with Basic auth. A wrong password is `Unauthorized`.
+    /// Bearer registry, or `/v2/` with Basic auth (or a registry token). A wrong password is
+    /// `Unauthorized`.
     pub fn check_login(&self) -> Result<(), RegistryError> {
         let challenge = self.challenge.lock().expect("not poisoned").clone();
+        let registry_token = self
+            .credentials
+            .as_ref()
+            .is_some_and(|c| matches!(c.secret, Secret::RegistryToken(_)));
         match challenge {
-            Some(Challenge::Bearer { realm, service, .. }) => token::fetch(
+            Some(Challenge::Bearer { realm, service, .. }) if !registry_token => token::fetch(
                 &self.agent,
                 &realm,
                 &service,
@@ -241,8 +240,9 @@ impl Registry {
                     RegistryError::Unreachable { url: realm, reason }
                 }
             }),
-            // Basic: /v2/ must now answer 200 (`send` turns a 401 into Unauthorized).
-            Some(Challenge::Basic { .. }) => self
+            // Basic, or a registry token: /v2/ must now answer 200 (`send` turns a 401 into
+            // Unauthorized).
+            Some(_) => self
                 .send(&Request::new(http::Method::GET, "/v2/", &[]))
                 .map(|_| ()),
             // A registry that asks for nothing accepts anyone.
@@ -251,13 +251,9 @@ impl Registry {
     }
     // ANCHOR_END: login
 
-    /// The key credentials for this registry are stored under.
-    pub fn credentials_key(&self) -> &str {
-        if self.name == DOCKER_HUB {
-            DOCKER_HUB_AUTH_KEY
-        } else {
-            &self.name
-        }
+    /// The key credentials for this registry are filed under.
+    pub fn credentials_key(&self) -> String {
+        credentials_key(&self.name)
     }
 
     /// Whether requests carry credentials (for messages: denied vs. needs login).
@@ -320,12 +316,29 @@ impl Registry {
     // ANCHOR: authorization
     /// The `Authorization` value for a request needing `scopes`, fetching a token if needed.
     fn authorization(&self, scopes: &[String]) -> Result<Option<String>, RegistryError> {
+        if let Some(Credentials {
+            secret: Secret::RegistryToken(token),
+            ..
+        }) = &self.credentials
+        {
+            // A token for the registry itself: no token server to ask.
+            return Ok(Some(format!("Bearer {token}")));
+        }
         let challenge = self.challenge.lock().expect("not poisoned").clone();
         match challenge {
             None => Ok(None),
-            Some(Challenge::Basic { .. }) => {
-                Ok(self.credentials.as_ref().map(Credentials::basic_header))
-            }
+            Some(Challenge::Basic { .. }) => match &self.credentials {
+                None => Ok(None),
+                Some(credentials) => credentials.basic_header().map(Some).ok_or_else(|| {
+                    // An identity token is for a token server; this registry has none.
+                    RegistryError::Unauthorized {
+                        registry: self.name.clone(),
+                        message: "it asks for a password (Basic auth), and the credentials \
+                                  hold an identity token: log in with a password"
+                            .into(),
+                    }
+                }),
+            },
             Some(Challenge::Bearer {
                 realm,
                 service,

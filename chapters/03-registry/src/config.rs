@@ -1,4 +1,4 @@
-//! Which registry to talk to, and how: mirrors, insecure registries, where credentials live.
+//! Which registry to talk to, and how: mirrors, insecure registries, where credentials come from.
 //!
 //! Docker reads `registry-mirrors` and `insecure-registries` from `/etc/docker/daemon.json`; we
 //! read the same keys from `/etc/berth/daemon.json` (or `--config FILE`), then the environment
@@ -11,6 +11,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::auth::{CredentialFile, CredentialSource};
 
 /// Where `daemon.json` is looked for by default.
 pub const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
@@ -30,8 +32,9 @@ pub struct RegistryConfig {
     pub insecure: Vec<String>,
     /// Whether loopback registries are insecure without being listed (Docker: yes).
     pub insecure_loopback: bool,
-    /// Where `login` keeps credentials: `DIR/config.json`.
-    pub credentials_dir: PathBuf,
+    /// Where pulls and pushes find credentials: [`load`](Self::load) says `ch03`'s file; a
+    /// daemon lends each request the credentials of its client instead.
+    pub credentials: CredentialSource,
 }
 
 /// Why the configuration could not be read.
@@ -82,7 +85,7 @@ impl RegistryConfig {
             mirrors: daemon.registry_mirrors,
             insecure: daemon.insecure_registries,
             insecure_loopback: daemon.insecure_loopback.unwrap_or(true),
-            credentials_dir: default_credentials_dir(),
+            credentials: CredentialSource::File(CredentialFile::for_user()),
         };
         let list = |name| {
             std::env::var(name)
@@ -131,15 +134,6 @@ fn is_loopback(host: &str) -> bool {
     name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 // ANCHOR_END: is_loopback
-
-/// `$BERTH_CONFIG_DIR`, else `$HOME/.berth` (Docker: `~/.docker`).
-fn default_credentials_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("BERTH_CONFIG_DIR") {
-        return PathBuf::from(dir);
-    }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-    PathBuf::from(home).join(".berth")
-}
 
 #[cfg(test)]
 mod tests {

@@ -68,7 +68,7 @@ pub enum RegistryError {
     #[error(transparent)]
     Reference(#[from] berth_images::reference::ReferenceError),
     #[error(transparent)]
-    Credentials(#[from] crate::auth::credentials::CredentialsError),
+    Credentials(#[from] crate::auth::CredentialsError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
 }

@@ -349,12 +349,7 @@ fn logs(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         move |body| {
             for line in lines {
                 let line = line?;
-                let mut bytes = Vec::with_capacity(line.bytes.len() + 40);
-                if timestamps {
-                    bytes.extend_from_slice(line.time.as_bytes());
-                    bytes.push(b' ');
-                }
-                bytes.extend_from_slice(&line.bytes);
+                let bytes = line.printed(timestamps);
                 let mut framed = Vec::with_capacity(bytes.len() + 8);
                 crate::engine::frame(line.stream, &bytes, &mut framed)?;
                 body.send(&framed)?;

@@ -301,7 +301,9 @@ fn passes(view: &ContainerView, filters: &Filters) -> bool {
     filters.accepts("status", |s| s == state_name(view.status))
         && filters.accepts("name", |n| r.name.contains(n.trim_start_matches('/')))
         && filters.accepts("id", |i| r.id.starts_with(i))
-        && filters.accepts("label", |l| filters::label_matches(&r.options.labels, l))
+        && filters.accepts("label", |l| {
+            filters::label_matches(&r.options.settings.labels, l)
+        })
         && filters.accepts("ancestor", |a| {
             a == r.image_name
                 || r.image.to_string().starts_with(a)
@@ -358,7 +360,7 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
             "Command": command_text(&r.command()),
             "Created": r.created,
             "Ports": [],
-            "Labels": r.options.labels,
+            "Labels": r.options.settings.labels,
             "State": state_name(view.status),
             "Status": status_text(&view),
             "HostConfig": {"NetworkMode": "none"},
@@ -382,7 +384,7 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
 /// `GET /containers/{id}/json`: every field the CLI and docker-py read.
 pub fn inspect_json(view: &ContainerView) -> Value {
     let r = &view.record;
-    let s = &r.options;
+    let s = &r.options.settings;
     let never = "0001-01-01T00:00:00Z";
     let command = r.command();
     let path = command.first().cloned().unwrap_or_default();
@@ -426,7 +428,7 @@ pub fn inspect_json(view: &ContainerView) -> Value {
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
             "AutoRemove": s.auto_remove,
             "ConsoleSize": s.console_size.unwrap_or([0, 0]),
-            "Init": s.init,
+            "Init": r.options.init,
             "Privileged": false,
             "Memory": 0,
             "NanoCpus": 0,
@@ -601,18 +603,19 @@ fn logs(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         ));
     }
     let id = param(req, "id");
-    let tty = engine.container(&id).map_err(fail)?.record.options.tty;
+    let tty = engine
+        .container(&id)
+        .map_err(fail)?
+        .record
+        .options
+        .settings
+        .tty;
     let timestamps = options.timestamps;
     let lines = engine.logs(&id, options).map_err(fail)?;
     Ok(Response::stream(200, stream_type(tty), move |body| {
         for line in lines {
             let line = line?;
-            let mut bytes = Vec::with_capacity(line.bytes.len() + 32);
-            if timestamps {
-                bytes.extend_from_slice(line.time.as_bytes());
-                bytes.push(b' ');
-            }
-            bytes.extend_from_slice(&line.bytes);
+            let bytes = line.printed(timestamps);
             if tty {
                 body.send(&bytes)?;
             } else {

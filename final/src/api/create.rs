@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use berth_daemon::http::HttpError;
+use berth_images::container::Settings;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -333,21 +334,23 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
         user: body.user.filter(|u| !u.is_empty()),
         working_dir: body.working_dir.filter(|w| !w.is_empty()),
         hostname: body.hostname.filter(|h| !h.is_empty()),
-        labels: body.labels.unwrap_or_default(),
-        tty: body.tty.unwrap_or(false),
-        open_stdin: body.open_stdin.unwrap_or(false),
-        stdin_once: body.stdin_once.unwrap_or(false),
-        attach_stdin: body.attach_stdin.unwrap_or(false),
-        attach_stdout: body.attach_stdout.unwrap_or(false),
-        attach_stderr: body.attach_stderr.unwrap_or(false),
-        auto_remove: host
-            .get("AutoRemove")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        console_size,
         init: host.get("Init").and_then(Value::as_bool).unwrap_or(false),
-        stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
-        stop_timeout,
+        settings: Settings {
+            labels: body.labels.unwrap_or_default(),
+            tty: body.tty.unwrap_or(false),
+            open_stdin: body.open_stdin.unwrap_or(false),
+            stdin_once: body.stdin_once.unwrap_or(false),
+            attach_stdin: body.attach_stdin.unwrap_or(false),
+            attach_stdout: body.attach_stdout.unwrap_or(false),
+            attach_stderr: body.attach_stderr.unwrap_or(false),
+            auto_remove: host
+                .get("AutoRemove")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            console_size,
+            stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
+            stop_timeout,
+        },
         slots: if limits.is_empty() {
             BTreeMap::new()
         } else {
@@ -416,8 +419,13 @@ mod tests {
         assert_eq!(spec.name.as_deref(), Some("web"));
         assert_eq!(spec.cmd, Some(vec!["sh".to_owned()]));
         assert_eq!(spec.entrypoint, None);
-        assert!(spec.tty && spec.open_stdin && spec.stdin_once && spec.auto_remove);
-        assert_eq!(spec.console_size, Some([30, 100]));
+        assert!(
+            spec.settings.tty
+                && spec.settings.open_stdin
+                && spec.settings.stdin_once
+                && spec.settings.auto_remove
+        );
+        assert_eq!(spec.settings.console_size, Some([30, 100]));
     }
 
     #[test]

@@ -40,9 +40,7 @@ pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
 }
 
 /// The credentials of the request's `X-Registry-Auth`, if any.
-fn credentials(
-    req: &Request,
-) -> Result<Option<berth_registry::auth::credentials::Credentials>, HttpError> {
+fn credentials(req: &Request) -> Result<Option<berth_registry::auth::Credentials>, HttpError> {
     req.header("x-registry-auth")
         .map(auth::decode)
         .transpose()
@@ -79,20 +77,14 @@ fn pull(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
             ))
         })?;
     }
-    let lent = auth::lend(
-        daemon.engine.store(),
-        &daemon.registries,
-        &reference.domain,
-        credentials(req)?.as_ref(),
-    )?;
+    let registries = auth::lend(&daemon.registries, &reference.domain, credentials(req)?);
     let store = daemon.engine.store().clone();
     progress::stream_work("pull", move |progress| {
-        let lent = lent; // kept alive (its directory) until the pull is done
         let mut progress = DockerPullWords {
             inner: progress,
             path: reference.path.clone(),
         };
-        berth_registry::pull(&store, &lent.config, &reference, &options, &mut progress)?;
+        berth_registry::pull(&store, &registries, &reference, &options, &mut progress)?;
         Ok(Vec::new())
     })
 }
@@ -348,22 +340,16 @@ fn push(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
                 reference.familiar_repository()
             ))
         })?;
-    let lent = auth::lend(
-        daemon.engine.store(),
-        &daemon.registries,
-        &reference.domain,
-        credentials(req)?.as_ref(),
-    )?;
+    let registries = auth::lend(&daemon.registries, &reference.domain, credentials(req)?);
     let store = daemon.engine.store().clone();
     let tag = tag.to_owned();
     progress::stream_work("push", move |progress| {
-        let lent = lent;
         // Chapter 3 reports the config blob like a layer; dockerd shows layers only.
         let mut progress = WithoutBlob {
             inner: progress,
             hidden: image.id.short(),
         };
-        let pushed = berth_registry::push(&store, &lent.config, &reference, false, &mut progress)?;
+        let pushed = berth_registry::push(&store, &registries, &reference, false, &mut progress)?;
         let digest = pushed.digest.to_string();
         Ok(vec![json!({
             "progressDetail": {},

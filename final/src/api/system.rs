@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use berth_daemon::http::{HttpError, Request, Response, Router};
-use berth_registry::auth::credentials::Credentials;
+use berth_registry::auth::{Credentials, registry_domain};
 use berth_registry::client::Registry;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -233,10 +233,7 @@ fn login(daemon: &Daemon, req: &mut Request) -> Result<Response, HttpError> {
         ));
     }
     let domain = registry_domain(&body.server_address);
-    let credentials = Credentials {
-        username: body.username,
-        password: body.password,
-    };
+    let credentials = Credentials::password(body.username, body.password);
     let registry = Registry::connect_as(&daemon.registries, &domain, Some(credentials), false)
         .map_err(errors::registry_error)?;
     registry.check_login().map_err(errors::registry_error)?;
@@ -247,32 +244,9 @@ fn login(daemon: &Daemon, req: &mut Request) -> Result<Response, HttpError> {
 }
 // ANCHOR_END: login
 
-/// The registry host of a `serveraddress`: `https://index.docker.io/v1/` and an empty one are
-/// Docker Hub; `http://127.0.0.1:5000/` is `127.0.0.1:5000`.
-pub fn registry_domain(server_address: &str) -> String {
-    let host = server_address
-        .split_once("://")
-        .map_or(server_address, |(_, rest)| rest);
-    let host = host.split('/').next().unwrap_or_default();
-    match host {
-        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" => {
-            berth_registry::config::DOCKER_HUB.to_owned()
-        }
-        other => other.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn server_addresses_name_registries() {
-        assert_eq!(registry_domain("https://index.docker.io/v1/"), "docker.io");
-        assert_eq!(registry_domain(""), "docker.io");
-        assert_eq!(registry_domain("127.0.0.1:5000"), "127.0.0.1:5000");
-        assert_eq!(registry_domain("http://localhost:5000/"), "localhost:5000");
-    }
 
     #[test]
     fn version_has_what_docker_py_reads() {

@@ -129,15 +129,16 @@ fn copy_input(mut input: impl Read, socket: &mut impl Write, watch_keys: bool) -
     }
 }
 
-/// Signals a non-TTY `run` forwards to the container (Docker forwards all it can catch).
-const FORWARDED: [Signal; 6] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-];
+/// The signals a non-TTY `run` forwards to the container (Docker forwards all it can catch):
+/// chapter 1's list but SIGWINCH, which only means something to a terminal, and a `run -t`
+/// turns into a resize call instead.
+fn forwarded() -> Vec<Signal> {
+    berth_namespaces::signals::FORWARDED
+        .iter()
+        .copied()
+        .filter(|&signal| signal != Signal::SIGWINCH)
+        .collect()
+}
 
 /// How many SIGINTs before we stop forwarding and leave, in case the container ignores them
 /// (or the daemon hangs) and the user insists.
@@ -146,7 +147,7 @@ const INTERRUPTS_BEFORE_LEAVING: u32 = 3;
 /// Blocks the forwarded signals in this thread (call before spawning any other thread, which
 /// inherits the mask) and forwards them from a thread of their own as `kill?signal=NAME`.
 pub fn forward_signals(api: Api, id: String) {
-    let set = signal_set(&FORWARDED);
+    let set = signal_set(&forwarded());
     if set.thread_block().is_err() {
         return;
     }

@@ -1,16 +1,22 @@
 //! A real `berthd` per test, on its own data root and socket, stopped and cleaned up on drop;
-//! and a raw HTTP/1.1 client over its UNIX socket that hides nothing.
+//! its requests go through chapter 4's client, and [`send_raw`] sends the bytes no client
+//! would (a malformed head, half a request).
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+/// Chapter 4's client for well-formed requests, `send_raw` for the others: shared with the
+/// other end-to-end tests (`tests/client.rs` loads both supports, so it compiles this file
+/// twice, harmlessly: the two copies never meet).
+#[allow(clippy::duplicate_mod)]
+#[path = "../support/api.rs"]
+mod api;
 
 pub const BERTHD: &str = env!("CARGO_BIN_EXE_berthd");
 
@@ -256,20 +262,18 @@ impl Berthd {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<Raw> {
-        let mut head = format!(
-            "{method} {target} HTTP/1.1\r\nHost: api.moby.localhost\r\nConnection: close\r\n"
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        if !body.is_empty() || method == "POST" {
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(body);
-        let raw = send_raw(&self.socket(), &bytes)?;
-        parse(&raw, method == "HEAD")
+        // A well-formed request: chapter 4's client sends it (`send_raw` is for the others).
+        let timeout = Duration::from_secs(120);
+        let api::Response {
+            status,
+            headers,
+            body,
+        } = api::request_within(timeout, &self.socket(), method, target, headers, body)?;
+        Ok(Raw {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -285,22 +289,9 @@ impl Drop for Berthd {
     }
 }
 
-/// Writes `bytes` to the socket and reads everything until the daemon closes.
-pub fn send_raw(socket: &Path, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    stream.write_all(bytes)?;
-    // Nothing more to send: the daemon sees EOF rather than waiting out its read timeout
-    // for the rest of a (deliberately) incomplete request.
-    stream.shutdown(std::net::Shutdown::Write)?;
-    let mut out = Vec::new();
-    match stream.read_to_end(&mut out) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        Err(e) => return Err(e),
-    }
-    Ok(out)
-}
+// Not every test file sends raw bytes.
+#[allow(unused_imports)]
+pub use api::send_raw;
 
 /// Parses one response (the whole connection's bytes).
 pub fn parse(raw: &[u8], head_only: bool) -> std::io::Result<Raw> {

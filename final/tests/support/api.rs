@@ -1,7 +1,7 @@
 //! Raw HTTP/1.1 on the daemon's UNIX socket: for the requests no well-behaved client sends.
 //!
 //! The docker CLI and docker-py only ever send good requests; a daemon must also survive bad
-//! ones. [`request`] sends one request with `Connection: close` and reads the whole answer;
+//! ones. [`request`] sends a good request (with chapter 4's client) and reads the whole answer;
 //! [`send_raw`] writes arbitrary bytes and returns whatever comes back, so a test can check
 //! the status line of an answer to garbage.
 
@@ -9,6 +9,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
+
+use berth_daemon::http::{Client, ClientRequest};
 
 /// How long a raw exchange may wait for the daemon's answer.
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
@@ -42,7 +44,8 @@ impl Response {
     }
 }
 
-/// Sends `METHOD PATH` with `headers` and `body`, then reads the answer to the end.
+/// Sends `METHOD PATH` with `headers` and `body` with chapter 4's client (a well-formed
+/// request needs no hand-written one), and reads the answer to the end.
 pub fn request(
     socket: &Path,
     method: &str,
@@ -50,18 +53,41 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<Response> {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n");
+    request_within(IO_TIMEOUT, socket, method, path, headers, body)
+}
+
+/// [`request`], waiting up to `timeout` for each read or write (a `wait` call may take long).
+pub fn request_within(
+    timeout: Duration,
+    socket: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Response> {
+    let mut request = ClientRequest::new(method, path);
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        request = request.header(name, *value);
     }
-    if !body.is_empty() || method == "POST" {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    if !body.is_empty() {
+        request = request.raw_body(body.to_vec());
     }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(body);
-    let answer = send_raw(socket, &bytes)?;
-    parse_response(&answer)
+    let response = Client::new(socket)
+        .with_timeout(timeout)
+        .send(&request)
+        .map_err(io::Error::other)?;
+    let status = response.status();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+        .collect();
+    let body = response.bytes().map_err(io::Error::other)?;
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Writes `bytes` to a fresh connection, half-closes it and reads until the daemon closes its
@@ -95,55 +121,4 @@ pub fn status_of(answer: &[u8]) -> Option<u16> {
         return None;
     }
     parts.next()?.parse().ok()
-}
-
-/// Parses a complete HTTP/1.1 answer (Content-Length, chunked, or read to EOF).
-pub fn parse_response(answer: &[u8]) -> io::Result<Response> {
-    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
-    let end = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| invalid("no end of head in the answer"))?;
-    let head = String::from_utf8_lossy(&answer[..end]);
-    let mut lines = head.split("\r\n");
-    let status = status_of(lines.next().unwrap_or_default().as_bytes())
-        .ok_or_else(|| invalid("no status line"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let rest = &answer[end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_vec()
-    };
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
-}
-
-/// Joins the chunks of a chunked body; stops quietly at anything malformed.
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&rest[..line_end]);
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let Ok(size) = usize::from_str_radix(size_text, 16) else {
-            break;
-        };
-        rest = &rest[line_end + 2..];
-        if size == 0 || rest.len() < size {
-            body.extend_from_slice(&rest[..size.min(rest.len())]);
-            break;
-        }
-        body.extend_from_slice(&rest[..size]);
-        rest = rest.get(size + 2..).unwrap_or_default();
-    }
-    body
 }

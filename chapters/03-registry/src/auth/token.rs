@@ -1,7 +1,10 @@
 //! Bearer tokens: fetched from the token server a challenge names, cached per scope.
 //!
 //! `GET <realm>?service=<service>&scope=<scope>[&scope=...]`, with `Authorization: Basic` and
-//! `account=<user>` when we have credentials, answers `{"token": "...", "expires_in": 300}`.
+//! `account=<user>` when we have a password, answers `{"token": "...", "expires_in": 300}`.
+//! With an identity token (an OAuth2 refresh token) we `POST` the form
+//! `grant_type=refresh_token&refresh_token=...` to the same realm instead, and the answer
+//! carries an `access_token`.
 //! A token is good for the scopes it was asked for, until it expires; asking for one per
 //! request would double every request.
 
@@ -12,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::Credentials;
+use super::{Credentials, Secret};
 use crate::error::registry_message;
 
 /// When the token server gives no lifetime (or a silly one), assume this, as Docker does.
@@ -82,8 +85,9 @@ struct TokenResponse {
 }
 
 // ANCHOR: fetch
-/// Asks the token server at `realm` for a token for `scopes`.
-// EXERCISE: GET realm?service=..&scope=.. (one per scope, percent-encoded, account=USER when logged in) with basic auth if there are credentials; 401/403 is Refused; the token is `token` or `access_token`, its lifetime expires_in but at least DEFAULT_LIFETIME
+/// Asks the token server at `realm` for a token for `scopes`: with a password (or anonymously)
+/// by `GET`, with an identity token by `POST`ing it as an OAuth2 refresh token.
+// EXERCISE: GET realm?service=..&scope=.. (one per scope, percent-encoded, account=USER when logged in) with basic auth if there is a password; with an identity token POST the form service, scope (space-separated), grant_type=refresh_token, refresh_token, client_id instead; 401/403 is Refused; the token is `token` or `access_token`, its lifetime expires_in but at least DEFAULT_LIFETIME
 pub fn fetch(
     agent: &ureq::Agent,
     realm: &str,
@@ -92,38 +96,53 @@ pub fn fetch(
     credentials: Option<&Credentials>,
     trace: bool,
 ) -> Result<(String, Duration), TokenError> {
-    let mut url = String::from(realm);
-    let mut separator = if realm.contains('?') { '&' } else { '?' };
-    let mut param = |name: &str, value: &str| {
-        url.push(separator);
-        url.push_str(name);
-        url.push('=');
-        url.push_str(&encode(value));
-        separator = '&';
-    };
+    let mut query = Query::default();
     if !service.is_empty() {
-        param("service", service);
+        query.add("service", service);
     }
-    for scope in scopes {
-        param("scope", scope);
-    }
-    if let Some(credentials) = credentials {
-        param("account", &credentials.username);
-    }
-    if trace {
-        let who = credentials.map_or("anonymous", |c| c.username.as_str());
-        eprintln!("--> GET {url} [token for {who}]");
-    }
-    let mut request = agent.get(&url);
-    if let Some(credentials) = credentials {
-        request = request.header("Authorization", credentials.basic_header());
-    }
-    let response = request
-        .call()
-        .map_err(|e| TokenError::Failed(format!("asking {realm} for a token: {e}")))?;
+    let who = credentials.map_or("anonymous", |c| c.username.as_str());
+    let result = match credentials.map(|c| &c.secret) {
+        Some(Secret::IdentityToken(refresh_token)) => {
+            // RFC 6749 section 6, as Docker sends it: the scopes in one space-separated value.
+            if !scopes.is_empty() {
+                query.add("scope", &scopes.join(" "));
+            }
+            query.add("grant_type", "refresh_token");
+            query.add("refresh_token", refresh_token);
+            query.add("client_id", "berth");
+            if trace {
+                eprintln!("--> POST {realm} [token for {who}, by refresh token]");
+            }
+            agent
+                .post(realm)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(query.text.as_bytes())
+        }
+        secret => {
+            for scope in scopes {
+                query.add("scope", scope);
+            }
+            let credentials = credentials.filter(|_| matches!(secret, Some(Secret::Password(_))));
+            if let Some(credentials) = credentials {
+                query.add("account", &credentials.username);
+            }
+            let separator = if realm.contains('?') { '&' } else { '?' };
+            let url = format!("{realm}{separator}{}", query.text);
+            if trace {
+                eprintln!("--> GET {url} [token for {who}]");
+            }
+            let mut request = agent.get(&url);
+            if let Some(basic) = credentials.and_then(Credentials::basic_header) {
+                request = request.header("Authorization", basic);
+            }
+            request.call()
+        }
+    };
+    let response =
+        result.map_err(|e| TokenError::Failed(format!("asking {realm} for a token: {e}")))?;
     let status = response.status().as_u16();
     if trace {
-        eprintln!("<-- {status} GET {realm}");
+        eprintln!("<-- {status} {realm}");
     }
     let mut body = Vec::new();
     response
@@ -158,6 +177,23 @@ pub fn fetch(
     Ok((token, lifetime))
 }
 // ANCHOR_END: fetch
+
+/// A query string (or a form body: the same encoding), built one parameter at a time.
+#[derive(Default)]
+struct Query {
+    text: String,
+}
+
+impl Query {
+    fn add(&mut self, name: &str, value: &str) {
+        if !self.text.is_empty() {
+            self.text.push('&');
+        }
+        self.text.push_str(name);
+        self.text.push('=');
+        self.text.push_str(&encode(value));
+    }
+}
 
 /// Percent-encodes a query value.
 fn encode(value: &str) -> String {

@@ -11,14 +11,13 @@
 //!   images | ps [-a] | rm NAME... | rmi IMAGE... | load -i FILE|DIR   as in chapter 2
 //! ```
 
-use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use berth_images::cli::{self, CliError};
 use berth_images::reference::Reference;
 use berth_images::store::{DEFAULT_ROOT, Removed, Store};
-use berth_registry::auth::{CredentialStore, Credentials};
+use berth_registry::auth::{CredentialFile, Credentials, credentials_key, prompt};
 use berth_registry::client::Registry;
 use berth_registry::progress;
 use berth_registry::{Platform, PullOptions, RegistryConfig, pull, push};
@@ -134,12 +133,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         } => return login(&config, host, username, password_stdin, trace),
         Command::Logout { host } => {
             let host = host.unwrap_or_else(|| "docker.io".into());
-            let key = if host == "docker.io" {
-                berth_registry::config::DOCKER_HUB_AUTH_KEY.to_owned()
-            } else {
-                host.clone()
-            };
-            if CredentialStore::new(&config.credentials_dir).remove(&key)? {
+            if CredentialFile::for_user().remove(&credentials_key(&host))? {
                 println!("Removing login credentials for {host}");
             } else {
                 println!("Not logged in to {host}");
@@ -252,64 +246,34 @@ fn login(
     trace: bool,
 ) -> Result<u8, CliError> {
     let host = host.unwrap_or_else(|| "docker.io".into());
+    let asked = |error: prompt::PromptError| CliError {
+        message: error.to_string(),
+        code: 1,
+    };
     let username = match username {
         Some(name) => name,
-        None => prompt("Username: ")?,
+        None => prompt::username().map_err(asked)?,
     };
     let password = if password_stdin {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        line.trim_end_matches(['\n', '\r']).to_owned()
+        prompt::password_from_stdin()
     } else {
-        if !std::io::stdin().is_terminal() {
-            return Err(CliError {
-                message:
-                    "cannot ask for a password: stdin is not a terminal (use --password-stdin)"
-                        .into(),
-                code: 1,
-            });
-        }
-        read_password()?
-    };
+        prompt::password()
+    }
+    .map_err(asked)?;
     if username.is_empty() || password.is_empty() {
         return Err(CliError {
             message: "username and password must not be empty".into(),
             code: 1,
         });
     }
-    let credentials = Credentials { username, password };
+    let credentials = Credentials::password(username, password);
     let registry = Registry::connect_as(config, &host, Some(credentials.clone()), trace)?;
     registry.check_login().map_err(|e| CliError {
         message: e.to_string(),
         code: 1,
     })?;
-    CredentialStore::new(&config.credentials_dir).set(registry.credentials_key(), &credentials)?;
+    CredentialFile::for_user().set(&registry.credentials_key(), &credentials)?;
     println!("Login Succeeded");
     Ok(0)
 }
 // ANCHOR_END: login
-
-fn prompt(label: &str) -> Result<String, CliError> {
-    eprint!("{label}");
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim().to_owned())
-}
-
-/// Reads a password from the terminal without echoing it.
-fn read_password() -> Result<String, CliError> {
-    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
-    let stdin = std::io::stdin();
-    eprint!("Password: ");
-    let saved = tcgetattr(&stdin)?;
-    let mut quiet = saved.clone();
-    quiet.local_flags.remove(LocalFlags::ECHO);
-    tcsetattr(&stdin, SetArg::TCSANOW, &quiet)?;
-    let mut line = String::new();
-    let read = stdin.lock().read_line(&mut line);
-    // Echo comes back whatever happened.
-    tcsetattr(&stdin, SetArg::TCSANOW, &saved)?;
-    eprintln!();
-    read?;
-    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
-}

@@ -1,12 +1,10 @@
 //! Docker's detach keys, Ctrl-P Ctrl-Q, spotted in typed input.
 //!
 //! On a terminal (`run -it`, `attach`, `exec -it`) the sequence ends the session and leaves
-//! the container running. Both sides watch for it: the client, in [`client::session`], and
-//! the daemon, in [`engine`]'s attach sessions of containers with a terminal, whatever the
-//! client. One filter serves both, so they cannot disagree about what the keys are.
-//!
-//! [`client::session`]: crate::client::session
-//! [`engine`]: crate::engine
+//! the container running. Both sides watch for it: the client (`final/`'s `berth`), and the
+//! daemon, in the engine's attach sessions of containers with a terminal (`session.rs`),
+//! whatever the client. One filter serves both, so they cannot disagree about what the keys
+//! are.
 
 /// Ctrl-P, the first detach key.
 pub const CTRL_P: u8 = 0x10;

@@ -180,7 +180,7 @@ impl Engine {
                 // between starting the monitor and the monitor's first save.
                 Some(pid) => engine.adopt(&record.id, pid, on_disk.monitor_start),
                 // An AutoRemove container that exited while no daemon ran: remove it now.
-                None if exited && record.options.auto_remove => {
+                None if exited && record.options.settings.auto_remove => {
                     engine.auto_remove(&record.id);
                 }
                 None => {}
@@ -423,7 +423,8 @@ impl Engine {
             l.starting = false;
             l.socket_ready = false;
         });
-        let auto_remove = container::find(&self.store, id).is_ok_and(|r| r.options.auto_remove);
+        let auto_remove =
+            container::find(&self.store, id).is_ok_and(|r| r.options.settings.auto_remove);
         if auto_remove {
             self.auto_remove(id);
         }
@@ -459,7 +460,7 @@ impl Engine {
         signal: Option<Signal>,
     ) -> Result<bool, EngineError> {
         let record = self.find(key)?;
-        let spec = &record.options;
+        let spec = &record.options.settings;
         let signal = signal
             .or_else(|| spec.stop_signal.as_deref().and_then(parse_signal))
             .unwrap_or(Signal::SIGTERM);
@@ -559,7 +560,7 @@ impl Engine {
     ) -> Result<Session, EngineError> {
         let record = self.find(key)?;
         let dir = record.dir(&self.store);
-        let tty = record.options.tty;
+        let tty = record.options.settings.tty;
         let watch = self.watch(&record.id);
         let (before_start, pending, exits_at) = {
             let mut live = watch.lock();

@@ -228,7 +228,7 @@ fn run(
     let dir = record.dir(&store);
     let fail =
         |what: &str, e: &dyn std::fmt::Display| (Some(dir.clone()), format!("{what}: {e}"), 125);
-    let spec = &record.options;
+    let spec = &record.options.settings;
     let mut config = container::runtime_config(&store, &record)
         .map_err(|e| (Some(dir.clone()), e.to_string(), 125))?;
     // What later chapters add: steps in the parent (with the pid) and in the child.

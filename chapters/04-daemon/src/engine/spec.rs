@@ -26,17 +26,6 @@ pub fn run_options(spec: CreateSpec) -> RunOptions {
         init: spec.init,
         entrypoint,
         hostname: spec.hostname.filter(|h| !h.is_empty()),
-        labels: spec.labels,
-        tty: spec.tty,
-        open_stdin: spec.open_stdin,
-        stdin_once: spec.stdin_once,
-        attach_stdin: spec.attach_stdin,
-        attach_stdout: spec.attach_stdout,
-        attach_stderr: spec.attach_stderr,
-        console_size: spec.console_size,
-        auto_remove: spec.auto_remove,
-        stop_signal: spec.stop_signal,
-        stop_timeout: spec.stop_timeout,
-        log_options: Default::default(),
+        settings: spec.settings,
     }
 }

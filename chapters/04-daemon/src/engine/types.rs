@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use berth_images::container::ContainerRecord;
+use berth_images::container::{ContainerRecord, Settings};
 use serde::{Deserialize, Serialize};
 
 /// Everything `POST /containers/create` may ask for, already decoded from Docker's JSON.
@@ -31,30 +31,10 @@ pub struct CreateSpec {
     pub working_dir: Option<String>,
     /// `--hostname`; `None` = the short container id, as Docker does.
     pub hostname: Option<String>,
-    /// `--label` pairs: kept for inspect and for `docker ps --filter label=...`.
-    pub labels: BTreeMap<String, String>,
-    /// `-t`: give the container a terminal; its output is then one raw stream, not two.
-    pub tty: bool,
-    /// `-i`: stdin stays open (a pipe, or the terminal) for attached clients, else `/dev/null`.
-    pub open_stdin: bool,
-    /// Close stdin when the first attached client's stdin ends: how `echo hi | docker run -i` ends.
-    pub stdin_once: bool,
-    /// The creating client will attach its stdin (`docker run -i`); kept for inspect.
-    pub attach_stdin: bool,
-    /// The creating client will attach to stdout (`docker run` without `-d`); for inspect.
-    pub attach_stdout: bool,
-    /// The creating client will attach to stderr (`docker run` without `-d`); for inspect.
-    pub attach_stderr: bool,
-    /// `--rm` (HostConfig.AutoRemove): the engine removes the container once it exits.
-    pub auto_remove: bool,
-    /// `[rows, cols]` for the TTY at start.
-    pub console_size: Option<[u16; 2]>,
     /// `--init`: a tiny init as PID 1 that forwards signals to the command and reaps zombies.
     pub init: bool,
-    /// Docker's `StopSignal` and `StopTimeout` (seconds).
-    pub stop_signal: Option<String>,
-    /// How long `docker stop` waits before SIGKILL; `None` = 10 s (also for moby's -1).
-    pub stop_timeout: Option<u64>,
+    /// A terminal, stdin, labels, the stop signal, `--rm`: chapter 2's, kept as they are.
+    pub settings: Settings,
     /// Later chapters' settings, by slot name (`"limits"`: chapter 5's), for the record's
     /// named slots: each chapter's API decoding fills its own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -162,6 +142,20 @@ pub struct LogLine {
     pub time: String,
     /// The bytes as logged, with the line's `\n` if it had one.
     pub bytes: Vec<u8>,
+}
+
+impl LogLine {
+    /// The line as `docker logs` prints it: with `timestamps` (`-t`), its time and a space
+    /// first.
+    pub fn printed(&self, timestamps: bool) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.bytes.len() + 40);
+        if timestamps {
+            bytes.extend_from_slice(self.time.as_bytes());
+            bytes.push(b' ');
+        }
+        bytes.extend_from_slice(&self.bytes);
+        bytes
+    }
 }
 
 /// `POST /containers/{id}/exec` body, decoded.

@@ -1,7 +1,7 @@
 //! What the engine knows of each container while the daemon runs, and how it waits on it.
 //!
-//! The truth is on disk: chapter 4's `state.json`, written by the container's monitor (see
-//! [`super::state`]). Each container also has a [`Watch`] in memory: the last
+//! The truth is on disk: the container's `state.json` (chapter 2's [`super::state`]), written
+//! by its monitor. Each container also has a [`Watch`] in memory: the last
 //! state read, a few facts only the daemon knows (how many exits it has seen, whether a start
 //! is under way, whether attach sessions wait for it), and a condition variable, so that
 //! `wait`, `logs --follow` and attach sessions sleep until something happens instead of

@@ -11,17 +11,20 @@
 //! it sends `Connection: Upgrade` and `Upgrade: tcp`, insists on `101`, and returns the raw
 //! socket together with any output that arrived in the same read as the head.
 //!
-//! The same client speaks to `tcp://HOST:PORT`. TLS is added by a [`Connector`] that the
-//! caller provides (the engine's client wraps the TCP stream in rustls there), so this chapter
-//! stays free of a TLS library.
+//! The same client speaks to `tcp://HOST:PORT` (and so to any HTTP/1.1 server: `berth doctor`
+//! asks a registry for `GET /v2/` with it). TLS is added by a [`Connector`] that the caller
+//! provides (the engine's client wraps the TCP stream in rustls there), so this chapter stays
+//! free of a TLS library. A CLI waits for its daemon as long as it takes (a pull can be slow);
+//! a probe that must not hang gives the client a [`timeout`](Client::with_timeout).
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::marker::PhantomData;
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -60,12 +63,22 @@ pub enum ClientError {
         socket.display()
     )]
     PermissionDenied { socket: PathBuf },
-    /// The connection broke while sending or receiving.
-    #[error("lost the connection to the daemon: {0}")]
-    Io(#[from] io::Error),
+    /// The connection broke (or timed out) while sending or receiving.
+    #[error("lost the connection to the daemon at {host}: {source}")]
+    Io { host: Host, source: io::Error },
     /// The daemon did not speak HTTP/1.1 as expected.
     #[error("the daemon sent a malformed response: {reason}")]
     Malformed { reason: String },
+    /// A `Content-Length` that is not a number.
+    #[error("the daemon at {host} sent an invalid Content-Length {value:?}: {source}")]
+    BadContentLength {
+        host: Host,
+        value: String,
+        source: std::num::ParseIntError,
+    },
+    /// The response head does not parse (`httparse` says why).
+    #[error("the daemon at {host} sent a malformed response head: {source}")]
+    BadHead { host: Host, source: httparse::Error },
     /// The daemon answered 4xx or 5xx; `message` is its `{"message": ...}`.
     #[error("Error response from daemon: {message}")]
     Api { status: u16, message: String },
@@ -140,8 +153,15 @@ impl ClientRequest {
     }
 
     /// Sets a body of `content_type`.
-    pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
-        self.headers.set("Content-Type", content_type);
+    pub fn body(self, content_type: &str, body: Vec<u8>) -> Self {
+        let mut request = self.raw_body(body);
+        request.headers.set("Content-Type", content_type);
+        request
+    }
+
+    /// Sets a body and leaves its `Content-Type` to the caller's own header (or none: a test
+    /// of how a server answers a body without one).
+    pub fn raw_body(mut self, body: Vec<u8>) -> Self {
         self.body = Some(body);
         self
     }
@@ -165,9 +185,12 @@ impl ClientRequest {
     }
 
     /// The request as bytes, ready for one write: `Connection: close`, or the upgrade headers.
-    fn to_bytes(&self, upgrade: bool) -> Vec<u8> {
+    /// `Host` names a TCP server as the URL did (a registry behind a name-based virtual host
+    /// needs it); a UNIX socket has no name, and `localhost` is what Docker's clients send.
+    fn to_bytes(&self, host: &Host, upgrade: bool) -> Vec<u8> {
+        let name = host.tcp_address().unwrap_or_else(|| "localhost".to_owned());
         let mut head = format!(
-            "{} {} HTTP/1.1\r\nHost: localhost\r\n",
+            "{} {} HTTP/1.1\r\nHost: {name}\r\n",
             self.method,
             self.target()
         );
@@ -190,18 +213,21 @@ impl ClientRequest {
     }
 }
 
+// ANCHOR: connector
 /// Turns a connected TCP stream into the transport requests go over: the place where TLS
 /// (with a client certificate) wraps the connection.
 pub trait Connector: Send + Sync + fmt::Debug {
     /// Wraps `stream`, connected to `host`; a failed handshake is an error.
     fn wrap(&self, stream: TcpStream, host: &Host) -> io::Result<Box<dyn Transport>>;
 }
+// ANCHOR_END: connector
 
 /// A client for one daemon.
 #[derive(Debug, Clone)]
 pub struct Client {
     host: Host,
     connector: Option<Arc<dyn Connector>>,
+    timeout: Option<Duration>,
 }
 
 impl Client {
@@ -210,6 +236,7 @@ impl Client {
         Client {
             host: Host::Unix(socket.into()),
             connector: None,
+            timeout: None,
         }
     }
 
@@ -219,12 +246,22 @@ impl Client {
         Client {
             host: host.clone(),
             connector: None,
+            timeout: None,
         }
     }
 
     /// Wraps every TCP connection with `connector` (TLS). UNIX sockets are not wrapped.
     pub fn with_connector(mut self, connector: Arc<dyn Connector>) -> Self {
         self.connector = Some(connector);
+        self
+    }
+
+    /// Gives up when connecting, or any one read or write, takes longer than `timeout` (a
+    /// timed-out read is [`ClientError::Io`] with kind `WouldBlock` or `TimedOut`). Without it
+    /// the client waits as long as the daemon takes, which a `logs -f` or an attached terminal
+    /// needs (a [`hijack`](Self::hijack)ed stream keeps the timeout too).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -241,20 +278,18 @@ impl Client {
     /// Sends `request` and reads the response head; the body is left to the caller.
     pub fn send(&self, request: &ClientRequest) -> Result<ClientResponse, ClientError> {
         let mut conn = self.connect()?;
-        conn.stream.write_all(&request.to_bytes(false))?;
-        let (status, reason, headers) = read_head(&mut conn)?;
-        let framing = if request.method == "HEAD" || status < 200 || status == 204 || status == 304
-        {
-            Framing::Empty
-        } else if headers.has_token("transfer-encoding", "chunked") {
-            Framing::Chunked
-        } else if let Some(length) = headers.get("content-length") {
-            Framing::Length(length.parse().map_err(|_| ClientError::Malformed {
-                reason: format!("invalid Content-Length {length:?}"),
-            })?)
-        } else {
-            Framing::UntilClose
-        };
+        conn.stream
+            .write_all(&request.to_bytes(&self.host, false))
+            .map_err(|source| self.lost(source))?;
+        let (status, reason, headers) = self.read_head(&mut conn)?;
+        let framing =
+            Framing::of(&request.method, status, &headers).map_err(|(value, source)| {
+                ClientError::BadContentLength {
+                    host: self.host.clone(),
+                    value,
+                    source,
+                }
+            })?;
         Ok(ClientResponse {
             status,
             reason,
@@ -267,16 +302,15 @@ impl Client {
     /// daemon's `101`. Any other answer is an error carrying the daemon's message.
     pub fn hijack(&self, request: &ClientRequest) -> Result<Hijacked, ClientError> {
         let mut conn = self.connect()?;
-        conn.stream.write_all(&request.to_bytes(true))?;
-        let (status, _reason, headers) = read_head(&mut conn)?;
+        conn.stream
+            .write_all(&request.to_bytes(&self.host, true))
+            .map_err(|source| self.lost(source))?;
+        let (status, _reason, headers) = self.read_head(&mut conn)?;
         if status != 101 {
-            let framing = match headers.get("content-length") {
-                Some(length) => Framing::Length(length.parse().unwrap_or(0)),
-                None if headers.has_token("transfer-encoding", "chunked") => Framing::Chunked,
-                None => Framing::UntilClose,
-            };
-            let body = ResponseBody::new(conn, framing)
-                .read_all()
+            // The refusal's body is only its message: a bad one leaves the message empty.
+            let body = Framing::of(&request.method, status, &headers)
+                .ok()
+                .and_then(|framing| ResponseBody::new(conn, framing).read_all().ok())
                 .unwrap_or_default();
             return Err(ClientError::NotUpgraded {
                 status,
@@ -290,13 +324,29 @@ impl Client {
         })
     }
 
+    /// The error for a connection that broke after it was made.
+    fn lost(&self, source: io::Error) -> ClientError {
+        ClientError::Io {
+            host: self.host.clone(),
+            source,
+        }
+    }
+
     fn connect(&self) -> Result<Conn<Box<dyn Transport>>, ClientError> {
-        let socket = match &self.host {
-            Host::Unix(socket) => socket,
-            Host::Tcp { .. } => return self.connect_tcp(),
+        let transport = match &self.host {
+            Host::Unix(socket) => self.connect_unix(socket)?,
+            Host::Tcp { .. } => self.connect_tcp()?,
         };
+        transport
+            .set_read_timeout(self.timeout)
+            .and_then(|()| transport.set_write_timeout(self.timeout))
+            .map_err(|source| self.lost(source))?;
+        Ok(Conn::new(transport))
+    }
+
+    fn connect_unix(&self, socket: &PathBuf) -> Result<Box<dyn Transport>, ClientError> {
         match UnixStream::connect(socket) {
-            Ok(stream) => Ok(Conn::new(Box::new(stream))),
+            Ok(stream) => Ok(Box::new(stream)),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 Err(ClientError::PermissionDenied {
                     socket: socket.clone(),
@@ -309,21 +359,87 @@ impl Client {
         }
     }
 
-    fn connect_tcp(&self) -> Result<Conn<Box<dyn Transport>>, ClientError> {
+    fn connect_tcp(&self) -> Result<Box<dyn Transport>, ClientError> {
         let address = self.host.tcp_address().unwrap_or_default();
         let failed = |source| ClientError::ConnectTcp {
             address: address.clone(),
             source,
         };
-        let stream = TcpStream::connect(&address).map_err(failed)?;
+        let stream = match self.timeout {
+            None => TcpStream::connect(&address).map_err(failed)?,
+            Some(timeout) => connect_within(&address, timeout).map_err(failed)?,
+        };
         // Requests are written in one piece; Nagle's delay would only slow small ones.
         stream.set_nodelay(true).map_err(failed)?;
-        let transport: Box<dyn Transport> = match &self.connector {
-            Some(connector) => connector.wrap(stream, &self.host).map_err(failed)?,
-            None => Box::new(stream),
-        };
-        Ok(Conn::new(transport))
+        // A TLS handshake is reads and writes too: the timeout must bound it as well.
+        stream
+            .set_read_timeout(self.timeout)
+            .and_then(|()| stream.set_write_timeout(self.timeout))
+            .map_err(failed)?;
+        match &self.connector {
+            Some(connector) => connector.wrap(stream, &self.host).map_err(failed),
+            None => Ok(Box::new(stream)),
+        }
     }
+
+    /// Reads a response head, skipping `100 Continue` (but not `101`).
+    fn read_head(
+        &self,
+        conn: &mut Conn<Box<dyn Transport>>,
+    ) -> Result<(u16, String, Headers), ClientError> {
+        loop {
+            let mut fields = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+            let mut response = httparse::Response::new(&mut fields);
+            match response.parse(conn.buffered()) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let status = response.code.unwrap_or(0);
+                    let reason = response.reason.unwrap_or("").to_owned();
+                    let mut headers = Headers::new();
+                    for field in response.headers.iter() {
+                        headers.push(field.name, String::from_utf8_lossy(field.value).trim());
+                    }
+                    conn.consume(len);
+                    if status == 100 {
+                        continue;
+                    }
+                    return Ok((status, reason, headers));
+                }
+                Ok(httparse::Status::Partial) => {
+                    if conn.buffered().len() >= MAX_RESPONSE_HEAD {
+                        return Err(ClientError::Malformed {
+                            reason: format!("response head larger than {MAX_RESPONSE_HEAD} bytes"),
+                        });
+                    }
+                    if conn.read_more().map_err(|source| self.lost(source))? == 0 {
+                        return Err(ClientError::Malformed {
+                            reason: "the connection closed before the response head was complete"
+                                .to_owned(),
+                        });
+                    }
+                }
+                Err(source) => {
+                    return Err(ClientError::BadHead {
+                        host: self.host.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Connects to `address` (`HOST:PORT`), trying each address the name resolves to within
+/// `timeout` each: `localhost` may resolve to `::1` first while the server listens on
+/// `127.0.0.1` only. The last failure is the one reported.
+fn connect_within(address: &str, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name has no address");
+    for resolved in address.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&resolved, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// An upgraded connection: the `101`'s headers (Docker's `Content-Type` says whether output is
@@ -334,47 +450,6 @@ pub struct Hijacked {
     /// The raw connection: write stdin, read output, [`Upgraded::shutdown_write`] at the end of
     /// stdin.
     pub stream: Upgraded,
-}
-
-/// Reads a response head, skipping `100 Continue` (but not `101`).
-fn read_head(conn: &mut Conn<Box<dyn Transport>>) -> Result<(u16, String, Headers), ClientError> {
-    loop {
-        let mut fields = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-        let mut response = httparse::Response::new(&mut fields);
-        match response.parse(conn.buffered()) {
-            Ok(httparse::Status::Complete(len)) => {
-                let status = response.code.unwrap_or(0);
-                let reason = response.reason.unwrap_or("").to_owned();
-                let mut headers = Headers::new();
-                for field in response.headers.iter() {
-                    headers.push(field.name, String::from_utf8_lossy(field.value).trim());
-                }
-                conn.consume(len);
-                if status == 100 {
-                    continue;
-                }
-                return Ok((status, reason, headers));
-            }
-            Ok(httparse::Status::Partial) => {
-                if conn.buffered().len() >= MAX_RESPONSE_HEAD {
-                    return Err(ClientError::Malformed {
-                        reason: format!("response head larger than {MAX_RESPONSE_HEAD} bytes"),
-                    });
-                }
-                if conn.read_more()? == 0 {
-                    return Err(ClientError::Malformed {
-                        reason: "the connection closed before the response head was complete"
-                            .to_owned(),
-                    });
-                }
-            }
-            Err(e) => {
-                return Err(ClientError::Malformed {
-                    reason: e.to_string(),
-                });
-            }
-        }
-    }
 }
 
 /// The `message` of a Docker error body, or the body itself if it is not one.
@@ -485,6 +560,31 @@ enum Framing {
     UntilClose,
 }
 
+impl Framing {
+    /// The framing of the response to a `method` request with `status` and `headers`
+    /// (RFC 9112 §6.3): none for HEAD, 1xx, 204 and 304; chunked before a length; else to the
+    /// end of the connection, which the client closes after one request anyway. A bad
+    /// `Content-Length` comes back with the parse error.
+    fn of(
+        method: &str,
+        status: u16,
+        headers: &Headers,
+    ) -> Result<Framing, (String, std::num::ParseIntError)> {
+        if method == "HEAD" || status < 200 || status == 204 || status == 304 {
+            Ok(Framing::Empty)
+        } else if headers.has_token("transfer-encoding", "chunked") {
+            Ok(Framing::Chunked)
+        } else if let Some(length) = headers.get("content-length") {
+            let length = length
+                .parse()
+                .map_err(|source| (length.to_owned(), source))?;
+            Ok(Framing::Length(length))
+        } else {
+            Ok(Framing::UntilClose)
+        }
+    }
+}
+
 /// Where the body reader is.
 enum BodyState {
     Done,
@@ -521,7 +621,7 @@ impl ResponseBody {
             return Ok(decoder.next_chunk()?);
         }
         let mut buf = vec![0u8; 16 * 1024];
-        let n = self.read(&mut buf)?;
+        let n = self.read(&mut buf).map_err(BodyError::from)?;
         if n == 0 {
             return Ok(None);
         }

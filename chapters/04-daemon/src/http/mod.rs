@@ -6,7 +6,7 @@
 //! 1. [`server`]: the listening UNIX socket (its mode, its owner, the lock that keeps a second
 //!    daemon away) or TCP port, the accept loop, one thread per connection.
 //! 2. `connection`: one connection's life: read a request, answer it, keep the connection
-//!    alive for the next one or close it.
+//!    alive for the next one or close it. Both read their settings from [`options`].
 //! 3. [`request`] (the request head, parsed by `httparse` under size and time limits), then
 //!    [`body`] (`Content-Length` and chunked bodies), [`target`], [`percent`] and [`query`] (what
 //!    the path and the query string mean).
@@ -25,6 +25,7 @@ mod conn;
 mod connection;
 pub mod headers;
 pub mod host;
+pub mod options;
 pub mod percent;
 pub mod query;
 pub mod request;
@@ -43,11 +44,12 @@ pub use client::{
 };
 pub use headers::Headers;
 pub use host::{Host, HostError};
+pub use options::{ServerOptions, SocketGroup};
 pub use query::{Query, QueryError};
 pub use request::{Limits, Request, RequestError};
 pub use response::{HttpError, IntoResponse, Response};
 pub use router::{Handler, Router};
-pub use server::{Acceptor, Server, ServerError, ServerHandle, ServerOptions, SocketGroup};
+pub use server::{Acceptor, Server, ServerError, ServerHandle};
 pub use stream::ChunkWriter;
 pub use target::{ApiVersion, TargetError};
 pub use transport::Transport;

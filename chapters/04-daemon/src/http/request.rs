@@ -67,8 +67,11 @@ pub enum RequestError {
     #[error("more than {limit} header fields")]
     TooManyHeaders { limit: usize },
     /// Not a valid request line or header field (`httparse` said why) (400).
-    #[error("malformed request head: {reason}")]
-    Malformed { reason: String },
+    #[error("malformed request head: {0}")]
+    Malformed(#[source] httparse::Error),
+    /// A head `httparse` accepted without a method, target or version (400; it never does).
+    #[error("malformed request head: incomplete request line")]
+    IncompleteRequestLine,
     /// A version other than HTTP/1.0 or HTTP/1.1 (505).
     #[error("unsupported HTTP version (this server speaks HTTP/1.0 and HTTP/1.1)")]
     Version,
@@ -421,11 +424,7 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize)>, R
             });
         }
         Err(httparse::Error::Version) => return Err(RequestError::Version),
-        Err(e) => {
-            return Err(RequestError::Malformed {
-                reason: e.to_string(),
-            });
-        }
+        Err(e) => return Err(RequestError::Malformed(e)),
     };
     if len > limits.max_head {
         return Err(RequestError::HeadTooLarge {
@@ -436,9 +435,7 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize)>, R
     let (Some(method), Some(target), Some(http_minor)) =
         (parsed.method, parsed.path, parsed.version)
     else {
-        return Err(RequestError::Malformed {
-            reason: "incomplete request line".to_owned(),
-        });
+        return Err(RequestError::IncompleteRequestLine);
     };
     let mut headers = Headers::new();
     for field in parsed.headers.iter() {

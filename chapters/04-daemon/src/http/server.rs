@@ -52,65 +52,18 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::{Gid, Group};
 
 use super::connection;
-use super::headers::Headers;
-use super::request::Limits;
+pub use super::options::{ServerOptions, SocketGroup};
 use super::router::Handler;
 use super::transport::Transport;
 
+// ANCHOR: acceptor
 /// Turns an accepted TCP connection into the transport HTTP is spoken over: where TLS goes.
 /// Runs on the connection's thread; an error closes the connection.
 pub trait Acceptor: Send + Sync + 'static {
     /// Wraps `stream` (a handshake, for TLS).
     fn accept(&self, stream: TcpStream) -> io::Result<Box<dyn Transport>>;
 }
-
-/// The group allowed to connect to the socket, besides root.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SocketGroup {
-    /// A group name from `/etc/group`, such as `berth`.
-    Name(String),
-    /// A numeric group id.
-    Gid(u32),
-}
-
-/// How the server behaves; `ServerOptions::default()` suits a daemon.
-#[derive(Debug, Clone)]
-pub struct ServerOptions {
-    /// Size limits on requests.
-    pub limits: Limits,
-    /// How long a connection may stay silent: between requests (idle keep-alive), for a whole
-    /// request head (slow-loris protection), and between two reads of a body. Then it closes.
-    pub read_timeout: Duration,
-    /// How long a write may block on a client that does not read. `None` by default: `docker
-    /// logs -f web | less` stops reading while the user scrolls, and that is not an error.
-    pub write_timeout: Option<Duration>,
-    /// The socket's group (mode `0660`); `None` leaves the creator's group (root's, as root).
-    pub socket_group: Option<SocketGroup>,
-    /// Header fields added to every response unless the handler set them, such as Docker's
-    /// `Api-Version` and `Server`.
-    pub default_headers: Headers,
-    /// How long after a `101` head the first output byte waits (docker-py loses output that
-    /// arrives with the head; docker-api.md trap 7).
-    pub upgrade_pause: Duration,
-    /// How long [`ServerHandle::shutdown`] waits for open connections to finish.
-    pub shutdown_grace: Duration,
-}
-
-// ANCHOR: server_options
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            limits: Limits::default(),
-            read_timeout: Duration::from_secs(30),
-            write_timeout: None,
-            socket_group: None,
-            default_headers: Headers::new(),
-            upgrade_pause: Duration::from_millis(2),
-            shutdown_grace: Duration::from_secs(5),
-        }
-    }
-}
-// ANCHOR_END: server_options
+// ANCHOR_END: acceptor
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +100,9 @@ pub enum ServerError {
     /// The socket could not be created or renamed into place.
     #[error("cannot create the socket {}: {source}", path.display())]
     Bind { path: PathBuf, source: io::Error },
+    /// The TCP address could not be listened on (in use, not this host's, no permission).
+    #[error("cannot listen on tcp://{address}: {source}")]
+    BindTcp { address: String, source: io::Error },
     /// The socket's mode or group could not be set.
     #[error("cannot set the mode or group of the socket {}: {source}", path.display())]
     Permissions { path: PathBuf, source: io::Error },
@@ -234,8 +190,8 @@ impl Server {
         options: ServerOptions,
         acceptor: Option<Arc<dyn Acceptor>>,
     ) -> Result<Server, ServerError> {
-        let bind = |source| ServerError::Bind {
-            path: PathBuf::from(address),
+        let bind = |source| ServerError::BindTcp {
+            address: address.to_owned(),
             source,
         };
         let listener = TcpListener::bind(address).map_err(bind)?;

@@ -24,7 +24,7 @@
 //!   flushed as its own write, and the first output write on the server side waits until a
 //!   short pause (2 ms by default, [`ServerOptions::upgrade_pause`]) has passed since the head.
 //!
-//! [`ServerOptions::upgrade_pause`]: super::server::ServerOptions::upgrade_pause
+//! [`ServerOptions::upgrade_pause`]: super::options::ServerOptions::upgrade_pause
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
