@@ -167,9 +167,14 @@ fn unsupported_flags_are_refused_by_name() {
             json!({"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}),
             "-p/--publish",
         ),
-        (json!({"Memory": 67108864}), "--memory"),
-        (json!({"NanoCpus": 500000000}), "--cpus"),
-        (json!({"PidsLimit": 10}), "--pids-limit"),
+        (json!({"KernelMemory": 67108864}), "--kernel-memory"),
+        (json!({"CpuRealtimeRuntime": 1000}), "--cpu-rt-runtime"),
+        (
+            json!({"BlkioWeightDevice": [{"Path": "/dev/vda", "Weight": 10}]}),
+            "--blkio-weight-device",
+        ),
+        // Honoured limits (chapter 5) that Docker itself would refuse are refused by name.
+        (json!({"MemorySwap": 1073741824}), "--memory-swap"),
         (json!({"Privileged": true}), "--privileged"),
         (json!({"CapAdd": ["NET_ADMIN"]}), "--cap-add"),
         (json!({"Devices": [{"PathOnHost": "/dev/kvm"}]}), "--device"),

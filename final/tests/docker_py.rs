@@ -63,3 +63,12 @@ fn docker_py_detached_logs_exec_stop_remove() {
         "remove() left the container"
     );
 }
+
+#[test]
+fn docker_py_mem_limit_and_pids_limit() {
+    let daemon = scenario("py-limits", "limits.py", &[]);
+    assert!(
+        daemon.containers().is_empty(),
+        "the scenario left containers"
+    );
+}

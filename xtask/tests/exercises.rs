@@ -36,7 +36,7 @@ struct Plan {
     integration: &'static [(&'static str, &'static str, &'static str)],
 }
 
-const PLANS: [Plan; 4] = [
+const PLANS: [Plan; 5] = [
     Plan {
         chapter: 1,
         unit: &["clone_flags", "new"],
@@ -59,6 +59,11 @@ const PLANS: [Plan; 4] = [
     Plan {
         chapter: 4,
         unit: &["start_chunk", "matches"],
+        integration: &[],
+    },
+    Plan {
+        chapter: 5,
+        unit: &["parse_size", "shares_to_weight", "find"],
         integration: &[],
     },
 ];
@@ -234,6 +239,11 @@ fn chapter03_skeleton_compiles_and_its_tests_fail() {
 #[test]
 fn chapter04_skeleton_compiles_and_its_tests_fail() {
     check_chapter(4);
+}
+
+#[test]
+fn chapter05_skeleton_compiles_and_its_tests_fail() {
+    check_chapter(5);
 }
 
 /// The instructions name every function and the command to run next.

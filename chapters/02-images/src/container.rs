@@ -264,6 +264,17 @@ pub fn create(
     image_ref: &str,
     options: &RunOptions,
 ) -> Result<(ContainerRecord, ContainerConfig), ContainerError> {
+    create_with_slots(store, image_ref, options, BTreeMap::new())
+}
+
+/// [`create`], with the later chapters' settings for the record's named slots
+/// ([`ContainerRecord::slots`]): written once, with the record, as everything else in it.
+pub fn create_with_slots(
+    store: &Store,
+    image_ref: &str,
+    options: &RunOptions,
+    slots: BTreeMap<String, serde_json::Value>,
+) -> Result<(ContainerRecord, ContainerConfig), ContainerError> {
     let _shared = store.shared_lock()?; // The image cannot be removed meanwhile.
     let image = store.resolve(image_ref)?;
     let run = image_run_config(store, &image, image_ref)?;
@@ -306,7 +317,7 @@ pub fn create(
         hostname,
         options: options.clone(),
         created: now(),
-        slots: BTreeMap::new(),
+        slots,
     };
     // Everything that can be refused (the user name, the layers) is checked here, before the
     // container exists; the environment it computes is the record's.

@@ -64,7 +64,8 @@ impl StringOrList {
 
 // ANCHOR: unsupported
 /// `HostConfig` fields we cannot honour yet, with the `docker run` flag that sets each. A
-/// request with any of them set to a non-zero value is refused.
+/// request with any of them set to a non-zero value is refused. (The limits chapter 5
+/// honours are read by [`limits`] instead.)
 pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("Binds", "-v/--volume"),
     ("Mounts", "--mount"),
@@ -77,25 +78,14 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("DnsSearch", "--dns-search"),
     ("DnsOptions", "--dns-option"),
     ("ExtraHosts", "--add-host"),
-    ("Memory", "-m/--memory"),
-    ("MemorySwap", "--memory-swap"),
-    ("MemoryReservation", "--memory-reservation"),
     ("KernelMemory", "--kernel-memory"),
-    ("NanoCpus", "--cpus"),
-    ("CpuShares", "-c/--cpu-shares"),
-    ("CpuPeriod", "--cpu-period"),
-    ("CpuQuota", "--cpu-quota"),
     ("CpuRealtimePeriod", "--cpu-rt-period"),
     ("CpuRealtimeRuntime", "--cpu-rt-runtime"),
-    ("CpusetCpus", "--cpuset-cpus"),
-    ("CpusetMems", "--cpuset-mems"),
-    ("BlkioWeight", "--blkio-weight"),
     ("BlkioWeightDevice", "--blkio-weight-device"),
     ("BlkioDeviceReadBps", "--device-read-bps"),
     ("BlkioDeviceWriteBps", "--device-write-bps"),
     ("BlkioDeviceReadIOps", "--device-read-iops"),
     ("BlkioDeviceWriteIOps", "--device-write-iops"),
-    ("PidsLimit", "--pids-limit"),
     ("Ulimits", "--ulimit"),
     ("OomKillDisable", "--oom-kill-disable"),
     ("OomScoreAdj", "--oom-score-adj"),
@@ -184,6 +174,65 @@ fn check_host_config(host: &Value) -> Result<(), HttpError> {
 }
 // ANCHOR_END: check_host_config
 
+// ANCHOR: limits
+/// The resource limits of a `HostConfig` (chapter 5), for the record's `"limits"` slot:
+/// `docker run -m 64m --cpus 0.5 --pids-limit 20 ...`. Zero means "not set", as in Docker;
+/// a limit Docker would refuse is a 400 naming the flag.
+fn limits(host: &Value) -> Result<berth_cgroups::Resources, HttpError> {
+    let number = |field: &str, flag: &str| -> Result<Option<i64>, HttpError> {
+        match host.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match v.as_i64() {
+                Some(0) => Ok(None),
+                Some(n) => Ok(Some(n)),
+                None => Err(HttpError::bad_request(format!(
+                    "{flag}: HostConfig.{field} must be an integer"
+                ))),
+            },
+        }
+    };
+    let positive = |field: &str, flag: &str| -> Result<Option<u64>, HttpError> {
+        number(field, flag)?
+            .map(|n| {
+                u64::try_from(n).map_err(|_| {
+                    HttpError::bad_request(format!("{flag}: HostConfig.{field} must be positive"))
+                })
+            })
+            .transpose()
+    };
+    let text = |field: &str| {
+        host.get(field)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let blkio_weight = positive("BlkioWeight", "--blkio-weight")?
+        .map(|w| {
+            u16::try_from(w)
+                .map_err(|_| HttpError::bad_request("--blkio-weight: must be between 10 and 1000"))
+        })
+        .transpose()?;
+    let resources = berth_cgroups::Resources {
+        memory: positive("Memory", "--memory")?,
+        memory_swap: number("MemorySwap", "--memory-swap")?,
+        memory_reservation: positive("MemoryReservation", "--memory-reservation")?,
+        nano_cpus: positive("NanoCpus", "--cpus")?,
+        cpu_shares: positive("CpuShares", "--cpu-shares")?,
+        cpu_quota: number("CpuQuota", "--cpu-quota")?,
+        cpu_period: positive("CpuPeriod", "--cpu-period")?,
+        cpuset_cpus: text("CpusetCpus"),
+        cpuset_mems: text("CpusetMems"),
+        // 0 and -1 both mean "unlimited", which a new cgroup already is.
+        pids_limit: number("PidsLimit", "--pids-limit")?.filter(|n| *n > 0),
+        blkio_weight,
+    };
+    resources
+        .validate()
+        .map_err(|e| HttpError::bad_request(e.to_string()))?;
+    Ok(resources)
+}
+// ANCHOR_END: limits
+
 /// `-e` values: `KEY=VALUE`, or a bare `KEY` (which the CLI resolves; a bare one that reaches
 /// us means "unset", so it is dropped as moby does).
 pub(crate) fn parse_env(env: Vec<String>) -> Result<Vec<(String, String)>, HttpError> {
@@ -237,6 +286,16 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
     }
     let host = body.host_config.unwrap_or(Value::Null);
     check_host_config(&host)?;
+    let cgroupns = match host.get("CgroupnsMode").and_then(Value::as_str) {
+        None | Some("") => None,
+        Some("private") => Some(berth_cgroups::CgroupNs::Private),
+        Some("host") => Some(berth_cgroups::CgroupNs::Host),
+        Some(other) => return Err(refuse("--cgroupns", &format!("CgroupnsMode {other:?}"))),
+    };
+    let limits = berth_cgroups::engine::Settings {
+        resources: limits(&host)?,
+        cgroupns,
+    };
     check_networking(body.networking_config.as_ref())?;
     let console_size = match host.get("ConsoleSize") {
         Some(Value::Array(v)) if v.len() == 2 => {
@@ -291,6 +350,14 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
             console_size,
             stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
             stop_timeout,
+        },
+        slots: if limits.is_empty() {
+            BTreeMap::new()
+        } else {
+            let json = serde_json::to_value(&limits).map_err(|e| {
+                HttpError::bad_request(format!("the resource limits cannot be stored: {e}"))
+            })?;
+            BTreeMap::from([(berth_cgroups::engine::SLOT.to_owned(), json)])
         },
     })
 }
@@ -362,6 +429,44 @@ mod tests {
     }
 
     #[test]
+    fn resource_limits_go_to_the_limits_slot() {
+        let decode_with = |patch: &str| {
+            let mut body: Value = serde_json::from_str(RUN_IT).unwrap();
+            let patch: Value = serde_json::from_str(patch).unwrap();
+            for (k, v) in patch.as_object().unwrap() {
+                body["HostConfig"][k] = v.clone();
+            }
+            decode(body.to_string().as_bytes(), None)
+        };
+        let spec = decode_with(
+            r#"{"Memory":67108864,"NanoCpus":500000000,"PidsLimit":20,"CpusetCpus":"0"}"#,
+        )
+        .expect("decodes");
+        let slot = &spec.slots[berth_cgroups::engine::SLOT];
+        let limits: berth_cgroups::Resources = serde_json::from_value(slot.clone()).unwrap();
+        assert_eq!(limits.memory, Some(64 << 20));
+        assert_eq!(limits.nano_cpus, Some(500_000_000));
+        assert_eq!(limits.pids_limit, Some(20));
+        assert_eq!(limits.cpuset_cpus.as_deref(), Some("0"));
+        // The CLI's zero values (and PidsLimit -1) set nothing: no slot at all.
+        let spec = decode_with(r#"{"PidsLimit":-1}"#).expect("decodes");
+        assert!(spec.slots.is_empty());
+        // What Docker refuses, refused by name.
+        let err = decode_with(r#"{"MemorySwap":1073741824}"#).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err.message.contains("--memory-swap"), "{}", err.message);
+        let err = decode_with(r#"{"Memory":1024}"#).unwrap_err();
+        assert!(err.message.contains("--memory"), "{}", err.message);
+        // --cgroupns goes to the same slot; a mode Docker does not have is refused.
+        let spec = decode_with(r#"{"CgroupnsMode":"private"}"#).expect("decodes");
+        let settings: berth_cgroups::engine::Settings =
+            serde_json::from_value(spec.slots[berth_cgroups::engine::SLOT].clone()).unwrap();
+        assert_eq!(settings.cgroupns, Some(berth_cgroups::CgroupNs::Private));
+        let err = decode_with(r#"{"CgroupnsMode":"shared"}"#).unwrap_err();
+        assert!(err.message.contains("--cgroupns"), "{}", err.message);
+    }
+
+    #[test]
     fn each_unsupported_flag_is_named() {
         let with = |patch: &str| {
             let mut body: Value = serde_json::from_str(RUN_IT).unwrap();
@@ -383,8 +488,8 @@ mod tests {
             r#"{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}}"#,
             "-p/--publish",
         );
-        refused(r#"{"Memory":1048576}"#, "--memory");
-        refused(r#"{"NanoCpus":500000000}"#, "--cpus");
+        refused(r#"{"KernelMemory":1048576}"#, "--kernel-memory");
+        refused(r#"{"CpuRealtimeRuntime":1000}"#, "--cpu-rt-runtime");
         refused(r#"{"Privileged":true}"#, "--privileged");
         refused(r#"{"CapAdd":["NET_ADMIN"]}"#, "--cap-add");
         refused(r#"{"RestartPolicy":{"Name":"always"}}"#, "--restart");

@@ -19,6 +19,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+// `/proc/self/mountinfo` writes space, tab, newline and backslash in paths as `\ooo`.
+use berth_cgroups::layout::unescape_mount_field as unescape_mount_path;
 use nix::mount::{MntFlags, umount2};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -174,44 +176,26 @@ pub fn unmount_under(dir: &Path) {
     );
 }
 
-/// `/proc/self/mountinfo` writes space, tab, newline and backslash in paths as `\ooo`.
-fn unescape_mount_path(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let value =
-                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(value);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Removes cgroups the engine made for this directory's containers: any directory named
 /// after one of the container ids found under the data root, in every cgroup hierarchy,
-/// once its processes are gone. A no-op for an engine that makes no cgroups yet.
+/// once its processes are gone; then the parent cgroup of the daemon's store (chapter 5's
+/// `berth-<hash>`), which the engine keeps for the daemon's life.
 pub fn remove_cgroups_of(dir: &Path) {
     let ids: Vec<String> = container_ids(&dir.join("root"));
-    if ids.is_empty() {
-        return;
+    if !ids.is_empty() {
+        let mut candidates = Vec::new();
+        collect_cgroup_dirs(Path::new("/sys/fs/cgroup"), &ids, 0, &mut candidates);
+        // Deepest first: a parent cgroup can only go once its children have.
+        candidates.sort_by_key(|path| std::cmp::Reverse(path.components().count()));
+        for path in candidates {
+            let _ = std::fs::remove_dir(&path);
+        }
     }
-    let mut candidates = Vec::new();
-    collect_cgroup_dirs(Path::new("/sys/fs/cgroup"), &ids, 0, &mut candidates);
-    // Deepest first: a parent cgroup can only go once its children have.
-    candidates.sort_by_key(|path| std::cmp::Reverse(path.components().count()));
-    for path in candidates {
-        let _ = std::fs::remove_dir(&path);
+    let parent = berth_cgroups::engine::parent_for_store(&dir.join("root"));
+    if let Ok(layout) = berth_cgroups::Layout::detect() {
+        for hierarchy in layout.used() {
+            let _ = std::fs::remove_dir(hierarchy.mount_point.join(&parent));
+        }
     }
 }
 

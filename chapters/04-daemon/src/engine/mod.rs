@@ -292,11 +292,12 @@ impl Engine {
 
     /// Creates a container. A missing image is `Store(NoSuchImage)` (the API's 404 that makes
     /// the docker CLI pull and retry); nothing else may be a 404 here.
-    pub fn create(&self, spec: CreateSpec) -> Result<ContainerView, EngineError> {
+    pub fn create(&self, mut spec: CreateSpec) -> Result<ContainerView, EngineError> {
         let image = spec.image.clone();
+        let slots = std::mem::take(&mut spec.slots);
         let options = spec::run_options(spec);
-        let (record, _runtime) =
-            container::create(&self.store, &image, &options).map_err(|e| match e {
+        let (record, _runtime) = container::create_with_slots(&self.store, &image, &options, slots)
+            .map_err(|e| match e {
                 ContainerError::Store(e) => EngineError::Store(e),
                 other => EngineError::Container(other),
             })?;

@@ -6,6 +6,7 @@
 //! in `final/` decode requests into them and encode answers from them, and the engine never
 //! sees JSON.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use berth_images::container::{ContainerRecord, Settings};
@@ -34,6 +35,10 @@ pub struct CreateSpec {
     pub init: bool,
     /// A terminal, stdin, labels, the stop signal, `--rm`: chapter 2's, kept as they are.
     pub settings: Settings,
+    /// Later chapters' settings, by slot name (`"limits"`: chapter 5's), for the record's
+    /// named slots: each chapter's API decoding fills its own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub slots: BTreeMap<String, serde_json::Value>,
 }
 
 /// Whether a container is created, running or exited (`State.Status` in Docker's inspect).

@@ -1,0 +1,191 @@
+//! Chapter 5 in the engine: every container gets its cgroup, with the limits it was created
+//! with.
+//!
+//! dockerd does with each container what `ch05 run` does: it makes `docker/<id>` before the
+//! start (runc, through containerd), moves the container's init in before it runs, and
+//! removes the cgroup with the container. The engine of chapter 4 has a seam for exactly
+//! this, an [`Extension`]: `prepare` in the daemon before each start, `configure` in the
+//! monitor (our parent-side step joins the child to the cgroup), `release` after a failed
+//! start or a removal, `sweep_orphans` when the daemon opens. The limits and the cgroup
+//! namespace mode come from the record's `"limits"` slot ([`Settings`]), written at create
+//! from `HostConfig`.
+//!
+//! Each store gets a parent cgroup of its own ([`parent_for_store`]): the default store's is
+//! `berth`, as dockerd's is `docker`; another store (a test's, a second daemon's) gets
+//! `berth-<hash of its path>`, so that one daemon's orphan sweep never takes another daemon's
+//! containers for orphans. A sweep only considers names that are container ids (64 hex
+//! digits), so `ch05`'s containers (12 digits) under the same parent are never touched.
+
+use std::path::Path;
+
+use berth_daemon::engine::{Extension, ExtensionError};
+use berth_images::container::ContainerRecord;
+use berth_namespaces::ContainerConfig;
+
+use crate::cgroup::Cgroup;
+use crate::layout::Layout;
+use crate::namespace::{CgroupNs, UnshareCgroupNs};
+use crate::resources::Resources;
+
+/// The record's slot that holds a container's [`Resources`].
+pub const SLOT: &str = "limits";
+
+/// The store a daemon uses when given none (`berthd`'s default `--data-root`).
+pub const DEFAULT_STORE: &str = "/var/lib/berth";
+
+/// The parent cgroup of the containers of the store at `root`.
+pub fn parent_for_store(root: &Path) -> String {
+    if root == Path::new(DEFAULT_STORE) {
+        return "berth".to_owned();
+    }
+    // FNV-1a: stable across runs and builds, unlike the standard library's hasher.
+    let hash = root
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("berth-{hash:016x}")
+}
+
+/// What a container's record keeps in its `"limits"` slot: `HostConfig`'s limits and its
+/// `CgroupnsMode`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Settings {
+    /// The limits.
+    #[serde(flatten)]
+    pub resources: Resources,
+    /// `--cgroupns`; `None`: Docker's default for the machine (private on pure v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroupns: Option<CgroupNs>,
+}
+
+impl Settings {
+    /// Whether nothing is asked for (no slot is written then).
+    pub fn is_empty(&self) -> bool {
+        *self == Settings::default()
+    }
+}
+
+/// The settings in a record's slot (the defaults if it has no slot).
+pub fn settings(record: &ContainerRecord) -> Result<Settings, ExtensionError> {
+    match record.slots.get(SLOT) {
+        None => Ok(Settings::default()),
+        Some(value) => Ok(serde_json::from_value(value.clone())?),
+    }
+}
+
+/// Whether a cgroup's name is an engine container's id: 64 lower-case hex digits.
+fn is_container_id(name: &str) -> bool {
+    name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+// ANCHOR: extension
+/// The cgroups extension of the engine.
+#[derive(Debug)]
+pub struct CgroupExtension {
+    parent: String,
+}
+
+impl CgroupExtension {
+    /// The extension for the store at `root`.
+    pub fn for_store(root: &Path) -> CgroupExtension {
+        CgroupExtension {
+            parent: parent_for_store(root),
+        }
+    }
+
+    /// Its parent cgroup's name.
+    pub fn parent(&self) -> &str {
+        &self.parent
+    }
+}
+
+impl Extension for CgroupExtension {
+    fn name(&self) -> &str {
+        "cgroups"
+    }
+
+    fn prepare(&self, record: &ContainerRecord, _dir: &Path) -> Result<(), ExtensionError> {
+        let resources = settings(record)?.resources;
+        let layout = Layout::detect()?;
+        let cgroup = Cgroup::create(&layout, &self.parent, &record.id)?;
+        // Written at every start: the same limits, into a cgroup made now or by a start before.
+        cgroup.apply(&resources)?;
+        cgroup.keep();
+        Ok(())
+    }
+
+    fn configure(
+        &self,
+        record: &ContainerRecord,
+        config: &mut ContainerConfig,
+    ) -> Result<(), ExtensionError> {
+        let layout = Layout::detect()?;
+        config
+            .steps
+            .add_parent(Cgroup::open(&layout, &self.parent, &record.id).join_step());
+        let cgroupns = settings(record)?
+            .cgroupns
+            .unwrap_or_else(|| CgroupNs::default_for(layout.kind()));
+        if cgroupns == CgroupNs::Private {
+            config.steps.add_child(UnshareCgroupNs);
+        }
+        Ok(())
+    }
+
+    fn release(&self, id: &str) -> Result<(), ExtensionError> {
+        let layout = Layout::detect()?;
+        Cgroup::open(&layout, &self.parent, id).remove()?;
+        // The last container gone, the parent goes too: a test daemon's store leaves nothing.
+        crate::cgroup::remove_parent_if_empty(&layout, &self.parent);
+        Ok(())
+    }
+
+    fn sweep_orphans(&self, exists: &dyn Fn(&str) -> bool) -> Result<(), ExtensionError> {
+        let layout = Layout::detect()?;
+        let mut orphans = Vec::new();
+        for hierarchy in layout.used() {
+            let Ok(entries) = std::fs::read_dir(hierarchy.mount_point.join(&self.parent)) else {
+                continue; // no parent yet in this hierarchy: nothing to sweep
+            };
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if is_container_id(&name) && !exists(&name) && !orphans.contains(&name) {
+                    orphans.push(name);
+                }
+            }
+        }
+        for id in orphans {
+            Cgroup::open(&layout, &self.parent, &id).remove()?;
+        }
+        crate::cgroup::remove_parent_if_empty(&layout, &self.parent);
+        Ok(())
+    }
+}
+// ANCHOR_END: extension
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_store_has_its_own_parent() {
+        assert_eq!(parent_for_store(Path::new("/var/lib/berth")), "berth");
+        let a = parent_for_store(Path::new("/tmp/a"));
+        assert_ne!(a, parent_for_store(Path::new("/tmp/b")));
+        assert_eq!(a, parent_for_store(Path::new("/tmp/a")), "stable");
+        assert!(a.starts_with("berth-") && a.len() == 22, "{a}");
+    }
+
+    #[test]
+    fn only_container_ids_are_swept() {
+        assert!(is_container_id(&"ab".repeat(32)));
+        assert!(!is_container_id("41e798710433"), "a ch05 container");
+        assert!(!is_container_id(&"AB".repeat(32)));
+    }
+}

@@ -1,0 +1,30 @@
+//! # Chapter 5: resource limits with cgroups
+//!
+//! Namespaces (chapter 1) decide what a container *sees*; control groups decide how much it
+//! may *use*: memory, CPU time, processes, block IO. The kernel accounts every process to one
+//! cgroup per hierarchy and enforces the limits written in that cgroup's files. Docker (runc)
+//! gives each container a cgroup of its own, writes the limits of `docker run --memory 64m
+//! --cpus 0.5 --pids-limit 20` into it, and moves the container's first process in before it
+//! runs. This crate does the same, on cgroup v1, v2, and the hybrid of the two:
+//!
+//! 1. [`layout`]: where each controller lives on this machine (`ch05 cgroups` prints it);
+//! 2. [`resources`]: the limits, and the file each one becomes in v1 and in v2;
+//! 3. [`cgroup`]: make the container's cgroup, write the limits, join it from chapter 1's
+//!    parent-side step, read the OOM and CPU counters, remove it;
+//! 4. [`owner`]: who owns a cgroup, so the next start removes those of a killed `ch05`;
+//! 5. [`namespace`]: a cgroup namespace, so the container sees its cgroup as `/`;
+//! 6. [`engine`]: the same for every container of chapter 4's engine, as an extension.
+
+pub mod cgroup;
+pub mod engine;
+pub mod layout;
+pub mod namespace;
+pub mod owner;
+pub mod resources;
+
+pub use cgroup::{Cgroup, CgroupError, JoinStep};
+pub use engine::CgroupExtension;
+pub use layout::{Hierarchy, Kind, Layout, LayoutError, Version};
+pub use namespace::{CgroupNs, UnshareCgroupNs};
+pub use owner::{OwnerError, OwnerLock, sweep};
+pub use resources::{ResourceError, Resources, Setting, parse_cpus, parse_size};

@@ -1,0 +1,110 @@
+//! What every test of this chapter shares: a cgroup subtree of its own, removed on drop
+//! (also when the test fails), and a way to run `ch05` in it.
+
+#![allow(dead_code)] // each test file uses a part
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use berth_cgroups::{Cgroup, Layout};
+
+/// A parent cgroup for one test (`berth-test-<label>-<pid>-<n>` in every hierarchy) and a
+/// state directory for `ch05`'s lock files. Dropping it kills whatever is still in the
+/// subtree and removes it.
+pub struct Scope {
+    pub parent: String,
+    pub state: tempfile::TempDir,
+    pub layout: Layout,
+}
+
+impl Scope {
+    pub fn new(label: &str) -> Scope {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Scope {
+            parent: format!("berth-test-{label}-{}-{n}", std::process::id()),
+            state: berth_tests::test_dir(label),
+            layout: Layout::detect().expect("reading this machine's cgroup layout"),
+        }
+    }
+
+    /// The parent's directory in each hierarchy a container's cgroup uses.
+    pub fn parent_dirs(&self) -> Vec<PathBuf> {
+        self.layout
+            .used()
+            .iter()
+            .map(|h| h.mount_point.join(&self.parent))
+            .collect()
+    }
+
+    /// The containers' cgroups left under the parent, in any hierarchy.
+    pub fn leftovers(&self) -> Vec<PathBuf> {
+        let mut left = Vec::new();
+        for dir in self.parent_dirs() {
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                left.extend(
+                    entries
+                        .filter_map(Result::ok)
+                        .filter(|e| e.path().is_dir())
+                        .map(|e| e.path()),
+                );
+            }
+        }
+        left
+    }
+
+    /// Runs `ch05 run --rootfs BUSYBOX --cgroup-parent P --state S FLAGS -- CMD`.
+    pub fn ch05(&self, flags: &[&str], command: &[&str]) -> Run {
+        Run::from(
+            self.ch05_command(flags, command)
+                .output()
+                .expect("running ch05"),
+        )
+    }
+
+    /// The same command, not started yet.
+    pub fn ch05_command(&self, flags: &[&str], command: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ch05"));
+        cmd.arg("run")
+            .arg("--rootfs")
+            .arg(berth_tests::busybox_rootfs())
+            .args(["--cgroup-parent", &self.parent])
+            .arg("--state")
+            .arg(self.state.path())
+            .args(flags)
+            .arg("--")
+            .args(command);
+        cmd
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        for dir in self.leftovers() {
+            if let Some(id) = dir.file_name().and_then(|n| n.to_str()) {
+                let _ = Cgroup::open(&self.layout, &self.parent, id).remove();
+            }
+        }
+        for dir in self.parent_dirs() {
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+}
+
+/// What a run of `ch05` printed and how it ended.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
