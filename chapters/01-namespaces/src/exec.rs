@@ -13,12 +13,12 @@
 //! kernel is asked where we are; a working directory outside the root has no path from it.
 
 use std::ffi::{CString, c_char};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::ptr;
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 use nix::sys::stat::Mode;
 use nix::unistd::AccessFlags;
 
@@ -227,28 +227,12 @@ fn open_root() -> Result<OwnedFd, Errno> {
 }
 
 /// Opens the directory `path` as if `root` were `/`: `..` and absolute symbolic links stop at
-/// `root`, and magic links are refused with `ELOOP`.
+/// `root`, and magic links are refused with `ELOOP`. (A `&CStr` path: nothing is allocated.)
 fn open_in_root(root: &OwnedFd, path: &CString) -> Result<OwnedFd, Errno> {
-    // SAFETY: open_how is plain integers, for which all zeroes is valid (and means "none").
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: openat2 reads `how` (of the size given) and the C string; it returns a new
-    // descriptor, which we own.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    openat2(root, path.as_c_str(), how)
 }
 
 /// The directories from the top down to `dir`: `/a/b` gives `/a` and `/a/b`.
