@@ -232,3 +232,32 @@ fn ch01_does_not_pass_its_callers_descriptors_through() {
     let fds: Vec<&str> = out.stdout.split_whitespace().collect();
     assert_eq!(fds, ["0", "1", "2", "3"], "{out:?}");
 }
+
+// `--init`'s PID 1 never execs, so close-on-exec does not help it: it must close what it holds,
+// or every process in the container could reach it through /proc/1/fd for the container's life.
+#[test]
+fn init_keeps_no_descriptor_of_the_host() {
+    let host = HostDir::new();
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+    let mut config = ContainerConfig::new(
+        berth_tests::busybox_rootfs(),
+        vec![
+            "sh".into(),
+            "-c".into(),
+            "ls /proc/1/fd | tr '\\n' ' '".into(),
+        ],
+    );
+    config.init = true;
+    config.stdio.stdout = Some(write.as_raw_fd());
+    // Killed and reaped on drop: by then an exited zombie, whose pid is still ours.
+    let _running = Killed(start(&config).expect("starting the container"));
+    drop(write);
+    let out = wait_for(&collect(read));
+    // The leaked descriptor, the sync pipes and the caller's other descriptors are gone.
+    assert_eq!(
+        out,
+        "0 1 2 ",
+        "init's descriptors (the host dir was {})",
+        host.fd()
+    );
+}
