@@ -22,6 +22,9 @@
 //!    stdio and user and execs. It is forked with `CLONE_PARENT`, so it is the caller's child,
 //!    not the intermediate's, which reports its pid and exits.
 //!
+//! The command's process also runs the `BeforeUser` and `BeforeExec` steps of `config.steps`
+//! (chapter 6's capability drop and seccomp filter): an exec is confined like the container.
+//!
 //! `setns` into a mount or user namespace needs a single-threaded caller, which a daemon is
 //! not: the intermediate is, so the calling thread joins nothing itself. The rest is chapter
 //! 1's: the same sync pipes, the same PATH search and exit codes (127, 126), the same user
@@ -43,6 +46,7 @@ use crate::container::{Running, StartError};
 use crate::exec::ExecPlan;
 use crate::failure::{At, Failure, Step};
 use crate::identity::UserPlan;
+use crate::steps::ChildPhase;
 use crate::sync::{self, ChildEnds};
 
 /// The namespaces an exec joins, in order (`pid` is joined by the calling thread instead).
@@ -74,6 +78,10 @@ struct EnterPlan {
     user: Option<UserPlan>,
     stdio: crate::config::Stdio,
     console: Option<crate::console::Console>,
+    /// The child steps of `config.steps` whose phase applies to a process entering a running
+    /// container: `BeforeUser` and `BeforeExec` (a capability drop, a seccomp filter). Those of
+    /// `Mounts` and `AfterPivot` were done once, by the container's first process.
+    steps: Vec<std::sync::Arc<dyn crate::ChildStep>>,
 }
 
 // ANCHOR: enter
@@ -124,6 +132,7 @@ pub fn enter(target: Pid, config: &ContainerConfig) -> Result<Running, StartErro
         user: checked.user.as_ref().map(UserPlan::new),
         stdio,
         console: checked.console,
+        steps: checked.steps.child().to_vec(),
     };
 
     let parent_fds = ends.raw_fds();
@@ -176,6 +185,10 @@ pub fn enter(target: Pid, config: &ContainerConfig) -> Result<Running, StartErro
                     .as_ref()
                     .map_or_else(|| "setting the user".into(), |u| u.describe(failure.item)),
                 Step::CloseDescriptors => "closing the descriptors it must not keep".into(),
+                Step::Added => plan.steps.get(usize::from(failure.item)).map_or_else(
+                    || "a step added to the exec".into(),
+                    |s| s.name().to_owned(),
+                ),
                 Step::JoinNamespaces => match (JOINED.get(usize::from(failure.item)), failure.item)
                 {
                     (Some(name), _) => format!("joining the {name} namespace of process {target}"),
@@ -284,8 +297,15 @@ fn command(plan: &EnterPlan) -> Result<(), Failure> {
         crate::console::set_up(console)?;
     }
     crate::fds::close_on_exec_from_3().at(Step::CloseDescriptors)?;
+    added(plan, ChildPhase::BeforeUser)?;
     if let Some(user) = &plan.user {
         user.apply()?;
     }
-    Ok(())
+    added(plan, ChildPhase::BeforeExec)
+}
+
+/// Runs the added steps of one phase, as a container's first process does (`child.rs`).
+fn added(plan: &EnterPlan, phase: ChildPhase) -> Result<(), Failure> {
+    crate::steps::run_phase(&plan.steps, phase)
+        .map_err(|(index, errno)| Failure::new(Step::Added, index, errno))
 }

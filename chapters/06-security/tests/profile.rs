@@ -261,3 +261,51 @@ fn a_non_root_user_keeps_a_cut_bounding_set() {
     });
     assert!(!open.contains("CapBnd:\t00000000a80425fb"), "{open}");
 }
+
+/// `docker exec` gets the container's profile too: chapter 1's `enter` runs the steps of the
+/// `BeforeUser` and `BeforeExec` phases in the entering process. Without them (an exec with no
+/// steps), the same exec has every capability and no filter.
+#[test]
+fn an_exec_is_confined_like_the_container() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let mut config = berth_namespaces::ContainerConfig::new(
+        berth_tests::busybox_rootfs(),
+        vec!["sleep".into(), "1000".into()],
+    );
+    SecurityOptions::default()
+        .add_steps(&mut config.steps)
+        .unwrap();
+    /// Killed and reaped on drop, also when the test fails.
+    struct Container(berth_namespaces::Running);
+    impl Drop for Container {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(self.0.pid(), nix::sys::signal::Signal::SIGKILL);
+            let _ = self.0.wait();
+        }
+    }
+    let container = Container(berth_namespaces::start(&config).expect("starting the container"));
+    let exec = |options: Option<SecurityOptions>| -> String {
+        let script = "grep -E '^(CapEff|Seccomp):' /proc/self/status";
+        let mut config = berth_namespaces::ContainerConfig::new(
+            "/",
+            vec!["sh".into(), "-c".into(), script.into()],
+        );
+        if let Some(options) = options {
+            options.add_steps(&mut config.steps).unwrap();
+        }
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        config.stdio.stdout = Some(write.as_raw_fd());
+        let running = berth_namespaces::enter::enter(container.0.pid(), &config);
+        drop(write);
+        let mut out = String::new();
+        std::fs::File::from(read).read_to_string(&mut out).unwrap();
+        let _ = running.map(|r| r.wait());
+        out
+    };
+    let confined = exec(Some(SecurityOptions::default()));
+    let bare = exec(None);
+    drop(container);
+    assert_eq!(confined, "CapEff:\t00000000a80425fb\nSeccomp:\t2\n");
+    assert_ne!(bare, confined);
+}
