@@ -30,7 +30,7 @@ use crate::identity::UserPlan;
 use crate::rootfs::RootfsPlan;
 use crate::steps::{self, ChildPhase, ChildStep};
 use crate::sync::ChildEnds;
-use crate::{init, loopback};
+use crate::{fds, init, loopback};
 
 /// Everything the child needs, prepared by the parent before `clone(2)`.
 #[derive(Debug)]
@@ -97,6 +97,8 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
     if let Some(user) = &plan.user {
         user.apply()?;
     }
+    // Nothing of ours but 0, 1 and 2 reaches the command (`fds.rs`).
+    fds::close_on_exec_from_3().at(Step::CloseDescriptors)?;
     added(plan, ChildPhase::BeforeExec)?;
     if plan.init {
         return init::run(&plan.exec, ends);

@@ -230,6 +230,7 @@ fn describe(plan: &ChildPlan, failure: &Failure) -> String {
             Some(step) => step.name().to_owned(),
             None => "a step added to the start".to_owned(),
         },
+        Step::CloseDescriptors => "closing the descriptors the command must not inherit".to_owned(),
         Step::SetStdio => format!("installing descriptor {} of the command", failure.item),
         Step::SetUser => match &plan.user {
             Some(user) => user.describe(failure.item),

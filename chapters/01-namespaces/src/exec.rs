@@ -5,14 +5,22 @@
 //! `pivot_root`, trying each candidate with `execve(2)` just as a shell does. The errno of the
 //! last try tells the parent whether the command was missing (exit 127, like Docker) or not
 //! executable (126).
+//!
+//! The working directory is resolved *inside* the root with `openat2(RESOLVE_IN_ROOT |
+//! RESOLVE_NO_MAGICLINKS)`, never by a plain `chdir`: a path such as `/proc/self/fd/7` is a
+//! "magic link" that the kernel follows to whatever descriptor 7 is, even a directory of the
+//! host, and from there `..` leads anywhere (runc's CVE-2024-21626). After the `fchdir`, the
+//! kernel is asked where we are; a working directory outside the root has no path from it.
 
 use std::ffi::{CString, c_char};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::ptr;
 
 use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 use nix::sys::stat::Mode;
-use nix::unistd::{AccessFlags, chdir, mkdir};
+use nix::unistd::AccessFlags;
 
 use crate::config::{ContainerConfig, DEFAULT_PATH};
 use crate::failure::{Failure, Step};
@@ -23,12 +31,16 @@ pub(crate) const NOT_IN_PATH: u16 = u16::MAX;
 /// missing is its interpreter (`#!` line) or its dynamic loader, such as a host binary copied
 /// into a rootfs without `/lib64/ld-linux-x86-64.so.2`.
 pub(crate) const LOADER_MISSING: u16 = 0x8000;
+/// [`Failure::item`] of a `Workdir` failure when the working directory is not under the root.
+pub(crate) const OUTSIDE_ROOT: u16 = u16::MAX;
 
 /// The command, its environment and working directory, prepared by the parent.
 #[derive(Debug)]
 pub(crate) struct ExecPlan {
     /// `/a`, `/a/b`, ... up to the working directory, created if missing, as Docker does.
     workdir_prefixes: Vec<CString>,
+    /// The last component of each prefix: what `mkdirat` creates in the one before.
+    workdir_names: Vec<CString>,
     workdir: CString,
     /// Where the command may be: itself if it contains a `/`, else each `PATH` entry + it.
     candidates: Vec<CString>,
@@ -63,11 +75,14 @@ impl ExecPlan {
             .iter()
             .map(|(k, v)| crate::cstring(&format!("{k}={v}")))
             .collect();
+        let prefixes = prefixes(&config.workdir);
         ExecPlan {
-            workdir_prefixes: prefixes(&config.workdir)
+            workdir_names: prefixes
                 .iter()
+                .filter_map(|p| p.file_name())
                 .map(crate::cstring)
                 .collect(),
+            workdir_prefixes: prefixes.iter().map(crate::cstring).collect(),
             workdir: crate::cstring(&config.workdir),
             candidates,
             command,
@@ -79,17 +94,53 @@ impl ExecPlan {
         }
     }
 
-    /// Creates the working directory if it is missing, and enters it.
+    // ANCHOR: workdir
+    /// Creates the working directory if it is missing, and enters it, resolving every path
+    /// inside the current root: symbolic links cannot lead out of it, magic links
+    /// (`/proc/self/fd/N`) are refused. Checks afterwards that the kernel sees us under it.
     pub fn enter_workdir(&self) -> Result<(), Failure> {
-        for (i, dir) in self.workdir_prefixes.iter().enumerate() {
-            match mkdir(dir.as_c_str(), Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(Errno::EEXIST) => {}
-                Err(errno) => return Err(Failure::new(Step::Workdir, i as u16, errno)),
+        let last = self.workdir_prefixes.len() as u16; // one past the prefixes: the chdir
+        let root = open_root().map_err(|errno| Failure::new(Step::Workdir, last, errno))?;
+        let result = self.enter_workdir_under(&root);
+        drop(root);
+        result
+    }
+
+    fn enter_workdir_under(&self, root: &OwnedFd) -> Result<(), Failure> {
+        for (i, name) in self.workdir_names.iter().enumerate() {
+            let fail = |errno| Failure::new(Step::Workdir, i as u16, errno);
+            let parent = match i.checked_sub(1) {
+                Some(before) => {
+                    Some(open_in_root(root, &self.workdir_prefixes[before]).map_err(fail)?)
+                }
+                None => None,
+            };
+            let at = parent.as_ref().unwrap_or(root);
+            // SAFETY: mkdirat on a descriptor we hold and a C string the parent prepared.
+            let made = unsafe { libc::mkdirat(at.as_raw_fd(), name.as_ptr(), 0o755) };
+            if made < 0 && Errno::last() != Errno::EEXIST {
+                return Err(fail(Errno::last()));
             }
         }
-        let last = self.workdir_prefixes.len() as u16; // one past the prefixes: the chdir
-        chdir(self.workdir.as_c_str()).map_err(|errno| Failure::new(Step::Workdir, last, errno))
+        let last = self.workdir_prefixes.len() as u16;
+        let fail = |errno| Failure::new(Step::Workdir, last, errno);
+        let dir = open_in_root(root, &self.workdir).map_err(fail)?;
+        // SAFETY: fchdir on a descriptor we hold.
+        if unsafe { libc::fchdir(dir.as_raw_fd()) } < 0 {
+            return Err(fail(Errno::last()));
+        }
+        // The kernel's getcwd answers "(unreachable)/..." (not starting with '/') for a
+        // directory that is not under our root. The buffer is on the stack: no allocation.
+        // A path longer than PATH_MAX is refused too (ERANGE): we could not check it.
+        let mut cwd = [0u8; libc::PATH_MAX as usize];
+        // SAFETY: getcwd writes at most the buffer's length.
+        let got = unsafe { libc::syscall(libc::SYS_getcwd, cwd.as_mut_ptr(), cwd.len()) };
+        if got <= 0 || cwd[0] != b'/' {
+            return Err(Failure::new(Step::Workdir, OUTSIDE_ROOT, Errno::EXDEV));
+        }
+        Ok(())
     }
+    // ANCHOR_END: workdir
 
     // ANCHOR: exec
     /// Tries each candidate. Returns only if none could be executed.
@@ -130,6 +181,10 @@ impl ExecPlan {
     pub fn describe(&self, failure: &Failure) -> String {
         let command = &self.command;
         match (failure.step, failure.errno) {
+            (Step::Workdir, _) if failure.item == OUTSIDE_ROOT => format!(
+                "working directory {} is outside the container's root",
+                self.workdir.to_string_lossy()
+            ),
             (Step::Workdir, _) => {
                 let dir = match self.workdir_prefixes.get(usize::from(failure.item)) {
                     Some(prefix) => prefix,
@@ -163,6 +218,21 @@ impl ExecPlan {
             }
         }
     }
+}
+
+/// The current root directory, opened as a path (for [`open_in_root`]).
+fn open_root() -> Result<OwnedFd, Errno> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    nix::fcntl::open(c"/", flags, Mode::empty())
+}
+
+/// Opens the directory `path` as if `root` were `/`: `..` and absolute symbolic links stop at
+/// `root`, and magic links are refused with `ELOOP`. (A `&CStr` path: nothing is allocated.)
+fn open_in_root(root: &OwnedFd, path: &CString) -> Result<OwnedFd, Errno> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    openat2(root, path.as_c_str(), how)
 }
 
 /// The directories from the top down to `dir`: `/a/b` gives `/a` and `/a/b`.

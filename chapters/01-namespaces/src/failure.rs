@@ -50,10 +50,12 @@ pub enum Step {
     JoinNamespaces,
     /// A child-side step a later chapter added (`steps.rs`); the item is its index.
     Added,
+    /// Close, or mark close-on-exec, every descriptor not handed over (`fds.rs`).
+    CloseDescriptors,
 }
 
 impl Step {
-    const ALL: [Step; 19] = [
+    const ALL: [Step; 20] = [
         Step::WaitForParent,
         Step::ResetSignals,
         Step::MakeMountsPrivate,
@@ -73,6 +75,7 @@ impl Step {
         Step::Console,
         Step::JoinNamespaces,
         Step::Added,
+        Step::CloseDescriptors,
     ];
 
     fn from_u8(byte: u8) -> Option<Step> {

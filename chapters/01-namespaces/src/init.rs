@@ -42,7 +42,10 @@ pub(crate) fn run(exec: &ExecPlan, ends: &ChildEnds) -> Result<i32, Failure> {
         }
         ForkResult::Parent { child: command } => {
             // Only the command's copy of the report pipe may stay open: it closes on exec.
+            // Nor does init keep anything else of the host's for the container's life: a
+            // process in the container could reach it through /proc/1/fd (`fds.rs`).
             ends.close_report();
+            crate::fds::close_all_but(&[]).at(Step::CloseDescriptors)?;
             let status = forward_and_reap(command, &set, Escalate::Never).at(Step::Init)?;
             Ok(status.code())
         }

@@ -15,10 +15,11 @@
 //! [`start`] runs the three in order; [`signals::forward_until_exit`] waits for the command
 //! the way a foreground `docker run` does. Read the modules in this order: `config`,
 //! `namespaces`, `container`, `sync`, `child` (and `failure`, how its errors travel),
-//! `rootfs`, `devices`, `loopback`, `exec`, `signals`, `init`, and [`steps`], the seams where
-//! later chapters add their own steps to a start; then two that the engine (`final/`) builds
-//! on: [`console`], a terminal of the container's own (`docker run -t`), and [`enter`], one
-//! more process in a running container (`docker exec`).
+//! `rootfs`, `devices`, `loopback`, `exec`, `fds` (what the command must not inherit),
+//! `signals`, `init`, and [`steps`], the seams where later chapters add their own steps to a
+//! start; then two that the engine (`final/`) builds on: [`console`], a terminal of the
+//! container's own (`docker run -t`), and [`enter`], one more process in a running container
+//! (`docker exec`).
 
 pub mod config;
 pub mod console;
@@ -32,6 +33,7 @@ pub mod steps;
 mod child;
 mod exec;
 mod failure;
+mod fds;
 mod identity;
 mod init;
 mod loopback;

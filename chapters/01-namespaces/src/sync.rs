@@ -107,6 +107,11 @@ impl ChildEnds {
         unsafe { libc::close(self.report.as_raw_fd()) };
     }
 
+    /// The report pipe's write end: a child hands it over when it closes everything else.
+    pub fn report_fd(&self) -> std::os::fd::RawFd {
+        self.report.as_raw_fd()
+    }
+
     /// In the child: sends a failure report. Nothing more can be done if this write fails.
     pub fn report(&self, failure: &Failure) {
         let _ = nix::unistd::write(&self.report, &failure.encode());
