@@ -58,10 +58,14 @@ impl Settings {
         for opt in &security_opt {
             options.security_opt(opt)?;
         }
-        // Privileged skips the rest of add_steps: check the names and the profile anyway.
-        options.capabilities()?;
-        options.seccomp.profile()?;
-        options.add_steps(&mut Steps::default())?;
+        // As the start will build it (the filter compiled for these capabilities); and,
+        // as dockerd does, the names and the profile are checked even when privileged makes
+        // them moot.
+        let unprivileged = SecurityOptions {
+            privileged: false,
+            ..options.clone()
+        };
+        unprivileged.add_steps(&mut Steps::default())?;
         Ok(Settings {
             options,
             security_opt,
