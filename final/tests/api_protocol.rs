@@ -175,8 +175,14 @@ fn unsupported_flags_are_refused_by_name() {
         ),
         // Honoured limits (chapter 5) that Docker itself would refuse are refused by name.
         (json!({"MemorySwap": 1073741824}), "--memory-swap"),
-        (json!({"Privileged": true}), "--privileged"),
-        (json!({"CapAdd": ["NET_ADMIN"]}), "--cap-add"),
+        // Honoured security knobs (chapter 6) with values Docker would refuse: named too.
+        (json!({"Privileged": "yes"}), "--privileged"),
+        (json!({"CapAdd": ["NET_BOGUS"]}), "--cap-add"),
+        (
+            json!({"SecurityOpt": ["seccomp={not json"]}),
+            "--security-opt",
+        ),
+        (json!({"SecurityOpt": ["label=level:s0"]}), "--security-opt"),
         (json!({"Devices": [{"PathOnHost": "/dev/kvm"}]}), "--device"),
         (json!({"RestartPolicy": {"Name": "always"}}), "--restart"),
         (json!({"NetworkMode": "host"}), "--network"),

@@ -65,6 +65,15 @@ fn docker_py_detached_logs_exec_stop_remove() {
 }
 
 #[test]
+fn docker_py_cap_add_cap_drop_and_privileged() {
+    let daemon = scenario("py-security", "security.py", &[]);
+    assert!(
+        daemon.containers().is_empty(),
+        "the scenario left containers"
+    );
+}
+
+#[test]
 fn docker_py_mem_limit_and_pids_limit() {
     let daemon = scenario("py-limits", "limits.py", &[]);
     assert!(

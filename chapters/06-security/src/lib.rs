@@ -15,10 +15,11 @@
 //! `--read-only`) and adds the steps to a start.
 
 pub mod caps;
+pub mod engine;
 pub mod paths;
 pub mod seccomp;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use berth_namespaces::Steps;
 
@@ -42,10 +43,16 @@ pub enum SecurityError {
          no-new-privileges[=true|false] or systempaths=unconfined)"
     )]
     Option(String),
+    #[error(
+        "--security-opt {0:?}: berth applies no AppArmor or SELinux profile (only \
+         apparmor=unconfined and label=disable, which ask for none, are accepted)"
+    )]
+    Lsm(String),
 }
 
 /// Which seccomp profile a container gets.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SeccompChoice {
     /// Berth's default, with Docker's semantics.
     #[default]
@@ -54,10 +61,29 @@ pub enum SeccompChoice {
     Unconfined,
     /// A profile file in Docker's format.
     File(PathBuf),
+    /// A profile's text in Docker's format: what the docker CLI sends for
+    /// `--security-opt seccomp=PATH` (it reads the file), kept as text in the container's
+    /// record so that changing the file later does not change a created container.
+    Json(String),
+}
+
+impl SeccompChoice {
+    /// The profile to load; `None` for no filter.
+    pub fn profile(&self) -> Result<Option<Profile>, ProfileError> {
+        Ok(match self {
+            SeccompChoice::Default => Some(Profile::docker_default()),
+            SeccompChoice::Unconfined => None,
+            SeccompChoice::File(path) => Some(Profile::load(path)?),
+            SeccompChoice::Json(text) => {
+                Some(Profile::parse(text, Path::new("from --security-opt"))?)
+            }
+        })
+    }
 }
 
 /// The security knobs of `docker run`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SecurityOptions {
     /// `--privileged`: every capability, no filter, no masked paths.
     pub privileged: bool,
@@ -82,10 +108,17 @@ impl SecurityOptions {
         match (key, value) {
             ("seccomp", "unconfined") => self.seccomp = SeccompChoice::Unconfined,
             ("seccomp", "") => return Err(SecurityError::Option(opt.to_owned())),
+            // The docker CLI sends a profile's content, a JSON object; `ch06` a path.
+            ("seccomp", json) if json.trim_start().starts_with('{') => {
+                self.seccomp = SeccompChoice::Json(json.to_owned());
+            }
             ("seccomp", path) => self.seccomp = SeccompChoice::File(path.into()),
             ("no-new-privileges", "" | "true") => self.no_new_privs = true,
             ("no-new-privileges", "false") => self.no_new_privs = false,
             ("systempaths", "unconfined") => self.system_paths_unconfined = true,
+            // What dockerd does on a host without AppArmor or SELinux: nothing to lift.
+            ("apparmor", "unconfined") | ("label", "disable") => {}
+            ("apparmor" | "label", _) => return Err(SecurityError::Lsm(opt.to_owned())),
             _ => return Err(SecurityError::Option(opt.to_owned())),
         }
         Ok(())
@@ -125,11 +158,7 @@ impl SecurityOptions {
             steps.add_child(SystemPaths::docker_defaults());
         }
         let caps = self.capabilities()?;
-        let profile = match &self.seccomp {
-            SeccompChoice::Default => Some(Profile::docker_default()),
-            SeccompChoice::Unconfined => None,
-            SeccompChoice::File(path) => Some(Profile::load(path)?),
-        };
+        let profile = self.seccomp.profile()?;
         // Without no_new_privs the filter goes first, while we still have CAP_SYS_ADMIN.
         if let Some(profile) = profile {
             let program = bpf::compile(&profile.resolve(caps)?, profile.default()?)?;
@@ -155,8 +184,21 @@ mod tests {
         assert_eq!(o.seccomp, SeccompChoice::Unconfined);
         o.security_opt("seccomp=/p.json").unwrap();
         assert_eq!(o.seccomp, SeccompChoice::File("/p.json".into()));
+        o.security_opt("seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}")
+            .unwrap();
+        assert!(
+            matches!(o.seccomp, SeccompChoice::Json(_)),
+            "{:?}",
+            o.seccomp
+        );
         let err = o.security_opt("apparmor=x").unwrap_err();
         assert!(err.to_string().contains("\"apparmor=x\""), "{err}");
+        o.security_opt("apparmor=unconfined").unwrap();
+        o.security_opt("label=disable").unwrap();
+        let err = o.security_opt("label=type:svirt_t").unwrap_err();
+        assert!(err.to_string().contains("SELinux"), "{err}");
+        let err = o.security_opt("bogus").unwrap_err();
+        assert!(err.to_string().contains("\"bogus\""), "{err}");
     }
 
     #[test]

@@ -386,6 +386,9 @@ pub fn inspect_json(view: &ContainerView) -> Value {
     let r = &view.record;
     let s = &r.options.settings;
     let never = "0001-01-01T00:00:00Z";
+    // Checked at create; a record a later version cannot read shows the default profile.
+    let security = berth_security::engine::settings(r).unwrap_or_default();
+    let or_null = |list: &Vec<String>| (!list.is_empty()).then(|| list.clone());
     let command = r.command();
     let path = command.first().cloned().unwrap_or_default();
     let args: Vec<&String> = command.iter().skip(1).collect();
@@ -429,7 +432,10 @@ pub fn inspect_json(view: &ContainerView) -> Value {
             "AutoRemove": s.auto_remove,
             "ConsoleSize": s.console_size.unwrap_or([0, 0]),
             "Init": r.options.init,
-            "Privileged": false,
+            "Privileged": security.options.privileged,
+            "CapAdd": or_null(&security.options.cap_add),
+            "CapDrop": or_null(&security.options.cap_drop),
+            "SecurityOpt": or_null(&security.security_opt),
             "Memory": 0,
             "NanoCpus": 0,
         },

@@ -65,7 +65,7 @@ impl StringOrList {
 // ANCHOR: unsupported
 /// `HostConfig` fields we cannot honour yet, with the `docker run` flag that sets each. A
 /// request with any of them set to a non-zero value is refused. (The limits chapter 5
-/// honours are read by [`limits`] instead.)
+/// honours are read by [`limits`] instead, the security knobs of chapter 6 by [`security`].)
 pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("Binds", "-v/--volume"),
     ("Mounts", "--mount"),
@@ -90,13 +90,9 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("OomKillDisable", "--oom-kill-disable"),
     ("OomScoreAdj", "--oom-score-adj"),
     ("ShmSize", "--shm-size"),
-    ("Privileged", "--privileged"),
-    ("CapAdd", "--cap-add"),
-    ("CapDrop", "--cap-drop"),
     ("Devices", "--device"),
     ("DeviceRequests", "--gpus"),
     ("DeviceCgroupRules", "--device-cgroup-rule"),
-    ("SecurityOpt", "--security-opt"),
     ("ReadonlyRootfs", "--read-only"),
     ("GroupAdd", "--group-add"),
     ("Sysctls", "--sysctl"),
@@ -233,6 +229,47 @@ fn limits(host: &Value) -> Result<berth_cgroups::Resources, HttpError> {
 }
 // ANCHOR_END: limits
 
+// ANCHOR: security
+/// The security knobs of a `HostConfig` (chapter 6), for the record's `"security"` slot:
+/// `Privileged`, `CapAdd`, `CapDrop`, `SecurityOpt` (the docker CLI has read a seccomp
+/// profile's file and sends its content). A bad value is a 400 naming the flag.
+fn security(host: &Value) -> Result<berth_security::engine::Settings, HttpError> {
+    let list = |field: &str, flag: &str| -> Result<Vec<String>, HttpError> {
+        match host.get(field) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(value) => serde_json::from_value(value.clone()).map_err(|_| {
+                HttpError::bad_request(format!(
+                    "invalid {flag}: HostConfig.{field} must be a list of strings"
+                ))
+            }),
+        }
+    };
+    let privileged = match host.get("Privileged") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(HttpError::bad_request(
+                "invalid --privileged: HostConfig.Privileged must be true or false",
+            ));
+        }
+    };
+    let cap_add = list("CapAdd", "--cap-add")?;
+    let cap_drop = list("CapDrop", "--cap-drop")?;
+    let security_opt = list("SecurityOpt", "--security-opt")?;
+    berth_security::engine::Settings::new(privileged, cap_add, cap_drop, security_opt).map_err(
+        |e| {
+            let flag = match e {
+                berth_security::SecurityError::Capability(_) => "--cap-add/--cap-drop",
+                _ => "--security-opt",
+            };
+            HttpError::bad_request(format!(
+                "invalid {flag}: {e}: the container was not created"
+            ))
+        },
+    )
+}
+// ANCHOR_END: security
+
 /// `-e` values: `KEY=VALUE`, or a bare `KEY` (which the CLI resolves; a bare one that reaches
 /// us means "unset", so it is dropped as moby does).
 pub(crate) fn parse_env(env: Vec<String>) -> Result<Vec<(String, String)>, HttpError> {
@@ -296,6 +333,7 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
         resources: limits(&host)?,
         cgroupns,
     };
+    let security = security(&host)?;
     check_networking(body.networking_config.as_ref())?;
     let console_size = match host.get("ConsoleSize") {
         Some(Value::Array(v)) if v.len() == 2 => {
@@ -351,17 +389,33 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
             stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
             stop_timeout,
         },
-        slots: if limits.is_empty() {
-            BTreeMap::new()
-        } else {
-            let json = serde_json::to_value(&limits).map_err(|e| {
-                HttpError::bad_request(format!("the resource limits cannot be stored: {e}"))
-            })?;
-            BTreeMap::from([(berth_cgroups::engine::SLOT.to_owned(), json)])
-        },
+        slots: slots(&limits, &security)?,
     })
 }
 // ANCHOR_END: decode
+
+/// The record's slots: each extension's settings, none for its defaults.
+fn slots(
+    limits: &berth_cgroups::engine::Settings,
+    security: &berth_security::engine::Settings,
+) -> Result<BTreeMap<String, Value>, HttpError> {
+    let mut slots = BTreeMap::new();
+    let mut put = |slot: &str, what: &str, json: serde_json::Result<Value>| {
+        let json =
+            json.map_err(|e| HttpError::bad_request(format!("the {what} cannot be stored: {e}")))?;
+        slots.insert(slot.to_owned(), json);
+        Ok::<_, HttpError>(())
+    };
+    if !limits.is_empty() {
+        let json = serde_json::to_value(limits);
+        put(berth_cgroups::engine::SLOT, "resource limits", json)?;
+    }
+    if !security.is_empty() {
+        let json = serde_json::to_value(security);
+        put(berth_security::engine::SLOT, "security options", json)?;
+    }
+    Ok(slots)
+}
 
 /// `--network-alias`, `--ip` and friends live in `NetworkingConfig.EndpointsConfig`.
 fn check_networking(networking: Option<&Value>) -> Result<(), HttpError> {
@@ -467,6 +521,23 @@ mod tests {
     }
 
     #[test]
+    fn security_knobs_go_to_the_security_slot() {
+        let mut body: Value = serde_json::from_str(RUN_IT).unwrap();
+        body["HostConfig"]["CapAdd"] = serde_json::json!(["NET_ADMIN"]);
+        body["HostConfig"]["CapDrop"] = serde_json::json!(["CHOWN"]);
+        body["HostConfig"]["SecurityOpt"] = serde_json::json!(["no-new-privileges"]);
+        let spec = decode(body.to_string().as_bytes(), None).expect("decodes");
+        let settings: berth_security::engine::Settings =
+            serde_json::from_value(spec.slots[berth_security::engine::SLOT].clone()).unwrap();
+        assert_eq!(settings.options.cap_add, ["NET_ADMIN"]);
+        assert_eq!(settings.options.cap_drop, ["CHOWN"]);
+        assert!(settings.options.no_new_privs && !settings.options.privileged);
+        // The CLI's defaults ask for nothing: the default profile, no slot.
+        let spec = decode(RUN_IT.as_bytes(), None).expect("decodes");
+        assert!(!spec.slots.contains_key(berth_security::engine::SLOT));
+    }
+
+    #[test]
     fn each_unsupported_flag_is_named() {
         let with = |patch: &str| {
             let mut body: Value = serde_json::from_str(RUN_IT).unwrap();
@@ -490,8 +561,13 @@ mod tests {
         );
         refused(r#"{"KernelMemory":1048576}"#, "--kernel-memory");
         refused(r#"{"CpuRealtimeRuntime":1000}"#, "--cpu-rt-runtime");
-        refused(r#"{"Privileged":true}"#, "--privileged");
-        refused(r#"{"CapAdd":["NET_ADMIN"]}"#, "--cap-add");
+        refused(r#"{"CapAdd":["NET_BOGUS"]}"#, "--cap-add");
+        refused(r#"{"SecurityOpt":["seccomp={nope"]}"#, "--security-opt");
+        refused(
+            r#"{"SecurityOpt":["apparmor=docker-default"]}"#,
+            "--security-opt",
+        );
+        refused(r#"{"Privileged":"yes"}"#, "--privileged");
         refused(r#"{"RestartPolicy":{"Name":"always"}}"#, "--restart");
         refused(r#"{"NetworkMode":"host"}"#, "--network");
         refused(r#"{"LogConfig":{"Type":"syslog"}}"#, "--log-driver");

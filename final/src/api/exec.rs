@@ -56,11 +56,6 @@ fn create(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
     let cmd = body.cmd.filter(|c| !c.is_empty()).ok_or_else(|| {
         HttpError::bad_request("No exec command specified: Cmd must name a program")
     })?;
-    if body.privileged {
-        return Err(HttpError::bad_request(
-            "--privileged is not supported by berthd yet (exec Privileged)",
-        ));
-    }
     // The same rules as for `docker run -e`.
     let env = super::create::parse_env(body.env.unwrap_or_default())?;
     let spec = ExecSpec {
@@ -73,7 +68,7 @@ fn create(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
         attach_stdout: body.attach_stdout,
         attach_stderr: body.attach_stderr,
         console_size: body.console_size.filter(|s| *s != [0, 0]),
-        privileged: false,
+        privileged: body.privileged,
     };
     let id = engine
         .exec_create(&param(req, "id"), spec)
@@ -181,7 +176,7 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
                 "tty": view.spec.tty,
                 "entrypoint": entrypoint,
                 "arguments": arguments,
-                "privileged": false,
+                "privileged": view.spec.privileged,
                 "user": view.spec.user.clone().unwrap_or_default(),
             },
         }),

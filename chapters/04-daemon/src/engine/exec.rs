@@ -21,7 +21,7 @@ use berth_namespaces::console::{self, Console};
 use berth_namespaces::{ContainerConfig, Stdio};
 use nix::unistd::Pid;
 
-use super::{EngineError, ExecSpec, ExecView, StreamKind, pipes, pty};
+use super::{EngineError, ExecSpec, ExecView, Extension, StreamKind, pipes, pty};
 use berth_images::container::ContainerRecord;
 
 /// How many output chunks may wait for a slow exec client before the process is held up.
@@ -122,12 +122,15 @@ impl Instance {
     }
 }
 
-/// The configuration of the exec's process: the container's settings, then the exec's.
+/// The configuration of the exec's process: the container's settings, then the exec's, then
+/// what the extensions add (the container's security profile: an exec is as confined as its
+/// container).
 fn config(
     exec_id: &str,
     pid: i32,
     spec: &ExecSpec,
     record: &ContainerRecord,
+    extensions: &[Arc<dyn Extension>],
 ) -> Result<ContainerConfig, EngineError> {
     if spec.cmd.is_empty() || spec.cmd[0].is_empty() {
         return Err(EngineError::Invalid("no exec command specified".into()));
@@ -167,6 +170,16 @@ fn config(
     } else {
         workdir.into()
     };
+    for extension in extensions {
+        extension
+            .configure_exec(record, spec.privileged, &mut config)
+            .map_err(|source| EngineError::Extension {
+                extension: extension.name().to_owned(),
+                what: "configuring an exec",
+                id: record.id.clone(),
+                source,
+            })?;
+    }
     Ok(config)
 }
 
@@ -176,6 +189,7 @@ pub fn start(
     instance: &Arc<Instance>,
     pid: i32,
     record: &ContainerRecord,
+    extensions: &[Arc<dyn Extension>],
     detach: bool,
 ) -> Result<Option<ExecSession>, EngineError> {
     {
@@ -190,7 +204,7 @@ pub fn start(
     }
     // From here on the instance counts as started: whatever fails must record an exit code,
     // or `docker exec` (which reads `GET /exec/{id}/json` next) would see it "starting" forever.
-    launch(instance, pid, record, detach).inspect_err(|e| {
+    launch(instance, pid, record, extensions, detach).inspect_err(|e| {
         let code = match e {
             EngineError::Start { source, .. } => source.code,
             _ => 125,
@@ -206,10 +220,11 @@ fn launch(
     instance: &Arc<Instance>,
     pid: i32,
     record: &ContainerRecord,
+    extensions: &[Arc<dyn Extension>],
     detach: bool,
 ) -> Result<Option<ExecSession>, EngineError> {
     let spec = &instance.spec;
-    let mut config = config(&instance.id, pid, spec, record)?;
+    let mut config = config(&instance.id, pid, spec, record, extensions)?;
     let fail = |what| EngineError::exec(&instance.id, what);
     let null = File::options()
         .read(true)

@@ -23,6 +23,7 @@
 //! monitor: configure (every extension, in order: adds chapter 1 steps)
 //! monitor: spawn -> parent-side steps, in order -> release the child
 //! child:   child-side steps, each in its phase -> execve
+//! daemon:  exec start: configure_exec (every extension, in order) -> chapter 1's enter
 //! daemon:  a failed start, or the container's removal: release (every extension)
 //! ```
 //!
@@ -56,6 +57,21 @@ pub trait Extension: Send + Sync {
         record: &ContainerRecord,
         config: &mut ContainerConfig,
     ) -> Result<(), ExtensionError>;
+
+    /// In the daemon, before a `docker exec` enters the running container: adds the steps an
+    /// exec's process must run too (it must be as confined as the container's PID 1: same
+    /// capabilities, same seccomp filter). Chapter 1's `enter` runs only the `BeforeUser` and
+    /// `BeforeExec` steps, the mount namespace being already set up. `privileged` is the
+    /// exec's own `--privileged`. The default adds nothing: a cgroup is joined by `enter`
+    /// itself, with the container's PID 1.
+    fn configure_exec(
+        &self,
+        _record: &ContainerRecord,
+        _privileged: bool,
+        _config: &mut ContainerConfig,
+    ) -> Result<(), ExtensionError> {
+        Ok(())
+    }
 
     /// In the daemon, after a failed start and after the container's removal: releases its
     /// resources. Must succeed when there is nothing (left) to release.

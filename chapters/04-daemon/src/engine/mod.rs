@@ -704,9 +704,11 @@ impl Engine {
         };
         let tty = instance.spec.tty;
         Ok(
-            exec::start(&instance, pid, &record, detach)?.map(|session| Session {
-                tty,
-                inner: SessionInner::Exec(session),
+            exec::start(&instance, pid, &record, &self.extensions, detach)?.map(|session| {
+                Session {
+                    tty,
+                    inner: SessionInner::Exec(session),
+                }
             }),
         )
     }

@@ -179,7 +179,7 @@ pub struct ExecSpec {
     pub attach_stderr: bool,
     /// `[rows, cols]` for its terminal at start.
     pub console_size: Option<[u16; 2]>,
-    /// Docker's `--privileged`: the API refuses it, so always false here.
+    /// `docker exec --privileged`: every capability and no seccomp filter for this process.
     pub privileged: bool,
 }
 

@@ -14,8 +14,7 @@ use std::process::ExitCode;
 use berth_namespaces::signals::{self, BlockedSignals};
 use berth_namespaces::{ContainerConfig, start};
 use berth_security::seccomp::bpf;
-use berth_security::seccomp::profile::Profile;
-use berth_security::{SeccompChoice, SecurityError, SecurityOptions};
+use berth_security::{SecurityError, SecurityOptions};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -123,10 +122,8 @@ fn run(args: RunArgs) -> Result<u8, (String, u8)> {
 fn print_bpf(args: SecurityArgs) -> Result<u8, (String, u8)> {
     let fail = |e: &dyn std::fmt::Display| (e.to_string(), 125);
     let options = options(args).map_err(|e| fail(&e))?;
-    let profile = match &options.seccomp {
-        SeccompChoice::Default => Profile::docker_default(),
-        SeccompChoice::Unconfined => return Ok(0),
-        SeccompChoice::File(path) => Profile::load(path).map_err(|e| fail(&e))?,
+    let Some(profile) = options.seccomp.profile().map_err(|e| fail(&e))? else {
+        return Ok(0); // unconfined: no program
     };
     let caps = options.capabilities().map_err(|e| fail(&e))?;
     let rules = profile.resolve(caps).map_err(|e| fail(&e))?;

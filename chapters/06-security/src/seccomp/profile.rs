@@ -173,12 +173,17 @@ impl Profile {
             path: path.to_owned(),
             source,
         })?;
-        let mut profile: Profile =
-            serde_json::from_str(&text).map_err(|source| ProfileError::Parse {
-                path: path.to_owned(),
-                source,
-            })?;
-        profile.source = path.to_owned();
+        Profile::parse(&text, path)
+    }
+
+    /// A profile in Docker's format from its text; `source` names it in errors (its file, or
+    /// what the text came with: the docker CLI sends a file's content, not its path).
+    pub fn parse(text: &str, source: &Path) -> Result<Profile, ProfileError> {
+        let mut profile: Profile = serde_json::from_str(text).map_err(|e| ProfileError::Parse {
+            path: source.to_owned(),
+            source: e,
+        })?;
+        profile.source = source.to_owned();
         Ok(profile)
     }
 

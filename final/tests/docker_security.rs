@@ -1,0 +1,262 @@
+//! `docker run`'s security flags, and the default profile every berthd container gets,
+//! through chapter 6's security extension.
+//!
+//! Each test starts its own daemon (whose drop removes its containers, mounts and cgroups,
+//! also when the test fails) and reads what the kernel says of a container's process in
+//! `/proc/self/status`: the capability sets, the seccomp mode (2: a filter), `no_new_privs`.
+//! Docker's figures are the reference: its 14 default capabilities are `00000000a80425fb`.
+
+mod support;
+
+use support::Daemon;
+use support::registry::BusyboxRegistry;
+
+/// Docker's default capabilities (`CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID
+/// SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP`) as a mask.
+const DOCKER_DEFAULT_CAPS: &str = "00000000a80425fb";
+
+/// The probe: the lines of `/proc/self/status` a profile changes.
+const PROBE: &str = "grep -E '^(Cap(Eff|Bnd)|Seccomp|NoNewPrivs):' /proc/self/status";
+
+struct Secured {
+    daemon: Daemon,
+    _registry: BusyboxRegistry,
+    image: String,
+}
+
+fn daemon_with_busybox(label: &str) -> Secured {
+    let registry = BusyboxRegistry::start();
+    let daemon = Daemon::builder().label(label).start();
+    let image = registry.image();
+    daemon.docker(&["pull", "-q", &image]).ok();
+    Secured {
+        daemon,
+        _registry: registry,
+        image,
+    }
+}
+
+impl Secured {
+    /// `docker run --rm FLAGS IMAGE sh -c PROBE`'s fields, as `(name, value)` pairs.
+    fn probe(&self, flags: &[&str]) -> Vec<(String, String)> {
+        let mut args = vec!["run", "--rm"];
+        args.extend(flags);
+        args.extend([self.image.as_str(), "sh", "-c", PROBE]);
+        fields(self.daemon.docker(&args).ok())
+    }
+}
+
+/// `Name:\tvalue` lines as pairs.
+fn fields(status: &str) -> Vec<(String, String)> {
+    status
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {name} in {fields:?}"))
+}
+
+/// The host's full bounding set, as this (root) test process has it.
+fn host_caps() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    field(&fields(&status), "CapBnd").to_owned()
+}
+
+#[test]
+fn a_default_container_gets_dockers_profile() {
+    let t = daemon_with_busybox("sec-default");
+    let probe = t.probe(&[]);
+    assert_eq!(field(&probe, "CapEff"), DOCKER_DEFAULT_CAPS, "{probe:?}");
+    assert_eq!(field(&probe, "CapBnd"), DOCKER_DEFAULT_CAPS, "{probe:?}");
+    assert_eq!(field(&probe, "Seccomp"), "2", "{probe:?}");
+    assert_eq!(field(&probe, "NoNewPrivs"), "0", "{probe:?}");
+    // Masked: /proc/timer_list reads as empty (a bind of /dev/null; this kernel has no
+    // /proc/kcore), /proc/sys is read-only. A privileged container sees them as the host does.
+    let script = "wc -c < /proc/timer_list; \
+                  echo x > /proc/sys/kernel/core_pattern 2>/dev/null || echo refused";
+    let masked = t
+        .daemon
+        .docker(&["run", "--rm", &t.image, "sh", "-c", script]);
+    let out = masked.ok();
+    assert_eq!(out.lines().next().map(str::trim), Some("0"), "{out}");
+    assert!(out.contains("refused"), "{out}");
+    let script = "wc -c < /proc/timer_list";
+    let unmasked = t
+        .daemon
+        .docker(&["run", "--rm", "--privileged", &t.image, "sh", "-c", script]);
+    let size: u64 = unmasked.ok().trim().parse().expect("a byte count");
+    assert!(size > 0, "/proc/timer_list is empty even unmasked");
+}
+
+/// A default container can neither make a block device (the loop device 7:0 here) nor
+/// mount anything (no CAP_SYS_ADMIN, and seccomp refuses `mount`); a privileged one can.
+#[test]
+fn a_default_container_cannot_mknod_a_block_device_or_mount() {
+    let t = daemon_with_busybox("sec-mknod");
+    let script = "mknod /tmp/disk b 7 0 2>/dev/null && echo made-the-device; \
+                  mkdir -p /tmp/m; mount -t tmpfs none /tmp/m 2>/dev/null && echo mounted; \
+                  echo done";
+    let run = |flags: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend(flags);
+        args.extend([t.image.as_str(), "sh", "-c", script]);
+        t.daemon
+            .docker(&args)
+            .ok()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(run(&[]), "done");
+    assert_eq!(run(&["--privileged"]), "made-the-device mounted done");
+}
+
+#[test]
+fn privileged_gets_every_capability_and_no_filter() {
+    let t = daemon_with_busybox("sec-privileged");
+    let probe = t.probe(&["--privileged"]);
+    assert_eq!(field(&probe, "CapEff"), host_caps(), "{probe:?}");
+    assert_eq!(field(&probe, "Seccomp"), "0", "{probe:?}");
+    // Inspect says so, as Docker's.
+    let id = t
+        .daemon
+        .docker(&["create", "--privileged", &t.image, "true"])
+        .ok()
+        .trim()
+        .to_owned();
+    let privileged = t
+        .daemon
+        .docker(&["inspect", "-f", "{{.HostConfig.Privileged}}", &id]);
+    assert_eq!(privileged.ok().trim(), "true");
+}
+
+#[test]
+fn cap_drop_all_cap_add_net_raw_and_no_new_privileges() {
+    let t = daemon_with_busybox("sec-caps");
+    let flags = [
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "NET_RAW",
+        "--security-opt",
+        "no-new-privileges",
+    ];
+    let probe = t.probe(&flags);
+    // CAP_NET_RAW is bit 13.
+    assert_eq!(field(&probe, "CapEff"), "0000000000002000", "{probe:?}");
+    assert_eq!(field(&probe, "CapBnd"), "0000000000002000", "{probe:?}");
+    assert_eq!(field(&probe, "NoNewPrivs"), "1", "{probe:?}");
+    assert_eq!(field(&probe, "Seccomp"), "2", "{probe:?}");
+    let mut args = vec!["create"];
+    args.extend(flags);
+    args.extend([t.image.as_str(), "true"]);
+    let id = t.daemon.docker(&args).ok().trim().to_owned();
+    let format = "{{json .HostConfig.CapAdd}} {{json .HostConfig.CapDrop}} \
+                  {{json .HostConfig.SecurityOpt}}";
+    let inspect = t.daemon.docker(&["inspect", "-f", format, &id]);
+    assert_eq!(
+        inspect.ok().trim(),
+        r#"["CAP_NET_RAW"] ["ALL"] ["no-new-privileges"]"#
+    );
+}
+
+/// `--security-opt seccomp=FILE`: the CLI sends the file's content, kept in the record: the
+/// profile applies, and changing the file afterwards changes nothing.
+#[test]
+fn a_seccomp_profile_file_applies_as_created() {
+    let t = daemon_with_busybox("sec-seccomp");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("no-mkdir.json");
+    let profile = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+        {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#;
+    std::fs::write(&file, profile).expect("writing the profile");
+    let opt = format!("seccomp={}", file.display());
+    let id = t
+        .daemon
+        .docker(&[
+            "create",
+            "--security-opt",
+            &opt,
+            &t.image,
+            "sh",
+            "-c",
+            "mkdir /tmp/x && echo made || echo refused",
+        ])
+        .ok()
+        .trim()
+        .to_owned();
+    std::fs::write(&file, r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#).expect("rewriting it");
+    let out = t.daemon.docker(&["start", "-a", &id]);
+    assert_eq!(out.ok().trim(), "refused");
+    let unconfined = t.probe(&["--security-opt", "seccomp=unconfined"]);
+    assert_eq!(field(&unconfined, "Seccomp"), "0", "{unconfined:?}");
+    assert_eq!(field(&unconfined, "CapEff"), DOCKER_DEFAULT_CAPS);
+}
+
+/// `docker exec` runs as confined as the container's PID 1; `exec --privileged` is not.
+#[test]
+fn exec_is_confined_as_its_container() {
+    let t = daemon_with_busybox("sec-exec");
+    let id = t
+        .daemon
+        .docker(&[
+            "run",
+            "-d",
+            "--cap-drop",
+            "CHOWN",
+            "--security-opt",
+            "no-new-privileges",
+            &t.image,
+            "sleep",
+            "60",
+        ])
+        .ok()
+        .trim()
+        .to_owned();
+    let of_pid1 = t.daemon.docker(&[
+        "exec",
+        &id,
+        "grep",
+        "-E",
+        "^(Cap(Eff|Bnd)|Seccomp|NoNewPrivs):",
+        "/proc/1/status",
+    ]);
+    let of_exec = t.daemon.docker(&["exec", &id, "sh", "-c", PROBE]);
+    let pid1 = fields(of_pid1.ok());
+    assert_eq!(field(&pid1, "CapEff"), "00000000a80425fa", "{pid1:?}");
+    assert_eq!(fields(of_exec.ok()), pid1);
+    let privileged = fields(
+        t.daemon
+            .docker(&["exec", "--privileged", &id, "sh", "-c", PROBE])
+            .ok(),
+    );
+    assert_eq!(field(&privileged, "CapEff"), host_caps(), "{privileged:?}");
+    assert_eq!(field(&privileged, "Seccomp"), "0", "{privileged:?}");
+}
+
+#[test]
+fn a_bad_flag_is_refused_and_nothing_is_created() {
+    let t = daemon_with_busybox("sec-refused");
+    for (flag, value, named) in [
+        ("--cap-add", "NET_BOGUS", "--cap-add"),
+        ("--cap-drop", "NOPE", "--cap-drop"),
+        ("--security-opt", "bogus=1", "--security-opt"),
+        ("--security-opt", "apparmor=docker-default", "AppArmor"),
+    ] {
+        let run = t
+            .daemon
+            .docker(&["run", "--rm", flag, value, &t.image, "true"]);
+        run.expect_code(125);
+        assert!(run.stderr.contains(named), "{flag} {value}: {}", run.stderr);
+        assert!(run.stderr.contains(value), "{flag} {value}: {}", run.stderr);
+    }
+    let all = t.daemon.docker(&["ps", "-aq"]);
+    assert_eq!(all.ok().trim(), "", "a refused create left a container");
+}
