@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use berth_images::store::atomic;
-use berth_namespaces::ContainerConfig;
+use berth_namespaces::{ContainerConfig, RootfsMount};
 use nix::mount::MsFlags;
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,8 @@ pub enum AttachError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Copy(#[from] crate::copyup::CopyError),
     #[error("the mount list {path} is damaged: {reason}")]
     Damaged { path: PathBuf, reason: String },
 }
@@ -84,12 +86,15 @@ impl ContainerMounts {
     // ANCHOR: resolve
     /// Decides a new container's mounts: volumes made or found, anonymous ones made for
     /// `image_volumes` (the image's `VOLUME`s) not covered by a spec, `-v` bind sources made.
-    /// On error, the anonymous volumes already made are removed again.
+    /// A new, empty volume is filled with the image's files from the container's `rootfs`
+    /// overlay (see [`crate::copyup`]) unless `nocopy`. On error, the anonymous volumes
+    /// already made are removed again.
     pub fn create(
         volumes: &Volumes,
         specs: &[MountSpec],
         image_volumes: &[String],
         readonly_root: bool,
+        rootfs: Option<&RootfsMount>,
     ) -> Result<ContainerMounts, AttachError> {
         let mut made = ContainerMounts {
             mounts: Vec::new(),
@@ -107,7 +112,13 @@ impl ContainerMounts {
         // A mount inside another (`/data` and `/data/logs`) must come after it.
         specs.sort_by_key(|s| Path::new(&s.destination).components().count());
         for spec in &specs {
-            match made.attach(volumes, spec) {
+            let attached = made.attach(volumes, spec).and_then(|attached| {
+                if let (Some(rootfs), false) = (rootfs, spec.nocopy) {
+                    populate(volumes, rootfs, &attached)?;
+                }
+                Ok(attached)
+            });
+            match attached {
                 Ok(attached) => made.mounts.push(attached),
                 Err(error) => {
                     made.remove_anonymous(volumes);
@@ -280,6 +291,25 @@ impl ContainerMounts {
             }
         }
     }
+}
+
+/// Copies the image's files into a plain local volume, once (see [`crate::copyup`]).
+fn populate(
+    volumes: &Volumes,
+    rootfs: &RootfsMount,
+    attached: &Attached,
+) -> Result<(), AttachError> {
+    let Some(name) = attached.name.as_deref() else {
+        return Ok(()); // Binds and tmpfs hide the image's files instead.
+    };
+    if volumes.get(name)?.options.contains_key("type") {
+        return Ok(()); // A tmpfs or a host device: nothing of ours to fill.
+    }
+    let scratch = volumes.scratch_dir()?;
+    let copied =
+        crate::copyup::populate_once(rootfs, &scratch, &attached.destination, &attached.source);
+    let _ = fs::remove_dir(&scratch);
+    Ok(copied?)
 }
 
 fn same_destination(a: &str, b: &str) -> bool {

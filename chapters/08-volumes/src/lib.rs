@@ -14,9 +14,11 @@
 //!   *inside* the container's root with `openat2(RESOLVE_IN_ROOT)`, so a symlink in an image
 //!   can never send a mount onto the host;
 //! - [`attach`]: a container's mounts: volumes made or found, sources resolved on the host
-//!   once, the steps added to its start, and which containers use which volume.
+//!   once, the steps added to its start, and which containers use which volume;
+//! - [`copyup`]: a new volume filled once with the image's files at its destination.
 
 pub mod attach;
+pub mod copyup;
 pub mod inroot;
 pub mod spec;
 pub mod volume;

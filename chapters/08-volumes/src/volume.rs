@@ -159,6 +159,16 @@ impl Volumes {
         Ok(Volumes { dir })
     }
 
+    /// A new empty directory beside the volumes, for a short-lived mount point (the
+    /// copy-up's); the caller removes it.
+    pub fn scratch_dir(&self) -> Result<PathBuf, VolumeError> {
+        let dir = self
+            .dir
+            .join(format!(".scratch-{}", berth_images::container::random_id()));
+        fs::create_dir(&dir).map_err(io_error("creating", &dir))?;
+        Ok(dir)
+    }
+
     fn meta_path(&self, name: &str) -> PathBuf {
         self.dir.join(name).join("volume.json")
     }

@@ -259,9 +259,16 @@ fn run_container(store: &Store, volumes: &Volumes, args: &MountRunArgs) -> Resul
     let image_volumes = attach::image_volumes(&store.read_blob(&image.id)?);
     let (record, mut config) = container::create(store, &args.run.image, &args.run.options())?;
     let dir = record.dir(store);
-    let made = ContainerMounts::create(volumes, &specs, &image_volumes, args.read_only)
-        .and_then(|mounts| mounts.save(&dir).map(|()| mounts))
-        .and_then(|mounts| mounts.add_steps(volumes, &mut config).map(|()| mounts));
+    let rootfs = config.rootfs_mount.clone();
+    let made = ContainerMounts::create(
+        volumes,
+        &specs,
+        &image_volumes,
+        args.read_only,
+        rootfs.as_ref(),
+    )
+    .and_then(|mounts| mounts.save(&dir).map(|()| mounts))
+    .and_then(|mounts| mounts.add_steps(volumes, &mut config).map(|()| mounts));
     let mounts = match made {
         Ok(mounts) => mounts,
         Err(error) => {
