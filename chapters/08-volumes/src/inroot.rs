@@ -28,7 +28,7 @@ use berth_namespaces::{ChildPhase, ChildStep};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, open, openat, openat2};
 use nix::mount::{MsFlags, mount};
-use nix::sys::stat::{Mode, mkdirat};
+use nix::sys::stat::{Mode, fstat, mkdirat};
 
 /// Why a mount could not be prepared, in the parent.
 #[derive(Debug, thiserror::Error)]
@@ -94,25 +94,28 @@ impl InRootMount {
         let relative = destination
             .strip_prefix("/")
             .map_err(|_| PrepareError::Destination(destination.into()))?;
-        // `..` is allowed (the kernel keeps it inside the root), `.` and empty names are
-        // dropped; what is left must name something below the root.
-        let mut prefixes = Vec::new();
+        // Cleaned by its text first, as Docker does (`/data/../x` is `/x`, whatever `/data`
+        // is); the kernel then resolves each prefix inside the root.
         let mut names = Vec::new();
-        let mut path = PathBuf::new();
         for component in relative.components() {
             match component {
-                Component::Normal(name) => {
-                    path.push(name);
-                    names.push(c_path(Path::new(name))?);
-                }
+                Component::Normal(name) => names.push(name),
                 Component::ParentDir => {
-                    path.push("..");
-                    names.push(c_path(Path::new(".."))?);
+                    names.pop();
                 }
-                _ => continue,
+                _ => {}
             }
+        }
+        let mut prefixes = Vec::new();
+        let mut path = PathBuf::new();
+        for name in &names {
+            path.push(name);
             prefixes.push(c_path(&path)?);
         }
+        let names = names
+            .iter()
+            .map(|name| c_path(Path::new(name)))
+            .collect::<Result<Vec<_>, _>>()?;
         if prefixes.is_empty() {
             return Err(PrepareError::Destination(destination.into()));
         }
@@ -227,6 +230,12 @@ impl ChildStep for InRootMount {
             parent = Some(found);
         }
         let target = parent.ok_or(Errno::EINVAL)?;
+        // `/data -> /` (or `-> ../../..`) resolves to the root itself: mounting there would
+        // replace the container's whole tree, which Docker refuses too.
+        let (at_root, at_target) = (fstat(&root)?, fstat(&target)?);
+        if (at_root.st_dev, at_root.st_ino) == (at_target.st_dev, at_target.st_ino) {
+            return Err(Errno::EBUSY);
+        }
         let mut target_buf = [0u8; 32];
         let target_path = fd_path(target.as_raw_fd(), &mut target_buf);
         let none = None::<&str>;
@@ -318,12 +327,12 @@ mod tests {
     }
 
     #[test]
-    fn destinations_keep_their_parent_steps_for_the_kernel() {
+    fn destinations_are_cleaned_by_their_text() {
         let source = MountSource::Tmpfs {
             options: "size=1m".into(),
         };
         let root = Path::new("/r");
-        for bad in ["data", "/", "/./"] {
+        for bad in ["data", "/", "/./", "/a/.."] {
             assert!(
                 InRootMount::new(root, &source, Path::new(bad), false, MsFlags::empty()).is_err(),
                 "{bad} must be refused"
@@ -338,7 +347,7 @@ mod tests {
         )
         .expect("prepared");
         let prefixes: Vec<&CStr> = made.prefixes.iter().map(|p| p.as_c_str()).collect();
-        assert_eq!(prefixes, [c"a", c"a/..", c"a/../b", c"a/../b/c"]);
+        assert_eq!(prefixes, [c"b", c"b/c"]);
         assert_eq!(made.phase(), ChildPhase::Mounts);
     }
 }
