@@ -189,13 +189,38 @@ fn a_destination_swapped_for_a_symlink_during_the_start_never_escapes() {
     std::fs::create_dir(&dir).expect("data dir");
     std::os::unix::fs::symlink(&host_path, &link).expect("link");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let racer = {
-        let stop = Arc::clone(&stop);
-        let (dir, link) = (dir.clone(), link.clone());
-        std::thread::spawn(move || {
+    let racer = Racer::start(dir, link);
+    let (mut inside, mut failed) = (0, 0);
+    // Where the volume is mounted, as the container sees it: the directory it was mounted on
+    // may have been renamed to `link` since. A mount outside the root would not be listed.
+    let script = "cut -d' ' -f5 /proc/self/mountinfo | grep -x -e /data -e /link";
+    for _ in 0..40 {
+        match root.run("/data", script) {
+            Ok((0, output)) if output == "/data\n" || output == "/link\n" => inside += 1,
+            Ok((code, output)) => panic!("the volume was not in the container ({code}): {output}"),
+            Err(_) => failed += 1,
+        }
+    }
+    let swaps = racer.stop();
+    assert!(swaps > 40, "the race did not run ({swaps} swaps)");
+    assert!(inside > 0, "no start succeeded ({failed} failed)");
+    assert_untouched(host.path());
+}
+
+/// A thread that exchanges two names until stopped, also when the test fails (it must stop
+/// before the test's directory is removed).
+struct Racer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Racer {
+    fn start(dir: PathBuf, link: PathBuf) -> Racer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
             let mut swaps = 0u64;
-            while !stop.load(Ordering::Relaxed) {
+            while !flag.load(Ordering::Relaxed) {
                 // Exchange the two names atomically: `data` is a directory, then the link.
                 nix::fcntl::renameat2(
                     nix::fcntl::AT_FDCWD,
@@ -208,22 +233,29 @@ fn a_destination_swapped_for_a_symlink_during_the_start_never_escapes() {
                 swaps += 1;
             }
             swaps
-        })
-    };
-    let (mut inside, mut failed) = (0, 0);
-    // Where the volume is mounted, as the container sees it: the directory it was mounted on
-    // may have been renamed to `link` since. A mount outside the root would not be listed.
-    let script = "cut -d' ' -f5 /proc/self/mountinfo | grep -x -e /data -e /link";
-    for _ in 0..40 {
-        match root.run("/data", script) {
-            Ok((0, output)) if output == "/data\n" || output == "/link\n" => inside += 1,
-            Ok((code, output)) => panic!("the volume was not in the container ({code}): {output}"),
-            Err(_) => failed += 1,
+        });
+        Racer {
+            stop,
+            thread: Some(thread),
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    let swaps = racer.join().expect("racer");
-    assert!(swaps > 40, "the race did not run ({swaps} swaps)");
-    assert!(inside > 0, "no start succeeded ({failed} failed)");
-    assert_untouched(host.path());
+
+    /// Stops the thread: how many exchanges it made.
+    fn stop(mut self) -> u64 {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .map(|t| t.join().expect("racer"))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Racer {
+    fn drop(&mut self) {
+        self.halt();
+    }
 }
