@@ -327,3 +327,31 @@ fn a_second_daemon_on_the_same_store_refuses() {
     );
     assert!(!daemon.dir.path().join("other.sock").exists());
 }
+
+/// A container holds no descriptor of the pipes its monitor made beyond its own stdio: every
+/// pipe the engine makes is close-on-exec (`engine/pipes.rs`). Without that the container
+/// would hold its stdout and stderr pipes' other ends too (and, with `-i`, its stdin pipe's
+/// write end, so that it never read end-of-file).
+#[test]
+fn a_container_holds_only_its_own_ends_of_its_pipes() {
+    let daemon = Daemon::start("fds");
+    let out = daemon.run(&["run", "--rm", "busybox", "ls", "-l", "/proc/self/fd"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // `N -> pipe:[INODE]`, one line per descriptor.
+    let targets: Vec<(&str, &str)> = out
+        .stdout
+        .lines()
+        .filter_map(|line| line.split_once(" -> "))
+        .map(|(left, target)| (left.rsplit(' ').next().unwrap_or(""), target))
+        .collect();
+    for fd in ["1", "2"] {
+        let (_, pipe) = targets.iter().find(|(n, _)| *n == fd).expect("stdio");
+        let holders: Vec<_> = targets.iter().filter(|(_, t)| t == pipe).collect();
+        assert_eq!(
+            holders.len(),
+            1,
+            "{pipe} held more than once: {}",
+            out.stdout
+        );
+    }
+}
