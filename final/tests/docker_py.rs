@@ -63,3 +63,12 @@ fn docker_py_detached_logs_exec_stop_remove() {
         "remove() left the container"
     );
 }
+
+#[test]
+fn docker_py_volumes_and_mounts() {
+    let daemon = scenario("py-volumes", "volumes.py", &[]);
+    assert!(
+        daemon.containers().is_empty(),
+        "remove=True left containers"
+    );
+}

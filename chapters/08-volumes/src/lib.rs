@@ -15,15 +15,18 @@
 //!   can never send a mount onto the host;
 //! - [`attach`]: a container's mounts: volumes made or found, sources resolved on the host
 //!   once, the steps added to its start, and which containers use which volume;
-//! - [`copyup`]: a new volume filled once with the image's files at its destination.
+//! - [`copyup`]: a new volume filled once with the image's files at its destination;
+//! - [`engine`]: all of it plugged into chapter 4's engine as an extension.
 
 pub mod attach;
 pub mod copyup;
+pub mod engine;
 pub mod inroot;
 pub mod spec;
 pub mod volume;
 
 pub use attach::{AttachError, Attached, ContainerMounts};
+pub use engine::VolumeExtension;
 pub use inroot::{InRootMount, MountSource, PrepareError};
 pub use spec::{MountKind, MountSpec, SpecError};
 pub use volume::{Volume, VolumeError, Volumes};

@@ -95,6 +95,10 @@ pub struct Volume {
     /// `rm -v` and `--rm`, and by `volume prune` without `-a`.
     #[serde(default)]
     pub anonymous: bool,
+    /// The container whose removal removes this volume too: an anonymous volume of a `--rm`
+    /// container (the engine removes such a container by itself, after its exit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_with: Option<String>,
 }
 // ANCHOR_END: volume
 
@@ -206,6 +210,7 @@ impl Volumes {
             options,
             scope: "local".into(),
             anonymous,
+            remove_with: None,
         };
         // Put together aside, then one rename: a volume is whole or absent.
         let staging = self
@@ -244,6 +249,15 @@ impl Volumes {
             path,
             reason: e.to_string(),
         })
+    }
+
+    /// Marks `name` to be removed with the container `id` (see [`Volume::remove_with`]).
+    pub fn remove_with(&self, name: &str, id: &str) -> Result<(), VolumeError> {
+        let mut volume = self.get(name)?;
+        volume.remove_with = Some(id.to_owned());
+        let json = serde_json::to_vec_pretty(&volume).expect("volumes always serialise");
+        let path = self.meta_path(name);
+        atomic::write(&path, &json).map_err(io_error("writing", &path))
     }
 
     /// Every volume, by name.

@@ -4,7 +4,8 @@
 //! engine ([`berth_daemon::engine`]), exactly as the book teaches it. berthd adds one
 //! engine-only choice through the engine's seam for launching monitors: a zygote
 //! (`zygote.rs`), a process that forks each monitor instead of exec'ing the daemon's binary
-//! again, which saves about a millisecond per start.
+//! again, which saves about a millisecond per start. And it registers the later chapters'
+//! extensions: chapter 8's volumes.
 
 mod zygote;
 
@@ -18,13 +19,14 @@ pub use berth_daemon::engine::*;
 /// run.
 pub fn open(root: &Path, program: PathBuf) -> Result<Arc<Engine>, EngineError> {
     let launcher = zygote::ZygoteLauncher::new(program, root);
-    Engine::open(root, Box::new(launcher), extensions())
+    Engine::open(root, Box::new(launcher), extensions(root))
 }
 
-/// What later chapters add to every container: none yet. berthd and its monitors (this same
-/// binary, exec'd or forked by the zygote) must build the same list.
-fn extensions() -> Extensions {
-    Vec::new()
+/// What later chapters add to every container of the store at `root`: its volumes, bind
+/// mounts and tmpfs (chapter 8). berthd and its monitors (this same binary, exec'd or forked
+/// by the zygote) must build the same list.
+fn extensions(root: &Path) -> Extensions {
+    vec![Arc::new(berth_volumes::VolumeExtension::for_store(root))]
 }
 
 /// Entry point of the monitor processes: `berthd` calls this when run as
@@ -33,6 +35,8 @@ fn extensions() -> Extensions {
 pub fn monitor_main(args: &[String]) -> i32 {
     match args {
         [flag, root] if flag == "--zygote" => zygote::serve(Path::new(root)),
-        _ => monitor::main(args, &extensions()),
+        // ROOT ID ATTACHERS: the extensions of the store at ROOT.
+        [root, ..] => monitor::main(args, &extensions(Path::new(root))),
+        [] => monitor::main(args, &[]),
     }
 }

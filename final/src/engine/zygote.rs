@@ -35,7 +35,7 @@ use nix::sys::socket::{
     sendmsg, socketpair,
 };
 
-use berth_daemon::engine::{ExecLauncher, Launched, MonitorLauncher, monitor, pipes};
+use berth_daemon::engine::{ExecLauncher, Launched, MonitorLauncher, pipes};
 
 /// The engine's handle on its zygote.
 pub struct Zygote {
@@ -245,5 +245,5 @@ fn monitor(args: &[String], report: &OwnedFd, null: &File) -> i32 {
         }
         libc::setpgid(0, 0);
     }
-    monitor::main(args, &super::extensions())
+    super::monitor_main(args)
 }
