@@ -196,7 +196,9 @@ impl ContainerMounts {
     pub fn save(&self, container_dir: &Path) -> Result<(), AttachError> {
         let path = container_dir.join(MOUNTS_FILE);
         let json = serde_json::to_vec_pretty(self).expect("mount lists always serialise");
-        atomic::write(&path, &json).map_err(|source| AttachError::Io {
+        // As durable as the container's own record (chapter 2's `write_fast`): an `fsync`
+        // here would cost more than all the mounts of a start.
+        atomic::write_fast(&path, &json).map_err(|source| AttachError::Io {
             action: "writing",
             path,
             source,
@@ -302,6 +304,13 @@ fn populate(
     let Some(name) = attached.name.as_deref() else {
         return Ok(()); // Binds and tmpfs hide the image's files instead.
     };
+    if attached
+        .source
+        .with_file_name(crate::copyup::POPULATED)
+        .exists()
+    {
+        return Ok(()); // Filled (or found empty) once already.
+    }
     if volumes.get(name)?.options.contains_key("type") {
         return Ok(()); // A tmpfs or a host device: nothing of ours to fill.
     }
