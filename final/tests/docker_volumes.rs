@@ -150,3 +150,41 @@ fn run_with_mount_tmpfs_read_only_and_rm_v() {
     assert!(daemon.containers().is_empty());
     assert!(support::cleanup::mounts_under(host.path()).is_empty());
 }
+
+/// A volume in use survives a daemon killed with SIGKILL: the running container keeps writing
+/// to it, and after the restart the data is there and the volume still counts as in use.
+#[test]
+fn a_volume_in_use_survives_a_daemon_kill_9() {
+    let (mut daemon, _registry, image) = daemon_with_busybox("cli-volume-kill9");
+    daemon
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            "busy",
+            "-v",
+            "kept:/kept",
+            &image,
+            "sh",
+            "-c",
+            "echo before > /kept/file; sleep 2; echo after >> /kept/file; sleep 60",
+        ])
+        .ok();
+    daemon.kill9();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    daemon.restart();
+    let read = daemon.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "kept:/kept:ro",
+        &image,
+        "cat",
+        "/kept/file",
+    ]);
+    assert_eq!(read.ok(), "before\nafter\n");
+    let refused = daemon.docker(&["volume", "rm", "kept"]);
+    refused.expect_code(1);
+    daemon.docker(&["rm", "-f", "busy"]).ok();
+    daemon.docker(&["volume", "rm", "kept"]).ok();
+}
