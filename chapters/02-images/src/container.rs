@@ -122,7 +122,8 @@ pub struct RunOptions {
 
 /// What `docker create` asks for beyond the process itself: how its stdio is set up, how it is
 /// stopped and removed, its labels. Chapter 2 only keeps them; the engine (chapter 4) acts on
-/// them.
+/// them. (The log has no settings to keep: it is always Docker's `json-file`, without
+/// options; the Docker API in `final/` refuses `--log-driver` and `--log-opt`.)
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -148,8 +149,6 @@ pub struct Settings {
     pub stop_signal: Option<String>,
     /// `--stop-timeout` in seconds; `None` = 10.
     pub stop_timeout: Option<u64>,
-    /// `--log-opt` pairs for the json-file log (none are acted on yet: kept for inspect).
-    pub log_options: BTreeMap<String, String>,
 }
 
 impl ContainerRecord {

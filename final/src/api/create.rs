@@ -286,7 +286,6 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
             console_size,
             stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
             stop_timeout,
-            log_options: Default::default(),
         },
     })
 }
