@@ -158,7 +158,10 @@ fn create_answers_404_only_for_a_missing_image() {
 fn unsupported_flags_are_refused_by_name() {
     let daemon = Berthd::start("unsupported", &[]);
     let cases = [
-        (json!({"VolumesFrom": ["other"]}), "--volumes-from"),
+        (
+            json!({"VolumesFrom": ["other:rx"]}),
+            "invalid --volumes-from",
+        ),
         // Chapter 8 honours mounts; a bad one is refused naming its flag.
         (json!({"Binds": ["a/b:/data"]}), "invalid -v"),
         (

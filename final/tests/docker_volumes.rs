@@ -129,6 +129,17 @@ fn run_with_mount_tmpfs_read_only_and_rm_v() {
         daemon.docker(&["volume", "ls", "-q"]).ok().lines().count(),
         1
     );
+    let shared = daemon.docker(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "keeper",
+        &image,
+        "sh",
+        "-c",
+        "grep -c ' /scratch ' /proc/mounts",
+    ]);
+    assert_eq!(shared.ok(), "1\n");
     daemon.docker(&["rm", "-v", "keeper"]).ok();
     assert_eq!(daemon.docker(&["volume", "ls", "-q"]).ok(), "");
 

@@ -121,7 +121,10 @@ impl ContainerMounts {
             match attached {
                 Ok(attached) => made.mounts.push(attached),
                 Err(error) => {
-                    made.remove_anonymous(volumes);
+                    // Made by this create only: nothing else can use them yet.
+                    for name in made.anonymous_volumes() {
+                        let _ = volumes.remove(name, &[], true);
+                    }
                     return Err(error);
                 }
             }
@@ -148,7 +151,8 @@ impl ContainerMounts {
                     Default::default(),
                     Default::default(),
                 )?;
-                attached.anonymous = volume.anonymous;
+                // Made for this container, not found by name (`--volumes-from` names another's).
+                attached.anonymous = volume.anonymous && spec.source.is_none();
                 attached.source = volume.mountpoint;
                 attached.name = Some(volume.name);
             }
@@ -180,11 +184,36 @@ impl ContainerMounts {
     }
 
     /// Removes this container's anonymous volumes (`rm -v`, `--rm`), best effort: one that
-    /// is gone already is not an error.
-    pub fn remove_anonymous(&self, volumes: &Volumes) {
+    /// is gone already is not an error, and one that another container of `containers_dir`
+    /// still uses (through `--volumes-from`) stays.
+    pub fn remove_anonymous(&self, volumes: &Volumes, containers_dir: &Path) {
         for name in self.anonymous_volumes() {
-            let _ = volumes.remove(name, &[], true);
+            if users(containers_dir, name).is_empty() {
+                let _ = volumes.remove(name, &[], true);
+            }
         }
+    }
+
+    /// `--volumes-from`: this container's volumes and bind mounts as specs for another
+    /// container, read-only if `readonly` says so, else as they are here (tmpfs is not shared).
+    pub fn inherited(&self, readonly: Option<bool>) -> Vec<MountSpec> {
+        self.mounts
+            .iter()
+            .filter(|m| m.kind != MountKind::Tmpfs)
+            .map(|m| MountSpec {
+                kind: m.kind,
+                source: match m.kind {
+                    MountKind::Volume => m.name.clone(),
+                    _ => Some(m.source.display().to_string()),
+                },
+                destination: m.destination.clone(),
+                readonly: readonly.unwrap_or(m.readonly),
+                nocopy: true,
+                tmpfs_options: String::new(),
+                noexec: false,
+                create_source: false,
+            })
+            .collect()
     }
 
     /// Whether this container uses the volume `name`.

@@ -45,7 +45,10 @@ impl VolumeExtension {
     fn remove_marked(&self, gone: &dyn Fn(&str) -> bool) -> Result<(), ExtensionError> {
         let volumes = self.volumes()?;
         for volume in volumes.list()? {
-            if volume.remove_with.as_deref().is_some_and(gone) {
+            let marked = volume.remove_with.as_deref().is_some_and(gone);
+            // Still used through `--volumes-from`: it stays.
+            let containers = self.root.join("containers");
+            if marked && crate::attach::users(&containers, &volume.name).is_empty() {
                 volumes.remove(&volume.name, &[], true)?;
             }
         }

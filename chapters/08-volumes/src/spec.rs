@@ -158,6 +158,28 @@ pub fn parse_volume_flag(value: &str) -> Result<MountSpec, SpecError> {
     Ok(spec)
 }
 
+/// Parses one `--volumes-from` value: `CONTAINER[:ro|rw]`. The mode, if given, replaces each
+/// inherited mount's own.
+pub fn parse_volumes_from(value: &str) -> Result<(String, Option<bool>), SpecError> {
+    const FLAG: &str = "--volumes-from";
+    let (container, mode) = match value.split_once(':') {
+        None => (value, None),
+        Some((container, "ro")) => (container, Some(true)),
+        Some((container, "rw")) => (container, Some(false)),
+        Some((_, other)) => {
+            return Err(invalid(
+                FLAG,
+                value,
+                format!("unknown mode {other:?}: use ro or rw"),
+            ));
+        }
+    };
+    if container.is_empty() {
+        return Err(invalid(FLAG, value, "no container named"));
+    }
+    Ok((container.to_owned(), mode))
+}
+
 /// A size as `tmpfs` takes it (`64m`, `1g`, `65536`, `50%`), checked; else the reason.
 pub fn tmpfs_size(text: &str) -> Result<String, String> {
     let lower = text.to_ascii_lowercase();

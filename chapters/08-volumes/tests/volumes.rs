@@ -312,3 +312,52 @@ fn bad_input_is_named_and_makes_nothing() {
     assert_eq!(ch08.containers(), 0, "a failed run left a container");
     assert!(!std::path::Path::new("/nonexistent-berth").exists());
 }
+
+#[test]
+fn volumes_from_shares_another_containers_mounts() {
+    let ch08 = Ch08::new("volumes-from");
+    ch08.run(&[
+        "run",
+        "--name",
+        "source",
+        "-v",
+        "/anon",
+        "-v",
+        "shared:/named",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a > /anon/f; echo n > /named/f",
+    ])
+    .ok();
+    let out = ch08
+        .run(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "source:ro",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /anon/f /named/f; touch /named/x 2>&1; exit 0",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "a\nn\ntouch: /named/x: Read-only file system\n");
+    // The `--rm` container did not take the source's anonymous volume with it.
+    assert_eq!(
+        ch08.run(&["volume", "ls", "-q"])
+            .ok()
+            .stdout
+            .lines()
+            .count(),
+        2
+    );
+    ch08.run(&["rm", "-v", "source"]).ok();
+    assert_eq!(ch08.run(&["volume", "ls", "-q"]).ok().stdout, "shared\n");
+    let bad = ch08.run(&["run", "--volumes-from", "source:rx", "busybox", "true"]);
+    assert!(
+        bad.stderr.contains("invalid --volumes-from"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -66,7 +66,6 @@ impl StringOrList {
 /// `HostConfig` fields we cannot honour yet, with the `docker run` flag that sets each. A
 /// request with any of them set to a non-zero value is refused.
 pub const UNSUPPORTED: &[(&str, &str)] = &[
-    ("VolumesFrom", "--volumes-from"),
     ("PortBindings", "-p/--publish"),
     ("PublishAllPorts", "-P/--publish-all"),
     ("Links", "--link"),
@@ -373,7 +372,7 @@ mod tests {
             assert_eq!(status, 400, "{patch}");
             assert!(message.contains(flag), "{patch}: {message}");
         };
-        refused(r#"{"VolumesFrom":["other"]}"#, "--volumes-from");
+        refused(r#"{"Links":["other:alias"]}"#, "--link");
         refused(
             r#"{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}}"#,
             "-p/--publish",

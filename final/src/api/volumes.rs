@@ -4,7 +4,8 @@
 //! ([`berth_volumes::Volumes`]). A container's mounts arrive in four fields of the create body,
 //! one per spelling the CLI has: `HostConfig.Binds` (`-v SRC:DST`), `HostConfig.Mounts`
 //! (`--mount`), `HostConfig.Tmpfs` (`--tmpfs`) and `Config.Volumes` (`-v /path`, an anonymous
-//! volume), plus `HostConfig.ReadonlyRootfs` (`--read-only`). They are decoded here with
+//! volume), plus `HostConfig.VolumesFrom` (`--volumes-from`) and `HostConfig.ReadonlyRootfs`
+//! (`--read-only`). They are decoded here with
 //! chapter 8's parsers, so a bad one is a 400 naming the flag, before the container exists;
 //! once the engine has made the container, its mounts are decided and kept with it, and a
 //! failure removes the container again.
@@ -180,6 +181,7 @@ fn prune(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError>
 #[derive(Debug, Default)]
 pub struct Requested {
     specs: Vec<MountSpec>,
+    from: Vec<(String, Option<bool>)>,
     anonymous: Vec<String>,
     readonly_root: bool,
 }
@@ -202,6 +204,11 @@ pub fn decode(raw: &Value) -> Result<Requested, HttpError> {
                 .map_err(|_| HttpError::bad_request(format!("{field} must be a list of strings"))),
         }
     };
+    for value in strings(host.get("VolumesFrom"), "HostConfig.VolumesFrom")? {
+        requested
+            .from
+            .push(spec::parse_volumes_from(&value).map_err(spec_error)?);
+    }
     for bind in strings(host.get("Binds"), "HostConfig.Binds")? {
         requested
             .specs
@@ -298,7 +305,8 @@ fn mount_flag(mount: &Value) -> Result<String, HttpError> {
 // ANCHOR_END: requested
 
 // ANCHOR: attach
-/// Decides a just-created container's mounts and keeps them with it; on failure, the
+/// Decides a just-created container's mounts (`--volumes-from` first, then its own) and keeps
+/// them with it; on failure, the
 /// container is removed again and the error is a 400 (a missing volume source, a bad option).
 pub fn attach(
     daemon: &Daemon,
@@ -320,9 +328,19 @@ pub fn attach(
         image_volumes.extend(requested.anonymous.iter().cloned());
         let runtime = berth_images::container::runtime_config(store, record)
             .map_err(|e| HttpError::new(500, e.to_string()))?;
+        let mut specs = Vec::new();
+        for (key, readonly) in &requested.from {
+            let other = berth_images::container::find(store, key).map_err(|_| {
+                HttpError::bad_request(format!("--volumes-from: no such container: {key}"))
+            })?;
+            let mounts = ContainerMounts::load(&other.dir(store))
+                .map_err(|e| HttpError::new(500, e.to_string()))?;
+            specs.extend(mounts.inherited(*readonly));
+        }
+        specs.extend(requested.specs.iter().cloned());
         let mounts = ContainerMounts::create(
             &volumes,
-            &requested.specs,
+            &specs,
             &image_volumes,
             requested.readonly_root,
             runtime.rootfs_mount.as_ref(),

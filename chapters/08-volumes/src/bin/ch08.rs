@@ -8,6 +8,7 @@
 //! ch08 [--root DIR] volume rm [-f] NAME...
 //! ch08 [--root DIR] volume prune [-a]
 //! ch08 [--root DIR] run [-v SRC:DST[:ro]] [--mount ...] [--tmpfs DST[:size=]] [--read-only]
+//!                       [--volumes-from CONTAINER[:ro]]
 //!                       [--rm] [--name N] IMAGE [CMD...]
 //! ch08 [--root DIR] rm [-v] CONTAINER...
 //! ```
@@ -109,6 +110,9 @@ struct MountRunArgs {
     /// Mount: type=bind|volume|tmpfs,src=,dst=[,readonly].
     #[arg(long = "mount", value_name = "SPEC")]
     mounts: Vec<String>,
+    /// Mount the volumes and bind mounts of another container: CONTAINER[:ro|rw].
+    #[arg(long = "volumes-from", value_name = "CONTAINER")]
+    volumes_from: Vec<String>,
     /// Mount a tmpfs: DESTINATION[:size=64m,mode=1777].
     #[arg(long = "tmpfs", value_name = "DST")]
     tmpfs: Vec<String>,
@@ -167,7 +171,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
                 let mounts = ContainerMounts::load(&record.dir(&store))?;
                 container::remove(&store, &record.id)?;
                 if with_volumes {
-                    mounts.remove_anonymous(&volumes);
+                    mounts.remove_anonymous(&volumes, &containers_dir);
                 }
                 println!("{key}");
             }
@@ -235,8 +239,13 @@ fn volume_command(
     Ok(())
 }
 
-fn specs(args: &MountRunArgs) -> Result<Vec<MountSpec>, CliError> {
+fn specs(store: &Store, args: &MountRunArgs) -> Result<Vec<MountSpec>, CliError> {
     let mut specs = Vec::new();
+    for value in &args.volumes_from {
+        let (key, readonly) = spec::parse_volumes_from(value)?;
+        let other = container::find(store, &key)?;
+        specs.extend(ContainerMounts::load(&other.dir(store))?.inherited(readonly));
+    }
     for value in &args.volumes {
         specs.push(spec::parse_volume_flag(value)?);
     }
@@ -254,7 +263,7 @@ fn specs(args: &MountRunArgs) -> Result<Vec<MountSpec>, CliError> {
 /// chapter its mounts (volumes made, kept in `mounts.json`), and the mounts become child steps
 /// of its start.
 fn run_container(store: &Store, volumes: &Volumes, args: &MountRunArgs) -> Result<u8, CliError> {
-    let specs = specs(args)?; // Refused before anything exists.
+    let specs = specs(store, args)?; // Refused before anything exists.
     let image = store.resolve(&args.run.image)?;
     let image_volumes = attach::image_volumes(&store.read_blob(&image.id)?);
     let (record, mut config) = container::create(store, &args.run.image, &args.run.options())?;
@@ -279,7 +288,7 @@ fn run_container(store: &Store, volumes: &Volumes, args: &MountRunArgs) -> Resul
     let finish = |code: Option<i32>| -> Result<(), CliError> {
         if args.run.rm {
             container::remove(store, &record.id)?;
-            mounts.remove_anonymous(volumes);
+            mounts.remove_anonymous(volumes, &store.containers_dir());
         } else if let Some(code) = code {
             let mut state = RunState::load(&dir);
             state.status = Status::Exited;
