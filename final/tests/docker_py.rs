@@ -81,3 +81,12 @@ fn docker_py_mem_limit_and_pids_limit() {
         "the scenario left containers"
     );
 }
+
+#[test]
+fn docker_py_volumes_and_mounts() {
+    let daemon = scenario("py-volumes", "volumes.py", &[]);
+    assert!(
+        daemon.containers().is_empty(),
+        "remove=True left containers"
+    );
+}

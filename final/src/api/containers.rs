@@ -18,7 +18,7 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use super::filters::{self, Filters};
-use super::{Daemon, create, errors, param};
+use super::{Daemon, create, errors, param, volumes};
 use crate::engine::{
     self, AttachOptions, ContainerView, EngineError, LogOptions, Session, Status, StreamKind,
     WaitCondition, frame,
@@ -73,6 +73,9 @@ fn create_container(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response,
         }
     }
     let spec = create::decode(req.body(), req.query().get("name"))?;
+    // Valid JSON: `decode` said so.
+    let raw: Value = serde_json::from_slice(req.body()).unwrap_or_default();
+    let mounts = volumes::decode(&raw)?;
     let image = spec.image.clone();
     // The 404 that makes the CLI pull, decided here from the store (the engine would too).
     if let Err(e) = daemon.engine.store().resolve(&image) {
@@ -80,6 +83,7 @@ fn create_container(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response,
     }
     let engine = &daemon.engine;
     let view = engine.create(spec).map_err(|e| create_error(e, &image))?;
+    volumes::attach(daemon, &view, &mounts)?;
     Ok(Response::json(
         201,
         &json!({"Id": view.record.id, "Warnings": []}),
@@ -231,14 +235,19 @@ fn wait(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
 fn remove(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
     let engine = &daemon.engine;
     let force = req.query().bool_or("force", false)?;
-    // No volumes yet: `v` has nothing to remove, but must be a boolean.
-    req.query().bool_or("v", false)?;
+    // `-v`: the container's anonymous volumes go with it (chapter 8).
+    let anonymous = if req.query().bool_or("v", false)? {
+        volumes::anonymous_of(daemon, &param(req, "id"))
+    } else {
+        Vec::new()
+    };
     if req.query().bool_or("link", false)? {
         return Err(HttpError::bad_request(
             "links are not supported by berthd (link=1)",
         ));
     }
     engine.remove(&param(req, "id"), force).map_err(fail)?;
+    volumes::remove_unused(daemon, &anonymous);
     Ok(Response::no_content())
 }
 
@@ -480,6 +489,7 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
     let engine = &daemon.engine;
     let view = engine.container(&param(req, "id")).map_err(fail)?;
     let mut value = inspect_json(&view);
+    value["Mounts"] = volumes::mounts_json(daemon, &view);
     if req.query().bool_or("size", false)? {
         let upper = daemon.engine.store().containers_dir().join(&view.record.id);
         value["SizeRw"] = json!(berth_images::store::disk_usage(&upper));

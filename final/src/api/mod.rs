@@ -16,7 +16,8 @@
 //! | [`auth`]        | the `X-Registry-Auth` header                                        |
 //! | [`filters`]     | the `filters` query parameter, in the CLI's and docker-py's forms  |
 //! | [`errors`]      | engine, store and registry errors as HTTP statuses                 |
-//! | [`unsupported`] | `/build`, BuildKit's `/session` and `/grpc`, volumes, networks     |
+//! | [`volumes`]     | `/volumes/...`, and the mount fields of a create (chapter 8)       |
+//! | [`unsupported`] | `/build`, BuildKit's `/session` and `/grpc`, networks              |
 //! | [`tls`]         | TLS with client certificates for `-H tcp://...`                    |
 //!
 //! **Version negotiation.** Every CLI invocation starts with `HEAD /_ping` and reads the
@@ -37,6 +38,7 @@ pub mod progress;
 pub mod system;
 pub mod tls;
 pub mod unsupported;
+pub mod volumes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -131,6 +133,7 @@ fn routes(daemon: Arc<Daemon>) -> Router {
     let router = containers::routes(router, &daemon);
     let router = exec::routes(router, &daemon);
     let router = images::routes(router, &daemon);
+    let router = volumes::routes(router, &daemon);
     unsupported::routes(router)
 }
 

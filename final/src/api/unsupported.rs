@@ -4,8 +4,7 @@
 //!   with the legacy builder (no buildx, or `DOCKER_BUILDKIT=0`); the answer names the reason.
 //! * `POST /session` and `POST /grpc`: BuildKit, which buildx reaches by hijacking them with
 //!   `Upgrade: h2c`. A JSON 404 makes buildx report that the daemon has no BuildKit.
-//! * volumes and networks: their chapters come later; `docker volume ls` and
-//!   `docker network ls` get an answer that says so.
+//! * networks: their chapter comes later; `docker network ls` gets an answer that says so.
 
 use berth_daemon::http::{HttpError, Request, Response, Router};
 
@@ -26,10 +25,6 @@ pub fn routes(router: Router) -> Router {
         .post("/build", build)
         .post("/session", buildkit)
         .post("/grpc", buildkit)
-        .get("/volumes", later("volumes"))
-        .post("/volumes/create", later("volumes"))
-        .route("GET", "/volumes/{name}", later("volumes"))
-        .delete("/volumes/{name}", later("volumes"))
         .get("/networks", later("networks"))
         .post("/networks/create", later("networks"))
         .get("/networks/{id}", later("networks"))
