@@ -209,7 +209,10 @@ fn a_restarted_daemon_sweeps_the_cgroups_of_vanished_containers() {
     // directory as the container dies: remove until nothing comes back.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while let Err(e) = std::fs::remove_dir_all(&record) {
-        assert!(std::time::Instant::now() < deadline, "removing the record: {e}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "removing the record: {e}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     t.daemon.restart();
