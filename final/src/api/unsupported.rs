@@ -5,11 +5,49 @@
 //! * `POST /session` and `POST /grpc`: BuildKit, which buildx reaches by hijacking them with
 //!   `Upgrade: h2c`. A JSON 404 makes buildx report that the daemon has no BuildKit.
 //! * networks: their chapter comes later; `docker network ls` gets an answer that says so.
+//! * the other endpoints the docker CLI and docker-py use that berthd does not serve yet
+//!   ([`NOT_YET`]): a 501 that names the command. Without a route of their own, some would
+//!   match a route of another method (`POST /images/load` matches `DELETE /images/{name*}`)
+//!   and get a misleading `405 Method Not Allowed`, the others moby's bare 404.
 
 use berth_daemon::http::{HttpError, Request, Response, Router};
 
 /// The status for "this daemon cannot do that yet".
 const NOT_IMPLEMENTED: u16 = 501;
+
+// ANCHOR: not_yet
+/// Endpoints of Docker's clients that berthd does not serve yet: method, path, the command.
+pub const NOT_YET: &[(&str, &str, &str)] = &[
+    ("GET", "/images/get", "docker save"),
+    ("GET", "/images/{name*}/get", "docker save"),
+    ("POST", "/images/load", "docker load"),
+    ("GET", "/images/{name*}/history", "docker image history"),
+    ("POST", "/images/prune", "docker image prune"),
+    ("GET", "/images/search", "docker search"),
+    ("POST", "/commit", "docker commit"),
+    ("GET", "/containers/{id}/export", "docker export"),
+    ("GET", "/containers/{id}/archive", "docker cp"),
+    ("PUT", "/containers/{id}/archive", "docker cp"),
+    ("HEAD", "/containers/{id}/archive", "docker cp"),
+    ("POST", "/containers/{id}/rename", "docker rename"),
+    ("GET", "/containers/{id}/top", "docker top"),
+    ("GET", "/containers/{id}/changes", "docker diff"),
+    ("GET", "/containers/{id}/stats", "docker stats"),
+    ("POST", "/containers/{id}/pause", "docker pause"),
+    ("POST", "/containers/{id}/unpause", "docker unpause"),
+    ("POST", "/containers/{id}/update", "docker update"),
+    ("POST", "/containers/prune", "docker container prune"),
+    ("GET", "/system/df", "docker system df"),
+    ("GET", "/events", "docker events"),
+    ("POST", "/networks/{id}/connect", "docker network connect"),
+    (
+        "POST",
+        "/networks/{id}/disconnect",
+        "docker network disconnect",
+    ),
+    ("POST", "/networks/prune", "docker network prune"),
+];
+// ANCHOR_END: not_yet
 
 /// Adds this module's routes.
 pub fn routes(router: Router) -> Router {
@@ -21,6 +59,20 @@ pub fn routes(router: Router) -> Router {
             ))
         }
     };
+    let router = NOT_YET
+        .iter()
+        .fold(router, |router, &(method, path, command)| {
+            router.route(
+                method,
+                path,
+                move |_: &mut Request| -> Result<Response, HttpError> {
+                    Err(HttpError::new(
+                        NOT_IMPLEMENTED,
+                        format!("{command} is not supported by berthd yet"),
+                    ))
+                },
+            )
+        });
     router
         .post("/build", build)
         .post("/session", buildkit)
