@@ -7,7 +7,7 @@
 
 mod api_support;
 
-use api_support::{Berthd, send_raw};
+use api_support::{BERTHD, Berthd, send_raw};
 use serde_json::json;
 
 #[test]
@@ -310,6 +310,54 @@ fn endpoints_not_served_yet_answer_501_naming_the_command() {
             "{method} {target}"
         );
     }
+}
+
+/// A daemon whose stderr is a pipe nobody reads any more (the terminal that started it was
+/// closed) serves on and exits cleanly: `eprintln!` used to panic on the first log line, and
+/// berthd died with exit code 101.
+#[test]
+fn a_closed_stderr_never_kills_the_daemon() {
+    let dir = berth_tests::test_dir("berthd-closed-stderr");
+    let socket = dir.path().join("berthd.sock");
+    let (read, write) = std::io::pipe().expect("pipe");
+    drop(read);
+    let mut child = std::process::Command::new(BERTHD)
+        .arg("--data-root")
+        .arg(dir.path().join("root"))
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(write)
+        .spawn()
+        .expect("starting berthd");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let answered = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Err(status);
+        }
+        let ping = berth_daemon::http::Client::new(&socket).get("/_ping");
+        if ping.is_ok_and(|r| r.status() == 200) {
+            break Ok(());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "berthd never answered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(
+        answered,
+        Ok(()),
+        "berthd died while logging to a closed pipe"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "{status}");
 }
 
 #[test]

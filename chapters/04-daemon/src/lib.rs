@@ -14,3 +14,4 @@ pub mod api;
 pub mod engine;
 pub mod http;
 pub mod lock;
+pub mod log;

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
     match run(cli.flags) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("berthd: {error:#}");
+            berth_daemon::daemon_log!("berthd: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -90,21 +90,23 @@ fn run(flags: Flags) -> anyhow::Result<()> {
     for host in &settings.hosts {
         let (handle, address) =
             listen(host, &api, acceptor.clone()).with_context(|| format!("listening on {host}"))?;
-        eprintln!("berthd: API listening on {address}");
+        berth_daemon::daemon_log!("berthd: API listening on {address}");
         handles.push(handle);
     }
-    eprintln!(
+    berth_daemon::daemon_log!(
         "berthd {} ready (data root {})",
         api::BERTH_VERSION,
         settings.data_root.display()
     );
 
     let signal = stop_signals.wait().context("waiting for a signal")?;
-    eprintln!("berthd: {signal:?} received: closing the API; containers keep running");
+    berth_daemon::daemon_log!(
+        "berthd: {signal:?} received: closing the API; containers keep running"
+    );
     for handle in handles {
         let unfinished = handle.shutdown();
         if unfinished > 0 {
-            eprintln!("berthd: {unfinished} connection(s) still open at exit");
+            berth_daemon::daemon_log!("berthd: {unfinished} connection(s) still open at exit");
         }
     }
     engine.shutdown();
@@ -140,7 +142,7 @@ fn listen(
         Host::Tcp { .. } => {
             let address = host.tcp_address().unwrap_or_default();
             if acceptor.is_none() {
-                eprintln!(
+                berth_daemon::daemon_log!(
                     "berthd: WARNING: serving the API without TLS on {host}: every local user \
                      who can connect to it is root"
                 );

@@ -217,7 +217,7 @@ impl Engine {
     fn release(&self, id: &str) {
         for extension in &self.extensions {
             if let Err(e) = extension.release(id) {
-                eprintln!("releasing {} of container {id}: {e}", extension.name());
+                crate::daemon_log!("releasing {} of container {id}: {e}", extension.name());
             }
         }
     }
@@ -447,7 +447,7 @@ impl Engine {
     /// client waits for `removed`, which then never comes), so it is at least said in the log.
     fn auto_remove(&self, id: &str) {
         if let Err(e) = self.remove_record(id) {
-            eprintln!("berthd: removing container {id} (AutoRemove): {e}");
+            crate::daemon_log!("berthd: removing container {id} (AutoRemove): {e}");
         }
     }
 

@@ -181,7 +181,7 @@ impl Shared {
 pub fn main(args: &[String], extensions: &[std::sync::Arc<dyn Extension>]) -> i32 {
     let mut report = std::io::stdout();
     let [root, id, attachers] = args else {
-        eprintln!("usage: monitor ROOT ID ATTACHERS");
+        crate::daemon_log!("usage: monitor ROOT ID ATTACHERS");
         return 2;
     };
     let attachers: usize = attachers.parse().unwrap_or(0);

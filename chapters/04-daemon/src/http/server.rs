@@ -369,7 +369,9 @@ fn accept_loop(listener: Listener, wake: UnixStream, shared: Arc<Shared>) {
             Ok(_) => {}
             Err(Errno::EINTR) => continue,
             Err(e) => {
-                eprintln!("berth: poll on the daemon socket failed, no longer accepting: {e}");
+                crate::daemon_log!(
+                    "berth: poll on the daemon socket failed, no longer accepting: {e}"
+                );
                 return;
             }
         }
@@ -394,7 +396,7 @@ fn accept_loop(listener: Listener, wake: UnixStream, shared: Arc<Shared>) {
             Err(e) => {
                 // EMFILE and friends: the pending connection stays queued and poll() would
                 // report it again at once. Pause instead of spinning at 100% CPU.
-                eprintln!("berth: accept failed: {e}");
+                crate::daemon_log!("berth: accept failed: {e}");
                 thread::sleep(Duration::from_millis(100));
             }
         }
