@@ -60,6 +60,37 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// What a chapter's binary printed and how it ended, as its tests read it.
+#[derive(Debug)]
+pub struct Output {
+    /// The exit code, or -1 when a signal ended it.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// Panics with everything printed unless the command exited 0.
+    pub fn ok(self) -> Output {
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Output {
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 /// A fresh directory for one test, removed when dropped (also when the test fails).
 ///
 /// The name carries the test's label so that a leak on a shared machine says whose it was.

@@ -11,25 +11,7 @@ pub struct Ch02 {
     root: tempfile::TempDir,
 }
 
-/// What a command printed and how it ended.
-#[derive(Debug)]
-pub struct Output {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Output {
-    /// Panics with everything printed unless the command exited 0.
-    pub fn ok(self) -> Output {
-        assert_eq!(
-            self.code, 0,
-            "stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
+pub use berth_tests::Output;
 
 /// A fixture image built by scripts/fixtures.sh: `busybox-oci`, `layered-oci`, `busybox.tar`.
 pub fn fixture(name: &str) -> PathBuf {
@@ -63,11 +45,7 @@ impl Ch02 {
 
     pub fn run(&self, args: &[&str]) -> Output {
         let out = self.command(args).output().expect("running ch02");
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Output::from(out)
     }
 
     /// Loads a fixture image.

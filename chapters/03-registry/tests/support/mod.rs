@@ -15,25 +15,7 @@ pub struct Ch03 {
     dir: tempfile::TempDir,
 }
 
-/// What a command printed and how it ended.
-#[derive(Debug)]
-pub struct Output {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Output {
-    /// Panics with everything printed unless the command exited 0.
-    pub fn ok(self) -> Output {
-        assert_eq!(
-            self.code, 0,
-            "stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
+pub use berth_tests::Output;
 
 impl Ch03 {
     pub fn new(label: &str) -> Ch03 {
@@ -75,7 +57,7 @@ impl Ch03 {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        collect(self.command(args).output().expect("running ch03"))
+        Output::from(self.command(args).output().expect("running ch03"))
     }
 
     /// Runs with `input` on stdin (for `login --password-stdin`).
@@ -93,7 +75,7 @@ impl Ch03 {
             .unwrap()
             .write_all(input.as_bytes())
             .unwrap();
-        collect(child.wait_with_output().unwrap())
+        Output::from(child.wait_with_output().unwrap())
     }
 
     /// Every path in the store but `locks/` and `tmp/` (cleaned by the next command), with
@@ -121,14 +103,6 @@ impl Ch03 {
         }
         out.sort();
         out
-    }
-}
-
-fn collect(out: std::process::Output) -> Output {
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
