@@ -3,11 +3,12 @@
 
 use berth_namespaces::signals::{self, BlockedSignals};
 
-use crate::container::{self, RunOptions};
+use crate::container::{self, ContainerRecord, RunOptions};
 use crate::state::{RunState, Status, now_rfc3339, process_start};
 use crate::store::IoContext;
 use crate::store::Store;
 use crate::text::{human_duration, human_size, parse_rfc3339};
+use berth_namespaces::ContainerConfig;
 
 /// An error for the user, with the exit code a CLI should leave with (Docker's: 125 when the
 /// engine failed, 126 and 127 when the command could not be run).
@@ -101,9 +102,8 @@ pub fn ps_table(store: &Store, all: bool) -> Result<String, CliError> {
 }
 
 // ANCHOR: run
-/// `run` in the foreground: create the container, start it with chapter 1's runtime, forward
-/// signals until it exits, record its exit code in `state.json` (or remove it with `rm`).
-/// Returns its code.
+/// `run` in the foreground: create the container, run it (see [`run_created`]), and remove it
+/// afterwards with `rm`, also when it could not start. Returns its code.
 pub fn run_foreground(
     store: &Store,
     image: &str,
@@ -111,21 +111,27 @@ pub fn run_foreground(
     rm: bool,
 ) -> Result<u8, CliError> {
     let (record, config) = container::create(store, image, options)?;
+    let result = run_created(store, &record, &config);
+    if rm {
+        container::remove(store, &record.id)?;
+    }
+    result.map(|code| code as u8)
+}
+
+/// Runs a created container in the foreground, as its own monitor: start it with chapter 1's
+/// runtime, record it running in `state.json`, forward signals until it exits, record how it
+/// ended. Returns its exit code; a start that failed is an error with Docker's exit code.
+pub fn run_created(
+    store: &Store,
+    record: &ContainerRecord,
+    config: &ContainerConfig,
+) -> Result<i32, CliError> {
     let dir = record.dir(store);
     let blocked = BlockedSignals::block()?;
-    let running = match berth_namespaces::start(&config) {
-        Ok(running) => running,
-        Err(error) => {
-            // The container exists but never ran; `--rm` still removes it.
-            if rm {
-                container::remove(store, &record.id)?;
-            }
-            return Err(CliError {
-                message: error.to_string(),
-                code: error.exit_code() as u8,
-            });
-        }
-    };
+    let running = berth_namespaces::start(config).map_err(|error| CliError {
+        message: error.to_string(),
+        code: error.exit_code() as u8,
+    })?;
     // We are its monitor: we wait for it, and write down how it ended.
     let pid = running.pid().as_raw();
     let me = std::process::id() as i32;
@@ -140,15 +146,11 @@ pub fn run_foreground(
     };
     state.save(&dir).context("writing the run state", &dir)?;
     let code = signals::forward_until_exit(&running, &blocked)?.code();
-    if rm {
-        container::remove(store, &record.id)?;
-    } else {
-        state.status = Status::Exited;
-        state.exit_code = Some(code);
-        state.finished_at = Some(now_rfc3339());
-        state.save(&dir).context("writing the run state", &dir)?;
-    }
-    Ok(code as u8)
+    state.status = Status::Exited;
+    state.exit_code = Some(code);
+    state.finished_at = Some(now_rfc3339());
+    state.save(&dir).context("writing the run state", &dir)?;
+    Ok(code)
 }
 // ANCHOR_END: run
 

@@ -20,9 +20,7 @@ use std::process::ExitCode;
 use berth_images::cli::{self, CliError};
 use berth_images::container;
 use berth_images::load;
-use berth_images::state::{RunState, Status, now_rfc3339, process_start};
 use berth_images::store::{DEFAULT_ROOT, Store};
-use berth_namespaces::signals::{self, BlockedSignals};
 use berth_volumes::attach::{self, ContainerMounts};
 use berth_volumes::spec::{self, MountSpec};
 use berth_volumes::volume::{self, Volumes};
@@ -285,41 +283,12 @@ fn run_container(store: &Store, volumes: &Volumes, args: &MountRunArgs) -> Resul
             return Err(error.into());
         }
     };
-    let finish = |code: Option<i32>| -> Result<(), CliError> {
-        if args.run.rm {
-            container::remove(store, &record.id)?;
-            mounts.remove_anonymous(volumes, &store.containers_dir());
-        } else if let Some(code) = code {
-            let mut state = RunState::load(&dir);
-            state.status = Status::Exited;
-            state.exit_code = Some(code);
-            state.finished_at = Some(now_rfc3339());
-            state.save(&dir)?;
-        }
-        Ok(())
-    };
-    let blocked = BlockedSignals::block()?;
-    let running = match berth_namespaces::start(&config) {
-        Ok(running) => running,
-        Err(error) => {
-            finish(None)?;
-            return Err(CliError {
-                message: error.to_string(),
-                code: error.exit_code() as u8,
-            });
-        }
-    };
-    let pid = running.pid().as_raw();
-    let state = RunState {
-        status: Status::Running,
-        pid: Some(pid),
-        pid_start: process_start(pid),
-        started_at: Some(now_rfc3339()),
-        ..RunState::default()
-    };
-    state.save(&dir)?;
-    let code = signals::forward_until_exit(&running, &blocked)?.code();
-    finish(Some(code))?;
-    Ok(code as u8)
+    // Run it as `ch02 run` does; with `--rm`, its anonymous volumes go with it.
+    let result = cli::run_created(store, &record, &config);
+    if args.run.rm {
+        container::remove(store, &record.id)?;
+        mounts.remove_anonymous(volumes, &store.containers_dir());
+    }
+    result.map(|code| code as u8)
 }
 // ANCHOR_END: run
