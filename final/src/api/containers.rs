@@ -18,7 +18,7 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use super::filters::{self, Filters};
-use super::{Daemon, create, errors, param, volumes};
+use super::{Daemon, Route, create, errors, param, volumes, with_daemon};
 use crate::engine::{
     self, AttachOptions, ContainerView, EngineError, LogOptions, Session, Status, StreamKind,
     WaitCondition, frame,
@@ -29,14 +29,9 @@ pub const RAW_STREAM: &str = "application/vnd.docker.raw-stream";
 /// The Content-Type of framed stdout/stderr.
 pub const MULTIPLEXED_STREAM: &str = "application/vnd.docker.multiplexed-stream";
 
-type Handler = fn(&Arc<Daemon>, &mut Request) -> Result<Response, HttpError>;
-
 /// Adds this module's routes.
 pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
-    let d = |f: Handler| {
-        let daemon = Arc::clone(daemon);
-        move |req: &mut Request| f(&daemon, req)
-    };
+    let d = |f: Route| with_daemon(daemon, f);
     router
         .post("/containers/create", d(create_container))
         .get("/containers/json", d(list))

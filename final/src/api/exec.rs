@@ -13,18 +13,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::containers::{dimensions, pump, stream_type};
-use super::{Daemon, errors, param};
+use super::{Daemon, Route, errors, param, with_daemon};
 use crate::engine::{ExecSpec, StreamKind};
 use std::io::Write;
 
-type Handler = fn(&Arc<Daemon>, &mut Request) -> Result<Response, HttpError>;
-
 /// Adds this module's routes.
 pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
-    let d = |f: Handler| {
-        let daemon = Arc::clone(daemon);
-        move |req: &mut Request| f(&daemon, req)
-    };
+    let d = |f: Route| with_daemon(daemon, f);
     router
         .post("/containers/{id}/exec", d(create))
         .post("/exec/{id}/start", d(start))

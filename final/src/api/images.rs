@@ -21,15 +21,12 @@ use berth_registry::{Platform, PullOptions};
 use serde_json::{Value, json};
 
 use super::filters::{self, Filters};
-use super::{Daemon, auth, errors, param, progress};
+use super::{Daemon, Route, auth, errors, param, progress, with_daemon};
 
 /// Adds this module's routes. The literal ones come first: `/images/json` is the list, not
 /// the inspection of an image called "json".
 pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
-    let d = |f: fn(&Arc<Daemon>, &mut Request) -> Result<Response, HttpError>| {
-        let daemon = Arc::clone(daemon);
-        move |req: &mut Request| f(&daemon, req)
-    };
+    let d = |f: Route| with_daemon(daemon, f);
     router
         .post("/images/create", d(pull))
         .get("/images/json", d(list))

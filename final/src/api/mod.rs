@@ -43,7 +43,7 @@ pub mod volumes;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth_daemon::http::{ApiVersion, Handler, Headers, Request, Response, Router};
+use berth_daemon::http::{ApiVersion, Handler, Headers, HttpError, Request, Response, Router};
 use berth_registry::RegistryConfig;
 
 use crate::engine::Engine;
@@ -135,6 +135,18 @@ fn routes(daemon: Arc<Daemon>) -> Router {
     let router = images::routes(router, &daemon);
     let router = volumes::routes(router, &daemon);
     unsupported::routes(router)
+}
+
+/// A route of this API: a function of the daemon and the request.
+pub(crate) type Route = fn(&Arc<Daemon>, &mut Request) -> Result<Response, HttpError>;
+
+/// A [`Route`] bound to the daemon, as the router takes it.
+pub(crate) fn with_daemon(
+    daemon: &Arc<Daemon>,
+    handler: Route,
+) -> impl Fn(&mut Request) -> Result<Response, HttpError> + Send + Sync + 'static {
+    let daemon = Arc::clone(daemon);
+    move |req: &mut Request| handler(&daemon, req)
 }
 
 /// The value of a route parameter (the router only calls a handler when it matched).

@@ -20,17 +20,12 @@ use berth_volumes::volume::{self, Volume, VolumeError, Volumes};
 use serde_json::{Value, json};
 
 use super::filters::Filters;
-use super::{Daemon, param};
+use super::{Daemon, Route, param, with_daemon};
 use crate::engine::ContainerView;
-
-type Handler = fn(&Arc<Daemon>, &mut Request) -> Result<Response, HttpError>;
 
 /// Adds this module's routes.
 pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
-    let d = |f: Handler| {
-        let daemon = Arc::clone(daemon);
-        move |req: &mut Request| f(&daemon, req)
-    };
+    let d = |f: Route| with_daemon(daemon, f);
     router
         .get("/volumes", d(list))
         .post("/volumes/create", d(create))
