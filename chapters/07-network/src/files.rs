@@ -1,0 +1,1 @@
+//! (chapter 7 core: to be written on branch net-core)

@@ -1,0 +1,1 @@
+//! (chapter 7 services: to be written on branch net-services)
