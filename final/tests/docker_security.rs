@@ -8,8 +8,10 @@
 
 mod support;
 
-use support::Daemon;
+use std::os::fd::AsRawFd;
+
 use support::registry::BusyboxRegistry;
+use support::{Daemon, DaemonBuilder};
 
 /// Docker's default capabilities (`CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID
 /// SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP`) as a mask.
@@ -25,8 +27,12 @@ struct Secured {
 }
 
 fn daemon_with_busybox(label: &str) -> Secured {
+    secured(Daemon::builder().label(label))
+}
+
+fn secured(builder: DaemonBuilder) -> Secured {
     let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label(label).start();
+    let daemon = builder.start();
     let image = registry.image();
     daemon.docker(&["pull", "-q", &image]).ok();
     Secured {
@@ -259,4 +265,93 @@ fn a_bad_flag_is_refused_and_nothing_is_created() {
     }
     let all = t.daemon.docker(&["ps", "-aq"]);
     assert_eq!(all.ok().trim(), "", "a refused create left a container");
+}
+
+/// Whether the file open as `path` sits on a read-only mount.
+fn on_read_only_mount(path: &str) -> bool {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("opening {path}: {e}"));
+    let mut fs = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: fstatvfs fills the buffer for a descriptor we hold.
+    assert_eq!(
+        unsafe { libc::fstatvfs(file.as_raw_fd(), fs.as_mut_ptr()) },
+        0
+    );
+    // SAFETY: filled by the successful call.
+    unsafe { fs.assume_init() }.f_flag & libc::ST_RDONLY != 0
+}
+
+/// The pids whose parent is `pid`.
+fn children_of(pid: &str) -> Vec<String> {
+    let path = format!("/proc/{pid}/task/{pid}/children");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+/// CVE-2019-5736: a process that enters a container starts as a clone of berthd (`docker
+/// exec`'s, and `--init`'s PID 1 for the container's whole life), so its `/proc/PID/exe` is a
+/// way to berthd's binary. The container takes a handle on it, tries to write through it, and
+/// makes berthd run itself inside the container with a `#!/proc/self/exe` script. The daemon
+/// runs from a copy of berthd, so a failure harms nothing real. While some berthd runs, the
+/// kernel refuses writes with ETXTBSY; the seal is what makes the handle useless after that
+/// (chapter 6's `exe.rs` unit tests write through such a handle once no one runs the file).
+#[test]
+fn the_daemons_binary_cannot_be_written_through_proc_exe() {
+    let t = secured(Daemon::builder().label("sec-exe").own_binary());
+    let before = std::fs::read(t.daemon.program()).expect("reading the berthd copy");
+    let script = "printf '#!/proc/self/exe\\n' > /evil && chmod +x /evil && \
+                  exec 9</proc/1/exe && exec sleep 600";
+    // berthd is dynamically linked: the attacker's image would bring a C library; here the
+    // host's, read-only.
+    let libs = [
+        "-v",
+        "/usr/lib64:/lib64:ro",
+        "-v",
+        "/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro",
+    ];
+    let mut run = vec!["run", "-d", "--init"];
+    run.extend(libs);
+    run.extend([t.image.as_str(), "sh", "-c", script]);
+    let id = t.daemon.docker(&run).ok().trim().to_owned();
+    let pid = t
+        .daemon
+        .docker(&["inspect", "-f", "{{.State.Pid}}", &id])
+        .ok()
+        .trim()
+        .to_owned();
+    // The holder is init's child (the command, PID 2 inside); wait for its `exec 9<`.
+    let holder = (0..200)
+        .find_map(|_| {
+            let found = children_of(&pid)
+                .into_iter()
+                .find(|c| std::fs::read_link(format!("/proc/{c}/fd/9")).is_ok());
+            if found.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            found
+        })
+        .expect("the container's command never opened /proc/1/exe as fd 9");
+    assert!(
+        on_read_only_mount(&format!("/proc/{holder}/fd/9")),
+        "the container holds --init's executable on a writable mount"
+    );
+    assert!(on_read_only_mount(&format!("/proc/{pid}/exe")));
+
+    let write = t
+        .daemon
+        .docker(&["exec", &id, "sh", "-c", "echo pwned > /proc/1/exe"]);
+    assert_ne!(write.code, Some(0), "{write:?}");
+    // The shebang runs berthd (its view) inside the container, where it refuses the args;
+    // a watcher in the container tries every new process's exe meanwhile.
+    let watcher =
+        "while :; do for e in /proc/[0-9]*/exe; do echo pwned 2>/dev/null >$e; done; done";
+    t.daemon
+        .docker(&["exec", "-d", &id, "sh", "-c", watcher])
+        .ok();
+    for _ in 0..5 {
+        let evil = t.daemon.docker(&["exec", &id, "/evil"]);
+        assert_ne!(evil.code, Some(0), "{evil:?}");
+        assert!(evil.stderr.contains("Usage"), "{evil:?}");
+    }
+    let after = std::fs::read(t.daemon.program()).expect("reading the berthd copy");
+    assert!(before == after, "berthd's binary changed");
 }

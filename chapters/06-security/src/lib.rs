@@ -16,6 +16,7 @@
 
 pub mod caps;
 pub mod engine;
+pub mod exe;
 pub mod paths;
 pub mod seccomp;
 

@@ -2,6 +2,10 @@
 //!
 //! Start-up, in order, each step for a reason:
 //!
+//! 0. berthd re-executes itself from a sealed, read-only view of its binary (chapter 6's
+//!    `exe.rs`): every process it clones into a container (`docker exec`'s, `--init`'s PID 1)
+//!    then has that view as `/proc/self/exe`, never the host's writable file
+//!    (CVE-2019-5736). The zygote and monitors run `/proc/self/exe`, the same view.
 //! 1. `berthd monitor ...` is not the daemon at all: the engine runs berthd itself as the
 //!    small process that watches one container (so a container outlives a daemon restart),
 //!    and as the zygote that forks those (`berthd monitor --zygote ROOT`).
@@ -45,6 +49,12 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // ANCHOR: seal
+    if let Err(error) = berth_security::exe::seal_self() {
+        berth_daemon::daemon_log!("berthd: {:#}", anyhow::Error::new(error));
+        return ExitCode::FAILURE;
+    }
+    // ANCHOR_END: seal
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("monitor") {
         std::process::exit(berth::engine::monitor_main(&args[2..]));
@@ -174,8 +184,9 @@ fn lock_data_root(root: &Path) -> anyhow::Result<Flock<File>> {
 }
 // ANCHOR_END: lock
 
-/// Opens the container engine; it runs berthd itself as each container's monitor.
+/// Opens the container engine; it runs berthd itself as each container's monitor, as
+/// `/proc/self/exe`: the sealed view this process runs from, not the file on the host.
 fn open_engine(root: &Path) -> anyhow::Result<Arc<Engine>> {
-    let program: PathBuf = std::env::current_exe().context("finding berthd's own path")?;
+    let program = PathBuf::from("/proc/self/exe");
     berth::engine::open(root, program).context("opening the container engine")
 }

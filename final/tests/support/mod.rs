@@ -104,6 +104,8 @@ pub struct DaemonBuilder {
     label: String,
     mirrors: Vec<String>,
     insecure: Vec<String>,
+    own_binary: bool,
+    inherited: Option<(i32, PathBuf)>,
 }
 
 impl DaemonBuilder {
@@ -122,6 +124,21 @@ impl DaemonBuilder {
     /// `--insecure-registry HOST`: plain HTTP to a registry that is not on loopback.
     pub fn insecure_registry(mut self, host: &str) -> Self {
         self.insecure.push(host.to_owned());
+        self
+    }
+
+    /// Runs a copy of berthd in the test's directory instead of cargo's: for tests that try
+    /// to overwrite the daemon's binary from a container, so that nothing real is harmed even
+    /// when they fail.
+    pub fn own_binary(mut self) -> Self {
+        self.own_binary = true;
+        self
+    }
+
+    /// Starts berthd with `path` open (read-only, not close-on-exec) as descriptor `fd`, as
+    /// a careless parent (`exec 7</etc/hostname` in a shell) would leave it.
+    pub fn inherited_fd(mut self, fd: i32, path: &Path) -> Self {
+        self.inherited = Some((fd, path.to_owned()));
         self
     }
 
@@ -149,9 +166,18 @@ impl DaemonBuilder {
         for host in &self.insecure {
             args.extend(["--insecure-registry".to_owned(), host.clone()]);
         }
+        let program = if self.own_binary {
+            let copy = dir.path().join("berthd");
+            std::fs::copy(BERTHD, &copy).expect("copying berthd into the test's directory");
+            copy
+        } else {
+            PathBuf::from(BERTHD)
+        };
         let mut daemon = Daemon {
             dir,
             args,
+            program,
+            inherited: self.inherited,
             child: None,
         };
         daemon.restart();
@@ -165,6 +191,10 @@ pub struct Daemon {
     /// Removed last, on drop, after every process and mount of the daemon is gone.
     dir: tempfile::TempDir,
     args: Vec<String>,
+    /// The berthd that runs: cargo's, or a copy in `dir` ([`DaemonBuilder::own_binary`]).
+    program: PathBuf,
+    /// A descriptor berthd inherits at start ([`DaemonBuilder::inherited_fd`]).
+    inherited: Option<(i32, PathBuf)>,
     child: Option<Child>,
 }
 
@@ -199,6 +229,11 @@ impl Daemon {
         format!("unix://{}", self.socket().display())
     }
 
+    /// The berthd binary this daemon runs.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
     /// The daemon's pid, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -219,7 +254,23 @@ impl Daemon {
             .append(true)
             .open(self.dir.path().join("berthd.log"))
             .expect("opening berthd.log");
-        let mut command = Command::new(BERTHD);
+        let mut command = Command::new(&self.program);
+        // Open until the spawn below, closed in the test when this function returns.
+        let mut _inherited = None;
+        if let Some((fd, path)) = &self.inherited {
+            let file = File::open(path).expect("opening the file berthd inherits");
+            let (fd, source) = (*fd, std::os::fd::AsRawFd::as_raw_fd(&file));
+            // SAFETY: dup2 only, between fork and exec; `file` outlives the spawn.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                    if libc::dup2(source, fd) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            _inherited = Some(file);
+        }
         command
             .args(&self.args)
             .stdin(Stdio::null())
@@ -228,7 +279,7 @@ impl Daemon {
         isolate_env(&mut command, self.dir.path());
         let child = command
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {BERTHD}: {e}"));
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.program.display()));
         self.child = Some(child);
         let started = Instant::now();
         loop {

@@ -134,6 +134,11 @@ fn print_bpf(args: SecurityArgs) -> Result<u8, (String, u8)> {
 }
 
 fn main() -> ExitCode {
+    // `--init`'s PID 1 is a clone of ch06: it must not be a way to the file on the host.
+    if let Err(error) = berth_security::exe::seal_self() {
+        eprintln!("ch06: {error}");
+        return ExitCode::FAILURE;
+    }
     let result = match Cli::parse().command {
         Command::Run(args) => run(args),
         Command::Bpf(args) => print_bpf(args),
