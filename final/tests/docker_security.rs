@@ -355,3 +355,57 @@ fn the_daemons_binary_cannot_be_written_through_proc_exe() {
     let after = std::fs::read(t.daemon.program()).expect("reading the berthd copy");
     assert!(before == after, "berthd's binary changed");
 }
+
+/// The processes of `daemon` (monitors, zygote, containers, execs, not berthd itself) that
+/// hold `path` open, with the descriptor.
+fn holders_of(daemon: &Daemon, path: &std::path::Path) -> Vec<String> {
+    let daemon_pid = daemon.pid().map(|p| p as i32);
+    let mut found = Vec::new();
+    for pid in support::cleanup::processes_of(daemon.dir()) {
+        if Some(pid) == daemon_pid {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|target| target == path) {
+                found.push(format!("pid {pid} fd {}", fd.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+/// A descriptor berthd inherits at start (a shell's `exec 7</etc/hostname`) reaches none of
+/// the processes it runs: not its zygote or monitors, not a container, not an exec.
+#[test]
+fn a_descriptor_berthd_inherits_reaches_no_process_it_runs() {
+    let marker = std::path::Path::new("/etc/hostname");
+    let t = secured(Daemon::builder().label("sec-fds").inherited_fd(7, marker));
+    let id = t
+        .daemon
+        .docker(&["run", "-d", "--init", &t.image, "sleep", "600"])
+        .ok()
+        .trim()
+        .to_owned();
+    let listing = "ls -l /proc/self/fd | grep -c hostname; true";
+    let in_run = t
+        .daemon
+        .docker(&["run", "--rm", &t.image, "sh", "-c", listing]);
+    assert_eq!(in_run.ok().trim(), "0", "{in_run:?}");
+    let in_exec = t.daemon.docker(&["exec", &id, "sh", "-c", listing]);
+    assert_eq!(in_exec.ok().trim(), "0", "{in_exec:?}");
+    assert_eq!(holders_of(&t.daemon, marker), Vec::<String>::new());
+    // berthd itself keeps it, marked close-on-exec (flags in octal; 02000000 is O_CLOEXEC).
+    let pid = t.daemon.pid().expect("berthd runs");
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/7")).unwrap_or_default();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok());
+    assert!(
+        flags.is_none_or(|f| f & libc::O_CLOEXEC as u32 != 0),
+        "{info}"
+    );
+}

@@ -14,6 +14,11 @@
 //! a process entering a running container closes them for real, because a process already in
 //! there could look at its `/proc/<pid>/fd` first (`enter.rs`).
 //!
+//! A daemon does the same to what *it* inherited: berthd marks every descriptor from 3 up
+//! close-on-exec first thing at start ([`close_on_exec_from_3`]), so a descriptor its
+//! parent left open (a shell's `exec 7</etc/hostname`, a supervisor's socket) reaches none
+//! of the processes it runs: its zygote, monitors, registry helpers, containers.
+//!
 //! Like everything in the child, these functions allocate nothing.
 
 use std::os::fd::RawFd;
@@ -29,7 +34,7 @@ fn close_range(first: u32, last: u32, flags: libc::c_uint) -> Result<(), Errno> 
 
 // ANCHOR: hygiene
 /// Marks every descriptor from 3 up close-on-exec: the command gets 0, 1 and 2 only.
-pub(crate) fn close_on_exec_from_3() -> Result<(), Errno> {
+pub fn close_on_exec_from_3() -> Result<(), Errno> {
     close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC)
 }
 

@@ -2,19 +2,22 @@
 //!
 //! Start-up, in order, each step for a reason:
 //!
-//! 0. berthd re-executes itself from a sealed, read-only view of its binary (chapter 6's
+//! 1. berthd re-executes itself from a sealed, read-only view of its binary (chapter 6's
 //!    `exe.rs`): every process it clones into a container (`docker exec`'s, `--init`'s PID 1)
 //!    then has that view as `/proc/self/exe`, never the host's writable file
 //!    (CVE-2019-5736). The zygote and monitors run `/proc/self/exe`, the same view.
-//! 1. `berthd monitor ...` is not the daemon at all: the engine runs berthd itself as the
+//! 2. `berthd monitor ...` is not the daemon at all: the engine runs berthd itself as the
 //!    small process that watches one container (so a container outlives a daemon restart),
 //!    and as the zygote that forks those (`berthd monitor --zygote ROOT`).
-//! 2. SIGTERM and SIGINT are blocked *before any thread exists*, so every thread inherits the
+//! 3. Every descriptor it inherited from 3 up is marked close-on-exec (chapter 1's `fds.rs`):
+//!    none of them reaches a process berthd runs. berthd takes no descriptor from its
+//!    parent (no systemd socket activation), so it keeps none.
+//! 4. SIGTERM and SIGINT are blocked *before any thread exists*, so every thread inherits the
 //!    mask and the main thread alone receives them, with `sigwait`, at a point of its choosing.
-//! 3. The daemon becomes a child subreaper: orphans of its containers' monitors are reparented
+//! 5. The daemon becomes a child subreaper: orphans of its containers' monitors are reparented
 //!    to it rather than to PID 1, which on these machines reaps lazily.
-//! 4. One daemon per data root: an exclusive lock on `<data-root>/berthd.lock`.
-//! 5. Settings (flags + `daemon.json`), the store, the engine, then the listeners.
+//! 6. One daemon per data root: an exclusive lock on `<data-root>/berthd.lock`.
+//! 7. Settings (flags + `daemon.json`), the store, the engine, then the listeners.
 //!
 //! On SIGTERM or SIGINT the daemon stops accepting, gives in-flight requests a moment to
 //! finish, and exits **without stopping containers**: they run on under their monitors, and the
@@ -70,6 +73,8 @@ fn main() -> ExitCode {
 }
 
 fn run(flags: Flags) -> anyhow::Result<()> {
+    berth_namespaces::fds::close_on_exec_from_3()
+        .context("marking inherited descriptors close-on-exec")?;
     // ANCHOR: signals
     let mut stop_signals = SigSet::empty();
     stop_signals.add(Signal::SIGTERM);
