@@ -55,6 +55,12 @@ pub struct Flags {
     /// registries always may, as in Docker
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registries: Vec<String>,
+    /// Run every container in a user namespace whose root is an unprivileged host id: "default"
+    /// (the dockremap user, created with its /etc/subuid and /etc/subgid ranges if missing),
+    /// USER or USER:GROUP (with ranges of their own). Resolved and checked at start; berthd
+    /// refuses to start with it until containers run remapped
+    #[arg(long = "userns-remap", value_name = "default|USER[:GROUP]")]
+    pub userns_remap: Option<String>,
     /// The settings file, with Docker's daemon.json keys [default: /etc/berth/daemon.json, if
     /// it exists]
     #[arg(long, value_name = "FILE")]
@@ -73,6 +79,7 @@ struct FileSettings {
     tlskey: Option<PathBuf>,
     registry_mirrors: Option<Vec<String>>,
     insecure_registries: Option<Vec<String>>,
+    userns_remap: Option<String>,
 }
 
 /// TLS for the TCP listeners.
@@ -97,6 +104,8 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// Mirrors and insecure registries for chapter 3.
     pub registries: RegistryConfig,
+    /// `userns-remap`, as given (chapter 6's `userns::Remap` resolves it).
+    pub userns_remap: Option<String>,
 }
 
 /// Why the settings were refused.
@@ -216,6 +225,7 @@ impl Settings {
             c,
         )
         .unwrap_or_default();
+        let userns_remap = merge(flags.userns_remap, file.userns_remap, "userns-remap", c);
         if !conflicts.is_empty() {
             return Err(ConfigError::Conflict {
                 path: path.to_owned(),
@@ -282,6 +292,7 @@ impl Settings {
             hosts,
             tls,
             registries,
+            userns_remap,
         })
     }
 }
@@ -313,6 +324,8 @@ mod tests {
         assert_eq!(s.hosts.len(), 2);
         assert_eq!(s.registries.mirrors, ["http://127.0.0.1:5000"]);
         assert!(s.registries.is_insecure("reg:5000"));
+        let s = merged(Flags::default(), r#"{"userns-remap":"default"}"#).unwrap();
+        assert_eq!(s.userns_remap.as_deref(), Some("default"));
     }
 
     #[test]

@@ -409,3 +409,48 @@ fn a_descriptor_berthd_inherits_reaches_no_process_it_runs() {
         "{info}"
     );
 }
+
+/// `userns-remap` is resolved at start and refused with the reason, naming the file that
+/// lacks a range (this host's `/etc/subuid` has none for an unknown user; "default" is not
+/// tried: it would create the `dockremap` user on the machine).
+#[test]
+fn userns_remap_is_resolved_then_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = dir.path().join("daemon.json");
+    let setting = r#"{"userns-remap": "berth-no-such-user:berth-no-such-group"}"#;
+    std::fs::write(&config, setting).expect("writing daemon.json");
+    let started = std::process::Command::new(support::BERTHD)
+        .arg("--data-root")
+        .arg(dir.path().join("root"))
+        .arg("-H")
+        .arg(format!("unix://{}", dir.path().join("sock").display()))
+        .arg("--config-file")
+        .arg(&config)
+        .output()
+        .expect("running berthd");
+    let stderr = String::from_utf8_lossy(&started.stderr);
+    assert!(!started.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("/etc/subuid has no range for \"berth-no-such-user\""),
+        "{stderr}"
+    );
+}
+
+/// `--userns host` is what every container gets without `userns-remap`: accepted.
+#[test]
+fn userns_host_is_accepted() {
+    let t = daemon_with_busybox("sec-userns-host");
+    let map = t.daemon.docker(&[
+        "run",
+        "--rm",
+        "--userns",
+        "host",
+        &t.image,
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(
+        map.ok().split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "4294967295"]
+    );
+}

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod exe;
 pub mod paths;
 pub mod seccomp;
+pub mod userns;
 
 use std::path::{Path, PathBuf};
 

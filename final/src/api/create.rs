@@ -94,7 +94,6 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("StorageOpt", "--storage-opt"),
     ("CgroupParent", "--cgroup-parent"),
     ("PidMode", "--pid"),
-    ("UsernsMode", "--userns"),
     ("UTSMode", "--uts"),
     ("Cgroup", "--cgroup"),
 ];
@@ -137,6 +136,12 @@ fn check_host_config(host: &Value) -> Result<(), HttpError> {
     match text("NetworkMode") {
         "" | "default" | "bridge" | "none" => {}
         other => return Err(refuse("--network", &format!("NetworkMode {other:?}"))),
+    }
+    // Without `userns-remap` every container shares the host's user ids: `--userns host`
+    // is what it gets, so that is the one mode honoured (Docker knows no other).
+    match text("UsernsMode") {
+        "" | "host" => {}
+        other => return Err(refuse("--userns", &format!("UsernsMode {other:?}"))),
     }
     match text("IpcMode") {
         "" | "private" | "shareable" => {}

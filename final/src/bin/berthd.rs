@@ -86,6 +86,9 @@ fn run(flags: Flags) -> anyhow::Result<()> {
     nix::sys::prctl::set_child_subreaper(true).context("becoming a child subreaper")?;
 
     let settings = Settings::load(flags)?;
+    if let Some(setting) = &settings.userns_remap {
+        refuse_userns_remap(setting)?;
+    }
     std::fs::create_dir_all(&settings.data_root)
         .with_context(|| format!("creating the data root {}", settings.data_root.display()))?;
     let _lock = lock_data_root(&settings.data_root)?;
@@ -170,6 +173,26 @@ fn listen(
         None => host.to_string(),
     };
     Ok((server.spawn(handler)?, address))
+}
+
+/// `userns-remap` is resolved (the `dockremap` user and its ranges made for "default", the
+/// maps checked), then refused: containers do not run remapped yet, and a daemon that took the
+/// setting and ran them as the host's root would be lying about their isolation.
+fn refuse_userns_remap(setting: &str) -> anyhow::Result<()> {
+    let remap = berth_security::userns::Remap::resolve(setting, Path::new("/etc"))?;
+    let lines = |map: &[berth_security::userns::IdMap]| {
+        map.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    anyhow::bail!(
+        "userns-remap {setting:?} resolves to uid map [{}] and gid map [{}] ({}:{}), but          berthd cannot run containers remapped yet (their layers are not shifted to those          ids): remove the setting to start",
+        lines(&remap.uid_map),
+        lines(&remap.gid_map),
+        remap.user,
+        remap.group
+    )
 }
 
 // ANCHOR: lock
