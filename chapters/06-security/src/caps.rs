@@ -7,8 +7,12 @@
 //! effective; **inheritable** and **ambient** are what may pass through `execve`; and the
 //! **bounding** set caps what any later `execve` can ever give, even of a setuid-root
 //! program. Docker's containers run as root with 14 capabilities (the list below) in the
-//! bounding, permitted, effective and inheritable sets, and none ambient: enough to `chown`,
+//! bounding, permitted and effective sets, and none inheritable or ambient: enough to `chown`,
 //! bind port 80 or `mknod`, not enough to mount, load a module or trace a host process.
+//! (Docker before 20.10.14 filled the inheritable set too: then a program of the image with
+//! *file* inheritable capabilities gained them in its permitted set across `execve`, even as
+//! a non-root user, CVE-2022-24769. The probe against a real dockerd, `final/tests/
+//! dockerd_probe.rs`, found that our first version still did.)
 //!
 //! Switching to a non-root user (`docker run -u 1000`) clears the permitted and effective
 //! sets by itself; the bounding set is what stops a setuid binary in the image from getting
@@ -209,7 +213,8 @@ impl ChildStep for Capabilities {
 }
 // ANCHOR_END: step
 
-/// `capset(2)`, version 3 (64-bit sets in two halves): effective = permitted = inheritable.
+/// `capset(2)`, version 3 (64-bit sets in two halves): effective = permitted = `set`,
+/// inheritable empty (see the module documentation).
 fn capset(set: CapSet) -> Result<(), Errno> {
     #[repr(C)]
     struct Header {
@@ -233,7 +238,7 @@ fn capset(set: CapSet) -> Result<(), Errno> {
         Data {
             effective: bits,
             permitted: bits,
-            inheritable: bits,
+            inheritable: 0,
         }
     };
     let data = [half(0), half(32)];
