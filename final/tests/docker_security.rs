@@ -298,7 +298,8 @@ fn children_of(pid: &str) -> Vec<String> {
 fn the_daemons_binary_cannot_be_written_through_proc_exe() {
     let t = secured(Daemon::builder().label("sec-exe").own_binary());
     let before = std::fs::read(t.daemon.program()).expect("reading the berthd copy");
-    let script = "printf '#!/proc/self/exe\\n' > /evil && chmod +x /evil && \
+    // The image's /bin/sh becomes `#!/proc/self/exe` (this shell runs on: it is loaded).
+    let script = "rm /bin/sh && printf '#!/proc/self/exe\\n' > /bin/sh && chmod +x /bin/sh && \
                   exec 9</proc/1/exe && exec sleep 600";
     // berthd is dynamically linked: the attacker's image would bring a C library; here the
     // host's, read-only.
@@ -336,19 +337,25 @@ fn the_daemons_binary_cannot_be_written_through_proc_exe() {
     );
     assert!(on_read_only_mount(&format!("/proc/{pid}/exe")));
 
-    let write = t
-        .daemon
-        .docker(&["exec", &id, "sh", "-c", "echo pwned > /proc/1/exe"]);
+    let write = t.daemon.docker(&[
+        "exec",
+        &id,
+        "busybox",
+        "sh",
+        "-c",
+        "echo pwned > /proc/1/exe",
+    ]);
     assert_ne!(write.code, Some(0), "{write:?}");
-    // The shebang runs berthd (its view) inside the container, where it refuses the args;
+    // `docker exec ID sh`: the shebang runs berthd (its view) inside the container, where it
+    // refuses the args;
     // a watcher in the container tries every new process's exe meanwhile.
     let watcher =
         "while :; do for e in /proc/[0-9]*/exe; do echo pwned 2>/dev/null >$e; done; done";
     t.daemon
-        .docker(&["exec", "-d", &id, "sh", "-c", watcher])
+        .docker(&["exec", "-d", &id, "busybox", "sh", "-c", watcher])
         .ok();
     for _ in 0..5 {
-        let evil = t.daemon.docker(&["exec", &id, "/evil"]);
+        let evil = t.daemon.docker(&["exec", &id, "sh"]);
         assert_ne!(evil.code, Some(0), "{evil:?}");
         assert!(evil.stderr.contains("Usage"), "{evil:?}");
     }

@@ -34,6 +34,7 @@ awk '{split($6,o,","); print "mount:" $5, $9, o[1]}' /proc/self/mountinfo
 echo "fds $(ls /proc/self/fd | tr '\n' ' ')"
 "#;
 
+// ANCHOR: differences
 /// Every line where berthd differs from dockerd 20.10, in one place: `(key, berthd's value,
 /// dockerd's value, why)`, `-` for "no such line". "On purpose" is a choice; "not yet" is
 /// work a later chapter does. Nothing else may differ.
@@ -123,6 +124,7 @@ const DELIBERATE: &[(&str, &str, &str, &str)] = &[
         "not yet: chapter 5 (this host's v1 hierarchies, read-only in Docker's containers)",
     ),
 ];
+// ANCHOR_END: differences
 
 /// A real dockerd of the test's own, stopped and cleaned up on drop.
 struct RealDockerd {
