@@ -294,29 +294,20 @@ mod tests {
     }
 
     #[test]
-    fn a_read_only_bind_refuses_writes_through_proc_exe() {
-        let (_dir, path, bytes) = victim();
-        let fd = read_only_bind(&path).unwrap();
-        assert_eq!(
-            seal_of(&File::from(fd.try_clone().unwrap())),
-            Some(Seal::ReadOnlyMount)
-        );
-        let err = write_through_exe(Some(&fd), &path).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
-        assert_eq!(std::fs::read(&path).unwrap(), bytes);
-    }
-
-    #[test]
-    fn a_sealed_memfd_refuses_writes_through_proc_exe() {
-        let (_dir, path, bytes) = victim();
-        let fd = sealed_memfd(&path).unwrap();
-        assert_eq!(
-            seal_of(&File::from(fd.try_clone().unwrap())),
-            Some(Seal::SealedMemfd)
-        );
-        let err = write_through_exe(Some(&fd), &path).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
-        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    fn both_sealed_views_refuse_writes_through_proc_exe() {
+        type Make = fn(&Path) -> io::Result<OwnedFd>;
+        let views: [(Make, Seal, i32); 2] = [
+            (read_only_bind, Seal::ReadOnlyMount, libc::EROFS),
+            (sealed_memfd, Seal::SealedMemfd, libc::EPERM),
+        ];
+        for (make, seal, errno) in views {
+            let (_dir, path, bytes) = victim();
+            let fd = make(&path).unwrap();
+            assert_eq!(seal_of(&File::from(fd.try_clone().unwrap())), Some(seal));
+            let err = write_through_exe(Some(&fd), &path).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(errno), "{seal:?}: {err}");
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "{seal:?}");
+        }
     }
 
     #[test]
