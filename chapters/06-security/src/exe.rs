@@ -29,7 +29,8 @@
 //!   nothing).
 //!
 //! A binary that already runs from a read-only mount (or a sealed memfd) is left as it is:
-//! that is also how a re-executed process knows it is done.
+//! that is also how a re-executed process knows it is done. So is a binary that a user other
+//! than root runs and may not write: its containers have no more rights than that user.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
@@ -49,6 +50,10 @@ pub enum Seal {
     ReadOnlyMount,
     /// A memfd copy with write, grow and shrink sealed.
     SealedMemfd,
+    /// Not sealed, and no need: a user other than root runs a file it may not write (a
+    /// root-owned `/usr/local/bin/ch06` run rootless), and a container it starts has no
+    /// more rights than that user.
+    NotWritable,
 }
 
 /// Why the binary could not be sealed or run sealed.
@@ -173,6 +178,19 @@ pub fn seal_self() -> Result<Seal, SealError> {
     })?;
     if let Some(seal) = seal_of(&file) {
         return Ok(seal);
+    }
+    // SAFETY: geteuid and faccessat read nothing of ours but a NUL-terminated path.
+    let not_writable = unsafe {
+        libc::geteuid() != 0
+            && libc::faccessat(
+                libc::AT_FDCWD,
+                c"/proc/self/exe".as_ptr(),
+                libc::W_OK,
+                libc::AT_EACCESS,
+            ) != 0
+    };
+    if not_writable {
+        return Ok(Seal::NotWritable);
     }
     let (view, _) = sealed_view(exe)?;
     let argv = cstrings(std::env::args_os())?;
