@@ -268,13 +268,15 @@ impl ParentStep for AttachStep {
 #[derive(Debug)]
 pub struct NetworkExtension {
     root: PathBuf,
-    default: DefaultBridge,
+    default: Option<DefaultBridge>,
 }
 
 impl NetworkExtension {
     /// The extension for the data root `root`, with the default bridge `default` (made at
-    /// the daemon's start if the store has none yet).
-    pub fn for_store(root: &Path, default: DefaultBridge) -> NetworkExtension {
+    /// the daemon's start if the store has none yet; `None`: dockerd's `--bridge none`, no
+    /// default network, so a container that names none gets only `lo`). A monitor's
+    /// extension never makes networks: `None` or not, it finds what the daemon made.
+    pub fn for_store(root: &Path, default: Option<DefaultBridge>) -> NetworkExtension {
         NetworkExtension {
             root: root.to_owned(),
             default,
@@ -284,7 +286,7 @@ impl NetworkExtension {
     /// The store's networks (the predefined ones made if missing).
     pub fn networks(&self) -> Result<Networks, NetworkError> {
         let networks = Networks::open(&self.root)?;
-        networks.ensure_predefined(&self.default)?;
+        networks.ensure_predefined(self.default.as_ref())?;
         Ok(networks)
     }
 
@@ -313,14 +315,19 @@ impl NetworkExtension {
         match std::fs::read(&path) {
             Ok(bytes) => Ok(serde_json::from_slice(&bytes)?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if settings.endpoints.is_empty() {
-                    Ok(vec![EndpointSettings {
+                if !settings.endpoints.is_empty() {
+                    return Ok(settings.endpoints);
+                }
+                // The default network, unless the daemon runs with `--bridge none`.
+                let networks = Networks::open(&self.root)?;
+                Ok(match networks.find("bridge") {
+                    Ok(_) => vec![EndpointSettings {
                         network: "bridge".to_owned(),
                         ..EndpointSettings::default()
-                    }])
-                } else {
-                    Ok(settings.endpoints)
-                }
+                    }],
+                    Err(NetworkError::NotFound(_)) => Vec::new(),
+                    Err(e) => return Err(e.into()),
+                })
             }
             Err(source) => Err(EngineNetError::Attached { path, source }.into()),
         }

@@ -187,13 +187,30 @@ impl Default for DefaultBridge {
 }
 
 impl DefaultBridge {
-    /// The default bridge on `subnet` (gateway `.1`), as `dockerd --bip` would make it.
+    /// The default bridge on `subnet` (gateway `.1`).
     pub fn on(subnet: Subnet) -> DefaultBridge {
         DefaultBridge {
             subnet,
             gateway: subnet.first_host(),
             ..DefaultBridge::default()
         }
+    }
+
+    /// dockerd's `--bip`: the bridge's own address with the subnet's prefix
+    /// (`172.17.0.1/16`).
+    pub fn from_bip(bip: &str) -> Result<DefaultBridge, IpamError> {
+        let bad = || IpamError::BadSubnet(bip.to_owned());
+        let (address, prefix) = bip.split_once('/').ok_or_else(bad)?;
+        let gateway: Ipv4Addr = address.parse().map_err(|_| bad())?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        let subnet = Subnet::new(gateway, prefix)
+            .filter(|s| prefix <= 30 && gateway != s.base() && gateway != s.broadcast())
+            .ok_or_else(bad)?;
+        Ok(DefaultBridge {
+            subnet,
+            gateway,
+            ..DefaultBridge::default()
+        })
     }
 }
 
@@ -296,7 +313,9 @@ impl Networks {
     /// Makes the predefined networks (`bridge`, `host`, `none`) that are missing. The default
     /// bridge's settings are those of its first creation: a changed `default` is taken only
     /// when no container has an address on it (as dockerd's `--bip` at its next start).
-    pub fn ensure_predefined(&self, default: &DefaultBridge) -> Result<(), NetworkError> {
+    /// `None` is dockerd's `--bridge none`: no default `bridge` network (removed if unused),
+    /// and containers that name no network get only `lo`.
+    pub fn ensure_predefined(&self, default: Option<&DefaultBridge>) -> Result<(), NetworkError> {
         let _lock = self.lock()?;
         let networks = self.list()?;
         for (name, driver) in [
@@ -306,7 +325,10 @@ impl Networks {
         ] {
             let existing = networks.iter().find(|n| n.name == name);
             let bridge = driver == Driver::Bridge;
-            let wanted = |id: String, created| Network {
+            let unused = |n: &Network| -> Result<bool, NetworkError> {
+                Ok(self.pool(n)?.addresses.is_empty())
+            };
+            let wanted = |id: String, created, default: &DefaultBridge| Network {
                 id,
                 name: name.to_owned(),
                 driver,
@@ -317,20 +339,26 @@ impl Networks {
                 labels: BTreeMap::new(),
                 created,
             };
-            match existing {
-                None => self.save(&wanted(berth_images::container::random_id(), now()))?,
-                Some(n) if bridge && n.addressing() != Some((default.subnet, default.gateway)) => {
-                    let pool = Pool::load(&self.pool_path(&n.id)).map_err(|source| {
-                        NetworkError::Ipam {
-                            name: n.name.clone(),
-                            source,
-                        }
-                    })?;
-                    if pool.addresses.is_empty() {
-                        self.save(&wanted(n.id.clone(), n.created))?;
-                    }
+            let any = DefaultBridge::default();
+            match (existing, bridge, default) {
+                (None, false, _) => {
+                    self.save(&wanted(berth_images::container::random_id(), now(), &any))?
                 }
-                Some(_) => {}
+                (None, true, Some(default)) => self.save(&wanted(
+                    berth_images::container::random_id(),
+                    now(),
+                    default,
+                ))?,
+                (Some(n), true, None) if unused(n)? => {
+                    let path = self.record_path(&n.id);
+                    std::fs::remove_file(&path).map_err(io(&path))?;
+                }
+                (Some(n), true, Some(default))
+                    if n.addressing() != Some((default.subnet, default.gateway)) && unused(n)? =>
+                {
+                    self.save(&wanted(n.id.clone(), n.created, default))?;
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -505,7 +533,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let networks = Networks::open(dir.path()).expect("open");
         networks
-            .ensure_predefined(&DefaultBridge::default())
+            .ensure_predefined(Some(&DefaultBridge::default()))
             .expect("predefined");
         (dir, networks)
     }
@@ -522,7 +550,7 @@ mod tests {
     fn predefined_networks_exist_once() {
         let (_dir, networks) = store();
         networks
-            .ensure_predefined(&DefaultBridge::default())
+            .ensure_predefined(Some(&DefaultBridge::default()))
             .expect("again");
         let names: Vec<_> = networks
             .list()
@@ -539,6 +567,25 @@ mod tests {
         assert_eq!(bridge.gateway, Some(Ipv4Addr::new(172, 17, 0, 1)));
         let e = networks.remove("bridge").expect_err("predefined");
         assert!(matches!(e, NetworkError::Predefined(_)), "{e}");
+        networks.ensure_predefined(None).expect("--bridge none");
+        assert!(networks.find("bridge").is_err(), "no default bridge");
+        assert_eq!(networks.list().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn bip_is_the_bridges_address() {
+        let bridge = DefaultBridge::from_bip("10.5.0.1/24").expect("bip");
+        assert_eq!(bridge.subnet.to_string(), "10.5.0.0/24");
+        assert_eq!(bridge.gateway, Ipv4Addr::new(10, 5, 0, 1));
+        for bad in [
+            "10.5.0.0/24",
+            "10.5.0.255/24",
+            "10.5.0.1",
+            "10.5.0.1/31",
+            "x/8",
+        ] {
+            assert!(DefaultBridge::from_bip(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ struct Lab {
 }
 
 impl Lab {
-    /// `third` picks the test's own default subnet: `10.<third>.0.0/24`.
+    /// `third` picks the test's own default subnet: `10.<third>.0.0/24` (`--bip 10.<third>.0.1/24`).
     fn new(label: &str, third: u8) -> Lab {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
@@ -31,7 +31,7 @@ impl Lab {
         let lab = Lab {
             netns,
             root: berth_tests::test_dir(&format!("ch07-{label}")),
-            subnet: format!("10.{third}.0.0/24"),
+            subnet: format!("10.{third}.0.1/24"),
             background: Vec::new(),
         };
         let image = berth_tests::fixtures_dir().join("images/busybox-oci");
@@ -81,7 +81,7 @@ impl Lab {
 
     /// The address the test's default network gives its `n`th container (from 2).
     fn address(&self, n: u8) -> String {
-        let base = self.subnet.trim_end_matches(".0/24");
+        let base = self.subnet.trim_end_matches(".1/24");
         format!("{base}.{n}")
     }
 }

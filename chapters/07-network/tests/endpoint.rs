@@ -34,7 +34,7 @@ fn a_container_on_the_bridge_reaches_the_gateway_and_is_detached() {
         let networks = Networks::open(store.path()).expect("store");
         let subnet = "10.77.0.0/24".parse().expect("subnet");
         networks
-            .ensure_predefined(&DefaultBridge::on(subnet))
+            .ensure_predefined(Some(&DefaultBridge::on(subnet)))
             .expect("predefined");
         let id = "c0ffee".repeat(10) + "abcd";
         let (bridge_net, address) = networks.allocate("bridge", &id, None).expect("address");

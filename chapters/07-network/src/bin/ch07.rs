@@ -39,10 +39,15 @@ struct Cli {
     /// The data root (images, containers, networks).
     #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_ROOT)]
     root: PathBuf,
-    /// The default bridge network's subnet (its gateway is the first address), as dockerd's
-    /// --bip; taken when the store has no container on it yet.
-    #[arg(long, global = true, value_name = "SUBNET", default_value = berth_network::network::DEFAULT_SUBNET)]
-    bip: Subnet,
+    /// The default bridge's address and prefix, as dockerd's --bip; taken when the store has
+    /// no container on the default network yet.
+    #[arg(
+        long,
+        global = true,
+        value_name = "IP/PREFIX",
+        default_value = "172.17.0.1/16"
+    )]
+    bip: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -123,7 +128,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8, CliError> {
     let store = Store::open(&cli.root)?;
-    let extension = NetworkExtension::for_store(&cli.root, DefaultBridge::on(cli.bip));
+    let default = DefaultBridge::from_bip(&cli.bip)?;
+    let extension = NetworkExtension::for_store(&cli.root, Some(default));
     match cli.command {
         Command::Load { input } => {
             for image in load::load(&store, &input)? {
