@@ -140,9 +140,16 @@ impl Settings {
 
 /// The settings in a record's slot (the defaults if it has none).
 pub fn settings(record: &ContainerRecord) -> Result<Settings, ExtensionError> {
-    match record.slots.get(SLOT) {
+    Ok(settings_of(&record.slots)?)
+}
+
+/// The settings in the `"network"` one of `slots` (the defaults if there is none).
+pub fn settings_of(
+    slots: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<Settings, serde_json::Error> {
+    match slots.get(SLOT) {
         None => Ok(Settings::default()),
-        Some(value) => Ok(serde_json::from_value(value.clone())?),
+        Some(value) => serde_json::from_value(value.clone()),
     }
 }
 
@@ -159,10 +166,18 @@ pub enum EngineNetError {
         #[source]
         source: std::io::Error,
     },
-    #[error("container is already attached to network {0}")]
-    AlreadyAttached(String),
-    #[error("container is not connected to network {0}")]
-    NotAttached(String),
+    #[error("endpoint with name {container} already exists in network {network}")]
+    AlreadyAttached { container: String, network: String },
+    #[error("container {container} is not connected to network {network}")]
+    NotAttached { container: String, network: String },
+    #[error(
+        "container {container} uses network mode {mode}: it cannot be connected to or disconnected from a network"
+    )]
+    NotNetworksMode { container: String, mode: String },
+    #[error("user specified IP address is supported on user defined networks only")]
+    IpOnPredefined,
+    #[error("network-scoped alias is supported only for containers in user defined networks")]
+    AliasOnPredefined,
     #[error("opening the network namespace {path}: {source}")]
     Namespace {
         path: PathBuf,
@@ -197,6 +212,13 @@ pub struct Attachment {
     /// The endpoint's id: derived from the network's and the container's, so it is the same
     /// in every answer.
     pub endpoint_id: String,
+}
+
+/// The id of container `container`'s endpoint on network `network` (64 hex digits): half of
+/// each, so it is the same in every answer and differs between networks and containers.
+pub fn endpoint_id(network: &str, container: &str) -> String {
+    let half = |id: &str| id.chars().take(32).collect::<String>();
+    format!("{}{}", half(network), half(container))
 }
 
 // ANCHOR: join_netns
@@ -361,11 +383,7 @@ impl NetworkExtension {
                 continue;
             };
             out.push(Attachment {
-                endpoint_id: format!(
-                    "{}{}",
-                    &network.id[..32],
-                    &record.id[..32.min(record.id.len())]
-                ),
+                endpoint_id: endpoint_id(&network.id, &record.id),
                 address,
                 prefix: subnet.prefix(),
                 gateway,
@@ -439,6 +457,15 @@ impl NetworkExtension {
         pid: Option<i32>,
         wanted: EndpointSettings,
     ) -> Result<Attachment, ExtensionError> {
+        self.check_endpoint(&wanted)?;
+        let mode = settings(record)?.mode;
+        if mode != Mode::Networks {
+            return Err(EngineNetError::NotNetworksMode {
+                container: record.name.clone(),
+                mode: mode.as_docker(None),
+            }
+            .into());
+        }
         let networks = self.networks()?;
         let network = networks.find(&wanted.network)?;
         let mut list = self.attached(record)?;
@@ -447,7 +474,11 @@ impl NetworkExtension {
                 .find(&other.network)
                 .is_ok_and(|n| n.id == network.id)
             {
-                return Err(EngineNetError::AlreadyAttached(network.name).into());
+                return Err(EngineNetError::AlreadyAttached {
+                    container: record.name.clone(),
+                    network: network.name,
+                }
+                .into());
             }
         }
         let (network, address) = networks.allocate(&network.id, &record.id, wanted.ip)?;
@@ -478,7 +509,13 @@ impl NetworkExtension {
         attached
             .into_iter()
             .find(|a| a.network.id == network.id)
-            .ok_or_else(|| EngineNetError::NotAttached(network.name).into())
+            .ok_or_else(|| {
+                EngineNetError::NotAttached {
+                    container: record.id.clone(),
+                    network: network.name,
+                }
+                .into()
+            })
     }
     // ANCHOR_END: connect
 
@@ -495,12 +532,49 @@ impl NetworkExtension {
                 .map_or(true, |n| n.id != network.id)
         });
         if list.len() == before {
-            return Err(EngineNetError::NotAttached(network.name).into());
+            return Err(EngineNetError::NotAttached {
+                container: record.id.clone(),
+                network: network.name,
+            }
+            .into());
         }
         let mut nl = Netlink::open()?;
         endpoint::delete_veth(&mut nl, &endpoint::host_veth(&record.id, &network.id))?;
         networks.release(&network.id, &record.id)?;
         self.save_attached(&record.id, &list)?;
+        Ok(())
+    }
+
+    // ANCHOR: check
+    /// Checks, before a container is created with `settings`, what Docker checks: its
+    /// networks exist, `--ip` and `--alias` only on user-defined ones, and the container of
+    /// `container:NAME` exists.
+    pub fn check(&self, settings: &Settings) -> Result<(), ExtensionError> {
+        match &settings.mode {
+            Mode::Container(key) => {
+                let store = berth_images::store::Store::open_in_use(&self.root)?;
+                berth_images::container::find(&store, key)
+                    .map_err(|_| EngineNetError::NoContainer(key.clone()))?;
+            }
+            Mode::Networks => {
+                for wanted in &settings.endpoints {
+                    self.check_endpoint(wanted)?;
+                }
+            }
+            Mode::None | Mode::Host => {}
+        }
+        Ok(())
+    }
+    // ANCHOR_END: check
+
+    fn check_endpoint(&self, wanted: &EndpointSettings) -> Result<(), ExtensionError> {
+        let network = self.networks()?.find(&wanted.network)?;
+        if network.predefined() && wanted.ip.is_some() {
+            return Err(EngineNetError::IpOnPredefined.into());
+        }
+        if network.predefined() && !wanted.aliases.is_empty() {
+            return Err(EngineNetError::AliasOnPredefined.into());
+        }
         Ok(())
     }
 
@@ -537,13 +611,12 @@ impl Extension for NetworkExtension {
                 let endpoints = self.endpoints(&networks, record)?;
                 let mut nl = Netlink::open()?;
                 let mut own = Vec::new();
-                for (endpoint, network, wanted) in &endpoints {
+                for (endpoint, network, _) in &endpoints {
                     endpoint::ensure_bridge(&mut nl, network)?;
-                    let mut names = vec![record.hostname.clone()];
-                    names.extend(wanted.aliases.iter().cloned());
-                    own.push((endpoint.address, names));
+                    // One line per network, with the hostname only, as Docker's: aliases
+                    // are answered by the embedded DNS server, not written here.
+                    own.push((endpoint.address, vec![record.hostname.clone()]));
                 }
-                own.truncate(1); // the primary address, as Docker's /etc/hosts
                 self.write_files(record, dir, &mode, &own)?;
             }
         }

@@ -236,8 +236,13 @@ fn user_networks_refuse_what_docker_refuses() {
         .ok();
     assert!(run.stdout.contains("inet 10.164.0.9/24"), "{run:?}");
     assert!(
-        run.stdout.trim_end().ends_with("db"),
-        "the alias in /etc/hosts: {run:?}"
+        run.stdout.contains("\n10.164.0.9\t"),
+        "its address in /etc/hosts: {run:?}"
+    );
+    let alias = lab.run(&["run", "--rm", "--alias", "x", "busybox", "true"]);
+    assert_eq!(
+        alias.stderr,
+        "ch07: network-scoped alias is supported only for containers in user defined networks\n"
     );
     let in_use = lab.run(&["network", "rm", "front"]);
     assert!(in_use.stderr.contains("has active endpoints"), "{in_use:?}");

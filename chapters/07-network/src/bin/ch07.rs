@@ -227,20 +227,15 @@ fn run_container(
         mode,
         ..Settings::default()
     };
-    if let Some(network) = network.filter(|n| n != "bridge") {
-        extension.networks()?.find(&network)?;
+    // `--ip` and `--alias` without `--network` are for the default network, which refuses them.
+    if network.is_some() || ip.is_some() || !args.aliases.is_empty() {
         settings.endpoints.push(EndpointSettings {
-            network,
+            network: network.unwrap_or_else(|| "bridge".to_owned()),
             ip,
             aliases: args.aliases.clone(),
         });
-    } else if ip.is_some() || !args.aliases.is_empty() {
-        // As Docker: user-specified addresses and aliases only on user-defined networks.
-        return Err(
-            "user specified IP address and aliases are supported only on user defined networks"
-                .into(),
-        );
     }
+    extension.check(&settings)?;
     let mut slots = BTreeMap::new();
     if !settings.is_empty() {
         slots.insert(SLOT.to_owned(), serde_json::to_value(&settings)?);
