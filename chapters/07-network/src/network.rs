@@ -277,7 +277,7 @@ impl Networks {
         berth_images::store::atomic::write(&path, &json).map_err(io(&path))
     }
 
-    /// Every network, oldest first (the predefined ones first on a fresh store).
+    /// Every network, by name (as `docker network ls` shows them).
     pub fn list(&self) -> Result<Vec<Network>, NetworkError> {
         let mut networks = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
@@ -292,7 +292,7 @@ impl Networks {
                 .map_err(|source| NetworkError::Damaged { path, source })?;
             networks.push(network);
         }
-        networks.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
+        networks.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(networks)
     }
 

@@ -121,6 +121,12 @@ fn two_containers_on_the_default_bridge_reach_each_other() {
     lab.spawn(&[
         "run", "--name", "web", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc",
     ]);
+    // web first: it must have its address (the first, .2) before the client takes one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab.links().contains(": veth") {
+        assert!(Instant::now() < deadline, "web never got its veth");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let url = format!("http://{}/hostname", lab.address(2));
     let out = lab
         .run(&["run", "--rm", "busybox", "sh", "-c", &fetch(&url)])
@@ -263,3 +269,94 @@ fn user_networks_refuse_what_docker_refuses() {
     assert!(!links.contains("br-") && !links.contains("veth"), "{links}");
     assert_eq!(lab.run(&["network", "ls"]).ok().stdout.lines().count(), 4);
 }
+
+/// `lines` with every word of 12 or 64 hex digits (ids, generated hostnames) replaced.
+fn redact_ids(lines: &str) -> String {
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let hex = word
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        match word.len() {
+            64 if hex => out.push_str("[id]"),
+            12 if hex => out.push_str("[short id]"),
+            _ => out.push_str(word),
+        }
+        word.clear();
+    };
+    for c in lines.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+// ANCHOR: transcript
+/// The book's "Check your work": a user network, a container on each network, `none`.
+#[test]
+fn check_your_work() {
+    let lab = Lab::new("transcript", 65);
+    let steps: [&[&str]; 6] = [
+        &["network", "create", "--subnet", "10.165.0.0/24", "front"],
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0 | awk '{print $2, $4}'; ip route; tail -1 /etc/hosts",
+        ],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "--ip",
+            "10.165.0.9",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0 | awk '{print $2, $4}'; ip route",
+        ],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "ls",
+            "/sys/class/net",
+        ],
+        &["network", "ls"],
+        &["network", "rm", "front"],
+    ];
+    let mut lines = String::new();
+    for args in steps {
+        let out = lab.run(args);
+        let quoted: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.contains(' ') {
+                    format!("\"{a}\"")
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        lines.push_str(&format!("$ ch07 {}\n", quoted.join(" ")));
+        lines.push_str(&out.stdout);
+        lines.push_str(&out.stderr);
+        if out.code != 0 {
+            lines.push_str(&format!("[exit {}]\n", out.code));
+        }
+    }
+    insta::assert_snapshot!("check_your_work", redact_ids(&lines));
+    assert!(!lab.links().contains("veth"), "{}", lab.links());
+}
+// ANCHOR_END: transcript
