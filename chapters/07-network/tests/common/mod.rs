@@ -1,0 +1,4 @@
+//! Shared helpers of chapter 7's tests.
+#![allow(dead_code)]
+
+pub mod netns;
