@@ -359,7 +359,7 @@ pub fn from_api(
 /// 49153-65535 when it cannot.
 pub const EPHEMERAL_RANGE_FILE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 
-/// Reads the ephemeral port range (`32768	60999` on most machines) from `path`.
+/// Reads the ephemeral port range (`32768 60999` on most machines, tab-separated) from `path`.
 pub fn ephemeral_range(path: &Path) -> Result<(u16, u16), PortError> {
     let range_error = |source| PortError::Range {
         path: path.display().to_string(),
