@@ -3,38 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 
-use berth_network::firewall::{ContainerRules, Firewall, NetworkRules};
+use berth_network::firewall::{ContainerRules, NetworkRules};
 use berth_network::ports::{self, PortMapping};
-use common::netns::Netns;
-
-/// Answers every connection with `greeting` and the address it came from.
-fn serve_tcp(listener: TcpListener, greeting: &'static str) {
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let from = stream
-                .peer_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default();
-            let _ = write!(stream, "{greeting} to {from}");
-        }
-    });
-}
-
-/// Connects, reads what the server says; `None` when nothing answers within a second.
-fn fetch(addr: &str) -> Option<String> {
-    let addr: SocketAddr = addr.parse().unwrap();
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    Some(text)
-}
+use common::lab::{fetch, lab, serve_tcp, udp_echo};
 
 fn network(bridge: &str, subnet: [u8; 3], internal: bool) -> NetworkRules {
     NetworkRules {
@@ -47,73 +20,6 @@ fn network(bridge: &str, subnet: [u8; 3], internal: bool) -> NetworkRules {
 
 fn published(spec: &str) -> Vec<PortMapping> {
     ports::parse_publish(spec).unwrap()
-}
-
-/// The host, one bridge `br-a` (10.77.1.0/24) with a container at .2 serving TCP 80 and
-/// UDP 53 (echo), and a peer outside at 10.99.0.2 (the host is 10.99.0.1 there).
-struct Lab {
-    host: Netns,
-    ctr: Netns,
-    peer: Netns,
-    state: tempfile::TempDir,
-    /// Who sent the container's UDP server a datagram.
-    udp_senders: Arc<Mutex<Vec<IpAddr>>>,
-}
-
-fn lab(tag: &str) -> Lab {
-    let host = Netns::new(&format!("{tag}-h"));
-    host.sysctl("net.ipv4.ip_forward", "1");
-    host.bridge("br-a", "10.77.1.1");
-    let ctr = host.container(
-        &format!("{tag}-c"),
-        "br-a",
-        "veth-a",
-        "10.77.1.2",
-        "10.77.1.1",
-    );
-    let peer = host.peer(&format!("{tag}-p"), "veth-p", "10.99.0.1", "10.99.0.2");
-    serve_tcp(ctr.run(|| TcpListener::bind("0.0.0.0:80").unwrap()), "ctr");
-    let udp = ctr.run(|| UdpSocket::bind("0.0.0.0:53").unwrap());
-    let udp_senders = Arc::new(Mutex::new(Vec::new()));
-    let senders = udp_senders.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0; 512];
-        while let Ok((n, from)) = udp.recv_from(&mut buf) {
-            senders.lock().unwrap().push(from.ip());
-            let _ = udp.send_to(&buf[..n], from);
-        }
-    });
-    Lab {
-        host,
-        ctr,
-        peer,
-        state: tempfile::tempdir().unwrap(),
-        udp_senders,
-    }
-}
-
-/// Sends one datagram to `addr` and waits up to two seconds for its echo.
-fn udp_echo(addr: &str) -> Option<Vec<u8>> {
-    let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    socket.send_to(b"ping", addr).unwrap();
-    let mut buf = [0; 16];
-    let (n, _) = socket.recv_from(&mut buf).ok()?;
-    Some(buf[..n].to_vec())
-}
-
-impl Lab {
-    /// The firewall, opened in the host namespace (where it then acts, from any thread).
-    fn firewall(&self) -> Firewall {
-        let path = self.state.path().join("firewall.json");
-        self.host.run(|| Firewall::open(&path, "berth").unwrap())
-    }
-
-    fn ruleset(&self) -> String {
-        String::from_utf8(self.host.exec(&["nft", "list", "ruleset"]).stdout).unwrap()
-    }
 }
 
 #[test]
