@@ -20,6 +20,7 @@
 //! ports are let go with the monitor.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -169,26 +170,27 @@ fn serve_udp(socket: UdpSocket, target: SocketAddr, stop: &Arc<AtomicBool>, idle
             continue; // the poll timeout, or an ICMP error reported on the socket
         };
         let mut table = flows.lock().unwrap_or_else(|p| p.into_inner());
-        if !table.contains_key(&client) {
-            let Ok(flow) = open_flow(target) else {
-                continue;
-            };
-            let Ok(replies) = flow.try_clone() else {
-                continue;
-            };
-            let (socket, flows, stop) = (socket.clone(), flows.clone(), stop.clone());
-            threads.push(std::thread::spawn(move || {
-                answer_flow(&replies, &socket, client, &stop, idle);
-                flows
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&client);
-            }));
-            table.insert(client, flow);
-        }
-        if let Some(flow) = table.get(&client) {
-            let _ = flow.send(&buf[..n]);
-        }
+        let flow = match table.entry(client) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let Ok(flow) = open_flow(target) else {
+                    continue;
+                };
+                let Ok(replies) = flow.try_clone() else {
+                    continue;
+                };
+                let (socket, flows, stop) = (socket.clone(), flows.clone(), stop.clone());
+                threads.push(std::thread::spawn(move || {
+                    answer_flow(&replies, &socket, client, &stop, idle);
+                    flows
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&client);
+                }));
+                entry.insert(flow)
+            }
+        };
+        let _ = flow.send(&buf[..n]);
         drop(table);
         threads.retain(|t| !t.is_finished());
     }
