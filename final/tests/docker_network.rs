@@ -334,3 +334,121 @@ fn many_containers_at_once_leave_no_veth_or_address() {
     let bridge = daemon.docker(&["network", "inspect", "-f", "{{len .Containers}}", "bridge"]);
     assert_eq!(bridge.ok().trim(), "0", "every address released");
 }
+
+/// A namespace outside the daemon's, joined to it by a veth (`10.250.<n>.1` on the daemon's
+/// side, `.2` on the peer's), with an HTTP server on `.2:9000`; all removed when dropped.
+struct Peer {
+    name: String,
+    server: Option<std::process::Child>,
+    _www: tempfile::TempDir,
+}
+
+impl Peer {
+    fn new(daemon: &Daemon, n: u8) -> Peer {
+        let name = format!("berth-test-final-peer-{}-{n}", std::process::id());
+        let www = berth_tests::test_dir("final-net-peer");
+        std::fs::write(www.path().join("marker"), "outside\n").expect("marker");
+        let mut peer = Peer {
+            name: name.clone(),
+            server: None,
+            _www: www,
+        };
+        let ok =
+            |c: &mut std::process::Command| assert!(c.status().is_ok_and(|s| s.success()), "{c:?}");
+        ok(std::process::Command::new("ip").args(["netns", "add", &name]));
+        let near = format!("10.250.{n}.1/24");
+        let far = format!("10.250.{n}.2/24");
+        daemon
+            .in_netns(&[
+                "ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", &name,
+            ])
+            .ok();
+        daemon
+            .in_netns(&["ip", "addr", "add", &near, "dev", "up0"])
+            .ok();
+        daemon.in_netns(&["ip", "link", "set", "up0", "up"]).ok();
+        let inside = |args: &[&str]| {
+            let mut c = std::process::Command::new("nsenter");
+            c.arg(format!("--net=/run/netns/{name}"))
+                .arg("--")
+                .args(args);
+            c
+        };
+        ok(&mut inside(&["ip", "addr", "add", &far, "dev", "up1"]));
+        ok(&mut inside(&["ip", "link", "set", "up1", "up"]));
+        ok(&mut inside(&["ip", "link", "set", "lo", "up"]));
+        // No route back to the containers' subnet: only masquerade brings an answer back.
+        let www = peer._www.path().to_str().expect("utf-8").to_owned();
+        let server = inside(&["busybox", "httpd", "-f", "-p", "9000", "-h", &www])
+            .spawn()
+            .expect("httpd in the peer");
+        peer.server = Some(server);
+        peer
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn containers_go_out_through_nat_but_not_from_an_internal_network() {
+    let daemon = daemon("net-nat", 76);
+    let _peer = Peer::new(&daemon, 76);
+    let out = daemon.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "timeout 10 wget -q -O- http://10.250.76.2:9000/marker",
+    ]);
+    assert_eq!(
+        out.ok(),
+        "outside\n",
+        "through the daemon's namespace, masqueraded"
+    );
+    let ruleset = daemon.in_netns(&["nft", "list", "table", "ip", "berth"]);
+    assert!(ruleset.ok().contains("masquerade"), "{ruleset:?}");
+
+    daemon
+        .docker(&[
+            "network",
+            "create",
+            "--internal",
+            "--subnet",
+            "10.176.0.0/24",
+            "closed",
+        ])
+        .ok();
+    let closed = daemon.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "closed",
+        "busybox",
+        "sh",
+        "-c",
+        "ip route; wget -q -O- http://10.250.76.2:9000/marker || echo no way out",
+    ]);
+    let text = closed.ok();
+    assert!(
+        !text.contains("default"),
+        "no default route on an internal network: {text}"
+    );
+    assert!(text.ends_with("no way out\n"), "{text}");
+    daemon.docker(&["network", "rm", "closed"]).ok();
+    let ruleset = daemon.in_netns(&["nft", "list", "table", "ip", "berth"]);
+    assert!(
+        !ruleset.stdout.contains("br-"),
+        "the network's rules went with it: {ruleset:?}"
+    );
+}

@@ -39,6 +39,7 @@ use nix::unistd::Pid;
 
 use crate::endpoint::{self, Endpoint};
 use crate::files::{self, EtcFiles};
+use crate::firewall::{Firewall, NetworkRules, TABLE};
 use crate::ipam::format_mac;
 use crate::netlink::Netlink;
 use crate::network::{DefaultBridge, Network, NetworkError, Networks};
@@ -278,7 +279,9 @@ impl ParentStep for AttachStep {
         let mut nl = Netlink::open()?;
         for (i, (endpoint, network)) in self.endpoints.iter().enumerate() {
             let bridge = endpoint::ensure_bridge(&mut nl, network)?;
-            endpoint::attach(&mut nl, endpoint, bridge, child.as_raw(), i == 0)?;
+            // One default route, via the first network; none via an `--internal` one.
+            let route = i == 0 && !network.internal;
+            endpoint::attach(&mut nl, endpoint, bridge, child.as_raw(), route)?;
         }
         Ok(())
     }
@@ -291,6 +294,9 @@ impl ParentStep for AttachStep {
 pub struct NetworkExtension {
     root: PathBuf,
     default: Option<DefaultBridge>,
+    /// Berth's nftables table (`firewall.rs`), opened at its first use: only the daemon
+    /// changes it (a monitor never does, and never loads `libnftables`).
+    firewall: std::sync::OnceLock<Result<Firewall, String>>,
 }
 
 impl NetworkExtension {
@@ -302,6 +308,7 @@ impl NetworkExtension {
         NetworkExtension {
             root: root.to_owned(),
             default,
+            firewall: std::sync::OnceLock::new(),
         }
     }
 
@@ -314,6 +321,53 @@ impl NetworkExtension {
 
     fn container_dir(&self, id: &str) -> PathBuf {
         self.root.join("containers").join(id)
+    }
+
+    fn firewall_state(&self) -> PathBuf {
+        self.root.join("networks").join("firewall.json")
+    }
+
+    /// The firewall of this store, in the daemon's network namespace (the table `ip berth`:
+    /// one daemon per network namespace, as dockerd).
+    fn firewall(&self) -> Result<&Firewall, ExtensionError> {
+        let opened = self.firewall.get_or_init(|| {
+            Firewall::open(&self.firewall_state(), TABLE).map_err(|e| e.to_string())
+        });
+        opened.as_ref().map_err(|e| e.clone().into())
+    }
+
+    // ANCHOR: masquerade
+    /// Makes sure `network`'s rules are in the firewall (masquerade out, isolation from the
+    /// other bridges, or nothing in or out for `--internal`): added at its first container's
+    /// start, so a network nobody uses costs no rule.
+    fn ensure_rules(&self, network: &Network) -> Result<(), ExtensionError> {
+        let (Some(bridge), Some((subnet, _))) = (&network.bridge, network.addressing()) else {
+            return Ok(());
+        };
+        let firewall = self.firewall()?;
+        if firewall.wanted().networks.contains_key(&network.id) {
+            return Ok(());
+        }
+        let rules = NetworkRules {
+            bridge: bridge.clone(),
+            subnet: subnet.base(),
+            prefix_len: subnet.prefix(),
+            internal: network.internal,
+        };
+        firewall.add_network(&network.id, rules)?;
+        Ok(())
+    }
+    // ANCHOR_END: masquerade
+
+    /// `docker network rm`: the network's record, its bridge and its firewall rules.
+    pub fn remove_network(&self, key: &str) -> Result<Network, ExtensionError> {
+        let network = self.networks()?.remove(key)?;
+        let mut nl = Netlink::open()?;
+        endpoint::remove_bridge(&mut nl, &network)?;
+        if self.firewall_state().exists() {
+            self.firewall()?.remove_network(&network.id)?;
+        }
+        Ok(network)
     }
 
     fn attached_path(&self, id: &str) -> PathBuf {
@@ -493,7 +547,9 @@ impl NetworkExtension {
             let endpoint = Endpoint::new(&network, &record.id, address, &ifname)?;
             let mut nl = Netlink::open()?;
             let bridge = endpoint::ensure_bridge(&mut nl, &network)?;
-            let result = endpoint::attach(&mut nl, &endpoint, bridge, pid, list.is_empty());
+            self.ensure_rules(&network)?;
+            let route = list.is_empty() && !network.internal;
+            let result = endpoint::attach(&mut nl, &endpoint, bridge, pid, route);
             if let Err(e) = result {
                 let _ = endpoint::detach(&mut nl, &endpoint);
                 networks.release(&network.id, &record.id)?;
@@ -613,6 +669,7 @@ impl Extension for NetworkExtension {
                 let mut own = Vec::new();
                 for (endpoint, network, _) in &endpoints {
                     endpoint::ensure_bridge(&mut nl, network)?;
+                    self.ensure_rules(network)?;
                     // One line per network, with the hostname only, as Docker's: aliases
                     // are answered by the embedded DNS server, not written here.
                     own.push((endpoint.address, vec![record.hostname.clone()]));
@@ -685,6 +742,12 @@ impl Extension for NetworkExtension {
         let networks = self.networks()?;
         let freed = networks.release_where(&|owner| !exists(owner))?;
         self.release_all(&networks, &freed)?;
+        // Rendered again from what exists: repairs a flushed table, forgets removed networks.
+        if self.firewall_state().exists() {
+            let ids: Vec<String> = networks.list()?.into_iter().map(|n| n.id).collect();
+            let network_exists = |id: &str| ids.iter().any(|i| i == id);
+            self.firewall()?.sweep(&network_exists, exists)?;
+        }
         let dir = self.root.join("networks").join("attached");
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();

@@ -283,8 +283,10 @@ impl Networks {
         for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
             let path = entry.map_err(io(&self.dir))?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            // `<id>.json` only: not `.lock`, not the pools, not a temp file.
-            if name.starts_with('.') || !name.ends_with(".json") || name.contains(".addresses") {
+            // `<id>.json` only: not `.lock`, not the pools, not a temp file, not the
+            // firewall's state.
+            let is_id = |id: &str| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+            if !name.strip_suffix(".json").is_some_and(is_id) {
                 continue;
             }
             let bytes = std::fs::read(&path).map_err(io(&path))?;

@@ -287,14 +287,9 @@ fn create(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
 }
 // ANCHOR_END: create
 
-/// Removes `network` and its bridge device.
+/// Removes `network`, its bridge device and its firewall rules.
 fn remove_network(daemon: &Daemon, key: &str) -> Result<Network, HttpError> {
-    let network = networks(daemon)?.remove(key).map_err(store_error)?;
-    let mut nl =
-        berth_network::netlink::Netlink::open().map_err(|e| HttpError::internal(e.to_string()))?;
-    berth_network::endpoint::remove_bridge(&mut nl, &network)
-        .map_err(|e| HttpError::internal(e.to_string()))?;
-    Ok(network)
+    daemon.network.remove_network(key).map_err(network_error)
 }
 
 /// `DELETE /networks/{id}`: 204; 403 for a predefined network or one in use.

@@ -22,10 +22,8 @@ use berth_images::cli::{self, CliError};
 use berth_images::container;
 use berth_images::load;
 use berth_images::store::{DEFAULT_ROOT, Store};
-use berth_network::endpoint;
 use berth_network::engine::{EndpointSettings, Mode, NetworkExtension, SLOT, Settings};
 use berth_network::ipam::{self, Subnet};
-use berth_network::netlink::Netlink;
 use berth_network::network::{DefaultBridge, NetworkOptions};
 use clap::{Parser, Subcommand};
 
@@ -200,10 +198,8 @@ fn network_command(extension: &NetworkExtension, command: NetworkCommand) -> Res
             println!("{json}");
         }
         NetworkCommand::Rm { names } => {
-            let mut nl = Netlink::open()?;
             for name in names {
-                let network = networks.remove(&name)?;
-                endpoint::remove_bridge(&mut nl, &network)?;
+                extension.remove_network(&name)?;
                 println!("{name}");
             }
         }
