@@ -61,6 +61,14 @@ pub struct Flags {
     /// refuses to start with it until containers run remapped
     #[arg(long = "userns-remap", value_name = "default|USER[:GROUP]")]
     pub userns_remap: Option<String>,
+    /// The default bridge network's device, or `none` for no default network (containers that
+    /// name no network get only `lo`) [default: berth0]. WARNING: the bridge, and
+    /// net.ipv4.ip_forward, are made in the network namespace berthd runs in
+    #[arg(short = 'b', long, value_name = "NAME|none")]
+    pub bridge: Option<String>,
+    /// The default bridge's address and prefix [default: 172.17.0.1/16]
+    #[arg(long, value_name = "IP/PREFIX")]
+    pub bip: Option<String>,
     /// The settings file, with Docker's daemon.json keys [default: /etc/berth/daemon.json, if
     /// it exists]
     #[arg(long, value_name = "FILE")]
@@ -80,6 +88,8 @@ struct FileSettings {
     registry_mirrors: Option<Vec<String>>,
     insecure_registries: Option<Vec<String>>,
     userns_remap: Option<String>,
+    bridge: Option<String>,
+    bip: Option<String>,
 }
 
 /// TLS for the TCP listeners.
@@ -106,6 +116,8 @@ pub struct Settings {
     pub registries: RegistryConfig,
     /// `userns-remap`, as given (chapter 6's `userns::Remap` resolves it).
     pub userns_remap: Option<String>,
+    /// The default bridge network (chapter 7); `None` with `--bridge none`.
+    pub default_bridge: Option<berth_network::network::DefaultBridge>,
 }
 
 /// Why the settings were refused.
@@ -151,6 +163,17 @@ pub enum ConfigError {
     /// A registry mirror that is not a URL.
     #[error(transparent)]
     Registry(#[from] berth_registry::config::ConfigError),
+    /// `--bip` that is not an address with a prefix.
+    #[error("invalid --bip: {0}")]
+    Bip(#[source] berth_network::ipam::IpamError),
+    /// `--bridge none` with `--bip`, as dockerd refuses it.
+    #[error(
+        "you specified -b & --bip, mutually exclusive options. Configure IP address on the bridge or use --bip, not both"
+    )]
+    BridgeAndBip,
+    /// A bridge name the kernel would refuse.
+    #[error("invalid --bridge {0:?}: a device name of 1 to 15 letters, digits, '-', '_' or '.'")]
+    BadBridge(String),
 }
 
 /// Fills `slot` from the file unless the flag was given; records a conflict if both were.
@@ -226,6 +249,8 @@ impl Settings {
         )
         .unwrap_or_default();
         let userns_remap = merge(flags.userns_remap, file.userns_remap, "userns-remap", c);
+        let bridge = merge(flags.bridge, file.bridge, "bridge", c);
+        let bip = merge(flags.bip, file.bip, "bip", c);
         if !conflicts.is_empty() {
             return Err(ConfigError::Conflict {
                 path: path.to_owned(),
@@ -293,8 +318,38 @@ impl Settings {
             tls,
             registries,
             userns_remap,
+            default_bridge: default_bridge(bridge, bip)?,
         })
     }
+}
+
+/// The default bridge of `--bridge` and `--bip`.
+fn default_bridge(
+    bridge: Option<String>,
+    bip: Option<String>,
+) -> Result<Option<berth_network::network::DefaultBridge>, ConfigError> {
+    use berth_network::network::DefaultBridge;
+    if bridge.as_deref() == Some("none") {
+        return match bip {
+            Some(_) => Err(ConfigError::BridgeAndBip),
+            None => Ok(None),
+        };
+    }
+    let mut default = match bip {
+        Some(bip) => DefaultBridge::from_bip(&bip).map_err(ConfigError::Bip)?,
+        None => DefaultBridge::default(),
+    };
+    if let Some(name) = bridge {
+        let valid = (1..=15).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid {
+            return Err(ConfigError::BadBridge(name));
+        }
+        default.bridge = name;
+    }
+    Ok(Some(default))
 }
 
 #[cfg(test)]
@@ -338,6 +393,32 @@ mod tests {
         let error = merged(flags, r#"{"data-root":"/b","hosts":["unix:///y"]}"#).unwrap_err();
         assert!(error.to_string().contains("data-root, hosts"), "{error}");
         assert!(serde_json::from_str::<FileSettings>(r#"{"debug":true}"#).is_err());
+    }
+
+    #[test]
+    fn the_default_bridge_is_dockers_unless_told() {
+        let s = merged(Flags::default(), "{}").unwrap();
+        let bridge = s.default_bridge.expect("on by default");
+        assert_eq!(bridge.subnet.to_string(), "172.17.0.0/16");
+        assert_eq!(bridge.bridge, "berth0");
+        let s = merged(Flags::default(), r#"{"bip":"10.9.0.1/24","bridge":"br9"}"#).unwrap();
+        let bridge = s.default_bridge.expect("configured");
+        assert_eq!(
+            (bridge.subnet.to_string(), bridge.bridge.as_str()),
+            ("10.9.0.0/24".into(), "br9")
+        );
+        let none = Flags {
+            bridge: Some("none".into()),
+            ..Flags::default()
+        };
+        assert!(merged(none.clone(), "{}").unwrap().default_bridge.is_none());
+        let both = merged(none, r#"{"bip":"10.9.0.1/24"}"#).unwrap_err();
+        assert!(matches!(both, ConfigError::BridgeAndBip), "{both}");
+        let bad = Flags {
+            bip: Some("10.9.0.0/24".into()),
+            ..Flags::default()
+        };
+        assert!(matches!(merged(bad, "{}"), Err(ConfigError::Bip(_))));
     }
 
     #[test]

@@ -191,7 +191,7 @@ fn unsupported_flags_are_refused_by_name() {
         (json!({"SecurityOpt": ["label=level:s0"]}), "--security-opt"),
         (json!({"Devices": [{"PathOnHost": "/dev/kvm"}]}), "--device"),
         (json!({"RestartPolicy": {"Name": "always"}}), "--restart"),
-        (json!({"NetworkMode": "host"}), "--network"),
+        (json!({"Links": ["db:db"]}), "--link"),
     ];
     for (host_config, flag) in cases {
         let body = json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": host_config});

@@ -117,7 +117,9 @@ skopeo --insecure-policy copy -q --dest-tls-verify=false \
     "oci:$FIXTURES/images/busybox-oci:busybox:latest" "docker://$REF"
 
 # berthd
-"$BIN/berthd" --data-root "$tmp/berthd" -H "unix://$tmp/berthd.sock" > "$tmp/berthd.log" 2>&1 &
+# --bridge none: berthd never changes the host's network here (chapter 7 benchmarks its
+# networking inside a namespace of its own).
+"$BIN/berthd" --data-root "$tmp/berthd" -H "unix://$tmp/berthd.sock" --bridge none > "$tmp/berthd.log" 2>&1 &
 berthd_pid=$!
 wait_ping "$tmp/berthd.sock" berthd
 DOCKER_HOST=unix://$tmp/berthd.sock DOCKER_CONFIG=$tmp/docker-config "$DOCKER" pull -q "$REF" >/dev/null

@@ -18,7 +18,7 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use super::filters::{self, Filters};
-use super::{Daemon, Route, create, errors, param, volumes, with_daemon};
+use super::{Daemon, Route, create, errors, networks, param, volumes, with_daemon};
 use crate::engine::{
     self, AttachOptions, ContainerView, EngineError, LogOptions, Session, Status, StreamKind,
     WaitCondition, frame,
@@ -76,6 +76,10 @@ fn create_container(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response,
     if let Err(e) = daemon.engine.store().resolve(&image) {
         return Err(create_error(EngineError::Store(e), &image));
     }
+    // The networks it names must exist (chapter 7), before anything is made.
+    let network = berth_network::engine::settings_of(&spec.slots)
+        .map_err(|e| HttpError::bad_request(e.to_string()))?;
+    networks::check(daemon, &network)?;
     let engine = &daemon.engine;
     let view = engine.create(spec).map_err(|e| create_error(e, &image))?;
     volumes::attach(daemon, &view, &mounts)?;
@@ -367,10 +371,9 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
             "Labels": r.options.settings.labels,
             "State": state_name(view.status),
             "Status": status_text(&view),
-            "HostConfig": {"NetworkMode": "none"},
-            "NetworkSettings": {"Networks": {}},
             "Mounts": [],
         });
+        networks::list_fields(daemon, r, &mut entry);
         if size {
             let upper = daemon.engine.store().containers_dir().join(&r.id);
             entry["SizeRw"] = json!(berth_images::store::disk_usage(&upper));
@@ -485,6 +488,7 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
     let view = engine.container(&param(req, "id")).map_err(fail)?;
     let mut value = inspect_json(&view);
     value["Mounts"] = volumes::mounts_json(daemon, &view);
+    networks::inspect_fields(daemon, &view.record, &mut value);
     if req.query().bool_or("size", false)? {
         let upper = daemon.engine.store().containers_dir().join(&view.record.id);
         value["SizeRw"] = json!(berth_images::store::disk_usage(&upper));

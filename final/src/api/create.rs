@@ -100,7 +100,7 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
 // ANCHOR_END: unsupported
 
 /// Whether a JSON value asks for something: not null, false, 0, "", [] or {}.
-fn is_set(value: &Value) -> bool {
+pub(crate) fn is_set(value: &Value) -> bool {
     match value {
         Value::Null => false,
         Value::Bool(b) => *b,
@@ -130,13 +130,7 @@ fn check_host_config(host: &Value) -> Result<(), HttpError> {
         }
     }
     let text = |field: &str| host.get(field).and_then(Value::as_str).unwrap_or_default();
-    // Every container gets its own, empty network namespace: that is `none`. Docker's default
-    // (`bridge`) would give it an address and a route out, which we cannot yet; we accept the
-    // default rather than break every `docker run`, and say so in the book.
-    match text("NetworkMode") {
-        "" | "default" | "bridge" | "none" => {}
-        other => return Err(refuse("--network", &format!("NetworkMode {other:?}"))),
-    }
+    // `NetworkMode` is chapter 7's: decoded by `networks::decode`.
     // Without `userns-remap` every container shares the host's user ids: `--userns host`
     // is what it gets, so that is the one mode honoured (Docker knows no other).
     match text("UsernsMode") {
@@ -333,7 +327,7 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
         cgroupns,
     };
     let security = security(&host)?;
-    check_networking(body.networking_config.as_ref())?;
+    let network = super::networks::decode(&host, body.networking_config.as_ref())?;
     let console_size = match host.get("ConsoleSize") {
         Some(Value::Array(v)) if v.len() == 2 => {
             let dim = |i: usize| v[i].as_u64().and_then(|n| u16::try_from(n).ok());
@@ -388,7 +382,7 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
             stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
             stop_timeout,
         },
-        slots: slots(&limits, &security)?,
+        slots: slots(&limits, &security, &network)?,
     })
 }
 // ANCHOR_END: decode
@@ -397,6 +391,7 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
 fn slots(
     limits: &berth_cgroups::engine::Settings,
     security: &berth_security::engine::Settings,
+    network: &berth_network::engine::Settings,
 ) -> Result<BTreeMap<String, Value>, HttpError> {
     let mut slots = BTreeMap::new();
     let mut put = |slot: &str, what: &str, json: serde_json::Result<Value>| {
@@ -413,34 +408,11 @@ fn slots(
         let json = serde_json::to_value(security);
         put(berth_security::engine::SLOT, "security options", json)?;
     }
-    Ok(slots)
-}
-
-/// `--network-alias`, `--ip` and friends live in `NetworkingConfig.EndpointsConfig`.
-fn check_networking(networking: Option<&Value>) -> Result<(), HttpError> {
-    let Some(endpoints) = networking
-        .and_then(|n| n.get("EndpointsConfig"))
-        .and_then(Value::as_object)
-    else {
-        return Ok(());
-    };
-    for (network, endpoint) in endpoints {
-        if !matches!(network.as_str(), "default" | "bridge" | "none") {
-            return Err(refuse("--network", &format!("network {network:?}")));
-        }
-        for (field, flag) in [
-            ("IPAMConfig", "--ip"),
-            ("Aliases", "--network-alias"),
-            ("Links", "--link"),
-            ("MacAddress", "--mac-address"),
-            ("DriverOpts", "--network (driver options)"),
-        ] {
-            if endpoint.get(field).is_some_and(is_set) {
-                return Err(refuse(flag, &format!("EndpointsConfig.{network}.{field}")));
-            }
-        }
+    if !network.is_empty() {
+        let json = serde_json::to_value(network);
+        put(berth_network::engine::SLOT, "network settings", json)?;
     }
-    Ok(())
+    Ok(slots)
 }
 
 #[cfg(test)]
@@ -568,11 +540,20 @@ mod tests {
         );
         refused(r#"{"Privileged":"yes"}"#, "--privileged");
         refused(r#"{"RestartPolicy":{"Name":"always"}}"#, "--restart");
-        refused(r#"{"NetworkMode":"host"}"#, "--network");
         refused(r#"{"LogConfig":{"Type":"syslog"}}"#, "--log-driver");
         // The zero values the CLI always sends are not requests.
         assert!(with(r#"{"Memory":0,"CapAdd":null,"Binds":[]}"#).is_ok());
         assert!(with(r#"{"NetworkMode":"none"}"#).is_ok());
+        // Chapter 7 honours every network mode: it goes to the network slot.
+        let mut body: Value = serde_json::from_str(RUN_IT).unwrap();
+        body["HostConfig"]["NetworkMode"] = "host".into();
+        let spec = decode(body.to_string().as_bytes(), None).expect("host mode decodes");
+        assert_eq!(spec.slots[berth_network::engine::SLOT]["mode"], "host");
+        let spec = decode(RUN_IT.as_bytes(), None).expect("decodes");
+        assert!(
+            !spec.slots.contains_key(berth_network::engine::SLOT),
+            "the default: no slot"
+        );
     }
 
     #[test]

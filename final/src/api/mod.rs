@@ -17,7 +17,8 @@
 //! | [`filters`]     | the `filters` query parameter, in the CLI's and docker-py's forms  |
 //! | [`errors`]      | engine, store and registry errors as HTTP statuses                 |
 //! | [`volumes`]     | `/volumes/...`, and the mount fields of a create (chapter 8)       |
-//! | [`unsupported`] | `/build`, BuildKit's `/session` and `/grpc`, networks              |
+//! | [`networks`]    | `/networks/...`, and the network fields of create and inspect (chapter 7) |
+//! | [`unsupported`] | `/build`, BuildKit's `/session` and `/grpc`                        |
 //! | [`tls`]         | TLS with client certificates for `-H tcp://...`                    |
 //!
 //! **Version negotiation.** Every CLI invocation starts with `HEAD /_ping` and reads the
@@ -34,6 +35,7 @@ pub mod errors;
 pub mod exec;
 pub mod filters;
 pub mod images;
+pub mod networks;
 pub mod progress;
 pub mod system;
 pub mod tls;
@@ -65,6 +67,8 @@ pub struct Daemon {
     pub registries: RegistryConfig,
     /// `--data-root`, for `docker info`.
     pub data_root: PathBuf,
+    /// Chapter 7's networks of the store (the same extension the engine runs).
+    pub network: berth_network::engine::NetworkExtension,
 }
 
 /// The headers moby puts on every response: the client reads `Api-Version` from any of them.
@@ -134,6 +138,7 @@ fn routes(daemon: Arc<Daemon>) -> Router {
     let router = exec::routes(router, &daemon);
     let router = images::routes(router, &daemon);
     let router = volumes::routes(router, &daemon);
+    let router = networks::routes(router, &daemon);
     unsupported::routes(router)
 }
 

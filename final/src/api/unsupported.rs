@@ -4,7 +4,6 @@
 //!   with the legacy builder (no buildx, or `DOCKER_BUILDKIT=0`); the answer names the reason.
 //! * `POST /session` and `POST /grpc`: BuildKit, which buildx reaches by hijacking them with
 //!   `Upgrade: h2c`. A JSON 404 makes buildx report that the daemon has no BuildKit.
-//! * networks: their chapter comes later; `docker network ls` gets an answer that says so.
 //! * the other endpoints the docker CLI and docker-py use that berthd does not serve yet
 //!   ([`NOT_YET`]): a 501 that names the command. Without a route of their own, some would
 //!   match a route of another method (`POST /images/load` matches `DELETE /images/{name*}`)
@@ -39,26 +38,11 @@ pub const NOT_YET: &[(&str, &str, &str)] = &[
     ("POST", "/containers/prune", "docker container prune"),
     ("GET", "/system/df", "docker system df"),
     ("GET", "/events", "docker events"),
-    ("POST", "/networks/{id}/connect", "docker network connect"),
-    (
-        "POST",
-        "/networks/{id}/disconnect",
-        "docker network disconnect",
-    ),
-    ("POST", "/networks/prune", "docker network prune"),
 ];
 // ANCHOR_END: not_yet
 
 /// Adds this module's routes.
 pub fn routes(router: Router) -> Router {
-    let later = |what: &'static str| {
-        move |_: &mut Request| -> Result<Response, HttpError> {
-            Err(HttpError::new(
-                NOT_IMPLEMENTED,
-                format!("{what} are not supported by berthd yet (a later chapter adds them)"),
-            ))
-        }
-    };
     let router = NOT_YET
         .iter()
         .fold(router, |router, &(method, path, command)| {
@@ -77,10 +61,6 @@ pub fn routes(router: Router) -> Router {
         .post("/build", build)
         .post("/session", buildkit)
         .post("/grpc", buildkit)
-        .get("/networks", later("networks"))
-        .post("/networks/create", later("networks"))
-        .get("/networks/{id}", later("networks"))
-        .delete("/networks/{id}", later("networks"))
 }
 
 /// `POST /build`: 400 for BuildKit (`version=2`), 501 for the legacy builder.

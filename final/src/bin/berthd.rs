@@ -35,6 +35,8 @@ use berth::config::{Flags, Settings};
 use berth::engine::Engine;
 use berth_daemon::http::{Acceptor, Handler, Host, Request, Server, ServerHandle, ServerOptions};
 use berth_daemon::lock::LockError;
+use berth_network::engine::NetworkExtension;
+use berth_network::network::DefaultBridge;
 use clap::Parser;
 use nix::fcntl::Flock;
 use nix::sys::signal::{SigSet, Signal};
@@ -92,11 +94,12 @@ fn run(flags: Flags) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_root)
         .with_context(|| format!("creating the data root {}", settings.data_root.display()))?;
     let _lock = lock_data_root(&settings.data_root)?;
-    let engine = open_engine(&settings.data_root)?;
+    let engine = open_engine(&settings.data_root, settings.default_bridge.clone())?;
     let daemon = Arc::new(Daemon {
         engine: Arc::clone(&engine),
         registries: settings.registries.clone(),
         data_root: settings.data_root.clone(),
+        network: NetworkExtension::for_store(&settings.data_root, settings.default_bridge.clone()),
     });
     let api = Arc::new(Api::new(daemon));
     let acceptor = match &settings.tls {
@@ -214,7 +217,7 @@ fn lock_data_root(root: &Path) -> anyhow::Result<Flock<File>> {
 
 /// Opens the container engine; it runs berthd itself as each container's monitor, as
 /// `/proc/self/exe`: the sealed view this process runs from, not the file on the host.
-fn open_engine(root: &Path) -> anyhow::Result<Arc<Engine>> {
+fn open_engine(root: &Path, bridge: Option<DefaultBridge>) -> anyhow::Result<Arc<Engine>> {
     let program = PathBuf::from("/proc/self/exe");
-    berth::engine::open(root, program).context("opening the container engine")
+    berth::engine::open_with_bridge(root, program, bridge).context("opening the container engine")
 }

@@ -21,7 +21,7 @@ mod api;
 pub const BERTHD: &str = env!("CARGO_BIN_EXE_berthd");
 
 /// A `berthd` process with its own directory: `root/` (data root), `berthd.sock`,
-/// `daemon.json` (empty unless a test writes one), `berthd.log` (its stderr).
+/// `daemon.json` ([`NO_BRIDGE`] unless a test writes one), `berthd.log` (its stderr).
 pub struct Berthd {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
@@ -71,11 +71,15 @@ impl Raw {
     }
 }
 
+/// The `daemon.json` of a test daemon: no default bridge network (dockerd's `--bridge none`),
+/// so that its containers, which get only `lo`, never change the host's network.
+pub const NO_BRIDGE: &str = r#"{"bridge":"none"}"#;
+
 impl Berthd {
     /// Starts a daemon with extra arguments, and waits until it answers `/_ping`.
     pub fn start(label: &str, extra: &[&str]) -> Berthd {
         let dir = berth_tests::test_dir(&format!("berthd-{label}"));
-        std::fs::write(dir.path().join("daemon.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("daemon.json"), NO_BRIDGE).unwrap();
         let mut daemon = Berthd { dir, child: None };
         daemon.spawn(extra);
         daemon
@@ -89,7 +93,7 @@ impl Berthd {
     /// [`Berthd::with_busybox`] with extra daemon arguments.
     pub fn with_busybox_and(label: &str, extra: &[&str]) -> Berthd {
         let dir = berth_tests::test_dir(&format!("berthd-{label}"));
-        std::fs::write(dir.path().join("daemon.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("daemon.json"), NO_BRIDGE).unwrap();
         let store = berth_images::store::Store::open(dir.path().join("root")).unwrap();
         let busybox = berth_tests::fixtures_dir().join("images/busybox-oci");
         berth_images::load::load(&store, &busybox).expect("loading busybox");

@@ -106,6 +106,7 @@ pub struct DaemonBuilder {
     insecure: Vec<String>,
     own_binary: bool,
     inherited: Option<(i32, PathBuf)>,
+    bip: Option<String>,
 }
 
 impl DaemonBuilder {
@@ -142,6 +143,15 @@ impl DaemonBuilder {
         self
     }
 
+    /// Runs the daemon in a network namespace of the test's own (`berth-test-final-...`,
+    /// deleted with the daemon), with its default bridge on `bip` (`10.N.0.1/24`). Without
+    /// this, a daemon runs in the host's namespace with `--bridge none`: its containers get
+    /// only `lo`, and the host's network is never touched.
+    pub fn in_netns(mut self, bip: &str) -> Self {
+        self.bip = Some(bip.to_owned());
+        self
+    }
+
     /// Starts the daemon and waits until it answers.
     pub fn start(self) -> Daemon {
         let label = if self.label.is_empty() {
@@ -173,12 +183,23 @@ impl DaemonBuilder {
         } else {
             PathBuf::from(BERTHD)
         };
+        let netns = match &self.bip {
+            Some(bip) => {
+                args.extend(["--bip".to_owned(), bip.clone()]);
+                Some(NetNs::new())
+            }
+            None => {
+                args.extend(["--bridge".to_owned(), "none".to_owned()]);
+                None
+            }
+        };
         let mut daemon = Daemon {
             dir,
             args,
             program,
             inherited: self.inherited,
             child: None,
+            netns,
         };
         daemon.restart();
         daemon
@@ -196,6 +217,51 @@ pub struct Daemon {
     /// A descriptor berthd inherits at start ([`DaemonBuilder::inherited_fd`]).
     inherited: Option<(i32, PathBuf)>,
     child: Option<Child>,
+    /// The network namespace it runs in, if the test made one ([`DaemonBuilder::in_netns`]).
+    /// Declared after `dir`: dropped after the daemon's processes are gone.
+    netns: Option<NetNs>,
+}
+
+/// A network namespace made for one test (`ip netns add`), deleted when dropped.
+pub struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    fn new() -> NetNs {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("berth-test-final-{}-{n}", std::process::id());
+        let made = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("ip netns add");
+        assert!(made.success(), "ip netns add {name}");
+        let ns = NetNs { name };
+        let up = ns.command(&["ip", "link", "set", "lo", "up"]).status();
+        assert!(up.is_ok_and(|s| s.success()), "lo up in {}", ns.name);
+        ns
+    }
+
+    /// `ARGS` run inside the namespace. Through `nsenter --net`, not `ip netns exec`: the
+    /// latter also mounts a new `/sys`, which hides the cgroup mounts the daemon needs.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("nsenter");
+        command
+            .arg(format!("--net=/run/netns/{}", self.name))
+            .arg("--")
+            .args(args);
+        command
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
 }
 
 impl Daemon {
@@ -234,6 +300,32 @@ impl Daemon {
         &self.program
     }
 
+    /// Runs `ARGS` (not a container: a program of the host) in the daemon's network
+    /// namespace; panics if the daemon has none of its own.
+    pub fn in_netns(&self, args: &[&str]) -> Output {
+        let ns = self.netns.as_ref().expect("a daemon started with in_netns");
+        run(ns.command(args), &describe("nsenter", args), None)
+    }
+
+    /// The names of the network devices in the daemon's namespace.
+    pub fn links(&self) -> Vec<String> {
+        let out = self.in_netns(&["ip", "-o", "link"]);
+        out.ok()
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|name| name.split('@').next().unwrap_or(name).to_owned())
+            .collect()
+    }
+
+    /// Loads the busybox fixture image into the daemon's store directly (chapter 2's load):
+    /// for a daemon in a namespace of its own, which cannot reach a registry on the host's
+    /// loopback.
+    pub fn load_busybox(&self) {
+        let store = berth_images::store::Store::open(self.data_root()).expect("the store");
+        let image = berth_tests::fixtures_dir().join("images/busybox-oci");
+        berth_images::load::load(&store, &image).expect("loading the busybox fixture");
+    }
+
     /// The daemon's pid, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -254,7 +346,11 @@ impl Daemon {
             .append(true)
             .open(self.dir.path().join("berthd.log"))
             .expect("opening berthd.log");
-        let mut command = Command::new(&self.program);
+        let program = self.program.to_str().expect("berthd's path is UTF-8");
+        let mut command = match &self.netns {
+            Some(ns) => ns.command(&[program]),
+            None => Command::new(program),
+        };
         // Open until the spawn below, closed in the test when this function returns.
         let mut _inherited = None;
         if let Some((fd, path)) = &self.inherited {

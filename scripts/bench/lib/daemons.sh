@@ -19,7 +19,8 @@
 
 start_berthd() {
     local name=$1 root=$2
-    "$BIN/berthd" --data-root "$root" -H "unix://$tmp/$name.sock" > "$tmp/$name.log" 2>&1 &
+    # --bridge none, as dockerd below: the benchmarks never change the host's network.
+    "$BIN/berthd" --data-root "$root" -H "unix://$tmp/$name.sock" --bridge none > "$tmp/$name.log" 2>&1 &
     daemon_pid=$!
     wait_ping "$tmp/$name.sock" "$name"
 }

@@ -1,0 +1,362 @@
+//! `ch07` as a learner runs it: in a network namespace the test makes (`ip netns add
+//! berth-test-ch07-<pid>-<n>`), with a data root and a subnet of the test's own. Everything
+//! is removed when the test ends, also on failure: the containers (stopped with SIGTERM
+//! through their `ch07 run`), the namespace with its bridge, the data root.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use berth_tests::Output;
+
+/// A network namespace and a data root for one test.
+struct Lab {
+    netns: String,
+    root: tempfile::TempDir,
+    subnet: String,
+    background: Vec<Child>,
+}
+
+impl Lab {
+    /// `third` picks the test's own default subnet: `10.<third>.0.0/24` (`--bip 10.<third>.0.1/24`).
+    fn new(label: &str, third: u8) -> Lab {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let netns = format!("berth-test-ch07-{}-{n}", std::process::id());
+        let made = Command::new("ip")
+            .args(["netns", "add", &netns])
+            .status()
+            .expect("ip netns add");
+        assert!(made.success(), "ip netns add {netns}");
+        let lab = Lab {
+            netns,
+            root: berth_tests::test_dir(&format!("ch07-{label}")),
+            subnet: format!("10.{third}.0.1/24"),
+            background: Vec::new(),
+        };
+        let image = berth_tests::fixtures_dir().join("images/busybox-oci");
+        lab.run(&["load", "-i", image.to_str().expect("utf-8 path")])
+            .ok();
+        lab
+    }
+
+    /// `ip netns exec NS ch07 --root ROOT --bip SUBNET ARGS...`
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.netns])
+            .arg(env!("CARGO_BIN_EXE_ch07"))
+            .arg("--root")
+            .arg(self.root.path())
+            .args(["--bip", &self.subnet])
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Output::from(self.command(args).output().expect("running ch07"))
+    }
+
+    /// Starts `ch07 run ARGS...` in the background (stopped at the end).
+    fn spawn(&mut self, args: &[&str]) {
+        let mut cmd = self.command(args);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        self.background.push(cmd.spawn().expect("ch07 run"));
+    }
+
+    /// A command in the test's namespace (not in a container).
+    fn in_netns(&self, args: &[&str]) -> Output {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.netns])
+            .args(args)
+            .output()
+            .expect("ip netns exec");
+        Output::from(out)
+    }
+
+    /// The links of the test's namespace.
+    fn links(&self) -> String {
+        self.in_netns(&["ip", "-o", "link"]).ok().stdout
+    }
+
+    /// The address the test's default network gives its `n`th container (from 2).
+    fn address(&self, n: u8) -> String {
+        let base = self.subnet.trim_end_matches(".1/24");
+        format!("{base}.{n}")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for child in &mut self.background {
+            // ch07 run forwards SIGTERM to the container, and records its end.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        for child in &mut self.background {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+/// A shell loop that retries `wget` for up to five seconds (without `-T`: this busybox's
+/// `wget -T` crashes).
+fn fetch(url: &str) -> String {
+    format!("(for i in $(seq 50); do wget -q -O- {url} && exit 0; sleep 0.1; done; exit 1)")
+}
+
+#[test]
+fn two_containers_on_the_default_bridge_reach_each_other() {
+    let mut lab = Lab::new("bridge", 61);
+    lab.spawn(&[
+        "run", "--name", "web", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc",
+    ]);
+    // web first: it must have its address (the first, .2) before the client takes one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab.links().contains(": veth") {
+        assert!(Instant::now() < deadline, "web never got its veth");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("http://{}/hostname", lab.address(2));
+    let out = lab
+        .run(&["run", "--rm", "busybox", "sh", "-c", &fetch(&url)])
+        .ok();
+    assert_eq!(out.stdout.trim().len(), 12, "web's hostname: {out:?}");
+    // The client's veth is gone with it; web's is still there.
+    let veths = lab.links().lines().filter(|l| l.contains(": veth")).count();
+    assert_eq!(veths, 1, "{}", lab.links());
+}
+
+#[test]
+fn none_has_only_lo_and_host_sees_the_namespace() {
+    let lab = Lab::new("modes", 62);
+    let none = lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(none.ok().stdout, "lo\n");
+    lab.in_netns(&["ip", "link", "add", "marker0", "type", "bridge"])
+        .ok();
+    let host = lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(
+        host.ok().stdout,
+        "lo\nmarker0\n",
+        "the test namespace's devices"
+    );
+    let bridge = lab.run(&["run", "--rm", "busybox", "ls", "/sys/class/net"]);
+    assert_eq!(bridge.ok().stdout, "eth0\nlo\n");
+}
+
+#[test]
+fn container_mode_shares_the_other_containers_stack() {
+    let mut lab = Lab::new("container", 63);
+    lab.spawn(&[
+        "run", "--name", "web", "busybox", "httpd", "-f", "-p", "8080", "-h", "/etc",
+    ]);
+    let script = format!(
+        "{} && ip -4 -o addr show eth0",
+        fetch("http://127.0.0.1:8080/hostname")
+    );
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "container:web",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
+    ];
+    // web may not run yet: the background `ch07 run` was just started.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut out = lab.run(&args);
+    let not_yet = |o: &Output| o.stderr.contains("non running") || o.stderr.contains("no such");
+    while not_yet(&out) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        out = lab.run(&args);
+    }
+    let out = out.ok();
+    assert!(
+        out.stdout.contains(&lab.address(2)),
+        "web's address: {out:?}"
+    );
+    let stopped = lab.run(&["run", "--network", "container:nope", "busybox", "true"]);
+    assert_ne!(stopped.code, 0);
+    assert!(
+        stopped.stderr.contains("no such container: nope"),
+        "{stopped:?}"
+    );
+}
+
+#[test]
+fn user_networks_refuse_what_docker_refuses() {
+    let lab = Lab::new("errors", 64);
+    lab.run(&["network", "create", "--subnet", "10.164.0.0/24", "front"])
+        .ok();
+    let overlap = lab.run(&["network", "create", "--subnet", "10.164.0.0/16", "other"]);
+    assert_eq!(
+        overlap.stderr,
+        "ch07: Pool overlaps with other one on this address space\n"
+    );
+    let unknown = lab.run(&["run", "--network", "nope", "busybox", "true"]);
+    assert_eq!(unknown.stderr, "ch07: network nope not found\n");
+    let run = lab
+        .run(&[
+            "run",
+            "--name",
+            "c",
+            "--network",
+            "front",
+            "--ip",
+            "10.164.0.9",
+            "--alias",
+            "db",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0; tail -1 /etc/hosts",
+        ])
+        .ok();
+    assert!(run.stdout.contains("inet 10.164.0.9/24"), "{run:?}");
+    assert!(
+        run.stdout.contains("\n10.164.0.9\t"),
+        "its address in /etc/hosts: {run:?}"
+    );
+    let alias = lab.run(&["run", "--rm", "--alias", "x", "busybox", "true"]);
+    assert_eq!(
+        alias.stderr,
+        "ch07: network-scoped alias is supported only for containers in user defined networks\n"
+    );
+    let in_use = lab.run(&["network", "rm", "front"]);
+    assert!(in_use.stderr.contains("has active endpoints"), "{in_use:?}");
+    let taken = lab.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "--ip",
+        "10.164.0.9",
+        "busybox",
+        "true",
+    ]);
+    assert!(taken.stderr.contains("Address already in use"), "{taken:?}");
+    lab.run(&["rm", "c"]).ok();
+    lab.run(&["network", "rm", "front"]).ok();
+    let links = lab.links();
+    assert!(!links.contains("br-") && !links.contains("veth"), "{links}");
+    assert_eq!(lab.run(&["network", "ls"]).ok().stdout.lines().count(), 4);
+}
+
+/// `lines` with every word of 12 or 64 hex digits (ids, generated hostnames) replaced.
+fn redact_ids(lines: &str) -> String {
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let hex = word
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        match word.len() {
+            64 if hex => out.push_str("[id]"),
+            12 if hex => out.push_str("[short id]"),
+            _ => out.push_str(word),
+        }
+        word.clear();
+    };
+    for c in lines.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+// ANCHOR: transcript
+/// The book's "Check your work": a user network, a container on each network, `none`.
+#[test]
+fn check_your_work() {
+    let lab = Lab::new("transcript", 65);
+    let steps: [&[&str]; 6] = [
+        &["network", "create", "--subnet", "10.165.0.0/24", "front"],
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0 | awk '{print $2, $4}'; ip route; tail -1 /etc/hosts",
+        ],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "--ip",
+            "10.165.0.9",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0 | awk '{print $2, $4}'; ip route",
+        ],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "ls",
+            "/sys/class/net",
+        ],
+        &["network", "ls"],
+        &["network", "rm", "front"],
+    ];
+    let mut lines = String::new();
+    for args in steps {
+        let out = lab.run(args);
+        let quoted: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.contains(' ') {
+                    format!("\"{a}\"")
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        lines.push_str(&format!("$ ch07 {}\n", quoted.join(" ")));
+        lines.push_str(&out.stdout);
+        lines.push_str(&out.stderr);
+        if out.code != 0 {
+            lines.push_str(&format!("[exit {}]\n", out.code));
+        }
+    }
+    insta::assert_snapshot!("check_your_work", redact_ids(&lines));
+    assert!(!lab.links().contains("veth"), "{}", lab.links());
+}
+// ANCHOR_END: transcript

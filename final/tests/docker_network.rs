@@ -1,0 +1,454 @@
+//! The real docker CLI drives berthd's networks (chapter 7): the default bridge, `--network
+//! none|host|container:NAME|NAME`, `docker network create/ls/inspect/rm/prune/connect/
+//! disconnect`, a daemon killed with containers running, many containers at once.
+//!
+//! Each test runs its berthd in a network namespace of its own (`Daemon::builder().in_netns`),
+//! with a subnet of its own: the bridge, the veths and `ip_forward` are made there, and the
+//! namespace is deleted with the daemon, also on failure. The busybox image is loaded into
+//! the store directly: a daemon in its own namespace cannot reach a registry on the host's
+//! loopback.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::Daemon;
+
+/// A daemon in a namespace of its own with its default bridge on `10.<n>.0.0/24`, and the
+/// busybox image.
+fn daemon(label: &str, n: u8) -> Daemon {
+    let daemon = Daemon::builder()
+        .label(label)
+        .in_netns(&format!("10.{n}.0.1/24"))
+        .start();
+    daemon.load_busybox();
+    daemon
+}
+
+/// `docker inspect -f FORMAT NAME`, trimmed.
+fn inspect(daemon: &Daemon, format: &str, name: &str) -> String {
+    let out = daemon.docker(&["inspect", "-f", format, name]);
+    out.ok().trim().to_owned()
+}
+
+/// The host ends of veth pairs in the daemon's namespace.
+fn veths(daemon: &Daemon) -> Vec<String> {
+    daemon
+        .links()
+        .into_iter()
+        .filter(|l| l.starts_with("veth"))
+        .collect()
+}
+
+/// A shell loop that retries `wget` for up to five seconds (busybox's `wget -T` crashes).
+fn fetch(url: &str) -> String {
+    format!("(for i in $(seq 50); do wget -q -O- {url} && exit 0; sleep 0.1; done; exit 1)")
+}
+
+/// Waits until `name` runs (a `run -d` returns once it started; an exec needs no more).
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn containers_on_the_default_bridge_reach_each_other() {
+    let daemon = daemon("net-bridge", 71);
+    daemon
+        .docker(&[
+            "run", "-d", "--name", "web", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc",
+        ])
+        .ok();
+    let address = inspect(&daemon, "{{.NetworkSettings.IPAddress}}", "web");
+    assert_eq!(address, "10.71.0.2");
+    assert_eq!(
+        inspect(&daemon, "{{.NetworkSettings.Gateway}}", "web"),
+        "10.71.0.1"
+    );
+    assert_eq!(
+        inspect(&daemon, "{{.NetworkSettings.MacAddress}}", "web"),
+        "02:42:0a:47:00:02"
+    );
+    assert_eq!(
+        inspect(&daemon, "{{.HostConfig.NetworkMode}}", "web"),
+        "default"
+    );
+    let hostname = inspect(&daemon, "{{.Config.Hostname}}", "web");
+    let url = format!("http://{address}/hostname");
+    let out = daemon.docker(&["run", "--rm", "busybox", "sh", "-c", &fetch(&url)]);
+    assert_eq!(
+        out.ok().trim(),
+        hostname,
+        "web answered with its /etc/hostname"
+    );
+    let hosts = daemon.docker(&["exec", "web", "cat", "/etc/hosts"]);
+    assert!(
+        hosts.ok().contains(&format!("10.71.0.2\t{hostname}\n")),
+        "{hosts:?}"
+    );
+    assert_eq!(veths(&daemon).len(), 1, "the client's veth went with it");
+    daemon.docker(&["rm", "-f", "web"]).ok();
+    until("web's veth to go", || veths(&daemon).is_empty());
+}
+
+#[test]
+fn none_host_and_container_modes() {
+    let daemon = daemon("net-modes", 72);
+    let none = daemon.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(none.ok(), "lo\n");
+    daemon
+        .in_netns(&["ip", "link", "add", "marker0", "type", "bridge"])
+        .ok();
+    let host = daemon.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert!(
+        host.ok().contains("marker0\n"),
+        "the test namespace's devices: {host:?}"
+    );
+    daemon
+        .docker(&[
+            "run", "-d", "--name", "web", "busybox", "httpd", "-f", "-p", "8080", "-h", "/etc",
+        ])
+        .ok();
+    let shared = daemon.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:web",
+        "busybox",
+        "sh",
+        "-c",
+        &format!(
+            "{} >/dev/null && ip -4 -o addr show eth0",
+            fetch("http://127.0.0.1:8080/hostname")
+        ),
+    ]);
+    assert!(
+        shared.ok().contains("inet 10.72.0.2/24"),
+        "web's stack: {shared:?}"
+    );
+    assert_eq!(
+        inspect(&daemon, "{{.HostConfig.NetworkMode}}", "web"),
+        "default"
+    );
+    let missing = daemon.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:nope",
+        "busybox",
+        "true",
+    ]);
+    missing.expect_code(125);
+    assert!(
+        missing.stderr.contains("no such container: nope"),
+        "{missing:?}"
+    );
+}
+
+#[test]
+fn user_networks_connect_and_refuse_as_docker() {
+    let daemon = daemon("net-user", 73);
+    let id = daemon.docker(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.173.0.0/24",
+        "--label",
+        "tier=db",
+        "front",
+    ]);
+    assert_eq!(id.ok().trim().len(), 64);
+    let overlap = daemon.docker(&["network", "create", "--subnet", "10.173.0.0/16", "other"]);
+    overlap.expect_code(1);
+    assert!(
+        overlap
+            .stderr
+            .contains("Pool overlaps with other one on this address space"),
+        "{overlap:?}"
+    );
+    let twice = daemon.docker(&["network", "create", "front"]);
+    assert!(
+        twice
+            .stderr
+            .contains("network with name front already exists"),
+        "{twice:?}"
+    );
+    let unknown = daemon.docker(&["run", "--rm", "--network", "nope", "busybox", "true"]);
+    assert!(
+        unknown.stderr.contains("network nope not found"),
+        "{unknown:?}"
+    );
+    let ls = daemon.docker(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=tier=db",
+        "--format",
+        "{{.Name}} {{.Driver}}",
+    ]);
+    assert_eq!(ls.ok(), "front bridge\n");
+
+    daemon
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            "db",
+            "--network",
+            "front",
+            "--ip",
+            "10.173.0.9",
+            "busybox",
+            "sleep",
+            "300",
+        ])
+        .ok();
+    assert_eq!(
+        inspect(
+            &daemon,
+            "{{.NetworkSettings.Networks.front.IPAddress}}",
+            "db"
+        ),
+        "10.173.0.9"
+    );
+    let containers = inspect(
+        &daemon,
+        "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}",
+        "front",
+    );
+    assert_eq!(containers, "db 10.173.0.9/24");
+    let in_use = daemon.docker(&["network", "rm", "front"]);
+    in_use.expect_code(1);
+    assert!(in_use.stderr.contains("has active endpoints"), "{in_use:?}");
+
+    // A running container on the default bridge joins `front` at once, as its eth1.
+    daemon
+        .docker(&["run", "-d", "--name", "app", "busybox", "sleep", "300"])
+        .ok();
+    daemon
+        .docker(&["network", "connect", "--ip", "10.173.0.20", "front", "app"])
+        .ok();
+    let links = daemon.docker(&["exec", "app", "ls", "/sys/class/net"]);
+    assert_eq!(links.ok(), "eth0\neth1\nlo\n");
+    let ping = daemon.docker(&["exec", "app", "ping", "-c", "1", "-W", "2", "10.173.0.9"]);
+    ping.ok();
+    let again = daemon.docker(&["network", "connect", "front", "app"]);
+    assert!(
+        again.stderr.contains("already exists in network front"),
+        "{again:?}"
+    );
+    daemon
+        .docker(&["network", "disconnect", "front", "app"])
+        .ok();
+    let links = daemon.docker(&["exec", "app", "ls", "/sys/class/net"]);
+    assert_eq!(links.ok(), "eth0\nlo\n");
+
+    daemon.docker(&["rm", "-f", "db", "app"]).ok();
+    daemon.docker(&["network", "rm", "front"]).ok();
+    assert!(
+        !daemon.links().iter().any(|l| l.starts_with("br-")),
+        "{:?}",
+        daemon.links()
+    );
+    daemon.docker(&["network", "create", "spare"]).ok();
+    let pruned = daemon.docker(&["network", "prune", "-f"]);
+    assert!(pruned.ok().contains("spare"), "{pruned:?}");
+    let names = daemon.docker(&["network", "ls", "--format", "{{.Name}}"]);
+    let mut names: Vec<&str> = names.ok().lines().collect();
+    names.sort();
+    assert_eq!(names, ["bridge", "host", "none"]);
+}
+
+#[test]
+fn a_daemon_killed_with_containers_running_leaves_nothing_doubled() {
+    let mut daemon = daemon("net-kill9", 74);
+    for name in ["a", "b", "c"] {
+        daemon
+            .docker(&["run", "-d", "--name", name, "busybox", "sleep", "300"])
+            .ok();
+    }
+    assert_eq!(veths(&daemon).len(), 3);
+    daemon.kill9();
+    daemon.restart();
+    let ps = daemon.docker(&["ps", "--format", "{{.Names}}"]);
+    assert_eq!(ps.ok().lines().count(), 3);
+    assert_eq!(veths(&daemon).len(), 3, "nothing made twice");
+    // A new container gets a new address, not one of the running ones'.
+    daemon
+        .docker(&["run", "-d", "--name", "d", "busybox", "sleep", "300"])
+        .ok();
+    assert_eq!(
+        inspect(&daemon, "{{.NetworkSettings.IPAddress}}", "d"),
+        "10.74.0.5"
+    );
+    daemon.docker(&["rm", "-f", "a", "b", "c", "d"]).ok();
+    until("every veth to go", || veths(&daemon).is_empty());
+    let bridge = daemon.docker(&["network", "inspect", "-f", "{{len .Containers}}", "bridge"]);
+    assert_eq!(bridge.ok().trim(), "0", "every address released");
+}
+
+#[test]
+fn many_containers_at_once_leave_no_veth_or_address() {
+    let daemon = daemon("net-many", 75);
+    const N: usize = 20;
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..N)
+            .map(|_| {
+                s.spawn(|| {
+                    daemon.docker(&[
+                        "run",
+                        "--rm",
+                        "busybox",
+                        "sh",
+                        "-c",
+                        "ip -4 -o addr show eth0",
+                    ])
+                })
+            })
+            .collect();
+        for run in runs {
+            let out = run.join().expect("thread");
+            assert!(out.ok().contains("inet 10.75.0."), "{out:?}");
+        }
+    });
+    until("every veth to go", || veths(&daemon).is_empty());
+    let bridge = daemon.docker(&["network", "inspect", "-f", "{{len .Containers}}", "bridge"]);
+    assert_eq!(bridge.ok().trim(), "0", "every address released");
+}
+
+/// A namespace outside the daemon's, joined to it by a veth (`10.250.<n>.1` on the daemon's
+/// side, `.2` on the peer's), with an HTTP server on `.2:9000`; all removed when dropped.
+struct Peer {
+    name: String,
+    server: Option<std::process::Child>,
+    _www: tempfile::TempDir,
+}
+
+impl Peer {
+    fn new(daemon: &Daemon, n: u8) -> Peer {
+        let name = format!("berth-test-final-peer-{}-{n}", std::process::id());
+        let www = berth_tests::test_dir("final-net-peer");
+        std::fs::write(www.path().join("marker"), "outside\n").expect("marker");
+        let mut peer = Peer {
+            name: name.clone(),
+            server: None,
+            _www: www,
+        };
+        let ok =
+            |c: &mut std::process::Command| assert!(c.status().is_ok_and(|s| s.success()), "{c:?}");
+        ok(std::process::Command::new("ip").args(["netns", "add", &name]));
+        let near = format!("10.250.{n}.1/24");
+        let far = format!("10.250.{n}.2/24");
+        daemon
+            .in_netns(&[
+                "ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", &name,
+            ])
+            .ok();
+        daemon
+            .in_netns(&["ip", "addr", "add", &near, "dev", "up0"])
+            .ok();
+        daemon.in_netns(&["ip", "link", "set", "up0", "up"]).ok();
+        let inside = |args: &[&str]| {
+            let mut c = std::process::Command::new("nsenter");
+            c.arg(format!("--net=/run/netns/{name}"))
+                .arg("--")
+                .args(args);
+            c
+        };
+        ok(&mut inside(&["ip", "addr", "add", &far, "dev", "up1"]));
+        ok(&mut inside(&["ip", "link", "set", "up1", "up"]));
+        ok(&mut inside(&["ip", "link", "set", "lo", "up"]));
+        // No route back to the containers' subnet: only masquerade brings an answer back.
+        let www = peer._www.path().to_str().expect("utf-8").to_owned();
+        let server = inside(&["busybox", "httpd", "-f", "-p", "9000", "-h", &www])
+            .spawn()
+            .expect("httpd in the peer");
+        peer.server = Some(server);
+        peer
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn containers_go_out_through_nat_but_not_from_an_internal_network() {
+    let daemon = daemon("net-nat", 76);
+    let _peer = Peer::new(&daemon, 76);
+    let out = daemon.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "timeout 10 wget -q -O- http://10.250.76.2:9000/marker",
+    ]);
+    assert_eq!(
+        out.ok(),
+        "outside\n",
+        "through the daemon's namespace, masqueraded"
+    );
+    let ruleset = daemon.in_netns(&["nft", "list", "table", "ip", "berth"]);
+    assert!(ruleset.ok().contains("masquerade"), "{ruleset:?}");
+
+    daemon
+        .docker(&[
+            "network",
+            "create",
+            "--internal",
+            "--subnet",
+            "10.176.0.0/24",
+            "closed",
+        ])
+        .ok();
+    let closed = daemon.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "closed",
+        "busybox",
+        "sh",
+        "-c",
+        "ip route; wget -q -O- http://10.250.76.2:9000/marker || echo no way out",
+    ]);
+    let text = closed.ok();
+    assert!(
+        !text.contains("default"),
+        "no default route on an internal network: {text}"
+    );
+    assert!(text.ends_with("no way out\n"), "{text}");
+    daemon.docker(&["network", "rm", "closed"]).ok();
+    let ruleset = daemon.in_netns(&["nft", "list", "table", "ip", "berth"]);
+    assert!(
+        !ruleset.stdout.contains("br-"),
+        "the network's rules went with it: {ruleset:?}"
+    );
+}
