@@ -82,6 +82,16 @@ fn docker_stats_no_stream_shows_memory_and_cpu() {
     assert_eq!(fields[4], "64MiB", "the limit: {line}");
     assert_eq!(fields[5], "1", "one process: {line}");
 
+    // Our own client computes the same.
+    let ours = d.berth(&["stats", "--no-stream", &busy]);
+    let lines: Vec<&str> = ours.ok().lines().collect();
+    assert!(lines[0].starts_with("CONTAINER ID"), "{}", ours.stdout);
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(row[0], &busy[..12], "{}", ours.stdout);
+    let cpu: f64 = row[2].trim_end_matches('%').parse().expect("a CPU %");
+    assert!(cpu > 10.0, "{}", ours.stdout);
+    assert_eq!(row[5], "64MiB", "{}", ours.stdout);
+
     let stopped = d
         .docker(&["create", &t.image, "true"])
         .ok()
