@@ -64,8 +64,6 @@ pub struct MemoryUsage {
     pub usage: u64,
     /// The most ever (v1 only).
     pub max_usage: Option<u64>,
-    /// Times the limit was hit (v1 only).
-    pub failcnt: Option<u64>,
     /// The limit, or the machine's memory if that is less (no limit: the machine's memory).
     pub limit: u64,
     /// `memory.stat`, as the kernel names its keys (they differ between v1 and v2).
@@ -201,7 +199,6 @@ fn memory_v1(dir: &Path) -> Result<MemoryUsage, CgroupError> {
     Ok(MemoryUsage {
         usage: number(&dir.join("memory.usage_in_bytes"))?,
         max_usage: Some(number(&dir.join("memory.max_usage_in_bytes"))?),
-        failcnt: Some(number(&dir.join("memory.failcnt"))?),
         limit: number(&dir.join("memory.limit_in_bytes"))?,
         stats: pairs(&read(&dir.join("memory.stat"))?),
     })
@@ -211,7 +208,6 @@ fn memory_v2(dir: &Path) -> Result<MemoryUsage, CgroupError> {
     Ok(MemoryUsage {
         usage: number(&dir.join("memory.current"))?,
         max_usage: None,
-        failcnt: None,
         // "max": no limit (the caller shows the machine's memory instead).
         limit: read(&dir.join("memory.max"))?
             .trim()

@@ -136,16 +136,19 @@ fn stats_json(view: &ContainerView, now: Option<&Sample>, before: Option<&Sample
             .iter()
             .map(|e| json!({"major": e.major, "minor": e.minor, "op": e.op, "value": e.value}))
             .collect();
+        // dockerd sends every list, empty ones too, for a running container.
+        for key in io_keys {
+            blkio.insert(key.to_owned(), json!([]));
+        }
         blkio.insert(io_keys[0].to_owned(), json!(entries));
         memory = json!({
             "usage": u.memory.usage,
             "stats": u.memory.stats,
             "limit": u.memory.limit,
         });
-        // v1 also has the peak and the count of limit hits; v2 has neither.
+        // v1 also has the peak; v2 has none.
         if u.memory_version == Some(Version::V1) {
             memory["max_usage"] = json!(u.memory.max_usage.unwrap_or(0));
-            memory["failcnt"] = json!(u.memory.failcnt.unwrap_or(0));
         }
         pids = json!({"current": u.pids.current});
         if let Some(limit) = u.pids.limit {

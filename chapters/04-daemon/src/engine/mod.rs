@@ -569,7 +569,7 @@ impl Engine {
         let freezer = self.freezer_for("pause")?;
         self.running_pid(&record)?;
         if freezer.is_frozen(&record.id) {
-            return Err(EngineError::AlreadyPaused(record.name));
+            return Err(EngineError::AlreadyPaused(record.id));
         }
         freezer
             .freeze(&record.id)
@@ -586,7 +586,7 @@ impl Engine {
         let record = self.find(key)?;
         let freezer = self.freezer_for("unpause")?;
         if self.running_pid(&record).is_err() || !freezer.is_frozen(&record.id) {
-            return Err(EngineError::NotPaused(record.name));
+            return Err(EngineError::NotPaused(record.id));
         }
         freezer
             .thaw(&record.id)
