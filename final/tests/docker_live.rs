@@ -278,3 +278,67 @@ fn docker_top_lists_the_containers_processes() {
     d.docker(&["rm", &id]).ok();
     assert_eq!(t.cgroups.children(), Vec::<PathBuf>::new());
 }
+
+/// The transcript chapter 5's page shows: pause, the errors dockerd gives, update, and what
+/// we refuse (ids and times redacted, the words kept).
+#[test]
+fn transcript_of_pause_and_update() {
+    let t = daemon_with_busybox("live-transcript");
+    let d = &t.daemon;
+    let name = support::unique("web");
+    d.docker(&[
+        "run", "-d", "--name", &name, "-m", "64m", &t.image, "sleep", "300",
+    ])
+    .ok();
+    let id = d
+        .docker(&["inspect", "-f", "{{.Id}}", &name])
+        .ok()
+        .trim()
+        .to_owned();
+    let memory_file = t.cgroups.dir("memory", &id).join("memory.limit_in_bytes");
+    let mut text = String::new();
+    let step = |shown: &str, args: &[&str]| {
+        let out = d.docker(args);
+        format!("$ {shown}\n{}{}", out.stdout, out.stderr)
+    };
+    let ps = ["ps", "--format", "{{.Names}}: {{.Status}}"];
+    text += &step("docker pause web", &["pause", &name]);
+    text += &step("docker ps --format '{{.Names}}: {{.Status}}'", &ps);
+    text += &step("docker pause web", &["pause", &name]);
+    text += &step("docker exec web true", &["exec", &name, "true"]);
+    text += &step("docker unpause web", &["unpause", &name]);
+    text += &step("docker unpause web", &["unpause", &name]);
+    text += &step(
+        "docker update --memory 128m --pids-limit 30 web",
+        &["update", "--memory", "128m", "--pids-limit", "30", &name],
+    );
+    text += &step(
+        "docker inspect -f '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}' web",
+        &[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+            &name,
+        ],
+    );
+    let limit = std::fs::read_to_string(&memory_file).expect("the memory limit file");
+    text.push_str(&format!(
+        "$ cat /sys/fs/cgroup/memory/berth/[ID]/memory.limit_in_bytes\n{limit}"
+    ));
+    text += &step(
+        "docker update --restart always web",
+        &["update", "--restart", "always", &name],
+    );
+    text += &step(
+        "docker update --memory 1m web",
+        &["update", "--memory", "1m", &name],
+    );
+    text += &step("docker stop -t 1 web", &["stop", "-t", "1", &name]);
+    text += &step("docker top web", &["top", &name]);
+    let text = text.replace(&name, "web");
+    insta::with_settings!({ filters => support::redact::filters() }, {
+        insta::assert_snapshot!("pause_and_update", text);
+    });
+    d.docker(&["rm", &name]).ok();
+    assert_eq!(t.cgroups.children(), Vec::<PathBuf>::new());
+}
