@@ -72,14 +72,7 @@ fn the_cgroup_holds_the_limits_and_goes_with_the_container() {
     let run = t.daemon.docker(&args);
     let id = run.ok().trim().to_owned();
     assert_eq!(id.len(), 64, "{id}");
-    let read = |controller: &str, v1: &str, v2: &str| {
-        let dir = t.cgroups.dir(controller, &id);
-        let file = if dir.join(v1).exists() { v1 } else { v2 };
-        std::fs::read_to_string(dir.join(file))
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
-            .trim()
-            .to_owned()
-    };
+    let read = |controller: &str, v1: &str, v2: &str| t.cgroups.read(controller, &id, v1, v2);
     assert_eq!(
         read("memory", "memory.limit_in_bytes", "memory.max"),
         "67108864"

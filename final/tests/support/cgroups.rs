@@ -67,6 +67,17 @@ impl CgroupGuard {
         found
     }
 
+    /// The text of container `id`'s cgroup file `v1` (or `v2` where the controller is in
+    /// the v2 hierarchy), in the hierarchy holding `controller`, trimmed.
+    pub fn read(&self, controller: &str, id: &str, v1: &str, v2: &str) -> String {
+        let dir = self.dir(controller, id);
+        let file = if dir.join(v1).exists() { v1 } else { v2 };
+        std::fs::read_to_string(dir.join(file))
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
+            .trim()
+            .to_owned()
+    }
+
     /// The directory of container `id`'s cgroup in the hierarchy holding `controller`.
     pub fn dir(&self, controller: &str, id: &str) -> PathBuf {
         let h = self

@@ -537,12 +537,7 @@ impl Engine {
         {
             freezer
                 .thaw(&record.id)
-                .map_err(|source| EngineError::Extension {
-                    extension: "freezer".to_owned(),
-                    what: "thawing after a signal",
-                    id: record.id.clone(),
-                    source,
-                })?;
+                .map_err(freezer_error("thawing after a signal", &record.id))?;
         }
         Ok(())
     }
@@ -573,12 +568,7 @@ impl Engine {
         }
         freezer
             .freeze(&record.id)
-            .map_err(|source| EngineError::Extension {
-                extension: "freezer".to_owned(),
-                what: "freezing",
-                id: record.id,
-                source,
-            })
+            .map_err(freezer_error("freezing", &record.id))
     }
 
     /// `docker unpause`: thaws a paused container (409 if it is not paused).
@@ -590,12 +580,7 @@ impl Engine {
         }
         freezer
             .thaw(&record.id)
-            .map_err(|source| EngineError::Extension {
-                extension: "freezer".to_owned(),
-                what: "thawing",
-                id: record.id,
-                source,
-            })
+            .map_err(freezer_error("thawing", &record.id))
     }
     // ANCHOR_END: pause
 
@@ -822,6 +807,17 @@ impl Engine {
     pub fn shutdown(&self) {
         lock(&self.execs).clear();
         self.launcher.shutdown();
+    }
+}
+
+/// The engine error of a freezer that failed `what`ing container `id`.
+fn freezer_error(what: &'static str, id: &str) -> impl FnOnce(ExtensionError) -> EngineError {
+    let id = id.to_owned();
+    move |source| EngineError::Extension {
+        extension: "freezer".to_owned(),
+        what,
+        id,
+        source,
     }
 }
 
