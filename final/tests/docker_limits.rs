@@ -3,90 +3,13 @@
 //! Each test starts its own daemon, whose containers' cgroups live under a parent of their
 //! own (`berth-<hash of the data root>`): the test reads the limits there, from the host, and
 //! checks that removing the container removes its cgroup. A guard removes the parent, and
-//! anything left in it, also when the test fails.
+//! anything left in it, also when the test fails (`support::cgroups`).
 
 mod support;
 
 use std::path::PathBuf;
 
-use berth_cgroups::{Cgroup, Layout};
-use support::Daemon;
-use support::registry::BusyboxRegistry;
-
-/// A daemon with busybox pulled, and the guard of its cgroups (dropped first).
-struct Limited {
-    cgroups: CgroupGuard,
-    daemon: Daemon,
-    _registry: BusyboxRegistry,
-    image: String,
-}
-
-fn daemon_with_busybox(label: &str) -> Limited {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label(label).start();
-    let image = registry.image();
-    daemon.docker(&["pull", "-q", &image]).ok();
-    Limited {
-        cgroups: CgroupGuard::for_daemon(&daemon),
-        daemon,
-        _registry: registry,
-        image,
-    }
-}
-
-/// The daemon's parent cgroup in every hierarchy; on drop, what is left in it is killed and
-/// removed, then the parent itself.
-struct CgroupGuard {
-    layout: Layout,
-    parent: String,
-}
-
-impl CgroupGuard {
-    fn for_daemon(daemon: &Daemon) -> CgroupGuard {
-        CgroupGuard {
-            layout: Layout::detect().expect("this machine's cgroup layout"),
-            parent: berth_cgroups::engine::parent_for_store(&daemon.data_root()),
-        }
-    }
-
-    /// The containers' cgroups under the parent, in any hierarchy.
-    fn children(&self) -> Vec<PathBuf> {
-        let mut found = Vec::new();
-        for h in self.layout.used() {
-            if let Ok(entries) = std::fs::read_dir(h.mount_point.join(&self.parent)) {
-                found.extend(
-                    entries
-                        .filter_map(Result::ok)
-                        .map(|e| e.path())
-                        .filter(|p| p.is_dir()),
-                );
-            }
-        }
-        found
-    }
-
-    /// The directory of container `id`'s cgroup in the hierarchy holding `controller`.
-    fn dir(&self, controller: &str, id: &str) -> PathBuf {
-        let h = self
-            .layout
-            .find(controller)
-            .expect("the controller is mounted");
-        h.mount_point.join(&self.parent).join(id)
-    }
-}
-
-impl Drop for CgroupGuard {
-    fn drop(&mut self) {
-        for dir in self.children() {
-            if let Some(id) = dir.file_name().and_then(|n| n.to_str()) {
-                let _ = Cgroup::open(&self.layout, &self.parent, id).remove();
-            }
-        }
-        for h in self.layout.used() {
-            let _ = std::fs::remove_dir(h.mount_point.join(&self.parent));
-        }
-    }
-}
+use support::cgroups::daemon_with_busybox;
 
 #[test]
 fn docker_run_memory_64m_oom_kills_a_hog_that_completes_without_it() {
@@ -149,14 +72,7 @@ fn the_cgroup_holds_the_limits_and_goes_with_the_container() {
     let run = t.daemon.docker(&args);
     let id = run.ok().trim().to_owned();
     assert_eq!(id.len(), 64, "{id}");
-    let read = |controller: &str, v1: &str, v2: &str| {
-        let dir = t.cgroups.dir(controller, &id);
-        let file = if dir.join(v1).exists() { v1 } else { v2 };
-        std::fs::read_to_string(dir.join(file))
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
-            .trim()
-            .to_owned()
-    };
+    let read = |controller: &str, v1: &str, v2: &str| t.cgroups.read(controller, &id, v1, v2);
     assert_eq!(
         read("memory", "memory.limit_in_bytes", "memory.max"),
         "67108864"

@@ -82,6 +82,22 @@ fn docker_py_mem_limit_and_pids_limit() {
     );
 }
 
+/// stats, pause/unpause, top and update (chapter 5's live verbs). The cgroups guard thaws
+/// and removes what a failed scenario left (a frozen container would not even die).
+#[test]
+fn docker_py_stats_pause_top_update() {
+    let t = support::cgroups::daemon_with_busybox("py-live");
+    let output = t.daemon.python("live.py", &[&t.image]);
+    assert_eq!(
+        output.code,
+        Some(0),
+        "docker-py scenario live.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+        output.stdout,
+        output.stderr
+    );
+    assert_eq!(t.cgroups.children(), Vec::<std::path::PathBuf>::new());
+}
+
 #[test]
 fn docker_py_volumes_and_mounts() {
     let daemon = scenario("py-volumes", "volumes.py", &[]);

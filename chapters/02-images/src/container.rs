@@ -157,7 +157,8 @@ impl ContainerRecord {
         store.containers_dir().join(&self.id)
     }
 
-    /// Saves the record (atomically). Only `create` does: a record never changes after.
+    /// Saves the record (atomically). Only `create` does, and [`set_slot`] for `docker
+    /// update`: nothing else changes a record after.
     fn save(&self, store: &Store) -> Result<(), StoreError> {
         let path = self.dir(store).join("config.json");
         let json = serde_json::to_vec_pretty(self).expect("records always serialise");
@@ -336,6 +337,21 @@ pub fn create_with_slots(
     Ok((record, runtime))
 }
 // ANCHOR_END: create
+
+/// Replaces one of a container's slots (see [`ContainerRecord::slots`]) and saves the record
+/// atomically: `docker update`, which changes the limits of an existing container as dockerd
+/// rewrites its `hostconfig.json`, is the one change a record sees after create.
+pub fn set_slot(
+    store: &Store,
+    id: &str,
+    slot: &str,
+    value: serde_json::Value,
+) -> Result<ContainerRecord, ContainerError> {
+    let mut record = find(store, id)?;
+    record.slots.insert(slot.to_owned(), value);
+    record.save(store)?;
+    Ok(record)
+}
 
 /// The entrypoint and the arguments after it, by Docker's rules: the typed command replaces
 /// the image's `Cmd`, never its `Entrypoint`; a typed entrypoint (`--entrypoint`) replaces the

@@ -46,6 +46,10 @@ pub struct RunState {
     pub exit_code: Option<i32>,
     /// Why it could not start or how it was lost, if so.
     pub error: Option<String>,
+    /// Whether the kernel's OOM killer killed a process of its last run (`State.OOMKilled`):
+    /// chapter 5 reads the cgroup's counter when the run ends.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 impl RunState {

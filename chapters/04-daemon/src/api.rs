@@ -76,6 +76,9 @@ fn http_error(error: EngineError) -> HttpError {
         EngineError::Container(ContainerError::NameInUse { .. })
         | EngineError::RemoveRunning(_)
         | EngineError::NotRunning(_)
+        | EngineError::AlreadyPaused(_)
+        | EngineError::NotPaused(_)
+        | EngineError::Paused(_)
         | EngineError::Container(ContainerError::Running(_))
         | EngineError::Store(StoreError::InUse { .. })
         | EngineError::Store(StoreError::MultipleNames { .. }) => HttpError::conflict(message),

@@ -98,14 +98,17 @@ pub struct Cgroup {
 
 /// The cgroup's directory in one hierarchy.
 #[derive(Clone, Debug)]
-struct Dir {
-    version: Version,
-    controllers: Vec<String>,
-    path: PathBuf,
+pub(crate) struct Dir {
+    pub(crate) version: Version,
+    pub(crate) controllers: Vec<String>,
+    pub(crate) path: PathBuf,
 }
 
 /// How long [`Cgroup::remove`] keeps retrying `rmdir` after killing what was left.
 const REMOVE_PATIENCE: Duration = Duration::from_secs(2);
+
+/// How long [`Cgroup::freeze`] waits for every task to be frozen.
+const FREEZE_PATIENCE: Duration = Duration::from_secs(5);
 
 impl Cgroup {
     /// The cgroup `parent/id` in every hierarchy `layout` uses, whether it exists or not:
@@ -174,7 +177,7 @@ impl Cgroup {
     }
 
     /// The directory that holds `controller` (a v1 name).
-    fn dir_of(&self, controller: &str) -> Option<&Dir> {
+    pub(crate) fn dir_of(&self, controller: &str) -> Option<&Dir> {
         self.dirs.iter().find(|d| match d.version {
             Version::V1 => d.controllers.iter().any(|c| c == controller),
             Version::V2 => d
@@ -234,24 +237,117 @@ impl Cgroup {
     }
 
     // ANCHOR: oom
-    /// Whether the kernel's OOM killer killed a process of this cgroup: `oom_kill` in v2's
-    /// `memory.events`, or in v1's `memory.oom_control` (kernels since 4.13).
-    pub fn oom_killed(&self) -> Result<bool, CgroupError> {
+    /// How many processes of this cgroup the kernel's OOM killer has killed since it was
+    /// made: `oom_kill` in v2's `memory.events`, or in v1's `memory.oom_control` (kernels
+    /// since 4.13; older ones only count hits of the limit, `memory.failcnt`, which we take
+    /// then). The counter only grows: a daemon that starts a container again in the same
+    /// cgroup compares it with its value at the start.
+    pub fn oom_kills(&self) -> Result<u64, CgroupError> {
         let Some(dir) = self.dir_of("memory") else {
-            return Ok(false);
+            return Ok(0);
         };
         let file = match dir.version {
             Version::V1 => "memory.oom_control",
             Version::V2 => "memory.events",
         };
-        let path = dir.path.join(file);
-        let text = std::fs::read_to_string(&path).map_err(|source| CgroupError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(counter(&text, "oom_kill").unwrap_or(0) > 0)
+        let text = read(&dir.path.join(file))?;
+        match counter(&text, "oom_kill") {
+            Some(kills) => Ok(kills),
+            None if dir.version == Version::V1 => Ok(read(&dir.path.join("memory.failcnt"))?
+                .trim()
+                .parse()
+                .unwrap_or(0)),
+            None => Ok(0),
+        }
+    }
+
+    /// Whether the kernel's OOM killer killed a process of this cgroup since it was made.
+    pub fn oom_killed(&self) -> Result<bool, CgroupError> {
+        Ok(self.oom_kills()? > 0)
     }
     // ANCHOR_END: oom
+
+    /// The directory holding the freezer: v1's `freezer` hierarchy, or on v2 the cgroup
+    /// itself (every v2 cgroup but the root has `cgroup.freeze`, kernels since 5.2).
+    fn freezer_dir(&self) -> Result<&Dir, CgroupError> {
+        self.dirs
+            .iter()
+            .find(|d| d.version == Version::V1 && d.controllers.iter().any(|c| c == "freezer"))
+            .or_else(|| {
+                self.dirs
+                    .iter()
+                    .find(|d| d.version == Version::V2 && d.path.join("cgroup.freeze").exists())
+            })
+            .ok_or(CgroupError::NoController {
+                flag: "pause",
+                controller: "freezer",
+            })
+    }
+
+    // ANCHOR: freeze
+    /// Freezes every process of the cgroup (`docker pause`), and returns once the kernel says
+    /// they all are. Freezing is not instant: the kernel stops each task at its next return
+    /// to user space, and v1 reports `FREEZING` until the last one has stopped (a task in an
+    /// uninterruptible sleep can hold it there); v2 reports `frozen 1` in `cgroup.events`.
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        let dir = self.freezer_dir()?;
+        let (file, value) = match dir.version {
+            Version::V1 => ("freezer.state", "FROZEN"),
+            Version::V2 => ("cgroup.freeze", "1"),
+        };
+        let deadline = Instant::now() + FREEZE_PATIENCE;
+        loop {
+            // v1: writing FROZEN again nudges tasks that were busy at the first write (runc
+            // does the same).
+            write(&dir.path.join(file), value)?;
+            if self.is_frozen_now(dir)? {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                // Half-frozen helps nobody: let them go, and say so.
+                let _ = self.thaw();
+                return Err(CgroupError::Write {
+                    path: dir.path.join(file),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the processes did not all freeze in time",
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    // ANCHOR_END: freeze
+
+    /// Thaws the cgroup's processes (`docker unpause`).
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        let dir = self.freezer_dir()?;
+        match dir.version {
+            Version::V1 => write(&dir.path.join("freezer.state"), "THAWED"),
+            Version::V2 => write(&dir.path.join("cgroup.freeze"), "0"),
+        }
+    }
+
+    /// Whether the cgroup is frozen, or being frozen (v1's `FREEZING` counts: its
+    /// processes are held). A cgroup that does not exist is not.
+    pub fn is_frozen(&self) -> bool {
+        let Ok(dir) = self.freezer_dir() else {
+            return false;
+        };
+        match dir.version {
+            Version::V1 => read(&dir.path.join("freezer.state"))
+                .is_ok_and(|state| matches!(state.trim(), "FROZEN" | "FREEZING")),
+            Version::V2 => read(&dir.path.join("cgroup.freeze")).is_ok_and(|v| v.trim() == "1"),
+        }
+    }
+
+    /// Whether the kernel reports every task frozen: v1 `FROZEN`, v2 `frozen 1`.
+    fn is_frozen_now(&self, dir: &Dir) -> Result<bool, CgroupError> {
+        Ok(match dir.version {
+            Version::V1 => read(&dir.path.join("freezer.state"))?.trim() == "FROZEN",
+            Version::V2 => counter(&read(&dir.path.join("cgroup.events"))?, "frozen") == Some(1),
+        })
+    }
 
     /// The CPU time the cgroup's processes used, in nanoseconds: v1's `cpuacct.usage`, v2's
     /// `usage_usec` in `cpu.stat`.
@@ -286,6 +382,10 @@ impl Cgroup {
     /// retrying while the kernel finishes with the dead (`EBUSY`). Gone already is fine.
     pub fn remove(mut self) -> Result<(), CgroupError> {
         self.remove_on_drop = false;
+        // A frozen process does not even die of SIGKILL (v1) until it is thawed.
+        if self.is_frozen() {
+            let _ = self.thaw();
+        }
         let mut first_error = None;
         for dir in &self.dirs {
             if let Err(e) = remove_dir(&dir.path)
@@ -387,8 +487,24 @@ fn procs(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// A cgroup file's text.
+pub(crate) fn read(path: &Path) -> Result<String, CgroupError> {
+    std::fs::read_to_string(path).map_err(|source| CgroupError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes a cgroup file.
+fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
+    std::fs::write(path, value).map_err(|source| CgroupError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// `name value` lines, as in `memory.events`, `memory.oom_control` and `cpu.stat`.
-fn counter(text: &str, name: &str) -> Option<u64> {
+pub(crate) fn counter(text: &str, name: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let (key, value) = line.split_once(' ')?;
         (key == name).then(|| value.trim().parse().ok())?

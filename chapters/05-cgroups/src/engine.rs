@@ -18,14 +18,42 @@
 
 use std::path::Path;
 
-use berth_daemon::engine::{Extension, ExtensionError};
-use berth_images::container::ContainerRecord;
+use berth_daemon::engine::{Extension, ExtensionError, Freezer};
+use berth_images::container::{ContainerError, ContainerRecord};
+use berth_images::state::RunState;
+use berth_images::store::Store;
 use berth_namespaces::ContainerConfig;
 
-use crate::cgroup::Cgroup;
-use crate::layout::Layout;
+use crate::cgroup::{Cgroup, CgroupError};
+use crate::layout::{Layout, LayoutError};
 use crate::namespace::{CgroupNs, UnshareCgroupNs};
-use crate::resources::Resources;
+use crate::resources::{ResourceError, Resources};
+use crate::top::{Table, TopError};
+use crate::usage::Usage;
+
+/// The file in a container's directory that holds its cgroup's OOM kill counter as it was
+/// at the last start: the counter only grows, and the cgroup lives across restarts.
+const OOM_BASELINE: &str = "oom-kills-at-start";
+
+/// Why `docker update` could not change a container's limits.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// The new limits are refused (as at create): 400.
+    #[error(transparent)]
+    Invalid(#[from] ResourceError),
+    /// The running container's cgroup could not take them (nothing was recorded).
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    /// Where the cgroups are could not be read.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// The record could not be read or written.
+    #[error(transparent)]
+    Record(#[from] ContainerError),
+    /// The record's slot does not parse.
+    #[error("the container's \"{SLOT}\" slot: {0}")]
+    Slot(#[from] serde_json::Error),
+}
 
 /// The record's slot that holds a container's [`Resources`].
 pub const SLOT: &str = "limits";
@@ -103,6 +131,68 @@ impl CgroupExtension {
     pub fn parent(&self) -> &str {
         &self.parent
     }
+
+    /// Container `id`'s cgroup (it exists from its first start to its removal).
+    pub fn cgroup(&self, id: &str) -> Result<Cgroup, LayoutError> {
+        Ok(Cgroup::open(&Layout::detect()?, &self.parent, id))
+    }
+
+    /// `docker stats`: container `id`'s counters now.
+    pub fn usage(&self, id: &str) -> Result<Usage, ExtensionError> {
+        Ok(self.cgroup(id)?.usage()?)
+    }
+
+    /// `docker top`: `ps ps_args`, the rows of container `id`'s processes.
+    pub fn top(&self, id: &str, ps_args: &str) -> Result<Table, TopError> {
+        let pids = self.cgroup(id).map(|c| c.pids()).unwrap_or_default();
+        crate::top::top(&pids, ps_args)
+    }
+
+    // ANCHOR: update
+    /// `docker update`: merges `changes` into container `id`'s limits, writes them into its
+    /// cgroup if it has one (a running or stopped container; a created one has none yet),
+    /// then into its record, so that the next start applies them too. The new limits are
+    /// checked as at create, and nothing is recorded if the cgroup refused them.
+    pub fn update(
+        &self,
+        store: &Store,
+        id: &str,
+        changes: &Resources,
+    ) -> Result<Settings, UpdateError> {
+        let record = berth_images::container::find(store, id)?;
+        let mut settings: Settings = match record.slots.get(SLOT) {
+            None => Settings::default(),
+            Some(value) => serde_json::from_value(value.clone())?,
+        };
+        settings.resources = settings.resources.merged(changes);
+        settings.resources.validate()?;
+        let cgroup = self.cgroup(&record.id)?;
+        if cgroup.paths().iter().any(|p| p.is_dir()) {
+            cgroup.apply(&settings.resources)?;
+        }
+        berth_images::container::set_slot(
+            store,
+            &record.id,
+            SLOT,
+            serde_json::to_value(&settings)?,
+        )?;
+        Ok(settings)
+    }
+    // ANCHOR_END: update
+}
+
+impl Freezer for CgroupExtension {
+    fn freeze(&self, id: &str) -> Result<(), ExtensionError> {
+        Ok(self.cgroup(id)?.freeze()?)
+    }
+
+    fn thaw(&self, id: &str) -> Result<(), ExtensionError> {
+        Ok(self.cgroup(id)?.thaw()?)
+    }
+
+    fn is_frozen(&self, id: &str) -> bool {
+        self.cgroup(id).is_ok_and(|c| c.is_frozen())
+    }
 }
 
 impl Extension for CgroupExtension {
@@ -110,14 +200,42 @@ impl Extension for CgroupExtension {
         "cgroups"
     }
 
-    fn prepare(&self, record: &ContainerRecord, _dir: &Path) -> Result<(), ExtensionError> {
+    fn prepare(&self, record: &ContainerRecord, dir: &Path) -> Result<(), ExtensionError> {
         let resources = settings(record)?.resources;
         let layout = Layout::detect()?;
         let cgroup = Cgroup::create(&layout, &self.parent, &record.id)?;
         // Written at every start: the same limits, into a cgroup made now or by a start before.
         cgroup.apply(&resources)?;
+        // The OOM counter of a cgroup made by an earlier start still counts that run's kills.
+        let baseline = dir.join(OOM_BASELINE);
+        berth_images::store::atomic::write_fast(
+            &baseline,
+            cgroup.oom_kills()?.to_string().as_bytes(),
+        )
+        .map_err(|source| CgroupError::Write {
+            path: baseline,
+            source,
+        })?;
         cgroup.keep();
         Ok(())
+    }
+
+    // ANCHOR: exited
+    fn exited(&self, record: &ContainerRecord, dir: &Path, state: &mut RunState) {
+        let Ok(cgroup) = self.cgroup(&record.id) else {
+            return;
+        };
+        let baseline: u64 = std::fs::read_to_string(dir.join(OOM_BASELINE))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0);
+        // Unreadable counters say nothing: not OOM-killed, as dockerd would show it.
+        state.oom_killed = cgroup.oom_kills().is_ok_and(|kills| kills > baseline);
+    }
+    // ANCHOR_END: exited
+
+    fn freezer(&self) -> Option<&dyn Freezer> {
+        Some(self)
     }
 
     fn configure(

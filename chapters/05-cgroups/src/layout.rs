@@ -80,13 +80,17 @@ pub const CONTROLLERS: &[(&str, &str)] = &[
     ("cpuset", "--cpuset-cpus --cpuset-mems"),
     ("pids", "--pids-limit"),
     ("blkio", "--blkio-weight"),
-    ("freezer", "pause (later)"),
+    ("freezer", "docker pause"),
     ("devices", "device allowlist (later)"),
     ("hugetlb", "(not limited by Berth)"),
 ];
 
 /// The controllers whose limits a container's cgroup writes or whose counters it reads.
 pub const LIMITED: &[&str] = &["memory", "cpu", "cpuacct", "cpuset", "pids", "blkio"];
+
+/// The controllers a container's cgroup is made for without limiting anything: the freezer,
+/// which `docker pause` uses (built into every cgroup on v2, a hierarchy of its own on v1).
+pub const UNLIMITED: &[&str] = &["freezer"];
 
 /// The v2 name of a v1 controller: `blkio` became `io`, `cpuacct` folded into `cpu`.
 pub fn v2_name(controller: &str) -> &str {
@@ -276,11 +280,11 @@ impl Layout {
     // ANCHOR_END: find
 
     /// The hierarchies a container's cgroup is made in: every one that holds a controller
-    /// its limits use, and the v2 hierarchy of a pure v2 machine (where the cgroup is also
+    /// its limits use or the freezer, and the v2 hierarchy of a pure v2 machine (where the cgroup is also
     /// what `docker top` and the OOM counters read), without repeats.
     pub fn used(&self) -> Vec<&Hierarchy> {
         let mut used: Vec<&Hierarchy> = Vec::new();
-        for controller in LIMITED {
+        for controller in LIMITED.iter().chain(UNLIMITED) {
             if let Some(h) = self.find(controller)
                 && !used.contains(&h)
             {

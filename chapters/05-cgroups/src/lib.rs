@@ -13,7 +13,10 @@
 //!    parent-side step, read the OOM and CPU counters, remove it;
 //! 4. [`owner`]: who owns a cgroup, so the next start removes those of a killed `ch05`;
 //! 5. [`namespace`]: a cgroup namespace, so the container sees its cgroup as `/`;
-//! 6. [`engine`]: the same for every container of chapter 4's engine, as an extension.
+//! 6. [`engine`]: the same for every container of chapter 4's engine, as an extension;
+//! 7. [`usage`], [`top`]: what a running container uses (`docker stats`) and which processes
+//!    it has (`docker top`), read from its cgroup; the freezer (`docker pause`) is in
+//!    [`cgroup`].
 
 pub mod cgroup;
 pub mod engine;
@@ -21,10 +24,14 @@ pub mod layout;
 pub mod namespace;
 pub mod owner;
 pub mod resources;
+pub mod top;
+pub mod usage;
 
 pub use cgroup::{Cgroup, CgroupError, JoinStep};
-pub use engine::CgroupExtension;
+pub use engine::{CgroupExtension, UpdateError};
 pub use layout::{Hierarchy, Kind, Layout, LayoutError, Version};
 pub use namespace::{CgroupNs, UnshareCgroupNs};
 pub use owner::{OwnerError, OwnerLock, sweep};
 pub use resources::{ResourceError, Resources, Setting, parse_cpus, parse_size};
+pub use top::{Table, TopError};
+pub use usage::Usage;

@@ -168,6 +168,37 @@ impl Resources {
         *self == Resources::default()
     }
 
+    /// These limits with those `changes` sets replaced (`docker update`): a limit not named
+    /// in `changes` stays. `--cpus` and `--cpu-quota`/`--cpu-period` replace each other.
+    pub fn merged(&self, changes: &Resources) -> Resources {
+        let mut out = self.clone();
+        macro_rules! take {
+            ($($field:ident),*) => {
+                $(if changes.$field.is_some() { out.$field = changes.$field.clone(); })*
+            };
+        }
+        take!(
+            memory,
+            memory_swap,
+            memory_reservation,
+            nano_cpus,
+            cpu_shares,
+            cpu_quota,
+            cpu_period,
+            cpuset_cpus,
+            cpuset_mems,
+            pids_limit,
+            blkio_weight
+        );
+        if changes.nano_cpus.is_some() {
+            out.cpu_quota = None;
+            out.cpu_period = None;
+        } else if changes.cpu_quota.is_some() || changes.cpu_period.is_some() {
+            out.nano_cpus = None;
+        }
+        out
+    }
+
     /// Refuses what Docker refuses, before anything is created.
     pub fn validate(&self) -> Result<(), ResourceError> {
         if let Some(memory) = self.memory

@@ -250,8 +250,10 @@ fn remove(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
     Ok(Response::no_content())
 }
 
-fn state_name(status: Status) -> &'static str {
-    match status {
+/// `State.Status`: as the engine says, and "paused" for a running container that is frozen.
+fn state_name(view: &ContainerView) -> &'static str {
+    match view.status {
+        Status::Running if view.paused => "paused",
         Status::Created => "created",
         Status::Running => "running",
         Status::Exited => "exited",
@@ -269,10 +271,17 @@ fn status_text(view: &ContainerView) -> String {
     match view.status {
         Status::Created => "Created".into(),
         Status::Removing => "Removal In Progress".into(),
-        Status::Running => match secs(view.started_at.as_deref()) {
-            Some(t) => format!("Up {}", berth_images::text::human_duration(t)),
-            None => "Up".into(),
-        },
+        Status::Running => {
+            let up = match secs(view.started_at.as_deref()) {
+                Some(t) => format!("Up {}", berth_images::text::human_duration(t)),
+                None => "Up".into(),
+            };
+            if view.paused {
+                format!("{up} (Paused)")
+            } else {
+                up
+            }
+        }
         Status::Exited => {
             let code = view.exit_code.unwrap_or(0);
             match secs(view.finished_at.as_deref()) {
@@ -306,7 +315,7 @@ pub fn command_text(command: &[String]) -> String {
 /// Whether a container passes `docker ps` filters.
 fn passes(view: &ContainerView, filters: &Filters) -> bool {
     let r = &view.record;
-    filters.accepts("status", |s| s == state_name(view.status))
+    filters.accepts("status", |s| s == state_name(view))
         && filters.accepts("name", |n| r.name.contains(n.trim_start_matches('/')))
         && filters.accepts("id", |i| r.id.starts_with(i))
         && filters.accepts("label", |l| {
@@ -369,7 +378,7 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
             "Created": r.created,
             "Ports": [],
             "Labels": r.options.settings.labels,
-            "State": state_name(view.status),
+            "State": state_name(&view),
             "Status": status_text(&view),
             "Mounts": [],
         });
@@ -395,21 +404,25 @@ pub fn inspect_json(view: &ContainerView) -> Value {
     let never = "0001-01-01T00:00:00Z";
     // Checked at create; a record a later version cannot read shows the default profile.
     let security = berth_security::engine::settings(r).unwrap_or_default();
+    // Written at create and by `docker update`.
+    let limits = berth_cgroups::engine::settings(r)
+        .unwrap_or_default()
+        .resources;
     let or_null = |list: &Vec<String>| (!list.is_empty()).then(|| list.clone());
     let command = r.command();
     let path = command.first().cloned().unwrap_or_default();
     let args: Vec<&String> = command.iter().skip(1).collect();
-    json!({
+    let mut value = json!({
         "Id": r.id,
         "Created": berth_images::text::format_rfc3339(r.created, 0),
         "Path": path,
         "Args": args,
         "State": {
-            "Status": state_name(view.status),
+            "Status": state_name(view),
             "Running": view.status == Status::Running,
-            "Paused": false,
+            "Paused": view.paused,
             "Restarting": false,
-            "OOMKilled": false,
+            "OOMKilled": view.oom_killed,
             "Dead": false,
             "Pid": view.pid.unwrap_or(0),
             "ExitCode": view.exit_code.unwrap_or(0),
@@ -443,8 +456,8 @@ pub fn inspect_json(view: &ContainerView) -> Value {
             "CapAdd": or_null(&security.options.cap_add),
             "CapDrop": or_null(&security.options.cap_drop),
             "SecurityOpt": or_null(&security.security_opt),
-            "Memory": 0,
-            "NanoCpus": 0,
+            "Memory": limits.memory.unwrap_or(0),
+            "NanoCpus": limits.nano_cpus.unwrap_or(0),
         },
         "GraphDriver": {"Name": "overlay2", "Data": null},
         "Mounts": [],
@@ -479,7 +492,18 @@ pub fn inspect_json(view: &ContainerView) -> Value {
             "Gateway": "",
             "MacAddress": "",
         },
-    })
+    });
+    // The rest of the limits (one `json!` cannot hold them all).
+    value["HostConfig"]["MemorySwap"] = json!(limits.memory_swap.unwrap_or(0));
+    value["HostConfig"]["MemoryReservation"] = json!(limits.memory_reservation.unwrap_or(0));
+    value["HostConfig"]["CpuShares"] = json!(limits.cpu_shares.unwrap_or(0));
+    value["HostConfig"]["CpuQuota"] = json!(limits.cpu_quota.unwrap_or(0));
+    value["HostConfig"]["CpuPeriod"] = json!(limits.cpu_period.unwrap_or(0));
+    value["HostConfig"]["CpusetCpus"] = json!(limits.cpuset_cpus.unwrap_or_default());
+    value["HostConfig"]["CpusetMems"] = json!(limits.cpuset_mems.unwrap_or_default());
+    value["HostConfig"]["PidsLimit"] = json!(limits.pids_limit.filter(|l| *l > 0));
+    value["HostConfig"]["BlkioWeight"] = json!(limits.blkio_weight.unwrap_or(0));
+    value
 }
 // ANCHOR_END: inspect
 

@@ -169,6 +169,17 @@ fn check_host_config(host: &Value) -> Result<(), HttpError> {
 /// `docker run -m 64m --cpus 0.5 --pids-limit 20 ...`. Zero means "not set", as in Docker;
 /// a limit Docker would refuse is a 400 naming the flag.
 fn limits(host: &Value) -> Result<berth_cgroups::Resources, HttpError> {
+    let resources = read_limits(host)?;
+    resources
+        .validate()
+        .map_err(|e| HttpError::bad_request(e.to_string()))?;
+    Ok(resources)
+}
+// ANCHOR_END: limits
+
+/// The limits fields of a `HostConfig` (or of an update's body, which has the same names),
+/// not yet checked together.
+fn read_limits(host: &Value) -> Result<berth_cgroups::Resources, HttpError> {
     let number = |field: &str, flag: &str| -> Result<Option<i64>, HttpError> {
         match host.get(field) {
             None | Some(Value::Null) => Ok(None),
@@ -216,12 +227,55 @@ fn limits(host: &Value) -> Result<berth_cgroups::Resources, HttpError> {
         pids_limit: number("PidsLimit", "--pids-limit")?.filter(|n| *n > 0),
         blkio_weight,
     };
-    resources
-        .validate()
-        .map_err(|e| HttpError::bad_request(e.to_string()))?;
     Ok(resources)
 }
-// ANCHOR_END: limits
+
+// ANCHOR: update_limits
+/// The changes of a `POST /containers/{id}/update` body (`docker update`): the limits
+/// chapter 5 honours, each only if set (a zero is "unchanged", as in Docker). The other
+/// resource fields and a restart policy are refused with a 400 naming the flag; the merged
+/// limits are checked by chapter 5 against what the container already has.
+pub fn update_limits(body: &Value) -> Result<berth_cgroups::Resources, HttpError> {
+    if !body.is_object() {
+        return Err(HttpError::bad_request(
+            "the update body must be a JSON object",
+        ));
+    }
+    let refuse = |flag: &str, what: &str| {
+        HttpError::bad_request(format!(
+            "{flag} is not supported by docker update in berthd yet ({what}): nothing was changed"
+        ))
+    };
+    for (field, flag) in UNSUPPORTED {
+        if body.get(field).is_some_and(is_set) {
+            return Err(refuse(flag, field));
+        }
+    }
+    for (field, flag) in [
+        ("KernelMemoryTCP", "--kernel-memory-tcp"),
+        ("MemorySwappiness", "--memory-swappiness"),
+        ("CPUCount", "--cpu-count"),
+        ("CPUPercent", "--cpu-percent"),
+        ("IOMaximumIOps", "--io-maxiops"),
+        ("IOMaximumBandwidth", "--io-maxbandwidth"),
+    ] {
+        if body.get(field).is_some_and(is_set) {
+            return Err(refuse(flag, field));
+        }
+    }
+    // The restart policy is the restart-policy work's: "no" (or none) is all we take.
+    match body.pointer("/RestartPolicy/Name").and_then(Value::as_str) {
+        None | Some("") | Some("no") => {}
+        Some(other) => return Err(refuse("--restart", &format!("RestartPolicy {other:?}"))),
+    }
+    let mut changes = read_limits(body)?;
+    // In an update, a PidsLimit that is present at all is a change: 0 and -1 lift the limit.
+    if let Some(limit) = body.get("PidsLimit").and_then(Value::as_i64) {
+        changes.pids_limit = Some(if limit > 0 { limit } else { -1 });
+    }
+    Ok(changes)
+}
+// ANCHOR_END: update_limits
 
 // ANCHOR: security
 /// The security knobs of a `HostConfig` (chapter 6), for the record's `"security"` slot:

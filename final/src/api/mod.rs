@@ -11,6 +11,7 @@
 //! | [`containers`]  | `/containers/...`: create, start, stop, kill, wait, rm, ps, inspect, attach, resize, logs |
 //! | [`create`]      | decoding Docker's create body, refusing the flags we cannot honour |
 //! | [`exec`]        | `/containers/{id}/exec`, `/exec/{id}/...`                          |
+//! | [`live`]        | stats, pause, unpause, update, top: a running container's cgroup (chapter 5) |
 //! | [`images`]      | `/images/...`: pull, list, inspect, tag, rmi, push                 |
 //! | [`progress`]    | Docker's JSON progress stream, from chapter 3's progress events   |
 //! | [`auth`]        | the `X-Registry-Auth` header                                        |
@@ -35,6 +36,7 @@ pub mod errors;
 pub mod exec;
 pub mod filters;
 pub mod images;
+pub mod live;
 pub mod networks;
 pub mod progress;
 pub mod system;
@@ -136,6 +138,7 @@ fn routes(daemon: Arc<Daemon>) -> Router {
     let router = system::routes(router, &daemon);
     let router = containers::routes(router, &daemon);
     let router = exec::routes(router, &daemon);
+    let router = live::routes(router, &daemon);
     let router = images::routes(router, &daemon);
     let router = volumes::routes(router, &daemon);
     let router = networks::routes(router, &daemon);

@@ -27,6 +27,7 @@ pub mod images;
 pub mod progress;
 pub mod run;
 pub mod session;
+pub mod stats;
 pub mod stream;
 pub mod system;
 pub mod terminal;
@@ -196,6 +197,15 @@ pub enum Command {
         /// The images.
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<String>,
+    },
+    /// Show what running containers use: CPU, memory, block IO, processes.
+    Stats {
+        /// Print one reading and exit (the default redraws every second).
+        #[arg(long)]
+        no_stream: bool,
+        /// The containers (default: every running one).
+        #[arg(value_name = "CONTAINER")]
+        containers: Vec<String>,
     },
     /// Show containers or images as JSON (an array, as docker does).
     Inspect {
@@ -391,6 +401,10 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Push { image } => images::push(&api, &image),
         Command::Tag { source, target } => images::tag(&api, &source, &target),
         Command::Rmi { force, images } => images::remove(&api, force, &images),
+        Command::Stats {
+            no_stream,
+            containers,
+        } => stats::stats(&api, no_stream, &containers),
         Command::Inspect { format, names } => containers::inspect(&api, format.as_deref(), &names),
         Command::Login {
             username,

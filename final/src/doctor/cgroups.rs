@@ -1,122 +1,73 @@
 //! cgroups: which hierarchies are mounted (v1, v2, or both: "hybrid"), and where each
-//! controller chapter 5 limits with lives.
+//! controller chapter 5 limits with lives, as chapter 5's own detection table says it
+//! (`ch05 cgroups` prints the same table: one implementation, in `berth_cgroups::layout`).
 
-use std::fs;
 use std::path::Path;
+
+use berth_cgroups::layout::{Kind, LIMITED, UNLIMITED};
+use berth_cgroups::{Layout, Version};
 
 use super::report::{Check, Status};
 
-/// The controllers chapter 5 limits.
+/// The controllers without which chapter 5's basic limits cannot work.
 const NEEDED_CONTROLLERS: [&str; 3] = ["cpu", "memory", "pids"];
 
-/// Which cgroup hierarchies are mounted (v1, v2 or both: "hybrid") and where each controller
-/// is, read from `mountinfo` (normally `/proc/self/mountinfo`).
-pub fn check_cgroups(mountinfo: &Path) -> Check {
+/// Where the cgroup controllers are, read from the `mountinfo` and `cgroup` files of `proc`
+/// (normally `/proc/self`): a summary line, and chapter 5's table under it.
+pub fn check_cgroups(proc: &Path) -> Check {
     let why = "chapter 5: cpu, memory and pids limits are cgroup controllers, in v1 or v2";
     let name = "cgroups";
-    let text = match fs::read_to_string(mountinfo) {
-        Ok(text) => text,
-        Err(e) => {
-            return Check::new(
-                name,
-                Status::Fail,
-                format!("reading {}: {e}", mountinfo.display()),
-                why,
-            )
-            .fix("mount /proc");
-        }
+    let layout = match Layout::detect_in(proc) {
+        Ok(layout) => layout,
+        Err(e) => return Check::new(name, Status::Fail, e.to_string(), why).fix("mount /proc"),
     };
-    let layout = cgroup_layout(&text, |path| fs::read_to_string(path).ok());
-    let kind = match (layout.v1.is_empty(), layout.v2.is_some()) {
-        (true, true) => "v2",
-        (false, false) => "v1",
-        (false, true) => "hybrid",
-        (true, false) => {
-            return Check::new(name, Status::Fail, "no cgroup filesystem is mounted", why)
-                .fix("sudo mount -t cgroup2 none /sys/fs/cgroup");
-        }
-    };
-    let mut found = vec![kind.to_owned()];
-    if !layout.v1.is_empty() {
-        let v1: Vec<&str> = layout.v1.iter().map(|(c, _)| c.as_str()).collect();
-        found.push(format!("v1: {}", v1.join(" ")));
-    }
-    if let Some((mount_point, controllers)) = &layout.v2 {
-        found.push(format!(
-            "v2 at {mount_point}: {}",
-            if controllers.is_empty() {
-                "no controllers".to_owned()
-            } else {
-                controllers.join(" ")
-            }
-        ));
+    let summary = summary(&layout);
+    if layout.kind() == Kind::None {
+        return Check::new(name, Status::Fail, summary, why)
+            .fix("sudo mount -t cgroup2 none /sys/fs/cgroup");
     }
     let missing: Vec<&str> = NEEDED_CONTROLLERS
         .iter()
         .copied()
-        .filter(|c| {
-            !layout.v1.iter().any(|(v1, _)| v1 == c)
-                && !layout
-                    .v2
-                    .as_ref()
-                    .is_some_and(|(_, v2)| v2.iter().any(|v| v == c))
-        })
+        .filter(|c| layout.find(c).is_none())
         .collect();
+    let table = layout.table().lines().map(str::to_owned).collect();
     if missing.is_empty() {
-        Check::new(name, Status::Ok, found.join("; "), why)
+        Check::new(name, Status::Ok, summary, why).details(table)
     } else {
-        found.push(format!("missing: {}", missing.join(" ")));
-        Check::new(name, Status::Warn, found.join("; "), why)
-            .fix("enable the controllers: on v2, `echo +cpu +memory +pids | sudo tee /sys/fs/cgroup/cgroup.subtree_control`; or boot with systemd.unified_cgroup_hierarchy=1")
+        Check::new(
+            name,
+            Status::Warn,
+            format!("{summary}; missing: {}", missing.join(" ")),
+            why,
+        )
+        .details(table)
+        .fix("enable the controllers: on v2, `echo +cpu +memory +pids | sudo tee /sys/fs/cgroup/cgroup.subtree_control`; or boot with systemd.unified_cgroup_hierarchy=1")
     }
 }
 
-/// Where the cgroup controllers are.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct CgroupLayout {
-    /// Each v1 controller and the directory its hierarchy is mounted on.
-    pub v1: Vec<(String, String)>,
-    /// The v2 mount point and the controllers it offers, if v2 is mounted.
-    pub v2: Option<(String, Vec<String>)>,
-}
-
-/// Reads the cgroup mounts from a `mountinfo` text; `read` gives the contents of a v2
-/// `cgroup.controllers` file (a parameter so the layout of any host can be tested).
-pub fn cgroup_layout(mountinfo: &str, read: impl Fn(&Path) -> Option<String>) -> CgroupLayout {
-    let mut layout = CgroupLayout::default();
-    for line in mountinfo.lines() {
-        // `ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [TAGS...] - FSTYPE SOURCE SUPER_OPTIONS`
-        let Some((before, after)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mount_point = before.split(' ').nth(4).unwrap_or_default();
-        let mut after = after.split(' ');
-        let fstype = after.next().unwrap_or_default();
-        let super_options = after.nth(1).unwrap_or_default();
-        match fstype {
-            "cgroup2" if layout.v2.is_none() => {
-                let controllers = read(&Path::new(mount_point).join("cgroup.controllers"))
-                    .map(|text| text.split_whitespace().map(str::to_owned).collect())
-                    .unwrap_or_default();
-                layout.v2 = Some((mount_point.to_owned(), controllers));
-            }
-            "cgroup" => {
-                for option in super_options.split(',') {
-                    // `name=systemd` is a named hierarchy without a controller.
-                    if !matches!(
-                        option,
-                        "rw" | "ro" | "xattr" | "clone_children" | "noprefix"
-                    ) && !option.contains('=')
-                    {
-                        layout.v1.push((option.to_owned(), mount_point.to_owned()));
-                    }
-                }
-            }
-            _ => {}
+/// `hybrid; v1: cpu memory ...; v2: hugetlb`: the kind, and which controller of ours is in
+/// which version.
+fn summary(layout: &Layout) -> String {
+    let kind = match layout.kind() {
+        Kind::V2 => "v2",
+        Kind::V1 => "v1",
+        Kind::Hybrid => "hybrid",
+        Kind::None => return "no cgroup filesystem is mounted".to_owned(),
+    };
+    let mut parts = vec![kind.to_owned()];
+    for (version, label) in [(Version::V1, "v1"), (Version::V2, "v2")] {
+        let here: Vec<&str> = LIMITED
+            .iter()
+            .chain(UNLIMITED)
+            .copied()
+            .filter(|c| layout.find(c).is_some_and(|h| h.version == version))
+            .collect();
+        if !here.is_empty() {
+            parts.push(format!("{label}: {}", here.join(" ")));
         }
     }
-    layout.v1.sort();
-    layout
+    parts.join("; ")
 }
 
 #[cfg(test)]
@@ -131,23 +82,19 @@ mod tests {
 40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
-        let layout = cgroup_layout(mountinfo, |path| {
-            (path == Path::new("/sys/fs/cgroup/unified/cgroup.controllers"))
-                .then(|| "hugetlb pids\n".to_owned())
-        });
-        assert_eq!(
-            layout.v1,
-            [
-                ("cpu".to_owned(), "/sys/fs/cgroup/cpu".to_owned()),
-                ("memory".to_owned(), "/sys/fs/cgroup/memory".to_owned())
-            ]
+        let layout = Layout::parse(mountinfo, "", Some("hugetlb pids\n"));
+        assert_eq!(summary(&layout), "hybrid; v1: memory cpu; v2: pids");
+    }
+
+    #[test]
+    fn an_unreadable_proc_fails_with_a_fix() {
+        let check = check_cgroups(Path::new("/nonexistent/proc"));
+        assert_eq!(check.status, Status::Fail);
+        assert!(
+            check.found.contains("/nonexistent/proc/mountinfo"),
+            "{}",
+            check.found
         );
-        assert_eq!(
-            layout.v2,
-            Some((
-                "/sys/fs/cgroup/unified".to_owned(),
-                vec!["hugetlb".to_owned(), "pids".to_owned()]
-            ))
-        );
+        assert_eq!(check.fix.as_deref(), Some("mount /proc"));
     }
 }

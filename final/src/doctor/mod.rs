@@ -42,7 +42,7 @@ pub mod report;
 pub mod services;
 mod trial;
 
-pub use cgroups::{CgroupLayout, cgroup_layout, check_cgroups};
+pub use cgroups::check_cgroups;
 pub use kernel::{check_kernel, check_root, kernel_version};
 pub use namespaces::{check_namespaces, check_userns_sysctls};
 pub use overlay::{check_overlay_listed, check_overlay_mount, check_store_filesystem};
@@ -62,8 +62,8 @@ pub struct Host {
     pub socket: PathBuf,
     /// A directory for the overlay and `pivot_root` trials (a temporary one is made inside).
     pub scratch: PathBuf,
-    /// The mount table to read cgroup mounts from.
-    pub mountinfo: PathBuf,
+    /// The process directory whose `mountinfo` and `cgroup` say where the cgroups are.
+    pub proc: PathBuf,
     /// The directories searched for `iptables` and `nft`.
     pub path: Vec<PathBuf>,
     /// The image store (`--data-root`), which must not be on overlayfs.
@@ -92,7 +92,7 @@ impl Default for Host {
             registry: None,
             socket: PathBuf::from(SOCKET),
             scratch: std::env::temp_dir(),
-            mountinfo: PathBuf::from("/proc/self/mountinfo"),
+            proc: PathBuf::from("/proc/self"),
             path,
             store: PathBuf::from(crate::config::DEFAULT_DATA_ROOT),
         }
@@ -119,7 +119,7 @@ pub fn run_checks(host: &Host) -> Vec<Check> {
     checks.push(check_overlay_mount(&host.scratch));
     checks.push(check_store_filesystem(&host.store));
     checks.push(check_pivot_root(&host.scratch));
-    checks.push(check_cgroups(&host.mountinfo));
+    checks.push(check_cgroups(&host.proc));
     checks.push(check_firewall(&host.path));
     checks.push(check_fixture(&host.fixture_dir));
     checks.push(check_registry(host.registry.as_deref()));

@@ -42,6 +42,10 @@ pub struct Check {
     pub why: String,
     /// The exact command (or step) that fixes it, when it is not ok.
     pub fix: Option<String>,
+    /// Lines printed under the check, indented (chapter 5's table of cgroup controllers).
+    /// A boxed slice, not a `Vec`: a `Check` is the error of the trials' `Result`s, and
+    /// stays small.
+    pub details: Box<[String]>,
 }
 
 impl Check {
@@ -57,7 +61,13 @@ impl Check {
             found: found.into(),
             why: why.into(),
             fix: None,
+            details: Box::default(),
         }
+    }
+
+    pub(super) fn details(mut self, lines: Vec<String>) -> Check {
+        self.details = lines.into_boxed_slice();
+        self
     }
 
     pub(super) fn fix(mut self, fix: impl Into<String>) -> Check {
@@ -86,6 +96,9 @@ pub fn report(out: &mut dyn Write, checks: &[Check]) -> io::Result<bool> {
         writeln!(out, "{indent}why: {}", check.why)?;
         if let Some(fix) = &check.fix {
             writeln!(out, "{indent}fix: {fix}")?;
+        }
+        for line in &check.details {
+            writeln!(out, "{indent}{line}")?;
         }
     }
     let count = |status| checks.iter().filter(|c| c.status == status).count();

@@ -26,6 +26,7 @@
 #![allow(dead_code)] // Each test binary uses its own part of the harness.
 
 pub mod api;
+pub mod cgroups;
 pub mod cleanup;
 pub mod pty;
 pub mod redact;

@@ -29,6 +29,15 @@ pub enum EngineError {
     /// 409 (exec into a stopped container, kill of a stopped one).
     #[error("container {0} is not running")]
     NotRunning(String),
+    /// 409: `docker pause` of a paused container (its full id, as dockerd says it).
+    #[error("Container {0} is already paused")]
+    AlreadyPaused(String),
+    /// 409: `docker unpause` of a container that is not paused (its full id).
+    #[error("Container {0} is not paused")]
+    NotPaused(String),
+    /// 409: `docker exec` into a paused container, as dockerd refuses it.
+    #[error("Container {0} is paused, unpause the container before exec")]
+    Paused(String),
     /// 304 for start.
     #[error("container {0} is already running")]
     AlreadyRunning(String),

@@ -24,17 +24,26 @@
 //! monitor: spawn -> parent-side steps, in order -> release the child
 //! child:   child-side steps, each in its phase -> execve
 //! daemon:  exec start: configure_exec (every extension, in order) -> chapter 1's enter
+//! monitor: the container's PID 1 has exited: exited (every extension: notes on the run)
 //! daemon:  a failed start, or the container's removal: release (every extension)
 //! ```
+//!
+//! Two more seams serve the verbs that act on a *running* container. An extension that can
+//! hold a container's processes still offers a [`Freezer`] (chapter 5's cgroup freezer: `docker
+//! pause`); the engine asks for it by [`Extension::freezer`], as it must know a paused container
+//! when it signals one or is asked to exec into it. Verbs only the API serves (`docker stats`,
+//! `update`, `top`) reach their extension by its type, `Engine::extension::<T>()`.
 //!
 //! A resource outlives the runs of its container (a volume, an address kept across
 //! restarts), so an exit alone releases nothing; `prepare` is called before every start and
 //! must find what an earlier start prepared. Each extension keeps its settings in its own
 //! named slot of the container's record (`ContainerRecord::slots`), written at create.
 
+use std::any::Any;
 use std::path::Path;
 
 use berth_images::container::ContainerRecord;
+use berth_images::state::RunState;
 use berth_namespaces::ContainerConfig;
 
 /// Why an extension's step failed: its own error, kept as the cause.
@@ -42,7 +51,7 @@ pub type ExtensionError = Box<dyn std::error::Error + Send + Sync>;
 
 // ANCHOR: extension
 /// One later chapter's part of a container's life (see the module docs for the order).
-pub trait Extension: Send + Sync {
+pub trait Extension: Any + Send + Sync {
     /// The extension's name, for error messages (`cgroups`, `network`).
     fn name(&self) -> &str;
 
@@ -73,6 +82,17 @@ pub trait Extension: Send + Sync {
         Ok(())
     }
 
+    /// In the monitor, once the container's PID 1 has exited and before `state` (the run's
+    /// exit code and times) is saved: adds what the extension knows of how the run ended
+    /// (chapter 5: whether the OOM killer struck). The default adds nothing.
+    fn exited(&self, _record: &ContainerRecord, _dir: &Path, _state: &mut RunState) {}
+
+    /// The extension's freezer, if it can hold a container's processes still (`docker
+    /// pause`). The default has none.
+    fn freezer(&self) -> Option<&dyn Freezer> {
+        None
+    }
+
     /// In the daemon, after a failed start and after the container's removal: releases its
     /// resources. Must succeed when there is nothing (left) to release.
     fn release(&self, id: &str) -> Result<(), ExtensionError>;
@@ -82,6 +102,24 @@ pub trait Extension: Send + Sync {
     fn sweep_orphans(&self, exists: &dyn Fn(&str) -> bool) -> Result<(), ExtensionError>;
 }
 // ANCHOR_END: extension
+
+// ANCHOR: freezer
+/// Holds a running container's processes still and lets them go again: `docker pause` and
+/// `unpause`. A frozen process gets no CPU time at all, so it handles no signal either: the
+/// engine thaws a paused container after signalling it (as dockerd does), or `docker stop`
+/// would wait forever.
+pub trait Freezer: Send + Sync {
+    /// Freezes every process of container `id`; returns once they all are frozen.
+    fn freeze(&self, id: &str) -> Result<(), ExtensionError>;
+
+    /// Thaws the processes of container `id`.
+    fn thaw(&self, id: &str) -> Result<(), ExtensionError>;
+
+    /// Whether container `id` is frozen now (asked of the kernel, so it survives a restart
+    /// of the daemon).
+    fn is_frozen(&self, id: &str) -> bool;
+}
+// ANCHOR_END: freezer
 
 /// The extensions of one daemon, in the order their steps are added.
 pub type Extensions = Vec<std::sync::Arc<dyn Extension>>;

@@ -59,7 +59,7 @@ pub use adopt::{reconcile, wait_for_exit};
 /// A container's run state on disk (`state.json`): chapter 2's, which the monitor writes.
 pub use berth_images::state;
 pub use error::{EngineError, StartFailure};
-pub use extension::{Extension, ExtensionError, Extensions};
+pub use extension::{Extension, ExtensionError, Extensions, Freezer};
 pub use launcher::{ExecLauncher, Launched, MonitorLauncher};
 use state::{RunState, Status as RunStatus};
 pub use types::*;
@@ -222,6 +222,27 @@ impl Engine {
         }
     }
 
+    // ANCHOR: extension_by_type
+    /// The registered extension of type `T`, for the verbs only it serves (`docker stats`,
+    /// `update`, `top` are chapter 5's): `engine.extension::<CgroupExtension>()`.
+    pub fn extension<T: Extension>(&self) -> Option<&T> {
+        self.extensions.iter().find_map(|extension| {
+            let any: &dyn std::any::Any = extension.as_ref();
+            any.downcast_ref::<T>()
+        })
+    }
+    // ANCHOR_END: extension_by_type
+
+    /// The first extension's freezer, if one has any.
+    fn freezer(&self) -> Option<&dyn Freezer> {
+        self.extensions.iter().find_map(|e| e.freezer())
+    }
+
+    /// Whether container `id` is frozen (`docker pause`).
+    fn is_paused(&self, id: &str) -> bool {
+        self.freezer().is_some_and(|f| f.is_frozen(id))
+    }
+
     /// The image store.
     pub fn store(&self) -> &Store {
         &self.store
@@ -284,6 +305,8 @@ impl Engine {
             started_at: run.started_at.clone(),
             finished_at: run.finished_at.clone(),
             error: run.error.clone(),
+            paused: status == Status::Running && self.is_paused(&record.id),
+            oom_killed: run.oom_killed,
             restart_count: 0,
             log_path: logs::path(&dir),
             record,
@@ -496,23 +519,78 @@ impl Engine {
     }
     // ANCHOR_END: stop
 
-    /// Sends a signal to the container's PID 1; [`EngineError::NotRunning`] if it is not.
+    // ANCHOR: kill
+    /// Sends a signal to the container's PID 1; [`EngineError::NotRunning`] if it is not. A
+    /// paused container is thawed after the signal (as dockerd does): frozen, it could not
+    /// handle it, and `docker stop` of a paused container would never end.
     pub fn kill(&self, key: &str, signal: Signal) -> Result<(), EngineError> {
         let record = self.find(key)?;
+        let pid = self.running_pid(&record)?;
+        nix::sys::signal::kill(Pid::from_raw(pid), signal).map_err(|source| {
+            EngineError::Signal {
+                id: record.name.clone(),
+                source,
+            }
+        })?;
+        if let Some(freezer) = self.freezer()
+            && freezer.is_frozen(&record.id)
+        {
+            freezer
+                .thaw(&record.id)
+                .map_err(freezer_error("thawing after a signal", &record.id))?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: kill
+
+    /// The host pid of a container's PID 1, if it runs ([`EngineError::NotRunning`] if not).
+    fn running_pid(&self, record: &ContainerRecord) -> Result<i32, EngineError> {
         let run = self.watch(&record.id).lock().run.clone();
         match run.pid {
             Some(pid)
                 if run.status == RunStatus::Running && state::alive(run.pid, run.pid_start) =>
             {
-                nix::sys::signal::kill(Pid::from_raw(pid), signal).map_err(|source| {
-                    EngineError::Signal {
-                        id: record.name,
-                        source,
-                    }
-                })
+                Ok(pid)
             }
-            _ => Err(EngineError::NotRunning(record.name)),
+            _ => Err(EngineError::NotRunning(record.name.clone())),
         }
+    }
+
+    // ANCHOR: pause
+    /// `docker pause`: freezes every process of a running container (409 if it is not
+    /// running or already paused; 400 if no extension has a freezer).
+    pub fn pause(&self, key: &str) -> Result<(), EngineError> {
+        let record = self.find(key)?;
+        let freezer = self.freezer_for("pause")?;
+        self.running_pid(&record)?;
+        if freezer.is_frozen(&record.id) {
+            return Err(EngineError::AlreadyPaused(record.id));
+        }
+        freezer
+            .freeze(&record.id)
+            .map_err(freezer_error("freezing", &record.id))
+    }
+
+    /// `docker unpause`: thaws a paused container (409 if it is not paused).
+    pub fn unpause(&self, key: &str) -> Result<(), EngineError> {
+        let record = self.find(key)?;
+        let freezer = self.freezer_for("unpause")?;
+        if self.running_pid(&record).is_err() || !freezer.is_frozen(&record.id) {
+            return Err(EngineError::NotPaused(record.id));
+        }
+        freezer
+            .thaw(&record.id)
+            .map_err(freezer_error("thawing", &record.id))
+    }
+    // ANCHOR_END: pause
+
+    /// The freezer, or why `verb` cannot be done without one.
+    fn freezer_for(&self, verb: &str) -> Result<&dyn Freezer, EngineError> {
+        self.freezer().ok_or_else(|| {
+            EngineError::Invalid(format!(
+                "{verb} needs the cgroup freezer, which this daemon was started without"
+            ))
+        })
     }
 
     /// Registers a wait now; [`Waiter::wait`] blocks until it is satisfied.
@@ -644,6 +722,9 @@ impl Engine {
         if self.watch(&record.id).lock().run.status != RunStatus::Running {
             return Err(EngineError::NotRunning(record.name));
         }
+        if self.is_paused(&record.id) {
+            return Err(EngineError::Paused(record.name));
+        }
         if spec.cmd.first().is_none_or(|c| c.is_empty()) {
             return Err(EngineError::Invalid("no exec command specified".into()));
         }
@@ -679,6 +760,9 @@ impl Engine {
         let run = self.watch(&record.id).lock().run.clone();
         if run.status != RunStatus::Running || !state::alive(run.pid, run.pid_start) {
             return Err(EngineError::NotRunning(record.name));
+        }
+        if self.is_paused(&record.id) {
+            return Err(EngineError::Paused(record.name));
         }
         Ok(())
     }
@@ -723,6 +807,17 @@ impl Engine {
     pub fn shutdown(&self) {
         lock(&self.execs).clear();
         self.launcher.shutdown();
+    }
+}
+
+/// The engine error of a freezer that failed `what`ing container `id`.
+fn freezer_error(what: &'static str, id: &str) -> impl FnOnce(ExtensionError) -> EngineError {
+    let id = id.to_owned();
+    move |source| EngineError::Extension {
+        extension: "freezer".to_owned(),
+        what,
+        id,
+        source,
     }
 }
 

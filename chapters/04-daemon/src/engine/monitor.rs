@@ -416,6 +416,9 @@ fn run(
     state.status = RunStatus::Exited;
     state.exit_code = Some(code);
     state.finished_at = Some(now_rfc3339());
+    for extension in extensions {
+        extension.exited(&record, &dir, &mut state);
+    }
     let _ = state.save(&dir);
     let _ = std::fs::remove_file(&socket_path);
     end_sessions(&shared, code);

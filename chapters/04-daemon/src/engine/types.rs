@@ -72,6 +72,10 @@ pub struct ContainerView {
     pub finished_at: Option<String>,
     /// Why it failed to start or ended badly, if it did.
     pub error: Option<String>,
+    /// Running, but frozen (`docker pause`): `State.Paused`, and "(Paused)" in `docker ps`.
+    pub paused: bool,
+    /// Whether the OOM killer killed a process of its last run (`State.OOMKilled`).
+    pub oom_killed: bool,
     /// How many times it was started.
     pub restart_count: u32,
     /// The path of its json-file log.
