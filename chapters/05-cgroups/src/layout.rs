@@ -81,12 +81,15 @@ pub const CONTROLLERS: &[(&str, &str)] = &[
     ("pids", "--pids-limit"),
     ("blkio", "--blkio-weight"),
     ("freezer", "pause (later)"),
-    ("devices", "device allowlist (later)"),
+    ("devices", "the device allowlist, --device"),
     ("hugetlb", "(not limited by Berth)"),
 ];
 
-/// The controllers whose limits a container's cgroup writes or whose counters it reads.
-pub const LIMITED: &[&str] = &["memory", "cpu", "cpuacct", "cpuset", "pids", "blkio"];
+/// The controllers whose limits a container's cgroup writes or whose counters it reads (and
+/// `devices`, its allowlist, which on v2 is no controller but a BPF program).
+pub const LIMITED: &[&str] = &[
+    "memory", "cpu", "cpuacct", "cpuset", "pids", "blkio", "devices",
+];
 
 /// The v2 name of a v1 controller: `blkio` became `io`, `cpuacct` folded into `cpu`.
 pub fn v2_name(controller: &str) -> &str {

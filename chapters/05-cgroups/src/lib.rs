@@ -13,9 +13,11 @@
 //!    parent-side step, read the OOM and CPU counters, remove it;
 //! 4. [`owner`]: who owns a cgroup, so the next start removes those of a killed `ch05`;
 //! 5. [`namespace`]: a cgroup namespace, so the container sees its cgroup as `/`;
-//! 6. [`engine`]: the same for every container of chapter 4's engine, as an extension.
+//! 6. [`devices`]: the device allowlist, v1's files or v2's BPF program;
+//! 7. [`engine`]: the same for every container of chapter 4's engine, as an extension.
 
 pub mod cgroup;
+pub mod devices;
 pub mod engine;
 pub mod layout;
 pub mod namespace;
@@ -23,6 +25,7 @@ pub mod owner;
 pub mod resources;
 
 pub use cgroup::{Cgroup, CgroupError, JoinStep};
+pub use devices::{DeviceMapping, DeviceRule, DeviceSettings};
 pub use engine::CgroupExtension;
 pub use layout::{Hierarchy, Kind, Layout, LayoutError, Version};
 pub use namespace::{CgroupNs, UnshareCgroupNs};

@@ -7,63 +7,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use berth_cgroups::{Cgroup, CgroupError, Kind, Layout, Resources};
 use berth_namespaces::{ContainerConfig, start};
-use nix::mount::{MntFlags, MsFlags, mount, umount2};
-
-/// A `cgroup2` mount on a temporary directory, unmounted on drop (also on failure).
-struct V2Mount {
-    dir: tempfile::TempDir,
-}
-
-impl V2Mount {
-    fn new() -> Result<V2Mount, String> {
-        let dir = berth_tests::test_dir("cgroup2");
-        let none = None::<&str>;
-        mount(
-            Some("cgroup2"),
-            dir.path(),
-            Some("cgroup2"),
-            MsFlags::empty(),
-            none,
-        )
-        .map_err(|e| format!("mounting cgroup2 on {}: {e}", dir.path().display()))?;
-        Ok(V2Mount { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for V2Mount {
-    fn drop(&mut self) {
-        let _ = umount2(self.dir.path(), MntFlags::MNT_DETACH);
-    }
-}
-
-/// Removes the test's parent cgroup in the v2 mount, whatever happened.
-struct V2Parent(PathBuf);
-
-impl Drop for V2Parent {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir(&self.0) {
-            for entry in entries.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
-                // Killing is asynchronous: rmdir is EBUSY until the kernel is done.
-                let _ = std::fs::write(entry.path().join("cgroup.kill"), "1");
-                for _ in 0..200 {
-                    if std::fs::remove_dir(entry.path()).is_ok() {
-                        break;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-            }
-        }
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
+use common::{V2Mount, V2Parent};
 
 #[test]
 fn a_container_in_a_private_cgroup2_mount() {

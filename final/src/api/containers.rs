@@ -392,6 +392,22 @@ pub fn inspect_json(view: &ContainerView) -> Value {
     let never = "0001-01-01T00:00:00Z";
     // Checked at create; a record a later version cannot read shows the default profile.
     let security = berth_security::engine::settings(r).unwrap_or_default();
+    let devices = berth_cgroups::engine::settings(r)
+        .unwrap_or_default()
+        .devices;
+    // As dockerd shows them: `--device` as given (the permissions filled in), the rules.
+    let device_list: Vec<Value> = devices
+        .devices
+        .iter()
+        .map(|d| {
+            json!({
+                "PathOnHost": d.path_on_host,
+                "PathInContainer": d.path_in_container,
+                "CgroupPermissions": d.permissions,
+            })
+        })
+        .collect();
+    let rules: Vec<String> = devices.rules.iter().map(ToString::to_string).collect();
     let or_null = |list: &Vec<String>| (!list.is_empty()).then(|| list.clone());
     let command = r.command();
     let path = command.first().cloned().unwrap_or_default();
@@ -440,6 +456,8 @@ pub fn inspect_json(view: &ContainerView) -> Value {
             "CapAdd": or_null(&security.options.cap_add),
             "CapDrop": or_null(&security.options.cap_drop),
             "SecurityOpt": or_null(&security.security_opt),
+            "Devices": device_list,
+            "DeviceCgroupRules": or_null(&rules),
             "Memory": 0,
             "NanoCpus": 0,
         },

@@ -86,9 +86,7 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("OomKillDisable", "--oom-kill-disable"),
     ("OomScoreAdj", "--oom-score-adj"),
     ("ShmSize", "--shm-size"),
-    ("Devices", "--device"),
     ("DeviceRequests", "--gpus"),
-    ("DeviceCgroupRules", "--device-cgroup-rule"),
     ("GroupAdd", "--group-add"),
     ("Sysctls", "--sysctl"),
     ("StorageOpt", "--storage-opt"),
@@ -224,6 +222,65 @@ fn limits(host: &Value) -> Result<berth_cgroups::Resources, HttpError> {
 }
 // ANCHOR_END: limits
 
+// ANCHOR: devices
+/// What changes a container's device allowlist (chapter 5), for the record's `"limits"`
+/// slot: `Privileged` (every device), `Devices` (`--device`, whose host node is read at each
+/// start, as dockerd does), `DeviceCgroupRules` (`--device-cgroup-rule`). A bad path, mode or
+/// rule is a 400 naming it; dockerd finds those only at start, with a 500.
+fn devices(host: &Value, privileged: bool) -> Result<berth_cgroups::DeviceSettings, HttpError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Device {
+        #[serde(default)]
+        path_on_host: String,
+        #[serde(default)]
+        path_in_container: String,
+        #[serde(default)]
+        cgroup_permissions: String,
+    }
+    let list = |field: &str, flag: &str| -> Result<Option<Value>, HttpError> {
+        match host.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v @ Value::Array(_)) => Ok(Some(v.clone())),
+            Some(_) => Err(HttpError::bad_request(format!(
+                "invalid {flag}: HostConfig.{field} must be a list"
+            ))),
+        }
+    };
+    let bad = |flag: &str, e: &dyn std::fmt::Display| {
+        HttpError::bad_request(format!(
+            "invalid {flag}: {e}: the container was not created"
+        ))
+    };
+    let mut settings = berth_cgroups::DeviceSettings {
+        privileged,
+        ..Default::default()
+    };
+    if let Some(devices) = list("Devices", "--device")? {
+        let devices: Vec<Device> =
+            serde_json::from_value(devices).map_err(|e| bad("--device", &e))?;
+        for d in devices {
+            let mapping = berth_cgroups::DeviceMapping::new(
+                &d.path_on_host,
+                &d.path_in_container,
+                &d.cgroup_permissions,
+            )
+            .map_err(|e| bad("--device", &e))?;
+            settings.devices.push(mapping);
+        }
+    }
+    if let Some(rules) = list("DeviceCgroupRules", "--device-cgroup-rule")? {
+        let rules: Vec<String> =
+            serde_json::from_value(rules).map_err(|e| bad("--device-cgroup-rule", &e))?;
+        for rule in rules {
+            let rule = rule.parse().map_err(|e| bad("--device-cgroup-rule", &e))?;
+            settings.rules.push(rule);
+        }
+    }
+    Ok(settings)
+}
+// ANCHOR_END: devices
+
 // ANCHOR: security
 /// The security knobs of a `HostConfig` (chapter 6), for the record's `"security"` slot:
 /// `Privileged`, `CapAdd`, `CapDrop`, `SecurityOpt` (the docker CLI has read a seccomp
@@ -323,11 +380,12 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
         Some("host") => Some(berth_cgroups::CgroupNs::Host),
         Some(other) => return Err(refuse("--cgroupns", &format!("CgroupnsMode {other:?}"))),
     };
+    let security = security(&host)?;
     let limits = berth_cgroups::engine::Settings {
         resources: limits(&host)?,
         cgroupns,
+        devices: devices(&host, security.options.privileged)?,
     };
-    let security = security(&host)?;
     check_networking(body.networking_config.as_ref())?;
     let console_size = match host.get("ConsoleSize") {
         Some(Value::Array(v)) if v.len() == 2 => {
