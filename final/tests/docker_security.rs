@@ -344,3 +344,49 @@ fn a_bad_flag_is_refused_and_nothing_is_created() {
     let all = t.daemon.docker(&["ps", "-aq"]);
     assert_eq!(all.ok().trim(), "", "a refused create left a container");
 }
+
+/// `--group-add`: more supplementary groups, by number or by a name of the container's own
+/// `/etc/group`, for PID 1 and for every `docker exec` (with its own `-u` too). The expected
+/// lines are what dockerd 20.10 printed for the same commands on this image.
+#[test]
+fn group_add_gives_pid_1_and_execs_more_groups() {
+    let t = daemon_with_busybox("sec-groups");
+    let run = |flags: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend(flags);
+        args.extend([t.image.as_str(), "id", "-G"]);
+        t.daemon.docker(&args).ok().trim().to_owned()
+    };
+    assert_eq!(
+        run(&["--group-add", "1234", "--group-add", "nogroup"]),
+        "0 1234 65534"
+    );
+    assert_eq!(run(&["-u", "nobody", "--group-add", "1234"]), "65534 1234");
+    assert_eq!(run(&[]), "0");
+    let id = t
+        .daemon
+        .docker(&["run", "-d", "--group-add", "1234", &t.image, "sleep", "60"])
+        .ok()
+        .trim()
+        .to_owned();
+    let exec = t.daemon.docker(&["exec", &id, "id", "-G"]);
+    assert_eq!(exec.ok().trim(), "0 1234");
+    let exec = t.daemon.docker(&["exec", "-u", "65534", &id, "id", "-G"]);
+    assert_eq!(exec.ok().trim(), "65534 1234");
+    let inspect = t
+        .daemon
+        .docker(&["inspect", "-f", "{{json .HostConfig.GroupAdd}}", &id]);
+    assert_eq!(inspect.ok().trim(), r#"["1234"]"#);
+    t.daemon.docker(&["rm", "-f", &id]).ok();
+
+    // A name the container's /etc/group lacks fails the start, naming it.
+    let missing = t
+        .daemon
+        .docker(&["run", "--rm", "--group-add", "nosuch", &t.image, "true"]);
+    assert_ne!(missing.code, Some(0));
+    assert!(
+        missing.stderr.contains("unable to find group nosuch"),
+        "{}",
+        missing.stderr
+    );
+}

@@ -456,6 +456,7 @@ pub fn inspect_json(view: &ContainerView) -> Value {
             "CapAdd": or_null(&security.options.cap_add),
             "CapDrop": or_null(&security.options.cap_drop),
             "SecurityOpt": or_null(&security.security_opt),
+            "GroupAdd": or_null(&r.options.group_add),
             "Devices": device_list,
             "DeviceCgroupRules": or_null(&rules),
             "Memory": 0,

@@ -87,7 +87,6 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("OomScoreAdj", "--oom-score-adj"),
     ("ShmSize", "--shm-size"),
     ("DeviceRequests", "--gpus"),
-    ("GroupAdd", "--group-add"),
     ("Sysctls", "--sysctl"),
     ("StorageOpt", "--storage-opt"),
     ("CgroupParent", "--cgroup-parent"),
@@ -425,6 +424,14 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
         working_dir: body.working_dir.filter(|w| !w.is_empty()),
         hostname: body.hostname.filter(|h| !h.is_empty()),
         init: host.get("Init").and_then(Value::as_bool).unwrap_or(false),
+        group_add: match host.get("GroupAdd") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(value) => serde_json::from_value(value.clone()).map_err(|_| {
+                HttpError::bad_request(
+                    "invalid --group-add: HostConfig.GroupAdd must be a list of strings",
+                )
+            })?,
+        },
         settings: Settings {
             labels: body.labels.unwrap_or_default(),
             tty: body.tty.unwrap_or(false),
@@ -498,6 +505,8 @@ fn check_networking(networking: Option<&Value>) -> Result<(), HttpError> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     /// What `docker run -it --rm busybox sh` sends (trimmed: the zero fields are many).
@@ -587,6 +596,29 @@ mod tests {
         // The CLI's defaults ask for nothing: the default profile, no slot.
         let spec = decode(RUN_IT.as_bytes(), None).expect("decodes");
         assert!(!spec.slots.contains_key(berth_security::engine::SLOT));
+    }
+
+    #[test]
+    fn devices_rules_and_groups_are_decoded() {
+        let mut body: Value = serde_json::from_str(RUN_IT).unwrap();
+        body["HostConfig"]["Devices"] = serde_json::json!([
+            {"PathOnHost": "/dev/loop3", "PathInContainer": "/dev/xvdc", "CgroupPermissions": "r"},
+            {"PathOnHost": "/dev/fuse", "PathInContainer": "", "CgroupPermissions": ""}
+        ]);
+        body["HostConfig"]["DeviceCgroupRules"] = serde_json::json!(["c 10:229 rwm"]);
+        body["HostConfig"]["GroupAdd"] = serde_json::json!(["wheel", "1234"]);
+        body["HostConfig"]["Privileged"] = serde_json::json!(true);
+        let spec = decode(body.to_string().as_bytes(), None).expect("decodes");
+        let settings: berth_cgroups::engine::Settings =
+            serde_json::from_value(spec.slots[berth_cgroups::engine::SLOT].clone()).unwrap();
+        let devices = settings.devices;
+        assert!(devices.privileged, "the allowlist follows --privileged");
+        assert_eq!(devices.devices[0].permissions, "r");
+        // Docker's defaults filled in: the same path, rwm.
+        assert_eq!(devices.devices[1].path_in_container, Path::new("/dev/fuse"));
+        assert_eq!(devices.devices[1].permissions, "rwm");
+        assert_eq!(devices.rules[0].to_string(), "c 10:229 rwm");
+        assert_eq!(spec.group_add, ["wheel", "1234"]);
     }
 
     #[test]
