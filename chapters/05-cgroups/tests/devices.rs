@@ -37,6 +37,7 @@ fn a_block_device_is_refused_and_dev_null_works() {
     );
     assert!(refused.stderr.contains(NOT_PERMITTED), "{}", refused.stderr);
     assert!(!refused.stdout.contains(LoopDevice::MARKER));
+    insta::assert_snapshot!("refused", format!("{}{}", refused.stdout, refused.stderr));
 
     // A rule for this device, read only: reading works, writing does not.
     let rule = format!("b 7:{} r", disk.minor);
@@ -87,6 +88,17 @@ fn a_device_is_given_with_its_node_and_permissions() {
         missing.stderr
     );
     assert_eq!(scope.leftovers(), Vec::<PathBuf>::new());
+}
+
+/// `ch05 devices`: the default allowlist as v1's lines and as v2's program (the book shows it).
+#[test]
+fn the_default_allowlist_in_both_forms() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ch05"))
+        .arg("devices")
+        .output()
+        .expect("running ch05 devices");
+    assert!(out.status.success());
+    insta::assert_snapshot!("default_allowlist", String::from_utf8_lossy(&out.stdout));
 }
 
 /// Runs `script` in a container joined to `cgroup` (chapter 1's parent step), its output

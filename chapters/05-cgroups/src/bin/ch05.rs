@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! ch05 cgroups
+//! ch05 devices [--privileged] [--device-cgroup-rule 'c 1:3 rwm']...
 //! ch05 run --rootfs DIR [--memory 64m] [--memory-swap SIZE] [--memory-reservation SIZE]
 //!          [--cpus 0.5] [--cpu-shares N] [--cpu-quota US] [--cpu-period US]
 //!          [--cpuset-cpus LIST] [--cpuset-mems LIST] [--pids-limit N] [--blkio-weight N]
@@ -38,6 +39,15 @@ struct Cli {
 enum Command {
     /// Show where each cgroup controller lives on this machine and which limits apply.
     Cgroups,
+    /// Show a container's device allowlist: v1's lines, and v2's BPF program.
+    Devices {
+        /// Every device (`a *:* rwm`), as `docker run --privileged`.
+        #[arg(long)]
+        privileged: bool,
+        /// Allow more devices: `c 1:3 rwm`, `b 7:* r`.
+        #[arg(long, value_name = "RULE")]
+        device_cgroup_rule: Vec<DeviceRule>,
+    },
     /// Run CMD in new namespaces with DIR as its root, in a cgroup of its own with limits.
     Run(Box<RunArgs>),
 }
@@ -122,6 +132,10 @@ fn parse_device(text: &str) -> Result<DeviceMapping, String> {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Cgroups => show_cgroups(),
+        Command::Devices {
+            privileged,
+            device_cgroup_rule,
+        } => show_devices(privileged, &device_cgroup_rule),
         Command::Run(args) => run(*args),
     };
     match result {
@@ -136,6 +150,24 @@ fn main() -> ExitCode {
 fn show_cgroups() -> Result<u8, (String, u8)> {
     let layout = Layout::detect().map_err(|e| (e.to_string(), 1))?;
     print!("{}", layout.table());
+    Ok(0)
+}
+
+/// The allowlist as v1's files take it and as v2's program, disassembled.
+fn show_devices(privileged: bool, extra: &[DeviceRule]) -> Result<u8, (String, u8)> {
+    use berth_cgroups::devices::{asm, filter, rules};
+    let rules = rules::allowlist(privileged, extra);
+    println!("cgroup v1: written to the container's devices.deny and devices.allow, in order:");
+    for rule in &rules {
+        let file = if rule.allow { "allow" } else { "deny" };
+        println!("  devices.{file:<5} {rule}");
+    }
+    let program = filter::program(&rules);
+    println!(
+        "cgroup v2: a BPF_PROG_TYPE_CGROUP_DEVICE program, {} instructions:",
+        program.len()
+    );
+    print!("{}", asm::disassemble(&program));
     Ok(0)
 }
 
