@@ -9,10 +9,10 @@ mod common;
 use std::path::PathBuf;
 
 use berth_cgroups::devices::rules::allowlist;
-use berth_cgroups::{Cgroup, DeviceRule, Kind, Layout};
+use berth_cgroups::{Cgroup, DeviceRule};
 use berth_namespaces::{ContainerConfig, start};
 use berth_tests::loop_device::LoopDevice;
-use common::{Scope, V2Mount, V2Parent};
+use common::{Scope, V2Scope};
 
 /// A shell line that makes a node for the loop device and reads its first bytes.
 fn read_loop(minor: u32) -> String {
@@ -126,20 +126,9 @@ fn run_in(cgroup: &Cgroup, script: &str) -> (i32, String) {
 /// does not hold the container: only the program stands between it and the disk).
 #[test]
 fn the_allowlist_as_a_bpf_program_in_cgroup_v2() {
-    if Layout::detect().expect("layout").kind() == Kind::V2 {
-        eprintln!("skipped: on a pure v2 machine the ch05 tests above run on v2 already");
+    let Some(v2) = V2Scope::new("devices-v2") else {
         return;
-    }
-    let mount = match V2Mount::new() {
-        Ok(mount) => mount,
-        Err(why) => {
-            eprintln!("skipped: the kernel does not let us mount cgroup v2 here: {why}");
-            return;
-        }
     };
-    let layout = Layout::v2_at(mount.path()).expect("the v2 root's cgroup.controllers");
-    let parent = format!("berth-test-devices-v2-{}", std::process::id());
-    let _cleanup = V2Parent(mount.path().join(&parent));
     let disk = LoopDevice::attach();
     let script = format!("echo ok > /dev/null && {}", read_loop(disk.minor));
 
@@ -158,7 +147,7 @@ fn the_allowlist_as_a_bpf_program_in_cgroup_v2() {
         ("privileged", allowlist(true, &[]), true),
     ];
     for (i, (name, rules, reads)) in cases.into_iter().enumerate() {
-        let cgroup = Cgroup::create(&layout, &parent, &format!("c{i}")).expect("v2 cgroup");
+        let cgroup = Cgroup::create(&v2.layout, &v2.parent, &format!("c{i}")).expect("v2 cgroup");
         cgroup
             .apply_devices(&rules)
             .expect("loading and attaching the program");

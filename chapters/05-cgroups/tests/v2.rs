@@ -7,31 +7,21 @@
 
 mod common;
 
-use berth_cgroups::{Cgroup, CgroupError, Kind, Layout, Resources};
+use berth_cgroups::{Cgroup, CgroupError, Kind, Resources};
 use berth_namespaces::{ContainerConfig, start};
-use common::{V2Mount, V2Parent};
+use common::V2Scope;
 
 #[test]
 fn a_container_in_a_private_cgroup2_mount() {
-    if Layout::detect().expect("layout").kind() == Kind::V2 {
-        eprintln!("skipped: this machine is pure cgroup v2, which limits.rs tests already");
+    let Some(v2) = V2Scope::new("v2") else {
         return;
-    }
-    let mount = match V2Mount::new() {
-        Ok(mount) => mount,
-        Err(why) => {
-            eprintln!("skipped: the kernel does not let us mount cgroup v2 here: {why}");
-            return;
-        }
     };
-    let layout = Layout::v2_at(mount.path()).expect("the v2 root's cgroup.controllers");
+    let (mount, layout, parent) = (&v2.mount, &v2.layout, &v2.parent);
     assert_eq!(layout.kind(), Kind::V2);
     let root_control = mount.path().join("cgroup.subtree_control");
     let host_controls = std::fs::read_to_string(&root_control).expect("subtree_control");
-    let parent = format!("berth-test-v2-{}", std::process::id());
-    let _cleanup = V2Parent(mount.path().join(&parent));
 
-    let cgroup = Cgroup::create(&layout, &parent, "c1").expect("creating the v2 cgroup");
+    let cgroup = Cgroup::create(layout, parent, "c1").expect("creating the v2 cgroup");
     // pids lives in a v1 hierarchy here: v2 cannot have it, and the error says so.
     let pids = Resources {
         pids_limit: Some(20),
@@ -61,7 +51,7 @@ fn a_container_in_a_private_cgroup2_mount() {
     );
     assert_eq!(cgroup.pids(), vec![container.pid().as_raw()]);
     // Busy: remove() kills the container (cgroup.kill) and retries rmdir until it is gone.
-    let dir = mount.path().join(&parent).join("c1");
+    let dir = mount.path().join(parent).join("c1");
     cgroup.remove().expect("removing a busy v2 cgroup");
     assert!(!dir.exists());
     let status = container.wait().expect("wait");

@@ -161,3 +161,38 @@ impl Drop for V2Parent {
         let _ = std::fs::remove_dir(&self.0);
     }
 }
+
+/// A private `cgroup2` mount with a parent cgroup for one test, on a machine whose
+/// controllers are v1's; `None` (saying why) where the test must be skipped. Its fields drop
+/// in order: the parent's cgroups first, then the mount.
+pub struct V2Scope {
+    _cleanup: V2Parent,
+    pub parent: String,
+    pub layout: Layout,
+    pub mount: V2Mount,
+}
+
+impl V2Scope {
+    pub fn new(label: &str) -> Option<V2Scope> {
+        use berth_cgroups::Kind;
+        if Layout::detect().expect("layout").kind() == Kind::V2 {
+            eprintln!("skipped: this machine is pure cgroup v2, which the other tests use");
+            return None;
+        }
+        let mount = match V2Mount::new() {
+            Ok(mount) => mount,
+            Err(why) => {
+                eprintln!("skipped: the kernel does not let us mount cgroup v2 here: {why}");
+                return None;
+            }
+        };
+        let layout = Layout::v2_at(mount.path()).expect("the v2 root's cgroup.controllers");
+        let parent = format!("berth-test-{label}-{}", std::process::id());
+        Some(V2Scope {
+            _cleanup: V2Parent(mount.path().join(&parent)),
+            parent,
+            layout,
+            mount,
+        })
+    }
+}
