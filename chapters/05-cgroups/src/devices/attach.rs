@@ -10,7 +10,6 @@
 //! glibc has no wrapper for `bpf(2)`, and the `libc` crate has only its number; the attribute
 //! structures are written out here from `linux/bpf.h`.
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -119,8 +118,32 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> {
 // ANCHOR: load
 /// Loads `program` as a cgroup device program; the verifier's log is in the error.
 pub fn load(program: &[Insn]) -> Result<OwnedFd, AttachError> {
-    let license = CString::from(c"Apache-2.0");
-    let mut log = vec![0u8; 64 * 1024];
+    // Without a log first: the verifier writing its log of every instruction costs more
+    // than the verification (1.2 ms against 0.3 here). Asked again with one if it refuses.
+    match load_with_log(program, &mut []) {
+        Ok(fd) => Ok(fd),
+        Err(_) => {
+            let mut log = vec![0u8; 64 * 1024];
+            load_with_log(program, &mut log).map_err(|source| {
+                let end = log.iter().position(|b| *b == 0).unwrap_or(0);
+                let text = String::from_utf8_lossy(&log[..end]).trim().to_owned();
+                AttachError::Load {
+                    insns: program.len(),
+                    source,
+                    log: if text.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; the verifier says:\n{text}")
+                    },
+                }
+            })
+        }
+    }
+}
+
+/// `BPF_PROG_LOAD`, with the verifier's log written to `log` if it is not empty.
+fn load_with_log(program: &[Insn], log: &mut [u8]) -> std::io::Result<OwnedFd> {
+    let license = c"Apache-2.0";
     let mut name = [0u8; 16];
     name[..13].copy_from_slice(b"berth_devices");
     let mut attr = ProgLoadAttr {
@@ -128,30 +151,20 @@ pub fn load(program: &[Insn]) -> Result<OwnedFd, AttachError> {
         insn_cnt: program.len() as u32,
         insns: program.as_ptr() as u64,
         license: license.as_ptr() as u64,
-        log_level: 1,
+        log_level: u32::from(!log.is_empty()),
         log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
+        log_buf: if log.is_empty() {
+            0
+        } else {
+            log.as_mut_ptr() as u64
+        },
         prog_name: name,
         expected_attach_type: BPF_CGROUP_DEVICE,
         ..ProgLoadAttr::default()
     };
-    match bpf(BPF_PROG_LOAD, &mut attr) {
-        // SAFETY: a successful BPF_PROG_LOAD returns a new descriptor that only we own.
-        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
-        Err(source) => {
-            let end = log.iter().position(|b| *b == 0).unwrap_or(0);
-            let text = String::from_utf8_lossy(&log[..end]).trim().to_owned();
-            Err(AttachError::Load {
-                insns: program.len(),
-                source,
-                log: if text.is_empty() {
-                    String::new()
-                } else {
-                    format!("; the verifier says:\n{text}")
-                },
-            })
-        }
-    }
+    let fd = bpf(BPF_PROG_LOAD, &mut attr)?;
+    // SAFETY: a successful BPF_PROG_LOAD returns a new descriptor that only we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Attaches a loaded device program to the cgroup directory `dir` (a v2 cgroup), in place
