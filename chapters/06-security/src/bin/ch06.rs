@@ -1,4 +1,5 @@
-//! `ch06`: chapter 1's `run`, locked down with Docker's default profile.
+//! `ch06`: chapter 1's `run`, locked down with Docker's default profile, and chapter 5's
+//! device allowlist (a cgroup of its own, `berth-ch06/<id>`, removed when the container ends).
 //!
 //! ```text
 //! ch06 run --rootfs DIR [--cap-add CAP]... [--cap-drop CAP]... [--security-opt OPT]...
