@@ -189,7 +189,15 @@ fn unsupported_flags_are_refused_by_name() {
             "--security-opt",
         ),
         (json!({"SecurityOpt": ["label=level:s0"]}), "--security-opt"),
-        (json!({"Devices": [{"PathOnHost": "/dev/kvm"}]}), "--device"),
+        // Honoured device settings (chapter 5) with values Docker would refuse: named too.
+        (
+            json!({"Devices": [{"PathOnHost": "/dev/kvm", "CgroupPermissions": "rq"}]}),
+            "invalid --device: bad mode specified: rq",
+        ),
+        (
+            json!({"DeviceCgroupRules": ["x 1:2 r"]}),
+            "invalid --device-cgroup-rule: invalid device cgroup rule format: 'x 1:2 r'",
+        ),
         (json!({"RestartPolicy": {"Name": "always"}}), "--restart"),
         (json!({"Links": ["db:db"]}), "--link"),
     ];

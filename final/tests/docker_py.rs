@@ -74,6 +74,17 @@ fn docker_py_cap_add_cap_drop_and_privileged() {
 }
 
 #[test]
+fn docker_py_devices_device_cgroup_rules_and_group_add() {
+    let disk = berth_tests::loop_device::LoopDevice::attach();
+    let marker = berth_tests::loop_device::LoopDevice::MARKER;
+    let daemon = scenario("py-devices", "devices.py", &[&disk.path, marker]);
+    assert!(
+        daemon.containers().is_empty(),
+        "the scenario left containers"
+    );
+}
+
+#[test]
 fn docker_py_mem_limit_and_pids_limit() {
     let daemon = scenario("py-limits", "limits.py", &[]);
     assert!(

@@ -10,6 +10,7 @@ mod support;
 
 use std::os::fd::AsRawFd;
 
+use berth_tests::loop_device::LoopDevice;
 use support::registry::BusyboxRegistry;
 use support::{Daemon, DaemonBuilder};
 
@@ -101,18 +102,24 @@ fn a_default_container_gets_dockers_profile() {
     assert!(size > 0, "/proc/timer_list is empty even unmasked");
 }
 
-/// A default container can neither make a block device (the loop device 7:0 here) nor
-/// mount anything (no CAP_SYS_ADMIN, and seccomp refuses `mount`); a privileged one can.
+/// A default container may make a block device node (as in Docker) but not read it: the
+/// device allowlist of its cgroup refuses (chapter 5). It cannot mount anything either (no
+/// CAP_SYS_ADMIN, and seccomp refuses `mount`). A privileged container can do both. The
+/// device is a loop device of the test's own.
 #[test]
-fn a_default_container_cannot_mknod_a_block_device_or_mount() {
+fn a_default_container_cannot_read_a_block_device_or_mount() {
     let t = daemon_with_busybox("sec-mknod");
-    let script = "mknod /tmp/disk b 7 0 2>/dev/null && echo made-the-device; \
-                  mkdir -p /tmp/m; mount -t tmpfs none /tmp/m 2>/dev/null && echo mounted; \
-                  echo done";
+    let disk = LoopDevice::attach();
+    let script = format!(
+        "mknod /dev/disk b 7 {} && echo made-the-device; \
+         head -c 10 /dev/disk >/dev/null 2>&1 && echo read-it; \
+         mkdir -p /tmp/m; mount -t tmpfs none /tmp/m 2>/dev/null && echo mounted; echo done",
+        disk.minor
+    );
     let run = |flags: &[&str]| {
         let mut args = vec!["run", "--rm"];
         args.extend(flags);
-        args.extend([t.image.as_str(), "sh", "-c", script]);
+        args.extend([t.image.as_str(), "sh", "-c", &script]);
         t.daemon
             .docker(&args)
             .ok()
@@ -120,8 +127,85 @@ fn a_default_container_cannot_mknod_a_block_device_or_mount() {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    assert_eq!(run(&[]), "done");
-    assert_eq!(run(&["--privileged"]), "made-the-device mounted done");
+    assert_eq!(run(&[]), "made-the-device done");
+    assert_eq!(
+        run(&["--privileged"]),
+        "made-the-device read-it mounted done"
+    );
+}
+
+/// `--device HOST:CONTAINER:PERMS`: the node, with the host's type, numbers and mode, and an
+/// allow rule with those permissions; `--device-cgroup-rule` allows without a node; a host
+/// device that is not there fails the start with dockerd's message, and `--rm` removes the
+/// container (the CLI waited for that forever before the engine did it).
+#[test]
+fn a_device_is_given_with_its_permissions() {
+    let t = daemon_with_busybox("sec-device");
+    let disk = LoopDevice::attach();
+    let device = format!("{}:/dev/xvdc:r", disk.path);
+    let script = "ls -ln /dev/xvdc; head -c 10 /dev/xvdc; echo; echo x > /dev/xvdc || echo refused";
+    let out = t.daemon.docker(&[
+        "run", "--rm", "--device", &device, &t.image, "sh", "-c", script,
+    ]);
+    let out = out.ok();
+    let mut lines = out.lines();
+    let node = lines.next().unwrap_or("");
+    assert!(
+        node.starts_with("brw-------") && node.contains(&format!("7, {:>3}", disk.minor)),
+        "{out}"
+    );
+    assert_eq!(lines.next(), Some(LoopDevice::MARKER), "{out}");
+    assert_eq!(lines.next(), Some("refused"), "read only: {out}");
+    let format = "{{json .HostConfig.Devices}}";
+    let id = t
+        .daemon
+        .docker(&["create", "--device", &device, &t.image, "true"])
+        .ok()
+        .trim()
+        .to_owned();
+    let inspect = t.daemon.docker(&["inspect", "-f", format, &id]);
+    assert_eq!(
+        inspect.ok().trim(),
+        format!(
+            r#"[{{"PathOnHost":"{}","PathInContainer":"/dev/xvdc","CgroupPermissions":"r"}}]"#,
+            disk.path
+        )
+    );
+    t.daemon.docker(&["rm", &id]).ok();
+
+    let rule = format!("b 7:{} r", disk.minor);
+    let script = format!("mknod /dev/b b 7 {} && head -c 10 /dev/b", disk.minor);
+    let out = t.daemon.docker(&[
+        "run",
+        "--rm",
+        "--device-cgroup-rule",
+        &rule,
+        &t.image,
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(out.ok(), LoopDevice::MARKER);
+
+    let missing = t.daemon.docker(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/berth-nope",
+        &t.image,
+        "true",
+    ]);
+    // 127, as with dockerd: the CLI reads "no such file or directory" in the message.
+    missing.expect_code(127);
+    assert!(
+        missing.stderr.contains(
+            "error gathering device information while adding custom device \"/dev/berth-nope\": \
+             no such file or directory"
+        ),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(t.daemon.docker(&["ps", "-aq"]).ok().trim(), "");
 }
 
 #[test]
@@ -459,5 +543,48 @@ fn userns_host_is_accepted() {
     assert_eq!(
         map.ok().split_whitespace().collect::<Vec<_>>(),
         ["0", "0", "4294967295"]
+/// `--group-add`: more supplementary groups, by number or by a name of the container's own
+/// `/etc/group`, for PID 1 and for every `docker exec` (with its own `-u` too). The expected
+/// lines are what dockerd 20.10 printed for the same commands on this image.
+#[test]
+fn group_add_gives_pid_1_and_execs_more_groups() {
+    let t = daemon_with_busybox("sec-groups");
+    let run = |flags: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend(flags);
+        args.extend([t.image.as_str(), "id", "-G"]);
+        t.daemon.docker(&args).ok().trim().to_owned()
+    };
+    assert_eq!(
+        run(&["--group-add", "1234", "--group-add", "nogroup"]),
+        "0 1234 65534"
+    );
+    assert_eq!(run(&["-u", "nobody", "--group-add", "1234"]), "65534 1234");
+    assert_eq!(run(&[]), "0");
+    let id = t
+        .daemon
+        .docker(&["run", "-d", "--group-add", "1234", &t.image, "sleep", "60"])
+        .ok()
+        .trim()
+        .to_owned();
+    let exec = t.daemon.docker(&["exec", &id, "id", "-G"]);
+    assert_eq!(exec.ok().trim(), "0 1234");
+    let exec = t.daemon.docker(&["exec", "-u", "65534", &id, "id", "-G"]);
+    assert_eq!(exec.ok().trim(), "65534 1234");
+    let inspect = t
+        .daemon
+        .docker(&["inspect", "-f", "{{json .HostConfig.GroupAdd}}", &id]);
+    assert_eq!(inspect.ok().trim(), r#"["1234"]"#);
+    t.daemon.docker(&["rm", "-f", &id]).ok();
+
+    // A name the container's /etc/group lacks fails the start, naming it.
+    let missing = t
+        .daemon
+        .docker(&["run", "--rm", "--group-add", "nosuch", &t.image, "true"]);
+    assert_ne!(missing.code, Some(0));
+    assert!(
+        missing.stderr.contains("unable to find group nosuch"),
+        "{}",
+        missing.stderr
     );
 }

@@ -22,6 +22,7 @@ pub mod book;
 pub mod browser;
 pub mod http;
 pub mod kill_at;
+pub mod loop_device;
 pub mod proxy;
 pub mod registry;
 mod server;

@@ -244,7 +244,7 @@ impl BindMount {
 }
 
 /// `lstat`s `path`: `Ok(true)` if it exists (and is no symlink), `Ok(false)` if missing.
-fn exists_not_a_link(path: &CString) -> Result<bool, Errno> {
+pub(crate) fn exists_not_a_link(path: &CString) -> Result<bool, Errno> {
     match nix::sys::stat::lstat(path.as_c_str()) {
         Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => Err(Errno::ELOOP),
         Ok(_) => Ok(true),

@@ -111,6 +111,10 @@ pub struct RunOptions {
     pub workdir: Option<String>,
     /// `--init`: a tiny init as PID 1 (chapter 1).
     pub init: bool,
+    /// `--group-add`: more supplementary groups for the container's processes (execs too),
+    /// by name (in the container's `/etc/group`, at each start) or number.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
     /// Replaces the image's `Entrypoint` (`docker run --entrypoint`): `None` keeps it,
     /// `Some(vec![])` removes it. A new entrypoint drops the image's `Cmd` too, as in Docker.
     pub entrypoint: Option<Vec<String>>,
@@ -445,14 +449,22 @@ fn runtime_config_for(
     } else {
         runtime.env = record.env.clone();
     }
-    if let Some(spec) = &record.user {
+    // `--group-add` without `--user` adds to root's groups, so root is looked up too.
+    let group_add = &record.options.group_add;
+    let user = record
+        .user
+        .as_deref()
+        .or((!group_add.is_empty()).then_some("0"));
+    if let Some(spec) = user {
         // Names mean what the image's files say: looked up in its layers, never the host's.
         let read = |path| {
             overlay::find_in_image(store, image, path)
                 .and_then(|p| fs::read_to_string(p).ok())
                 .unwrap_or_default()
         };
-        let resolved = users::resolve(spec, &read("etc/passwd"), &read("etc/group"))?;
+        let group = read("etc/group");
+        let mut resolved = users::resolve(spec, &read("etc/passwd"), &group)?;
+        users::add_groups(&mut resolved.user, group_add, &group)?;
         if run.is_some() {
             runtime.set_env("HOME", &resolved.home);
         }

@@ -87,6 +87,29 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<ResolvedUser, Us
     })
 }
 
+// ANCHOR: add_groups
+/// Adds `docker run --group-add` groups to a resolved user's supplementary groups: a number
+/// as is, a name looked up in `group` (the contents of the container's `/etc/group`), as
+/// Docker does. A group the user has already is not repeated.
+pub fn add_groups(user: &mut User, extra: &[String], group: &str) -> Result<(), UserError> {
+    for wanted in extra {
+        let gid = match wanted.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => group
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() >= 3 && f[0] == wanted)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| UserError::NoSuchGroup(wanted.clone()))?,
+        };
+        if !user.groups.contains(&gid) {
+            user.groups.push(gid);
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: add_groups
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +135,16 @@ mod tests {
         );
         assert_eq!(ids("4242"), (4242, 0, vec![0], "/".into()));
         assert_eq!(ids("4242:77"), (4242, 77, vec![77], "/".into()));
+    }
+
+    #[test]
+    fn added_groups_are_names_or_numbers() {
+        let mut user = resolve("alice", PASSWD, GROUP).unwrap().user;
+        let extra = ["wheel", "nogroup", "4242"].map(String::from);
+        add_groups(&mut user, &extra, GROUP).unwrap();
+        assert_eq!(user.groups, [1000, 10, 65534, 4242]);
+        let err = add_groups(&mut user, &["staff".into()], GROUP).unwrap_err();
+        assert_eq!(err, UserError::NoSuchGroup("staff".into()));
     }
 
     #[test]

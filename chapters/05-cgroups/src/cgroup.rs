@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::devices::{self, DeviceRule};
 use crate::layout::{Layout, Version};
 use crate::resources::{Resources, Setting};
 
@@ -82,6 +83,11 @@ pub enum CgroupError {
     },
     #[error("no cgroup hierarchy is mounted: nothing can be limited")]
     NoHierarchy,
+    #[error("the device allowlist of cgroup {path}: {source}")]
+    Devices {
+        path: PathBuf,
+        source: crate::devices::DeviceError,
+    },
 }
 
 /// One container's cgroup: a directory in each hierarchy it uses. One made by
@@ -92,6 +98,9 @@ pub struct Cgroup {
     /// `berth/<id>`, relative to each hierarchy's root.
     name: PathBuf,
     dirs: Vec<Dir>,
+    /// The directory whose device allowlist applies: in v1's `devices` hierarchy, or the
+    /// v2 one (where the allowlist is a BPF program); `None` where neither exists.
+    devices: Option<Dir>,
     /// Whether dropping it removes it: made by us, not yet removed or kept.
     remove_on_drop: bool,
 }
@@ -124,9 +133,15 @@ impl Cgroup {
                 path: h.mount_point.join(&name),
             })
             .collect();
+        let devices = layout.find("devices").map(|h| Dir {
+            version: h.version,
+            controllers: h.controllers.clone(),
+            path: h.mount_point.join(&name),
+        });
         Cgroup {
             name,
             dirs,
+            devices,
             remove_on_drop: false,
         }
     }
@@ -211,6 +226,25 @@ impl Cgroup {
         Ok(())
     }
     // ANCHOR_END: apply
+
+    // ANCHOR: apply_devices
+    /// Puts the device allowlist in place, before any process is in the cgroup: v1's
+    /// `devices.deny`/`devices.allow`, or v2's BPF program.
+    pub fn apply_devices(&self, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        let dir = self.devices.as_ref().ok_or(CgroupError::NoController {
+            flag: "the device allowlist",
+            controller: "devices",
+        })?;
+        let applied = match dir.version {
+            Version::V1 => devices::apply_v1(&dir.path, rules),
+            Version::V2 => devices::apply_v2(&dir.path, rules),
+        };
+        applied.map_err(|source| CgroupError::Devices {
+            path: dir.path.clone(),
+            source,
+        })
+    }
+    // ANCHOR_END: apply_devices
 
     /// Moves `pid` (and so everything it will fork) into the cgroup, in every hierarchy.
     pub fn join(&self, pid: Pid) -> Result<(), CgroupError> {

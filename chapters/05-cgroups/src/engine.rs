@@ -25,6 +25,7 @@ use berth_images::store::Store;
 use berth_namespaces::ContainerConfig;
 
 use crate::cgroup::{Cgroup, CgroupError};
+use crate::devices::DeviceSettings;
 use crate::layout::{Layout, LayoutError};
 use crate::namespace::{CgroupNs, UnshareCgroupNs};
 use crate::resources::{ResourceError, Resources};
@@ -77,8 +78,9 @@ pub fn parent_for_store(root: &Path) -> String {
     format!("berth-{hash:016x}")
 }
 
-/// What a container's record keeps in its `"limits"` slot: `HostConfig`'s limits and its
-/// `CgroupnsMode`.
+/// What a container's record keeps in its `"limits"` slot: `HostConfig`'s limits, its
+/// `CgroupnsMode`, and what changes its device allowlist (`Privileged`, `Devices`,
+/// `DeviceCgroupRules`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Settings {
     /// The limits.
@@ -87,6 +89,9 @@ pub struct Settings {
     /// `--cgroupns`; `None`: Docker's default for the machine (private on pure v2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroupns: Option<CgroupNs>,
+    /// `--privileged`, `--device`, `--device-cgroup-rule`; Docker's allowlist if empty.
+    #[serde(default, skip_serializing_if = "DeviceSettings::is_empty")]
+    pub devices: DeviceSettings,
 }
 
 impl Settings {
@@ -201,11 +206,15 @@ impl Extension for CgroupExtension {
     }
 
     fn prepare(&self, record: &ContainerRecord, dir: &Path) -> Result<(), ExtensionError> {
-        let resources = settings(record)?.resources;
+        let settings = settings(record)?;
+        // The `--device` nodes are read on the host first: a missing one fails the start
+        // before anything is made, as dockerd's does.
+        let allowlist = settings.devices.allowlist()?;
         let layout = Layout::detect()?;
         let cgroup = Cgroup::create(&layout, &self.parent, &record.id)?;
         // Written at every start: the same limits, into a cgroup made now or by a start before.
-        cgroup.apply(&resources)?;
+        cgroup.apply(&settings.resources)?;
+        cgroup.apply_devices(&allowlist)?;
         // The OOM counter of a cgroup made by an earlier start still counts that run's kills.
         let baseline = dir.join(OOM_BASELINE);
         berth_images::store::atomic::write_fast(
@@ -244,10 +253,14 @@ impl Extension for CgroupExtension {
         config: &mut ContainerConfig,
     ) -> Result<(), ExtensionError> {
         let layout = Layout::detect()?;
+        let settings = settings(record)?;
         config
             .steps
             .add_parent(Cgroup::open(&layout, &self.parent, &record.id).join_step());
-        let cgroupns = settings(record)?
+        for node in settings.devices.nodes()? {
+            config.steps.add_child(node);
+        }
+        let cgroupns = settings
             .cgroupns
             .unwrap_or_else(|| CgroupNs::default_for(layout.kind()));
         if cgroupns == CgroupNs::Private {

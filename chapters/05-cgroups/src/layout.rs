@@ -81,12 +81,15 @@ pub const CONTROLLERS: &[(&str, &str)] = &[
     ("pids", "--pids-limit"),
     ("blkio", "--blkio-weight"),
     ("freezer", "docker pause"),
-    ("devices", "device allowlist (later)"),
+    ("devices", "the device allowlist, --device"),
     ("hugetlb", "(not limited by Berth)"),
 ];
 
-/// The controllers whose limits a container's cgroup writes or whose counters it reads.
-pub const LIMITED: &[&str] = &["memory", "cpu", "cpuacct", "cpuset", "pids", "blkio"];
+/// The controllers whose limits a container's cgroup writes or whose counters it reads (and
+/// `devices`, its allowlist, which on v2 is no controller but a BPF program).
+pub const LIMITED: &[&str] = &[
+    "memory", "cpu", "cpuacct", "cpuset", "pids", "blkio", "devices",
+];
 
 /// The controllers a container's cgroup is made for without limiting anything: the freezer,
 /// which `docker pause` uses (built into every cgroup on v2, a hierarchy of its own on v1).

@@ -13,12 +13,14 @@
 //!    parent-side step, read the OOM and CPU counters, remove it;
 //! 4. [`owner`]: who owns a cgroup, so the next start removes those of a killed `ch05`;
 //! 5. [`namespace`]: a cgroup namespace, so the container sees its cgroup as `/`;
-//! 6. [`engine`]: the same for every container of chapter 4's engine, as an extension;
-//! 7. [`usage`], [`top`]: what a running container uses (`docker stats`) and which processes
+//! 6. [`devices`]: the device allowlist, v1's files or v2's BPF program;
+//! 7. [`engine`]: the same for every container of chapter 4's engine, as an extension;
+//! 8. [`usage`], [`top`]: what a running container uses (`docker stats`) and which processes
 //!    it has (`docker top`), read from its cgroup; the freezer (`docker pause`) is in
 //!    [`cgroup`].
 
 pub mod cgroup;
+pub mod devices;
 pub mod engine;
 pub mod layout;
 pub mod namespace;
@@ -28,6 +30,7 @@ pub mod top;
 pub mod usage;
 
 pub use cgroup::{Cgroup, CgroupError, JoinStep};
+pub use devices::{DeviceMapping, DeviceRule, DeviceSettings};
 pub use engine::{CgroupExtension, UpdateError};
 pub use layout::{Hierarchy, Kind, Layout, LayoutError, Version};
 pub use namespace::{CgroupNs, UnshareCgroupNs};

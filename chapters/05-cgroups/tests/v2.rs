@@ -7,85 +7,21 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use berth_cgroups::{Cgroup, CgroupError, Kind, Layout, Resources};
+use berth_cgroups::{Cgroup, CgroupError, Kind, Resources};
 use berth_namespaces::{ContainerConfig, start};
-use nix::mount::{MntFlags, MsFlags, mount, umount2};
-
-/// A `cgroup2` mount on a temporary directory, unmounted on drop (also on failure).
-struct V2Mount {
-    dir: tempfile::TempDir,
-}
-
-impl V2Mount {
-    fn new() -> Result<V2Mount, String> {
-        let dir = berth_tests::test_dir("cgroup2");
-        let none = None::<&str>;
-        mount(
-            Some("cgroup2"),
-            dir.path(),
-            Some("cgroup2"),
-            MsFlags::empty(),
-            none,
-        )
-        .map_err(|e| format!("mounting cgroup2 on {}: {e}", dir.path().display()))?;
-        Ok(V2Mount { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for V2Mount {
-    fn drop(&mut self) {
-        let _ = umount2(self.dir.path(), MntFlags::MNT_DETACH);
-    }
-}
-
-/// Removes the test's parent cgroup in the v2 mount, whatever happened.
-struct V2Parent(PathBuf);
-
-impl Drop for V2Parent {
-    fn drop(&mut self) {
-        if let Ok(entries) = std::fs::read_dir(&self.0) {
-            for entry in entries.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
-                // Killing is asynchronous: rmdir is EBUSY until the kernel is done.
-                let _ = std::fs::write(entry.path().join("cgroup.kill"), "1");
-                for _ in 0..200 {
-                    if std::fs::remove_dir(entry.path()).is_ok() {
-                        break;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-            }
-        }
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
+use common::V2Scope;
 
 #[test]
 fn a_container_in_a_private_cgroup2_mount() {
-    if Layout::detect().expect("layout").kind() == Kind::V2 {
-        eprintln!("skipped: this machine is pure cgroup v2, which limits.rs tests already");
+    let Some(v2) = V2Scope::new("v2") else {
         return;
-    }
-    let mount = match V2Mount::new() {
-        Ok(mount) => mount,
-        Err(why) => {
-            eprintln!("skipped: the kernel does not let us mount cgroup v2 here: {why}");
-            return;
-        }
     };
-    let layout = Layout::v2_at(mount.path()).expect("the v2 root's cgroup.controllers");
+    let (mount, layout, parent) = (&v2.mount, &v2.layout, &v2.parent);
     assert_eq!(layout.kind(), Kind::V2);
     let root_control = mount.path().join("cgroup.subtree_control");
     let host_controls = std::fs::read_to_string(&root_control).expect("subtree_control");
-    let parent = format!("berth-test-v2-{}", std::process::id());
-    let _cleanup = V2Parent(mount.path().join(&parent));
 
-    let cgroup = Cgroup::create(&layout, &parent, "c1").expect("creating the v2 cgroup");
+    let cgroup = Cgroup::create(layout, parent, "c1").expect("creating the v2 cgroup");
     // pids lives in a v1 hierarchy here: v2 cannot have it, and the error says so.
     let pids = Resources {
         pids_limit: Some(20),
@@ -115,7 +51,7 @@ fn a_container_in_a_private_cgroup2_mount() {
     );
     assert_eq!(cgroup.pids(), vec![container.pid().as_raw()]);
     // Busy: remove() kills the container (cgroup.kill) and retries rmdir until it is gone.
-    let dir = mount.path().join(&parent).join("c1");
+    let dir = mount.path().join(parent).join("c1");
     cgroup.remove().expect("removing a busy v2 cgroup");
     assert!(!dir.exists());
     let status = container.wait().expect("wait");

@@ -10,6 +10,9 @@
 //! 2. [`paths`]: parts of `/proc` and `/sys` masked or read-only;
 //! 3. [`seccomp`]: a filter that refuses the system calls containers do not need.
 //!
+//! A fourth is chapter 5's device allowlist, which refuses to open any device node but a
+//! harmless few, whoever made the node: `ch06 run` and the engine put every container under it.
+//!
 //! Each is a chapter 1 child step (`steps.rs`) in its phase; [`SecurityOptions`] holds the
 //! knobs users have (`--privileged`, `--cap-add`, `--cap-drop`, `--security-opt`,
 //! `--read-only`) and adds the steps to a start.

@@ -405,9 +405,22 @@ pub fn inspect_json(view: &ContainerView) -> Value {
     // Checked at create; a record a later version cannot read shows the default profile.
     let security = berth_security::engine::settings(r).unwrap_or_default();
     // Written at create and by `docker update`.
-    let limits = berth_cgroups::engine::settings(r)
-        .unwrap_or_default()
-        .resources;
+    let cgroup_settings = berth_cgroups::engine::settings(r).unwrap_or_default();
+    let limits = cgroup_settings.resources;
+    let devices = cgroup_settings.devices;
+    // As dockerd shows them: `--device` as given (the permissions filled in), the rules.
+    let device_list: Vec<Value> = devices
+        .devices
+        .iter()
+        .map(|d| {
+            json!({
+                "PathOnHost": d.path_on_host,
+                "PathInContainer": d.path_in_container,
+                "CgroupPermissions": d.permissions,
+            })
+        })
+        .collect();
+    let rules: Vec<String> = devices.rules.iter().map(ToString::to_string).collect();
     let or_null = |list: &Vec<String>| (!list.is_empty()).then(|| list.clone());
     let command = r.command();
     let path = command.first().cloned().unwrap_or_default();
@@ -456,6 +469,9 @@ pub fn inspect_json(view: &ContainerView) -> Value {
             "CapAdd": or_null(&security.options.cap_add),
             "CapDrop": or_null(&security.options.cap_drop),
             "SecurityOpt": or_null(&security.security_opt),
+            "GroupAdd": or_null(&r.options.group_add),
+            "Devices": device_list,
+            "DeviceCgroupRules": or_null(&rules),
             "Memory": limits.memory.unwrap_or(0),
             "NanoCpus": limits.nano_cpus.unwrap_or(0),
         },

@@ -86,10 +86,7 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("OomKillDisable", "--oom-kill-disable"),
     ("OomScoreAdj", "--oom-score-adj"),
     ("ShmSize", "--shm-size"),
-    ("Devices", "--device"),
     ("DeviceRequests", "--gpus"),
-    ("DeviceCgroupRules", "--device-cgroup-rule"),
-    ("GroupAdd", "--group-add"),
     ("Sysctls", "--sysctl"),
     ("StorageOpt", "--storage-opt"),
     ("CgroupParent", "--cgroup-parent"),
@@ -277,6 +274,65 @@ pub fn update_limits(body: &Value) -> Result<berth_cgroups::Resources, HttpError
 }
 // ANCHOR_END: update_limits
 
+// ANCHOR: devices
+/// What changes a container's device allowlist (chapter 5), for the record's `"limits"`
+/// slot: `Privileged` (every device), `Devices` (`--device`, whose host node is read at each
+/// start, as dockerd does), `DeviceCgroupRules` (`--device-cgroup-rule`). A bad path, mode or
+/// rule is a 400 naming it; dockerd finds those only at start, with a 500.
+fn devices(host: &Value, privileged: bool) -> Result<berth_cgroups::DeviceSettings, HttpError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Device {
+        #[serde(default)]
+        path_on_host: String,
+        #[serde(default)]
+        path_in_container: String,
+        #[serde(default)]
+        cgroup_permissions: String,
+    }
+    let list = |field: &str, flag: &str| -> Result<Option<Value>, HttpError> {
+        match host.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v @ Value::Array(_)) => Ok(Some(v.clone())),
+            Some(_) => Err(HttpError::bad_request(format!(
+                "invalid {flag}: HostConfig.{field} must be a list"
+            ))),
+        }
+    };
+    let bad = |flag: &str, e: &dyn std::fmt::Display| {
+        HttpError::bad_request(format!(
+            "invalid {flag}: {e}: the container was not created"
+        ))
+    };
+    let mut settings = berth_cgroups::DeviceSettings {
+        privileged,
+        ..Default::default()
+    };
+    if let Some(devices) = list("Devices", "--device")? {
+        let devices: Vec<Device> =
+            serde_json::from_value(devices).map_err(|e| bad("--device", &e))?;
+        for d in devices {
+            let mapping = berth_cgroups::DeviceMapping::new(
+                &d.path_on_host,
+                &d.path_in_container,
+                &d.cgroup_permissions,
+            )
+            .map_err(|e| bad("--device", &e))?;
+            settings.devices.push(mapping);
+        }
+    }
+    if let Some(rules) = list("DeviceCgroupRules", "--device-cgroup-rule")? {
+        let rules: Vec<String> =
+            serde_json::from_value(rules).map_err(|e| bad("--device-cgroup-rule", &e))?;
+        for rule in rules {
+            let rule = rule.parse().map_err(|e| bad("--device-cgroup-rule", &e))?;
+            settings.rules.push(rule);
+        }
+    }
+    Ok(settings)
+}
+// ANCHOR_END: devices
+
 // ANCHOR: security
 /// The security knobs of a `HostConfig` (chapter 6), for the record's `"security"` slot:
 /// `Privileged`, `CapAdd`, `CapDrop`, `SecurityOpt` (the docker CLI has read a seccomp
@@ -376,11 +432,12 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
         Some("host") => Some(berth_cgroups::CgroupNs::Host),
         Some(other) => return Err(refuse("--cgroupns", &format!("CgroupnsMode {other:?}"))),
     };
+    let security = security(&host)?;
     let limits = berth_cgroups::engine::Settings {
         resources: limits(&host)?,
         cgroupns,
+        devices: devices(&host, security.options.privileged)?,
     };
-    let security = security(&host)?;
     let network = super::networks::decode(&host, body.networking_config.as_ref())?;
     let console_size = match host.get("ConsoleSize") {
         Some(Value::Array(v)) if v.len() == 2 => {
@@ -420,6 +477,14 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
         working_dir: body.working_dir.filter(|w| !w.is_empty()),
         hostname: body.hostname.filter(|h| !h.is_empty()),
         init: host.get("Init").and_then(Value::as_bool).unwrap_or(false),
+        group_add: match host.get("GroupAdd") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(value) => serde_json::from_value(value.clone()).map_err(|_| {
+                HttpError::bad_request(
+                    "invalid --group-add: HostConfig.GroupAdd must be a list of strings",
+                )
+            })?,
+        },
         settings: Settings {
             labels: body.labels.unwrap_or_default(),
             tty: body.tty.unwrap_or(false),
@@ -471,6 +536,8 @@ fn slots(
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     /// What `docker run -it --rm busybox sh` sends (trimmed: the zero fields are many).
@@ -560,6 +627,29 @@ mod tests {
         // The CLI's defaults ask for nothing: the default profile, no slot.
         let spec = decode(RUN_IT.as_bytes(), None).expect("decodes");
         assert!(!spec.slots.contains_key(berth_security::engine::SLOT));
+    }
+
+    #[test]
+    fn devices_rules_and_groups_are_decoded() {
+        let mut body: Value = serde_json::from_str(RUN_IT).unwrap();
+        body["HostConfig"]["Devices"] = serde_json::json!([
+            {"PathOnHost": "/dev/loop3", "PathInContainer": "/dev/xvdc", "CgroupPermissions": "r"},
+            {"PathOnHost": "/dev/fuse", "PathInContainer": "", "CgroupPermissions": ""}
+        ]);
+        body["HostConfig"]["DeviceCgroupRules"] = serde_json::json!(["c 10:229 rwm"]);
+        body["HostConfig"]["GroupAdd"] = serde_json::json!(["wheel", "1234"]);
+        body["HostConfig"]["Privileged"] = serde_json::json!(true);
+        let spec = decode(body.to_string().as_bytes(), None).expect("decodes");
+        let settings: berth_cgroups::engine::Settings =
+            serde_json::from_value(spec.slots[berth_cgroups::engine::SLOT].clone()).unwrap();
+        let devices = settings.devices;
+        assert!(devices.privileged, "the allowlist follows --privileged");
+        assert_eq!(devices.devices[0].permissions, "r");
+        // Docker's defaults filled in: the same path, rwm.
+        assert_eq!(devices.devices[1].path_in_container, Path::new("/dev/fuse"));
+        assert_eq!(devices.devices[1].permissions, "rwm");
+        assert_eq!(devices.rules[0].to_string(), "c 10:229 rwm");
+        assert_eq!(spec.group_add, ["wheel", "1234"]);
     }
 
     #[test]

@@ -139,21 +139,23 @@ fn config(
     config.env = record.env.clone();
     config.hostname = record.hostname.clone();
     config.rootless = false;
+    let group_add = &record.options.group_add;
     let user = spec
         .user
         .clone()
         .filter(|u| !u.is_empty())
         .or_else(|| record.user.clone())
+        // The container's `--group-add` applies to its execs too, root's included.
+        .or_else(|| (!group_add.is_empty()).then(|| "0".to_owned()))
         .unwrap_or_default();
     if !user.is_empty() {
         // Names mean what the container's own files say, as they are now.
         let read = |name: &str| read_in_container(pid, &format!("etc/{name}"));
-        let resolved_user = users::resolve(
-            &user,
-            &read("passwd").unwrap_or_default(),
-            &read("group").unwrap_or_default(),
-        )
-        .map_err(|e| EngineError::start(exec_id, e.to_string(), 126))?;
+        let group = read("group").unwrap_or_default();
+        let fail = |e: users::UserError| EngineError::start(exec_id, e.to_string(), 126);
+        let mut resolved_user =
+            users::resolve(&user, &read("passwd").unwrap_or_default(), &group).map_err(fail)?;
+        users::add_groups(&mut resolved_user.user, group_add, &group).map_err(fail)?;
         config.set_env("HOME", &resolved_user.home);
         config.user = Some(resolved_user.user);
     }

@@ -364,6 +364,11 @@ impl Engine {
             if let Err(source) = extension.prepare(&record, &dir) {
                 watch.update(|l| l.starting = false);
                 self.release(&record.id);
+                // No monitor will report an exit: an AutoRemove container goes now, as
+                // dockerd removes one whose start failed (`docker run --rm` waits for it).
+                if record.options.settings.auto_remove {
+                    self.auto_remove(&record.id);
+                }
                 return Err(EngineError::Extension {
                     extension: extension.name().to_owned(),
                     what: "preparing",

@@ -24,6 +24,7 @@ pub fn run_options(spec: CreateSpec) -> RunOptions {
         user: spec.user.filter(|u| !u.is_empty()),
         workdir: spec.working_dir.filter(|w| !w.is_empty()),
         init: spec.init,
+        group_add: spec.group_add,
         entrypoint,
         hostname: spec.hostname.filter(|h| !h.is_empty()),
         settings: spec.settings,

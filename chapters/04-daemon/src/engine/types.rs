@@ -33,6 +33,9 @@ pub struct CreateSpec {
     pub hostname: Option<String>,
     /// `--init`: a tiny init as PID 1 that forwards signals to the command and reaps zombies.
     pub init: bool,
+    /// `--group-add`: supplementary groups by name or number, for PID 1 and every exec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
     /// A terminal, stdin, labels, the stop signal, `--rm`: chapter 2's, kept as they are.
     pub settings: Settings,
     /// Later chapters' settings, by slot name (`"limits"`: chapter 5's), for the record's

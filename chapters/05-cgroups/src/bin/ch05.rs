@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! ch05 cgroups
+//! ch05 devices [--privileged] [--device-cgroup-rule 'c 1:3 rwm']...
 //! ch05 run --rootfs DIR [--memory 64m] [--memory-swap SIZE] [--memory-reservation SIZE]
 //!          [--cpus 0.5] [--cpu-shares N] [--cpu-quota US] [--cpu-period US]
 //!          [--cpuset-cpus LIST] [--cpuset-mems LIST] [--pids-limit N] [--blkio-weight N]
+//!          [--device HOST[:CONTAINER][:rwm]]... [--device-cgroup-rule 'c 1:3 rwm']...
 //!          [--cgroupns private|host] [--cgroup-parent NAME] [--state DIR] -- CMD [ARG...]
 //! ```
 //!
@@ -15,7 +17,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use berth_cgroups::{
-    Cgroup, CgroupNs, Layout, OwnerLock, Resources, UnshareCgroupNs, parse_cpus, parse_size, sweep,
+    Cgroup, CgroupNs, DeviceMapping, DeviceRule, DeviceSettings, Layout, OwnerLock, Resources,
+    UnshareCgroupNs, parse_cpus, parse_size, sweep,
 };
 use berth_namespaces::signals::{self, BlockedSignals};
 use berth_namespaces::{ContainerConfig, start};
@@ -36,6 +39,15 @@ struct Cli {
 enum Command {
     /// Show where each cgroup controller lives on this machine and which limits apply.
     Cgroups,
+    /// Show a container's device allowlist: v1's lines, and v2's BPF program.
+    Devices {
+        /// Every device (`a *:* rwm`), as `docker run --privileged`.
+        #[arg(long)]
+        privileged: bool,
+        /// Allow more devices: `c 1:3 rwm`, `b 7:* r`.
+        #[arg(long, value_name = "RULE")]
+        device_cgroup_rule: Vec<DeviceRule>,
+    },
     /// Run CMD in new namespaces with DIR as its root, in a cgroup of its own with limits.
     Run(Box<RunArgs>),
 }
@@ -78,6 +90,12 @@ struct RunArgs {
     /// Relative block IO weight, 10 to 1000 (needs the BFQ scheduler).
     #[arg(long, value_name = "N")]
     blkio_weight: Option<u16>,
+    /// Give the container a host device: its node, and an allow rule with the permissions.
+    #[arg(long, value_name = "HOST[:CONTAINER][:rwm]", value_parser = parse_device)]
+    device: Vec<DeviceMapping>,
+    /// Allow more devices: `c 1:3 rwm`, `b 7:* r` (type, major:minor, access).
+    #[arg(long, value_name = "RULE", allow_hyphen_values = true)]
+    device_cgroup_rule: Vec<DeviceRule>,
     /// A cgroup namespace of its own, or the host's [default: private on cgroup v2, host
     /// otherwise, as Docker].
     #[arg(long, value_enum, value_name = "MODE")]
@@ -107,9 +125,17 @@ fn parse_swap(text: &str) -> Result<i64, String> {
     i64::try_from(bytes).map_err(|_| format!("{text:?} is too large"))
 }
 
+fn parse_device(text: &str) -> Result<DeviceMapping, String> {
+    DeviceMapping::parse(text).map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Cgroups => show_cgroups(),
+        Command::Devices {
+            privileged,
+            device_cgroup_rule,
+        } => show_devices(privileged, &device_cgroup_rule),
         Command::Run(args) => run(*args),
     };
     match result {
@@ -124,6 +150,24 @@ fn main() -> ExitCode {
 fn show_cgroups() -> Result<u8, (String, u8)> {
     let layout = Layout::detect().map_err(|e| (e.to_string(), 1))?;
     print!("{}", layout.table());
+    Ok(0)
+}
+
+/// The allowlist as v1's files take it and as v2's program, disassembled.
+fn show_devices(privileged: bool, extra: &[DeviceRule]) -> Result<u8, (String, u8)> {
+    use berth_cgroups::devices::{asm, filter, rules};
+    let rules = rules::allowlist(privileged, extra);
+    println!("cgroup v1: written to the container's devices.deny and devices.allow, in order:");
+    for rule in &rules {
+        let file = if rule.allow { "allow" } else { "deny" };
+        println!("  devices.{file:<5} {rule}");
+    }
+    let program = filter::program(&rules);
+    println!(
+        "cgroup v2: a BPF_PROG_TYPE_CGROUP_DEVICE program, {} instructions:",
+        program.len()
+    );
+    print!("{}", asm::disassemble(&program));
     Ok(0)
 }
 
@@ -146,6 +190,11 @@ fn run(args: RunArgs) -> Result<u8, (String, u8)> {
         blkio_weight: args.blkio_weight,
     };
     resources.validate().map_err(|e| setup(&e))?;
+    let devices = DeviceSettings {
+        privileged: false,
+        devices: args.device,
+        rules: args.device_cgroup_rule,
+    };
     let layout = Layout::detect().map_err(|e| setup(&e))?;
     // Containers of a ch05 that was killed before it could clean up: theirs go first.
     for id in sweep(&layout, &args.cgroup_parent, &args.state).map_err(|e| setup(&e))? {
@@ -162,7 +211,8 @@ fn run(args: RunArgs) -> Result<u8, (String, u8)> {
         Some(CgroupNsArg::Host) => CgroupNs::Host,
         None => CgroupNs::default_for(layout.kind()),
     };
-    let result = run_in_cgroup(config, &layout, &args.cgroup_parent, &resources, cgroupns);
+    let limits = (&resources, &devices);
+    let result = run_in_cgroup(config, &layout, &args.cgroup_parent, limits, cgroupns);
     // Released last, also after a failure: the cgroup is gone by now; so is the parent, if
     // this was its last container.
     lock.release().map_err(|e| setup(&e))?;
@@ -175,14 +225,20 @@ fn run_in_cgroup(
     mut config: ContainerConfig,
     layout: &Layout,
     parent: &str,
-    resources: &Resources,
+    (resources, devices): (&Resources, &DeviceSettings),
     cgroupns: CgroupNs,
 ) -> Result<u8, (String, u8)> {
     let setup = |e: &dyn std::fmt::Display| (e.to_string(), 125);
+    let allowlist = devices.allowlist().map_err(|e| setup(&e))?;
     let cgroup = Cgroup::create(layout, parent, &config.hostname).map_err(|e| setup(&e))?;
     // From here on, an early return drops `cgroup`, which removes it.
     cgroup.apply(resources).map_err(|e| setup(&e))?;
+    // The allowlist before the join: the container's first instruction already runs under it.
+    cgroup.apply_devices(&allowlist).map_err(|e| setup(&e))?;
     config.steps.add_parent(cgroup.join_step());
+    for node in devices.nodes().map_err(|e| setup(&e))? {
+        config.steps.add_child(node);
+    }
     if cgroupns == CgroupNs::Private {
         config.steps.add_child(UnshareCgroupNs);
     }

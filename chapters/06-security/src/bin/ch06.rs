@@ -1,4 +1,5 @@
-//! `ch06`: chapter 1's `run`, locked down with Docker's default profile.
+//! `ch06`: chapter 1's `run`, locked down with Docker's default profile, and chapter 5's
+//! device allowlist (a cgroup of its own, `berth-ch06/<id>`, removed when the container ends).
 //!
 //! ```text
 //! ch06 run --rootfs DIR [--cap-add CAP]... [--cap-drop CAP]... [--security-opt OPT]...
@@ -11,6 +12,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use berth_cgroups::{Cgroup, DeviceSettings, Layout};
 use berth_namespaces::signals::{self, BlockedSignals};
 use berth_namespaces::{ContainerConfig, start};
 use berth_security::seccomp::bpf;
@@ -108,15 +110,31 @@ fn run(args: RunArgs) -> Result<u8, (String, u8)> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         config.set_env(key, value);
     }
-    options(args.security)
-        .and_then(|options| options.add_steps(&mut config.steps))
-        .map_err(|e| fail(&e))?;
+    let options = options(args.security).map_err(|e| fail(&e))?;
+    options.add_steps(&mut config.steps).map_err(|e| fail(&e))?;
     config.validate().map_err(|e| fail(&e))?;
+    // Chapter 5's device allowlist, the profile's fourth layer: any node may be made, only
+    // Docker's few devices opened. In a cgroup of its own, removed when the container ends
+    // (also when the start fails: dropping it removes it).
+    let layout = Layout::detect().map_err(|e| fail(&e))?;
+    let cgroup = Cgroup::create(&layout, CGROUP_PARENT, &config.hostname).map_err(|e| fail(&e))?;
+    let devices = DeviceSettings {
+        privileged: options.privileged,
+        ..DeviceSettings::default()
+    };
+    let allowlist = devices.allowlist().map_err(|e| fail(&e))?;
+    cgroup.apply_devices(&allowlist).map_err(|e| fail(&e))?;
+    config.steps.add_parent(cgroup.join_step());
     let blocked = BlockedSignals::block().map_err(|e| fail(&e))?;
     let container = start(&config).map_err(|e| (e.to_string(), e.exit_code() as u8))?;
     let status = signals::forward_until_exit(&container, &blocked).map_err(|e| fail(&e))?;
+    cgroup.remove().map_err(|e| fail(&e))?;
+    berth_cgroups::cgroup::remove_parent_if_empty(&layout, CGROUP_PARENT);
     Ok(status.code() as u8)
 }
+
+/// The cgroup under which each `ch06` container gets its own, for the device allowlist.
+const CGROUP_PARENT: &str = "berth-ch06";
 // ANCHOR_END: run
 
 fn print_bpf(args: SecurityArgs) -> Result<u8, (String, u8)> {
