@@ -12,7 +12,8 @@
 //! - [`unpack`]: one layer tar (gzip, zstd or plain) unpacked into its own directory, with
 //!   whiteouts translated for overlayfs and nothing ever written outside it.
 //!
-//! The image store, `load` and `run` build on these two.
+//! The image store, `load` and `run` build on these two; [`pack`] is the way back (a tree as
+//! a tar: `docker cp` and `docker export`).
 
 pub mod digest;
 pub mod unpack;
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod container;
 pub mod load;
 pub mod overlay;
+pub mod pack;
 pub mod reference;
 pub mod spec;
 pub mod state;

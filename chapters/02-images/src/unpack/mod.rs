@@ -355,6 +355,38 @@ pub fn diff_id_of<R: Read>(layer: R) -> Result<Digest, UnpackError> {
 
 pub fn unpack_layer<R: Read>(layer: R, dest: &Path) -> Result<Unpacked, UnpackError> {
     let root = Root::open(dest)?;
+    unpack(layer, &root, true, None)
+}
+
+// ANCHOR: unpack_into
+/// Unpacks an archive into `dir`, an open directory that may hold files already: what
+/// `docker cp` does with the tar it is sent (`PUT /containers/{id}/archive`), with `dir`
+/// resolved inside the container's root by the caller (chapter 8). The same guarantees as
+/// [`unpack_layer`]: every entry's directory is resolved beneath `dir` by the kernel, a
+/// directory is never replaced by a non-directory, nothing is written outside. Unlike a
+/// layer, the archive is plain files: a `.wh.` name is a file of that name, not a deletion.
+/// `owner`, if given, replaces every entry's uid and gid (Docker's `docker cp` makes what it
+/// copies in the container root's unless `-a` asks to keep the archive's). `shown` names
+/// `dir` in messages.
+pub fn unpack_into<R: Read>(
+    archive: R,
+    dir: std::os::fd::OwnedFd,
+    owner: Option<(u32, u32)>,
+    shown: &Path,
+) -> Result<Unpacked, UnpackError> {
+    let root = Root::from_fd(dir, shown)?;
+    unpack(archive, &root, false, owner)
+}
+// ANCHOR_END: unpack_into
+
+/// The one pass of [`unpack_layer`] and [`unpack_into`]: `whiteouts` says whether `.wh.`
+/// entries are whiteouts, `owner` replaces the entries' owners.
+fn unpack<R: Read>(
+    layer: R,
+    root: &Root,
+    whiteouts: bool,
+    owner: Option<(u32, u32)>,
+) -> Result<Unpacked, UnpackError> {
     let (compression, decoder) = compression::detect(layer).map_err(|e| match e {
         DetectError::Read(source) => UnpackError::Read {
             after: None,
@@ -368,7 +400,9 @@ pub fn unpack_layer<R: Read>(layer: R, dest: &Path) -> Result<Unpacked, UnpackEr
     let mut archive =
         tar::Archive::new(Tracked::new(HashingReader::new(decoder), position.clone()));
     let mut unpacker = Unpacker {
-        root: &root,
+        root,
+        whiteouts,
+        owner,
         dir_times: DirTimes::default(),
         buffer: vec![0; entry::COPY_BUFFER],
         entries: 0,
@@ -413,7 +447,7 @@ pub fn unpack_layer<R: Read>(layer: R, dest: &Path) -> Result<Unpacked, UnpackEr
         .drain()
         .map_err(|source| UnpackError::Read { after, source })?;
     let entries = unpacker.entries;
-    unpacker.dir_times.apply(&root)?;
+    unpacker.dir_times.apply(root)?;
     Ok(Unpacked {
         diff_id: hashed.digest(),
         size: hashed.byte_count(),
@@ -425,6 +459,10 @@ pub fn unpack_layer<R: Read>(layer: R, dest: &Path) -> Result<Unpacked, UnpackEr
 /// The state of one unpacking.
 struct Unpacker<'a> {
     root: &'a Root,
+    /// A layer's `.wh.` entries are whiteouts; a `docker cp` archive's are plain names.
+    whiteouts: bool,
+    /// Every entry's owner, if the caller decides it.
+    owner: Option<(u32, u32)>,
     dir_times: DirTimes,
     buffer: Vec<u8>,
     entries: u64,
@@ -446,7 +484,10 @@ impl Unpacker<'_> {
             0
         } else {
             let path = EntryPath::parse(raw_name).map_err(Failure::Refused)?;
-            let metadata = Metadata::read(entry)?;
+            let mut metadata = Metadata::read(entry)?;
+            if let Some((uid, gid)) = self.owner {
+                (metadata.uid, metadata.gid) = (uid, gid);
+            }
             self.create(entry, kind, raw_name, &path, &metadata)?
         };
         // Read whatever data the entry has that was not used (a directory or link with a
@@ -474,7 +515,7 @@ impl Unpacker<'_> {
         metadata: &Metadata,
     ) -> Result<u64, Failure> {
         let root = self.root;
-        if let Some(whiteout) = whiteout::classify(path) {
+        if let Some(whiteout) = whiteout::classify(path).filter(|_| self.whiteouts) {
             whiteout::apply(root, path, whiteout.map_err(Failure::Refused)?, metadata)?;
             return Ok(0);
         }

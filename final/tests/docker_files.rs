@@ -1,0 +1,182 @@
+//! The real docker CLI reaches a container's files from the outside: `docker cp` both ways
+//! (running and stopped, volumes included, never the host's files), `docker export` and
+//! `docker import`, `docker diff`.
+
+mod support;
+
+use std::path::Path;
+
+use support::api::request;
+use support::registry::BusyboxRegistry;
+use support::{Daemon, unique};
+
+/// A daemon with busybox already pulled from its own registry; the registry lives as long.
+fn daemon_with_busybox(label: &str) -> (Daemon, BusyboxRegistry, String) {
+    let registry = BusyboxRegistry::start();
+    let daemon = Daemon::builder().label(label).start();
+    let image = registry.image();
+    daemon.docker(&["pull", "-q", &image]).ok();
+    (daemon, registry, image)
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
+
+#[test]
+fn cp_both_ways_running_and_stopped_with_a_volume() {
+    let (daemon, _registry, image) = daemon_with_busybox("cli-cp");
+    let host = daemon.dir().join("host");
+    std::fs::create_dir(&host).unwrap();
+    daemon
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            "box",
+            "-v",
+            "cpdata:/data",
+            &image,
+            "sh",
+            "-c",
+            "echo made inside > /etc/motd-x; echo in volume > /data/v; sleep 300",
+        ])
+        .ok();
+    support::eventually(
+        "the container's files",
+        std::time::Duration::from_secs(10),
+        || {
+            daemon
+                .docker(&["exec", "box", "cat", "/data/v"])
+                .stdout
+                .contains("in volume")
+        },
+    );
+
+    // Out of a running container: a file, a file on a volume, a directory.
+    let out = host.join("motd");
+    daemon
+        .docker(&["cp", "box:/etc/motd-x", path_str(&out)])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "made inside\n");
+    let out = host.join("v");
+    daemon.docker(&["cp", "box:/data/v", path_str(&out)]).ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "in volume\n");
+    let out = host.join("etc");
+    daemon.docker(&["cp", "box:/etc", path_str(&out)]).ok();
+    assert!(out.join("passwd").is_file(), "docker cp of a directory");
+
+    // Into it: onto the volume, seen by the container's own processes.
+    let file = host.join("sent");
+    std::fs::write(&file, b"from the host\n").unwrap();
+    daemon.docker(&["cp", path_str(&file), "box:/data/"]).ok();
+    let read = daemon.docker(&["exec", "box", "cat", "/data/sent"]);
+    assert_eq!(read.ok(), "from the host\n");
+
+    // Stopped: the same paths, the volume made visible again.
+    daemon.docker(&["kill", "box"]).ok();
+    daemon.docker(&["wait", "box"]);
+    daemon
+        .docker(&["cp", path_str(&file), "box:/tmp/while-stopped"])
+        .ok();
+    let out = host.join("v-stopped");
+    daemon
+        .docker(&["cp", "box:/data/sent", path_str(&out)])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "from the host\n");
+    assert!(
+        daemon.mounts().is_empty(),
+        "a cp into a stopped container left mounts: {:?}",
+        daemon.mounts()
+    );
+    daemon.docker(&["start", "box"]).ok();
+    let read = daemon.docker(&["exec", "box", "cat", "/tmp/while-stopped"]);
+    assert_eq!(read.ok(), "from the host\n");
+
+    // Refused: a path that is not there, a body that is not a tar.
+    let missing = daemon.docker(&["cp", "box:/nope", path_str(&host.join("x"))]);
+    missing.expect_code(1);
+    assert!(
+        missing
+            .stderr
+            .contains("Could not find the file /nope in container box"),
+        "{}",
+        missing.stderr
+    );
+    let bad = request(
+        &daemon.socket(),
+        "PUT",
+        "/containers/box/archive?path=/tmp",
+        &[("Content-Type", "application/x-tar")],
+        b"this is not a tar archive, not even close to one; it is just text",
+    )
+    .unwrap();
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    let head = request(
+        &daemon.socket(),
+        "HEAD",
+        "/containers/box/archive?path=/nope",
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(head.status, 404);
+    daemon.docker(&["rm", "-f", "-v", "box"]).ok();
+}
+
+/// CVE-2018-15664: the container swaps a directory for a symlink to `/` while cp runs, in a
+/// loop. Whatever it catches, a copy in never lands on the host and a copy out never reads
+/// the host: the path ends inside the container's root.
+#[test]
+fn cp_never_reaches_the_host_through_a_swapped_symlink() {
+    let (daemon, _registry, image) = daemon_with_busybox("cli-cp-race");
+    let marker = unique("berth-cp-marker");
+    let host_marker = Path::new("/").join(&marker);
+    let secret = unique("berth-host-secret");
+    let host_secret = Path::new("/").join(&secret);
+    let _cleanup = RemoveOnDrop(vec![host_marker.clone(), host_secret.clone()]);
+    std::fs::write(&host_secret, b"the host's\n").unwrap();
+    daemon
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            "racer",
+            &image,
+            "sh",
+            "-c",
+            "mkdir /d; ln -s / /l; while :; do mv /d /t; mv /l /d; mv /d /l; mv /t /d; done",
+        ])
+        .ok();
+    let host = daemon.dir().join("host");
+    std::fs::create_dir(&host).unwrap();
+    let file = host.join(&marker);
+    std::fs::write(&file, b"copied in\n").unwrap();
+    for round in 0..30 {
+        let _ = daemon.docker(&["cp", path_str(&file), "racer:/d/"]);
+        let out = host.join(format!("out-{round}"));
+        let _ = daemon.docker(&["cp", &format!("racer:/d/{secret}"), path_str(&out)]);
+        assert!(
+            !out.exists(),
+            "round {round}: cp read the host's {}",
+            host_secret.display()
+        );
+        assert!(
+            !host_marker.exists(),
+            "round {round}: cp wrote {} on the host",
+            host_marker.display()
+        );
+    }
+    daemon.docker(&["rm", "-f", "racer"]).ok();
+}
+
+/// Removes its paths when dropped, also when the test fails.
+struct RemoveOnDrop(Vec<std::path::PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
