@@ -170,6 +170,107 @@ fn cp_never_reaches_the_host_through_a_swapped_symlink() {
     daemon.docker(&["rm", "-f", "racer"]).ok();
 }
 
+#[test]
+fn export_then_import_runs_with_its_changes() {
+    let (daemon, _registry, image) = daemon_with_busybox("cli-export");
+    daemon
+        .docker(&[
+            "run",
+            "--name",
+            "source",
+            "-v",
+            "exdata:/data",
+            &image,
+            "sh",
+            "-c",
+            "echo exported > /etc/motd-x; echo volume only > /data/v; rm /bin/ls",
+        ])
+        .ok();
+    let tar = daemon.dir().join("source.tar");
+    daemon
+        .docker(&["export", "-o", path_str(&tar), "source"])
+        .ok();
+    let listing = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let names: Vec<&str> = listing.lines().collect();
+    assert!(names.contains(&"etc/motd-x"), "{listing}");
+    assert!(
+        names.contains(&"data/"),
+        "the mount point is kept: {listing}"
+    );
+    assert!(
+        !names.contains(&"data/v"),
+        "a volume is not exported: {listing}"
+    );
+    assert!(!names.contains(&"bin/ls"), "a deleted file is not exported");
+
+    let imported = daemon.docker(&[
+        "import",
+        "-c",
+        r#"CMD ["cat", "/etc/motd-x"]"#,
+        "-c",
+        "ENV GREETING=hello",
+        "-c",
+        "WORKDIR /tmp",
+        "-m",
+        "round trip",
+        path_str(&tar),
+        "imported:1",
+    ]);
+    assert!(imported.ok().starts_with("sha256:"), "{}", imported.stdout);
+    let run = daemon.docker(&["run", "--rm", "imported:1"]);
+    assert_eq!(run.ok(), "exported\n");
+    let run = daemon.docker(&[
+        "run",
+        "--rm",
+        "imported:1",
+        "sh",
+        "-c",
+        "echo $GREETING; pwd",
+    ]);
+    assert_eq!(run.ok(), "hello\n/tmp\n");
+    let history = daemon.docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Config.WorkingDir}}",
+        "imported:1",
+    ]);
+    assert_eq!(history.ok(), "/tmp\n");
+
+    // Refused: a body that is not a tar, a URL, a change that is not a config change.
+    let junk = daemon.dir().join("junk.tar");
+    std::fs::write(&junk, vec![b'x'; 2048]).unwrap();
+    let refused = daemon.docker(&["import", path_str(&junk), "junk:1"]);
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("docker import"),
+        "{}",
+        refused.stderr
+    );
+    let refused = daemon.docker(&["import", "http://127.0.0.1:9/x.tar", "url:1"]);
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("from a URL"), "{}", refused.stderr);
+    let refused = daemon.docker(&["import", "-c", "RUN rm -rf /", path_str(&tar), "run:1"]);
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("RUN is not supported"),
+        "{}",
+        refused.stderr
+    );
+    let images = daemon.docker(&["images", "--format", "{{.Repository}}"]);
+    assert!(
+        !images.ok().contains("junk") && !images.stdout.contains("run"),
+        "{}",
+        images.stdout
+    );
+    daemon.docker(&["rm", "-v", "source"]).ok();
+}
+
 /// Removes its paths when dropped, also when the test fails.
 struct RemoveOnDrop(Vec<std::path::PathBuf>);
 
