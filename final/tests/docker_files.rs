@@ -271,6 +271,35 @@ fn export_then_import_runs_with_its_changes() {
     daemon.docker(&["rm", "-v", "source"]).ok();
 }
 
+#[test]
+fn diff_lists_changes_from_the_upper_directory() {
+    let (daemon, _registry, image) = daemon_with_busybox("cli-diff");
+    daemon
+        .docker(&[
+            "run",
+            "--name",
+            "changer",
+            &image,
+            "sh",
+            "-c",
+            "echo x > /etc/newfile; rm /bin/ls; echo y >> /etc/passwd; mkdir -p /made/deep",
+        ])
+        .ok();
+    let diff = daemon.docker(&["diff", "changer"]);
+    assert_eq!(
+        diff.ok(),
+        "C /bin\nD /bin/ls\nC /etc\nA /etc/newfile\nC /etc/passwd\nA /made\nA /made/deep\n"
+    );
+    let missing = daemon.docker(&["diff", "nosuch"]);
+    missing.expect_code(1);
+    assert!(
+        missing.stderr.contains("No such container"),
+        "{}",
+        missing.stderr
+    );
+    daemon.docker(&["rm", "changer"]).ok();
+}
+
 /// Removes its paths when dropped, also when the test fails.
 struct RemoveOnDrop(Vec<std::path::PathBuf>);
 

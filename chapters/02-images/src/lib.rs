@@ -13,11 +13,13 @@
 //!   whiteouts translated for overlayfs and nothing ever written outside it.
 //!
 //! The image store, `load` and `run` build on these two; [`pack`] is the way back (a tree as
-//! a tar: `docker cp` and `docker export`).
+//! a tar: `docker cp` and `docker export`), and [`changes`] lists what a container changed
+//! (`docker diff`).
 
 pub mod digest;
 pub mod unpack;
 
+pub mod changes;
 pub mod cli;
 pub mod container;
 pub mod load;

@@ -6,6 +6,7 @@
 //! | `GET /containers/{id}/archive?path=` | the same header and a tar of the path, named by its last component |
 //! | `PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=` | the tar body unpacked into the directory `path` |
 //! | `GET /containers/{id}/export` | the container's root filesystem as a tar, without its volumes |
+//! | `GET /containers/{id}/changes` | `docker diff`: `[{Path, Kind}]`, read from its upper directory by chapter 2 ([`berth_images::changes`]) |
 //!
 //! The CLI does the rest: `docker cp ctr:/etc/hostname ./x` asks `HEAD` (is it a directory?)
 //! then `GET`, and renames the entry itself; `docker cp ./x ctr:/tmp/` asks `HEAD` for the
@@ -43,6 +44,7 @@ pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
         .get("/containers/{id}/archive", d(get_archive))
         .put("/containers/{id}/archive", d(put_archive))
         .get("/containers/{id}/export", d(export))
+        .get("/containers/{id}/changes", d(changes))
 }
 
 /// The container named in the route, and how to reach its root now.
@@ -261,3 +263,35 @@ fn put_archive(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, Http
     Ok(Response::new(200))
 }
 // ANCHOR_END: put_archive
+
+/// `GET /containers/{id}/changes`: `docker diff`, Kind 0 changed, 1 added, 2 deleted.
+fn changes(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let view = daemon
+        .engine
+        .container(&param(req, "id"))
+        .map_err(errors::engine_error)?;
+    let store = daemon.engine.store();
+    let image = store
+        .image(&view.record.image)
+        .map_err(errors::store_error)?
+        .ok_or_else(|| {
+            HttpError::internal(format!(
+                "the image {} of container {} is gone",
+                view.record.image, view.record.name
+            ))
+        })?;
+    let lowers: Vec<_> = image
+        .layers
+        .iter()
+        .rev()
+        .map(|layer| store.layer_path(&layer.diff_id))
+        .collect();
+    let upper = view.record.dir(store).join("upper");
+    let changes = berth_images::changes::changes(&upper, &lowers)
+        .map_err(|e| HttpError::internal(e.to_string()))?;
+    let list: Vec<_> = changes
+        .iter()
+        .map(|c| json!({"Path": c.path, "Kind": c.kind as u8}))
+        .collect();
+    Ok(Response::json(200, &list))
+}

@@ -10,7 +10,7 @@
 //! | [`system`]      | `/_ping`, `/version`, `/info`, `/auth`                             |
 //! | [`containers`]  | `/containers/...`: create, start, stop, kill, wait, rm, ps, inspect, attach, resize, logs |
 //! | [`create`]      | decoding Docker's create body, refusing the flags we cannot honour |
-//! | [`archive`]     | `/containers/{id}/archive` (`docker cp`), `/containers/{id}/export` |
+//! | [`archive`]     | `/containers/{id}/archive` (`docker cp`), `/export`, `/changes` (`docker diff`) |
 //! | [`exec`]        | `/containers/{id}/exec`, `/exec/{id}/...`                          |
 //! | [`images`]      | `/images/...`: pull, list, inspect, tag, rmi, push                 |
 //! | [`progress`]    | Docker's JSON progress stream, from chapter 3's progress events   |

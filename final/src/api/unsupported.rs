@@ -27,7 +27,6 @@ pub const NOT_YET: &[(&str, &str, &str)] = &[
     ("POST", "/commit", "docker commit"),
     ("POST", "/containers/{id}/rename", "docker rename"),
     ("GET", "/containers/{id}/top", "docker top"),
-    ("GET", "/containers/{id}/changes", "docker diff"),
     ("GET", "/containers/{id}/stats", "docker stats"),
     ("POST", "/containers/{id}/pause", "docker pause"),
     ("POST", "/containers/{id}/unpause", "docker unpause"),
