@@ -199,3 +199,58 @@ fn a_volume_in_use_survives_a_daemon_kill_9() {
     daemon.docker(&["rm", "-f", "busy"]).ok();
     daemon.docker(&["volume", "rm", "kept"]).ok();
 }
+
+#[test]
+fn binds_are_inspected_as_given_and_other_propagations_refused() {
+    let (daemon, _registry, image) = daemon_with_busybox("cli-binds");
+    let host_dir = daemon.dir().join("shared-dir");
+    std::fs::create_dir(&host_dir).unwrap();
+    let bind = format!("{}:/h:ro", host_dir.display());
+    daemon
+        .docker(&[
+            "create", "--name", "b", "-v", &bind, "-v", "named:/n", &image, "true",
+        ])
+        .ok();
+    let binds = daemon.docker(&["inspect", "-f", "{{json .HostConfig.Binds}}", "b"]);
+    assert_eq!(
+        binds.ok().trim(),
+        serde_json::json!([bind, "named:/n"]).to_string()
+    );
+    let propagation = daemon.docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Destination}}={{.Propagation}} {{end}}",
+        "b",
+    ]);
+    assert_eq!(propagation.ok().trim(), "/h=rprivate /n=");
+    let none = daemon.docker(&["create", &image, "true"]);
+    let id = none.ok().trim().to_owned();
+    let binds = daemon.docker(&["inspect", "-f", "{{json .HostConfig.Binds}}", &id]);
+    assert_eq!(binds.ok().trim(), "null");
+
+    for args in [
+        vec!["-v".to_owned(), format!("{}:/h:rslave", host_dir.display())],
+        vec![
+            "--mount".to_owned(),
+            format!(
+                "type=bind,src={},dst=/h,bind-propagation=shared",
+                host_dir.display()
+            ),
+        ],
+    ] {
+        let mut command = vec!["create"];
+        command.extend(args.iter().map(String::as_str));
+        command.extend([image.as_str(), "true"]);
+        let refused = daemon.docker(&command);
+        refused.expect_code(1);
+        assert!(
+            refused
+                .stderr
+                .contains("is not supported: berthd makes every bind mount rprivate"),
+            "{}",
+            refused.stderr
+        );
+    }
+    daemon.docker(&["rm", "-v", "b", &id]).ok();
+    daemon.docker(&["volume", "rm", "named"]).ok();
+}

@@ -80,6 +80,10 @@ pub struct ContainerMounts {
     pub mounts: Vec<Attached>,
     /// `--read-only`: the root is remounted read-only after the mounts.
     pub readonly_root: bool,
+    /// The `-v` values as the user gave them (`HostConfig.Binds` in inspect). A list saved
+    /// before this field existed reads as none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub binds: Vec<String>,
 }
 
 impl ContainerMounts {
@@ -99,6 +103,7 @@ impl ContainerMounts {
         let mut made = ContainerMounts {
             mounts: Vec::new(),
             readonly_root,
+            binds: Vec::new(),
         };
         let mut specs = specs.to_vec();
         for destination in image_volumes {

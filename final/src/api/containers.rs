@@ -485,6 +485,7 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
     let view = engine.container(&param(req, "id")).map_err(fail)?;
     let mut value = inspect_json(&view);
     value["Mounts"] = volumes::mounts_json(daemon, &view);
+    value["HostConfig"]["Binds"] = volumes::binds_json(daemon, &view);
     if req.query().bool_or("size", false)? {
         let upper = daemon.engine.store().containers_dir().join(&view.record.id);
         value["SizeRw"] = json!(berth_images::store::disk_usage(&upper));

@@ -176,6 +176,8 @@ fn prune(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError>
 #[derive(Debug, Default)]
 pub struct Requested {
     specs: Vec<MountSpec>,
+    /// `HostConfig.Binds` as given, for inspect.
+    binds: Vec<String>,
     from: Vec<(String, Option<bool>)>,
     anonymous: Vec<String>,
     readonly_root: bool,
@@ -208,6 +210,7 @@ pub fn decode(raw: &Value) -> Result<Requested, HttpError> {
         requested
             .specs
             .push(spec::parse_volume_flag(&bind).map_err(spec_error)?);
+        requested.binds.push(bind);
     }
     for mount in host
         .get("Mounts")
@@ -341,6 +344,8 @@ pub fn attach(
             runtime.rootfs_mount.as_ref(),
         )
         .map_err(|e| HttpError::bad_request(format!("invalid mount config: {e}")))?;
+        let mut mounts = mounts;
+        mounts.binds = requested.binds.clone();
         if record.options.settings.auto_remove {
             for name in mounts.anonymous_volumes() {
                 volumes
@@ -375,6 +380,17 @@ pub fn remove_unused(daemon: &Daemon, names: &[String]) {
         for name in names {
             let _ = volumes.remove(name, &users(daemon, name), true);
         }
+    }
+}
+
+/// Inspect's `HostConfig.Binds`: the `-v` values as the client sent them, `null` for none.
+pub fn binds_json(daemon: &Daemon, view: &ContainerView) -> Value {
+    let store = daemon.engine.store();
+    let mounts = ContainerMounts::load(&view.record.dir(store)).unwrap_or_default();
+    if mounts.binds.is_empty() {
+        Value::Null
+    } else {
+        json!(mounts.binds)
     }
 }
 
