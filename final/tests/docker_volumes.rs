@@ -223,6 +223,13 @@ fn binds_are_inspected_as_given_and_other_propagations_refused() {
         "b",
     ]);
     assert_eq!(propagation.ok().trim(), "/h=rprivate /n=");
+    // The list is kept in the record's "mounts" slot, not in a file of its own.
+    let id = daemon.docker(&["inspect", "-f", "{{.Id}}", "b"]);
+    let dir = daemon.data_root().join("containers").join(id.ok().trim());
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(record["slots"]["mounts"]["binds"][1], "named:/n");
+    assert!(!dir.join("mounts.json").exists());
     let none = daemon.docker(&["create", &image, "true"]);
     let id = none.ok().trim().to_owned();
     let binds = daemon.docker(&["inspect", "-f", "{{json .HostConfig.Binds}}", &id]);

@@ -67,17 +67,27 @@ fn create_container(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response,
             )));
         }
     }
-    let spec = create::decode(req.body(), req.query().get("name"))?;
+    let mut spec = create::decode(req.body(), req.query().get("name"))?;
     // Valid JSON: `decode` said so.
     let raw: Value = serde_json::from_slice(req.body()).unwrap_or_default();
-    let mounts = volumes::decode(&raw)?;
+    let requested = volumes::decode(&raw)?;
     let image = spec.image.clone();
     // The 404 that makes the CLI pull, decided here from the store (the engine would too).
-    if let Err(e) = daemon.engine.store().resolve(&image) {
-        return Err(create_error(EngineError::Store(e), &image));
+    let image_record = match daemon.engine.store().resolve(&image) {
+        Ok(record) => record,
+        Err(e) => return Err(create_error(EngineError::Store(e), &image)),
+    };
+    // Chapter 8's slot of the record: decided before the record is written.
+    let mounts = volumes::decide(daemon, &image_record.id, &requested)?;
+    if mounts != Default::default() {
+        spec.slots
+            .insert(berth_volumes::attach::SLOT.to_owned(), mounts.slot());
     }
     let engine = &daemon.engine;
-    let view = engine.create(spec).map_err(|e| create_error(e, &image))?;
+    let view = engine.create(spec).map_err(|e| {
+        volumes::undo(daemon, &mounts);
+        create_error(e, &image)
+    })?;
     volumes::attach(daemon, &view, &mounts)?;
     Ok(Response::json(
         201,

@@ -301,6 +301,27 @@ impl UnpackError {
     }
 }
 
+/// Computes a layer's `diff_id` without unpacking it: decompress and hash to the end. For a
+/// layer the store has unpacked already, arriving again in another form (compressed in an OCI
+/// layout, plain in a `docker save` archive).
+pub fn diff_id_of<R: Read>(layer: R) -> Result<Digest, UnpackError> {
+    let (_, decoder) = compression::detect(layer).map_err(|e| match e {
+        DetectError::Read(source) => UnpackError::Read {
+            after: None,
+            source,
+        },
+        DetectError::Unsupported(compression) => {
+            UnpackError::UnsupportedCompression { compression }
+        }
+    })?;
+    let mut hashed = HashingReader::new(decoder);
+    std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|source| UnpackError::Read {
+        after: None,
+        source,
+    })?;
+    Ok(hashed.digest())
+}
+
 /// Unpacks one layer blob (gzip, zstd or plain tar, recognised by its first bytes) into
 /// `dest`, which must be an existing, empty directory, and returns the layer's `diff_id`.
 ///
@@ -332,27 +353,6 @@ impl UnpackError {
 /// # Ok(())
 /// # }
 /// ```
-/// Computes a layer's `diff_id` without unpacking it: decompress and hash to the end. For a
-/// layer the store has unpacked already, arriving again in another form (compressed in an OCI
-/// layout, plain in a `docker save` archive).
-pub fn diff_id_of<R: Read>(layer: R) -> Result<Digest, UnpackError> {
-    let (_, decoder) = compression::detect(layer).map_err(|e| match e {
-        DetectError::Read(source) => UnpackError::Read {
-            after: None,
-            source,
-        },
-        DetectError::Unsupported(compression) => {
-            UnpackError::UnsupportedCompression { compression }
-        }
-    })?;
-    let mut hashed = HashingReader::new(decoder);
-    std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|source| UnpackError::Read {
-        after: None,
-        source,
-    })?;
-    Ok(hashed.digest())
-}
-
 pub fn unpack_layer<R: Read>(layer: R, dest: &Path) -> Result<Unpacked, UnpackError> {
     let root = Root::open(dest)?;
     unpack(layer, &root, true, None)
