@@ -7,17 +7,7 @@ mod support;
 use std::path::Path;
 
 use support::api::request;
-use support::registry::BusyboxRegistry;
-use support::{Daemon, unique};
-
-/// A daemon with busybox already pulled from its own registry; the registry lives as long.
-fn daemon_with_busybox(label: &str) -> (Daemon, BusyboxRegistry, String) {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label(label).start();
-    let image = registry.image();
-    daemon.docker(&["pull", "-q", &image]).ok();
-    (daemon, registry, image)
-}
+use support::{daemon_with_busybox, unique};
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")

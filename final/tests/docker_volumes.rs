@@ -3,17 +3,7 @@
 
 mod support;
 
-use support::Daemon;
-use support::registry::BusyboxRegistry;
-
-/// A daemon with busybox already pulled from its own registry; the registry lives as long.
-fn daemon_with_busybox(label: &str) -> (Daemon, BusyboxRegistry, String) {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label(label).start();
-    let image = registry.image();
-    daemon.docker(&["pull", "-q", &image]).ok();
-    (daemon, registry, image)
-}
+use support::daemon_with_busybox;
 
 #[test]
 fn volume_commands_and_data_across_containers() {

@@ -22,7 +22,7 @@
 //! `RESOLVE_NO_SYMLINKS`.
 
 use std::collections::HashSet;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat, openat2};
 use nix::sys::stat::Mode;
 
-use crate::pack::{EntryStat, stat_at};
+use crate::pack::{EntryStat, names_in, stat_at};
 
 /// The kind of a change, with Docker's numbers (`Kind` in `GET /containers/{id}/changes`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,14 +103,7 @@ impl Walk {
             path: self.upper.join(path.trim_start_matches('/')),
             source,
         };
-        let mut names: Vec<OsString> =
-            std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))
-                .map_err(io)?
-                .map(|e| e.map(|e| e.file_name()))
-                .collect::<Result<_, _>>()
-                .map_err(io)?;
-        names.sort();
-        for name in names {
+        for name in names_in(dir).map_err(io)? {
             let child = format!("{path}/{}", name.to_string_lossy());
             let Ok(stat) = stat_at(dir, &name) else {
                 continue; // Gone since it was listed.

@@ -271,16 +271,7 @@ impl<W: Write> Packer<'_, W> {
             path: path.to_owned(),
             source,
         };
-        // Listed through the descriptor's magic link: only names come out of it, and each is
-        // then opened in `dir` itself.
-        let listing = format!("/proc/self/fd/{}", dir.as_raw_fd());
-        let mut names: Vec<OsString> = std::fs::read_dir(&listing)
-            .map_err(io)?
-            .map(|entry| entry.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()
-            .map_err(io)?;
-        names.sort();
-        for name in names {
+        for name in names_in(dir.as_fd()).map_err(io)? {
             let child = if path.is_empty() {
                 name.to_string_lossy().into_owned()
             } else {
@@ -301,6 +292,16 @@ impl<W: Write> Packer<'_, W> {
         }
         Ok(())
     }
+}
+
+/// The names in the open directory `dir`, sorted. Listed through the descriptor's magic link:
+/// only names come out of it, and each is then opened in `dir` itself, never by a path.
+pub fn names_in(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
+    let mut names = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect::<Result<Vec<_>, _>>()?;
+    names.sort();
+    Ok(names)
 }
 
 /// Opens `name` in `parent` without following a symlink there.

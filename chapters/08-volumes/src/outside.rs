@@ -191,27 +191,28 @@ fn c_path(path: &Path) -> Result<CString, Errno> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
 }
 
+/// What a failed resolution of `path` means: not there, not a directory (where `dir` asked
+/// for one), or another error.
+fn resolve_error(errno: Errno, path: &str, container: &str, dir: bool) -> OutsideError {
+    let (path, container) = (path.to_owned(), container.to_owned());
+    match errno {
+        Errno::ENOENT => OutsideError::NotFound { path, container },
+        Errno::ENOTDIR if dir => OutsideError::NotDirectory { path, container },
+        other => OutsideError::Resolve {
+            path,
+            container,
+            source: other.into(),
+        },
+    }
+}
+
 // ANCHOR: find
 /// Finds `path` in the container whose root is `root`: every directory on the way resolved
 /// inside the root, the last name itself not followed (a symlink is reported as one), as
 /// `docker cp` does. `container` names it in errors.
 pub fn find(root: BorrowedFd<'_>, path: &str, container: &str) -> Result<Found, OutsideError> {
     let (names, whole_dir) = clean(path);
-    let failed = |errno: Errno| match errno {
-        Errno::ENOENT => OutsideError::NotFound {
-            path: path.to_owned(),
-            container: container.to_owned(),
-        },
-        Errno::ENOTDIR if whole_dir => OutsideError::NotDirectory {
-            path: path.to_owned(),
-            container: container.to_owned(),
-        },
-        other => OutsideError::Resolve {
-            path: path.to_owned(),
-            container: container.to_owned(),
-            source: other.into(),
-        },
-    };
+    let failed = |errno| resolve_error(errno, path, container, whole_dir);
     let split = if whole_dir || names.is_empty() {
         names.len()
     } else {
@@ -276,21 +277,7 @@ pub fn open_dir(
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
     relative
         .and_then(|p| open_in_root_with(root, &p, flags))
-        .map_err(|errno| match errno {
-            Errno::ENOENT => OutsideError::NotFound {
-                path: path.to_owned(),
-                container: container.to_owned(),
-            },
-            Errno::ENOTDIR => OutsideError::NotDirectory {
-                path: path.to_owned(),
-                container: container.to_owned(),
-            },
-            other => OutsideError::Resolve {
-                path: path.to_owned(),
-                container: container.to_owned(),
-                source: other.into(),
-            },
-        })
+        .map_err(|errno| resolve_error(errno, path, container, true))
 }
 
 #[cfg(test)]

@@ -301,11 +301,9 @@ impl UnpackError {
     }
 }
 
-/// Computes a layer's `diff_id` without unpacking it: decompress and hash to the end. For a
-/// layer the store has unpacked already, arriving again in another form (compressed in an OCI
-/// layout, plain in a `docker save` archive).
-pub fn diff_id_of<R: Read>(layer: R) -> Result<Digest, UnpackError> {
-    let (_, decoder) = compression::detect(layer).map_err(|e| match e {
+/// Recognises the compression of `layer` by its first bytes, and decodes it.
+fn detect<R: Read>(layer: R) -> Result<(Compression, compression::Decoder<R>), UnpackError> {
+    compression::detect(layer).map_err(|e| match e {
         DetectError::Read(source) => UnpackError::Read {
             after: None,
             source,
@@ -313,7 +311,14 @@ pub fn diff_id_of<R: Read>(layer: R) -> Result<Digest, UnpackError> {
         DetectError::Unsupported(compression) => {
             UnpackError::UnsupportedCompression { compression }
         }
-    })?;
+    })
+}
+
+/// Computes a layer's `diff_id` without unpacking it: decompress and hash to the end. For a
+/// layer the store has unpacked already, arriving again in another form (compressed in an OCI
+/// layout, plain in a `docker save` archive).
+pub fn diff_id_of<R: Read>(layer: R) -> Result<Digest, UnpackError> {
+    let (_, decoder) = detect(layer)?;
     let mut hashed = HashingReader::new(decoder);
     std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|source| UnpackError::Read {
         after: None,
@@ -387,15 +392,7 @@ fn unpack<R: Read>(
     whiteouts: bool,
     owner: Option<(u32, u32)>,
 ) -> Result<Unpacked, UnpackError> {
-    let (compression, decoder) = compression::detect(layer).map_err(|e| match e {
-        DetectError::Read(source) => UnpackError::Read {
-            after: None,
-            source,
-        },
-        DetectError::Unsupported(compression) => {
-            UnpackError::UnsupportedCompression { compression }
-        }
-    })?;
+    let (compression, decoder) = detect(layer)?;
     let position = Rc::new(Position::default());
     let mut archive =
         tar::Archive::new(Tracked::new(HashingReader::new(decoder), position.clone()));
