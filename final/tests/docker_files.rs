@@ -111,6 +111,36 @@ fn cp_both_ways_running_and_stopped_with_a_volume() {
     )
     .unwrap();
     assert_eq!(head.status, 404);
+    // A directory over a file, as the CLI asks (noOverwriteDirNonDir): refused, file kept.
+    let mut archive = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_mode(0o755);
+    header.set_size(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    archive
+        .append_data(&mut header, "while-stopped/", std::io::empty())
+        .unwrap();
+    let dir_over_file = request(
+        &daemon.socket(),
+        "PUT",
+        "/containers/box/archive?path=/tmp&noOverwriteDirNonDir=true",
+        &[("Content-Type", "application/x-tar")],
+        &archive.into_inner().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(dir_over_file.status, 400, "{}", dir_over_file.text());
+    assert!(
+        dir_over_file
+            .text()
+            .contains("would replace a non-directory with a directory"),
+        "{}",
+        dir_over_file.text()
+    );
+    let read = daemon.docker(&["exec", "box", "cat", "/tmp/while-stopped"]);
+    assert_eq!(read.ok(), "from the host\n");
     daemon.docker(&["rm", "-f", "-v", "box"]).ok();
 }
 
