@@ -49,6 +49,15 @@ except docker.errors.APIError as error:
     expect("bad tar status", error.status_code, 400)
 ok("refused: a missing path (404), a body that is not a tar (400)")
 
+# diff: what put_archive added, in Docker's {Path, Kind} (0 changed, 1 added, 2 deleted).
+changes = [c for c in container.diff() if c["Path"].startswith("/tmp")]
+expect("diff", changes, [
+    {"Path": "/tmp", "Kind": 0},
+    {"Path": "/tmp/from-py", "Kind": 1},
+    {"Path": "/tmp/from-py/hello.txt", "Kind": 1},
+])
+ok("diff")
+
 container.kill()
 container.wait()
 exported = b"".join(container.export())
