@@ -303,9 +303,9 @@ fn endpoints_not_served_yet_answer_501_naming_the_command() {
             "docker stats",
         ),
         (
-            "PUT",
-            "/v1.50/containers/abc/archive?path=/tmp",
-            "docker cp",
+            "POST",
+            "/v1.50/containers/abc/rename?name=b",
+            "docker rename",
         ),
         ("POST", "/v1.50/containers/prune", "docker container prune"),
         ("GET", "/v1.50/events", "docker events"),

@@ -117,3 +117,12 @@ fn docker_py_volumes_and_mounts() {
         "remove=True left containers"
     );
 }
+
+#[test]
+fn docker_py_archives_export_and_import() {
+    let daemon = scenario("py-files", "files.py", &[]);
+    assert!(
+        daemon.containers().is_empty(),
+        "the scenario left containers"
+    );
+}

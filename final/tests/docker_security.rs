@@ -543,6 +543,9 @@ fn userns_host_is_accepted() {
     assert_eq!(
         map.ok().split_whitespace().collect::<Vec<_>>(),
         ["0", "0", "4294967295"]
+    );
+}
+
 /// `--group-add`: more supplementary groups, by number or by a name of the container's own
 /// `/etc/group`, for PID 1 and for every `docker exec` (with its own `-u` too). The expected
 /// lines are what dockerd 20.10 printed for the same commands on this image.

@@ -3,17 +3,7 @@
 
 mod support;
 
-use support::Daemon;
-use support::registry::BusyboxRegistry;
-
-/// A daemon with busybox already pulled from its own registry; the registry lives as long.
-fn daemon_with_busybox(label: &str) -> (Daemon, BusyboxRegistry, String) {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label(label).start();
-    let image = registry.image();
-    daemon.docker(&["pull", "-q", &image]).ok();
-    (daemon, registry, image)
-}
+use support::daemon_with_busybox;
 
 #[test]
 fn volume_commands_and_data_across_containers() {
@@ -198,4 +188,66 @@ fn a_volume_in_use_survives_a_daemon_kill_9() {
     refused.expect_code(1);
     daemon.docker(&["rm", "-f", "busy"]).ok();
     daemon.docker(&["volume", "rm", "kept"]).ok();
+}
+
+#[test]
+fn binds_are_inspected_as_given_and_other_propagations_refused() {
+    let (daemon, _registry, image) = daemon_with_busybox("cli-binds");
+    let host_dir = daemon.dir().join("shared-dir");
+    std::fs::create_dir(&host_dir).unwrap();
+    let bind = format!("{}:/h:ro", host_dir.display());
+    daemon
+        .docker(&[
+            "create", "--name", "b", "-v", &bind, "-v", "named:/n", &image, "true",
+        ])
+        .ok();
+    let binds = daemon.docker(&["inspect", "-f", "{{json .HostConfig.Binds}}", "b"]);
+    assert_eq!(
+        binds.ok().trim(),
+        serde_json::json!([bind, "named:/n"]).to_string()
+    );
+    let propagation = daemon.docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Destination}}={{.Propagation}} {{end}}",
+        "b",
+    ]);
+    assert_eq!(propagation.ok().trim(), "/h=rprivate /n=");
+    // The list is kept in the record's "mounts" slot, not in a file of its own.
+    let id = daemon.docker(&["inspect", "-f", "{{.Id}}", "b"]);
+    let dir = daemon.data_root().join("containers").join(id.ok().trim());
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(record["slots"]["mounts"]["binds"][1], "named:/n");
+    assert!(!dir.join("mounts.json").exists());
+    let none = daemon.docker(&["create", &image, "true"]);
+    let id = none.ok().trim().to_owned();
+    let binds = daemon.docker(&["inspect", "-f", "{{json .HostConfig.Binds}}", &id]);
+    assert_eq!(binds.ok().trim(), "null");
+
+    for args in [
+        vec!["-v".to_owned(), format!("{}:/h:rslave", host_dir.display())],
+        vec![
+            "--mount".to_owned(),
+            format!(
+                "type=bind,src={},dst=/h,bind-propagation=shared",
+                host_dir.display()
+            ),
+        ],
+    ] {
+        let mut command = vec!["create"];
+        command.extend(args.iter().map(String::as_str));
+        command.extend([image.as_str(), "true"]);
+        let refused = daemon.docker(&command);
+        refused.expect_code(1);
+        assert!(
+            refused
+                .stderr
+                .contains("is not supported: berthd makes every bind mount rprivate"),
+            "{}",
+            refused.stderr
+        );
+    }
+    daemon.docker(&["rm", "-v", "b", &id]).ok();
+    daemon.docker(&["volume", "rm", "named"]).ok();
 }

@@ -55,3 +55,35 @@ fn cstring(text: &(impl AsRef<std::ffi::OsStr> + ?Sized)) -> CString {
     CString::new(Path::new(text.as_ref()).as_os_str().as_bytes())
         .expect("NUL bytes are refused by ContainerConfig::validate")
 }
+
+// ANCHOR: mount_root_outside
+/// Makes the container's root as a start would, without starting anything: the calling
+/// thread leaves the process's mount namespace for a private copy (`unshare(CLONE_NEWNS)`,
+/// which a thread may do alone), then mounts the rootfs at `config.rootfs` and runs the
+/// [`ChildPhase::Mounts`] steps (volumes, chapter 8), exactly as the child does before
+/// `pivot_root`. What a daemon does to reach a stopped container's files (`docker cp`,
+/// `docker export`): the mounts exist only in that thread's namespace and vanish with it, so
+/// a daemon that dies meanwhile leaves nothing mounted. Call it on a thread of its own, and
+/// let the thread end when done.
+pub fn mount_root_outside(config: &ContainerConfig) -> Result<(), String> {
+    let plan = rootfs::RootfsPlan::new(&config.rootfs, config.rootfs_mount.as_ref());
+    let described = |failure: Failure| {
+        let what = match failure.step {
+            Step::Added => config
+                .steps
+                .child()
+                .get(usize::from(failure.item))
+                .map_or_else(|| "a mount step".to_owned(), |s| s.name().to_owned()),
+            step => plan.describe(step, failure.item),
+        };
+        format!("{what}: {}", failure.errno.desc())
+    };
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|errno| format!("leaving the daemon's mount namespace: {}", errno.desc()))?;
+    plan.make_mounts_private().map_err(described)?;
+    plan.mount_rootfs().map_err(described)?;
+    plan.bind_rootfs().map_err(described)?;
+    steps::run_phase(config.steps.child(), ChildPhase::Mounts)
+        .map_err(|(index, errno)| described(Failure::new(Step::Added, index, errno)))
+}
+// ANCHOR_END: mount_root_outside

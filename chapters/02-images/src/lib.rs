@@ -12,15 +12,19 @@
 //! - [`unpack`]: one layer tar (gzip, zstd or plain) unpacked into its own directory, with
 //!   whiteouts translated for overlayfs and nothing ever written outside it.
 //!
-//! The image store, `load` and `run` build on these two.
+//! The image store, `load` and `run` build on these two; [`pack`] is the way back (a tree as
+//! a tar: `docker cp` and `docker export`), and [`changes`] lists what a container changed
+//! (`docker diff`).
 
 pub mod digest;
 pub mod unpack;
 
+pub mod changes;
 pub mod cli;
 pub mod container;
 pub mod load;
 pub mod overlay;
+pub mod pack;
 pub mod reference;
 pub mod spec;
 pub mod state;

@@ -537,3 +537,40 @@ fn a_layer_made_by_umoci() {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// `docker cp` sends `noOverwriteDirNonDir`: a directory of its archive must then leave a file
+/// of the same name alone (and say so); without it the directory replaces the file, as in a
+/// layer.
+#[test]
+fn docker_cp_archive_keeps_a_file_a_directory_would_replace() {
+    use berth_images::unpack::{Refusal, unpack_into};
+    let sandbox = Sandbox::new("unpack-into-non-dir");
+    let archive = Layer::new().dir("f/").file("f/inside", b"x").finish();
+    let open = |dest: &Path| std::os::fd::OwnedFd::from(std::fs::File::open(dest).unwrap());
+
+    std::fs::write(sandbox.dest.join("f"), b"kept").unwrap();
+    let refused = unpack_into(
+        &archive[..],
+        open(&sandbox.dest),
+        None,
+        true,
+        Path::new("/dst"),
+    )
+    .expect_err("a directory replaced a file despite noOverwriteDirNonDir");
+    assert_eq!(
+        refused.refusal(),
+        Some(&Refusal::ReplacesNonDirectory),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read(sandbox.dest.join("f")).unwrap(), b"kept");
+
+    unpack_into(
+        &archive[..],
+        open(&sandbox.dest),
+        None,
+        false,
+        Path::new("/dst"),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(sandbox.dest.join("f/inside")).unwrap(), b"x");
+}

@@ -4,7 +4,11 @@
 //! of mount points (`docker inspect`'s `Mounts`): a named volume is made if it does not exist,
 //! an anonymous one is made for each `VOLUME` or `-v /path` that nothing else covers, a bind
 //! source given with `-v` is made if missing. That list is the container's and is kept with
-//! it (`mounts.json` in its directory). At each start, every entry becomes a chapter 1 child
+//! it, in the `"mounts"` slot of its record (chapter 2's `ContainerRecord::slots`), written
+//! once at create like everything else in the record: so the list is decided *before* the
+//! record is written, and the image's files are copied into new volumes just after (that
+//! needs the container's overlay). Containers created before the slot existed kept the list
+//! in a `mounts.json` beside the record; it is still read. At each start, every entry becomes a chapter 1 child
 //! step ([`crate::inroot::InRootMount`]), with the bind sources resolved on the host again,
 //! once, so that a symlink there is followed as it is *now* and never again in the child.
 //!
@@ -14,7 +18,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use berth_images::store::atomic;
 use berth_namespaces::{ContainerConfig, RootfsMount};
 use nix::mount::MsFlags;
 use serde::{Deserialize, Serialize};
@@ -23,8 +26,11 @@ use crate::inroot::{InRootMount, MountSource, PrepareError, ReadonlyRoot};
 use crate::spec::{MountKind, MountSpec};
 use crate::volume::{Volume, VolumeError, Volumes};
 
-/// The file in a container's directory that lists its mounts.
-pub const MOUNTS_FILE: &str = "mounts.json";
+/// The name of the record's slot that lists a container's mounts.
+pub const SLOT: &str = "mounts";
+
+/// Where containers created before the slot existed kept their mount list, beside the record.
+pub const LEGACY_MOUNTS_FILE: &str = "mounts.json";
 
 /// Why a container's mounts could not be made or used.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +76,9 @@ pub struct Attached {
     pub noexec: bool,
     /// The volume was made for this container (removed with it by `rm -v`).
     pub anonymous: bool,
+    /// Not to be filled with the image's files (`nocopy`).
+    #[serde(default)]
+    pub nocopy: bool,
 }
 // ANCHOR_END: attached
 
@@ -80,25 +89,29 @@ pub struct ContainerMounts {
     pub mounts: Vec<Attached>,
     /// `--read-only`: the root is remounted read-only after the mounts.
     pub readonly_root: bool,
+    /// The `-v` values as the user gave them (`HostConfig.Binds` in inspect). A list saved
+    /// before this field existed reads as none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub binds: Vec<String>,
 }
 
 impl ContainerMounts {
     // ANCHOR: resolve
-    /// Decides a new container's mounts: volumes made or found, anonymous ones made for
-    /// `image_volumes` (the image's `VOLUME`s) not covered by a spec, `-v` bind sources made.
-    /// A new, empty volume is filled with the image's files from the container's `rootfs`
-    /// overlay (see [`crate::copyup`]) unless `nocopy`. On error, the anonymous volumes
-    /// already made are removed again.
+    /// Decides a new container's mounts, before it exists: volumes made or found, anonymous
+    /// ones made for `image_volumes` (the image's `VOLUME`s) not covered by a spec, `-v` bind
+    /// sources made. On error, the anonymous volumes already made are removed again. The
+    /// list goes into the record's slot ([`ContainerMounts::slot`]); once the container
+    /// exists, [`ContainerMounts::populate`] fills its new volumes.
     pub fn create(
         volumes: &Volumes,
         specs: &[MountSpec],
         image_volumes: &[String],
         readonly_root: bool,
-        rootfs: Option<&RootfsMount>,
     ) -> Result<ContainerMounts, AttachError> {
         let mut made = ContainerMounts {
             mounts: Vec::new(),
             readonly_root,
+            binds: Vec::new(),
         };
         let mut specs = specs.to_vec();
         for destination in image_volumes {
@@ -112,24 +125,39 @@ impl ContainerMounts {
         // A mount inside another (`/data` and `/data/logs`) must come after it.
         specs.sort_by_key(|s| Path::new(&s.destination).components().count());
         for spec in &specs {
-            let attached = made.attach(volumes, spec).and_then(|attached| {
-                if let (Some(rootfs), false) = (rootfs, spec.nocopy) {
-                    populate(volumes, rootfs, &attached)?;
-                }
-                Ok(attached)
-            });
-            match attached {
+            match made.attach(volumes, spec) {
                 Ok(attached) => made.mounts.push(attached),
                 Err(error) => {
-                    // Made by this create only: nothing else can use them yet.
-                    for name in made.anonymous_volumes() {
-                        let _ = volumes.remove(name, &[], true);
-                    }
+                    made.undo(volumes);
                     return Err(error);
                 }
             }
         }
         Ok(made)
+    }
+
+    /// Removes the anonymous volumes that [`ContainerMounts::create`] made, when the
+    /// container they were made for could not be created after all: nothing else can use
+    /// them yet.
+    pub fn undo(&self, volumes: &Volumes) {
+        for name in self.anonymous_volumes() {
+            let _ = volumes.remove(name, &[], true);
+        }
+    }
+
+    /// Fills each new, empty volume with the image's files at its destination, from the
+    /// container's `rootfs` overlay (see [`crate::copyup`]), unless `nocopy`. Once the
+    /// container exists: its overlay needs its directories.
+    pub fn populate(&self, volumes: &Volumes, rootfs: &RootfsMount) -> Result<(), AttachError> {
+        for attached in self.mounts.iter().filter(|m| !m.nocopy) {
+            populate(volumes, rootfs, attached)?;
+        }
+        Ok(())
+    }
+
+    /// The list as the record's [`SLOT`] holds it.
+    pub fn slot(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("mount lists always serialise")
     }
     // ANCHOR_END: resolve
 
@@ -143,6 +171,7 @@ impl ContainerMounts {
             tmpfs_options: spec.tmpfs_options.clone(),
             noexec: spec.noexec,
             anonymous: false,
+            nocopy: spec.nocopy,
         };
         match spec.kind {
             MountKind::Volume => {
@@ -221,31 +250,48 @@ impl ContainerMounts {
         self.mounts.iter().any(|m| m.name.as_deref() == Some(name))
     }
 
-    /// Saves the list in the container's directory (atomically).
-    pub fn save(&self, container_dir: &Path) -> Result<(), AttachError> {
-        let path = container_dir.join(MOUNTS_FILE);
-        let json = serde_json::to_vec_pretty(self).expect("mount lists always serialise");
-        // As durable as the container's own record (chapter 2's `write_fast`): an `fsync`
-        // here would cost more than all the mounts of a start.
-        atomic::write_fast(&path, &json).map_err(|source| AttachError::Io {
-            action: "writing",
-            path,
-            source,
-        })
-    }
-
-    /// The list saved in a container's directory; none if it has no mounts.
+    /// The list of the container whose directory is `container_dir`: its record's slot, or
+    /// for a container created before the slot existed, its `mounts.json`; none if it has no
+    /// mounts.
     pub fn load(container_dir: &Path) -> Result<ContainerMounts, AttachError> {
-        let path = container_dir.join(MOUNTS_FILE);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| AttachError::Damaged {
-                path,
-                reason: e.to_string(),
-            }),
+        let record = container_dir.join("config.json");
+        let damaged = |path: &Path, reason: String| AttachError::Damaged {
+            path: path.to_owned(),
+            reason,
+        };
+        #[derive(Deserialize)]
+        struct Slots {
+            #[serde(default)]
+            slots: std::collections::BTreeMap<String, serde_json::Value>,
+        }
+        match fs::read(&record) {
+            Ok(bytes) => {
+                let slots: Slots =
+                    serde_json::from_slice(&bytes).map_err(|e| damaged(&record, e.to_string()))?;
+                if let Some(slot) = slots.slots.get(SLOT) {
+                    return serde_json::from_value(slot.clone())
+                        .map_err(|e| damaged(&record, format!("slot {SLOT:?}: {e}")));
+                }
+            }
+            // A create that did not finish: no record, no mounts of its own.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(AttachError::Io {
+                    action: "reading",
+                    path: record,
+                    source,
+                });
+            }
+        }
+        let legacy = container_dir.join(LEGACY_MOUNTS_FILE);
+        match fs::read(&legacy) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| damaged(&legacy, e.to_string()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ContainerMounts::default()),
             Err(source) => Err(AttachError::Io {
                 action: "reading",
-                path,
+                path: legacy,
                 source,
             }),
         }
@@ -379,4 +425,50 @@ pub fn image_volumes(image_config: &[u8]) -> Vec<String> {
         .unwrap_or_default();
     volumes.sort();
     volumes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(destination: &str) -> ContainerMounts {
+        ContainerMounts {
+            mounts: vec![Attached {
+                kind: MountKind::Tmpfs,
+                name: None,
+                source: "tmpfs".into(),
+                destination: destination.into(),
+                readonly: false,
+                tmpfs_options: String::new(),
+                noexec: true,
+                anonymous: false,
+                nocopy: false,
+            }],
+            readonly_root: false,
+            binds: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_list_is_read_from_the_record_slot_or_an_old_mounts_json() {
+        let dir = berth_tests::test_dir("attach-load");
+        let container = dir.path();
+        assert_eq!(
+            ContainerMounts::load(container).unwrap(),
+            Default::default()
+        );
+        // A container made before the slot existed: only `mounts.json`, without `nocopy`.
+        let mut old = listed("/old").slot();
+        old["mounts"][0].as_object_mut().unwrap().remove("nocopy");
+        fs::write(container.join(LEGACY_MOUNTS_FILE), old.to_string()).unwrap();
+        fs::write(container.join("config.json"), r#"{"id":"x"}"#).unwrap();
+        assert_eq!(ContainerMounts::load(container).unwrap(), listed("/old"));
+        // The record's slot wins.
+        let record = serde_json::json!({"id": "x", "slots": {SLOT: listed("/new").slot()}});
+        fs::write(container.join("config.json"), record.to_string()).unwrap();
+        assert_eq!(ContainerMounts::load(container).unwrap(), listed("/new"));
+        fs::write(container.join("config.json"), r#"{"slots":{"mounts":7}}"#).unwrap();
+        let damaged = ContainerMounts::load(container).unwrap_err();
+        assert!(damaged.to_string().contains("slot \"mounts\""), "{damaged}");
+    }
 }

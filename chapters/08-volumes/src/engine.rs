@@ -4,7 +4,8 @@
 //! them at each start, and removes a container's anonymous volumes when the container is
 //! removed with `-v`, or by itself after an exit with `--rm`. Chapter 4's engine has a seam
 //! for that ([`Extension`]): this module fills it. A container's mounts are decided when it is
-//! created (by the API, with [`crate::ContainerMounts::create`], kept in its directory); at each
+//! created (by the API, with [`crate::ContainerMounts::create`], kept in its record's
+//! `"mounts"` slot); at each
 //! start the monitor adds the child steps that mount them ([`Extension::configure`]); when the
 //! container is gone, the anonymous volumes marked to go with it go ([`Extension::release`]),
 //! also after a daemon that was killed meanwhile starts again ([`Extension::sweep_orphans`]).

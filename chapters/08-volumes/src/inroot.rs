@@ -172,8 +172,20 @@ fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
 
 /// Opens `path` below `root` as an `O_PATH` descriptor, resolved as if `root` were `/`.
 fn open_in_root(root: BorrowedFd<'_>, path: &CStr) -> Result<OwnedFd, Errno> {
+    open_in_root_with(root, path, OFlag::O_PATH)
+}
+
+// ANCHOR: open_in_root
+/// Opens `path` below `root` with `flags`, resolved as if `root` were `/`: every `..` and
+/// symlink (absolute or relative) on the way stays inside `root`. Also what `docker cp`
+/// resolves its paths with ([`crate::outside`]).
+pub(crate) fn open_in_root_with(
+    root: BorrowedFd<'_>,
+    path: &CStr,
+    flags: OFlag,
+) -> Result<OwnedFd, Errno> {
     let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .flags(flags | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     loop {
         match openat2(root, path, how) {

@@ -16,12 +16,15 @@
 //! - [`attach`]: a container's mounts: volumes made or found, sources resolved on the host
 //!   once, the steps added to its start, and which containers use which volume;
 //! - [`copyup`]: a new volume filled once with the image's files at its destination;
-//! - [`engine`]: all of it plugged into chapter 4's engine as an extension.
+//! - [`engine`]: all of it plugged into chapter 4's engine as an extension;
+//! - [`outside`]: a container's files reached from the outside, resolved inside its root
+//!   (`docker cp`, `docker export`).
 
 pub mod attach;
 pub mod copyup;
 pub mod engine;
 pub mod inroot;
+pub mod outside;
 pub mod spec;
 pub mod volume;
 

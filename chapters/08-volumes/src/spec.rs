@@ -103,6 +103,19 @@ const PROPAGATIONS: [&str; 6] = [
     "private", "rprivate", "slave", "rslave", "shared", "rshared",
 ];
 
+// ANCHOR: propagation
+/// Why a propagation mode other than (r)private is refused. A `shared` or `slave` bind only
+/// means something if the source's mount is a peer of the host's, but the child makes every
+/// mount of its namespace private before it binds anything (chapter 1: else `pivot_root`
+/// fails on a shared `/`), so the bind would silently be private: refused instead, by name.
+fn propagation_refused(mode: &str) -> String {
+    format!(
+        "propagation {mode} is not supported: berthd makes every bind mount rprivate (the \
+         default); leave the propagation out or use rprivate"
+    )
+}
+// ANCHOR_END: propagation
+
 /// Parses one `-v`/`--volume` value.
 pub fn parse_volume_flag(value: &str) -> Result<MountSpec, SpecError> {
     const FLAG: &str = "-v";
@@ -145,11 +158,7 @@ pub fn parse_volume_flag(value: &str) -> Result<MountSpec, SpecError> {
             p if PROPAGATIONS.contains(&p) && spec.kind == MountKind::Bind => {
                 // The child made every mount private; only the default is supported.
                 if !matches!(p, "private" | "rprivate") {
-                    return Err(invalid(
-                        FLAG,
-                        value,
-                        format!("propagation {p} is not supported"),
-                    ));
+                    return Err(invalid(FLAG, value, propagation_refused(p)));
                 }
             }
             other => return Err(invalid(FLAG, value, format!("unknown option {other:?}"))),
@@ -271,6 +280,9 @@ pub fn parse_mount_flag(value: &str) -> Result<MountSpec, SpecError> {
             "readonly" | "ro" => readonly = boolean(FLAG, value, val)?,
             "volume-nocopy" => nocopy = boolean(FLAG, value, val)?,
             "bind-propagation" if matches!(val, "private" | "rprivate") => {}
+            "bind-propagation" if PROPAGATIONS.contains(&val) => {
+                return Err(invalid(FLAG, value, propagation_refused(val)));
+            }
             "tmpfs-size" => kernel.push(format!(
                 "size={}",
                 tmpfs_size(val).map_err(|r| invalid(FLAG, value, r))?

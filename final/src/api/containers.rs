@@ -67,21 +67,31 @@ fn create_container(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response,
             )));
         }
     }
-    let spec = create::decode(req.body(), req.query().get("name"))?;
+    let mut spec = create::decode(req.body(), req.query().get("name"))?;
     // Valid JSON: `decode` said so.
     let raw: Value = serde_json::from_slice(req.body()).unwrap_or_default();
-    let mounts = volumes::decode(&raw)?;
+    let requested = volumes::decode(&raw)?;
     let image = spec.image.clone();
     // The 404 that makes the CLI pull, decided here from the store (the engine would too).
-    if let Err(e) = daemon.engine.store().resolve(&image) {
-        return Err(create_error(EngineError::Store(e), &image));
+    let image_record = match daemon.engine.store().resolve(&image) {
+        Ok(record) => record,
+        Err(e) => return Err(create_error(EngineError::Store(e), &image)),
+    };
+    // Chapter 8's slot of the record: decided before the record is written.
+    let mounts = volumes::decide(daemon, &image_record.id, &requested)?;
+    if mounts != Default::default() {
+        spec.slots
+            .insert(berth_volumes::attach::SLOT.to_owned(), mounts.slot());
     }
     // The networks it names must exist (chapter 7), before anything is made.
     let network = berth_network::engine::settings_of(&spec.slots)
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
     networks::check(daemon, &network)?;
     let engine = &daemon.engine;
-    let view = engine.create(spec).map_err(|e| create_error(e, &image))?;
+    let view = engine.create(spec).map_err(|e| {
+        volumes::undo(daemon, &mounts);
+        create_error(e, &image)
+    })?;
     volumes::attach(daemon, &view, &mounts)?;
     Ok(Response::json(
         201,
@@ -529,6 +539,7 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
     let mut value = inspect_json(&view);
     value["Mounts"] = volumes::mounts_json(daemon, &view);
     networks::inspect_fields(daemon, &view.record, &mut value);
+    value["HostConfig"]["Binds"] = volumes::binds_json(daemon, &view);
     if req.query().bool_or("size", false)? {
         let upper = daemon.engine.store().containers_dir().join(&view.record.id);
         value["SizeRw"] = json!(berth_images::store::disk_usage(&upper));

@@ -49,9 +49,7 @@ fn credentials(req: &Request) -> Result<Option<berth_registry::auth::Credentials
 fn pull(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
     let query = req.query();
     if query.contains("fromSrc") {
-        return Err(HttpError::bad_request(
-            "importing a tarball (docker import, fromSrc) is not supported by berthd",
-        ));
+        return import(daemon, req);
     }
     let from = query
         .get("fromImage")
@@ -85,6 +83,64 @@ fn pull(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         Ok(Vec::new())
     })
 }
+
+// ANCHOR: import
+/// `POST /images/create?fromSrc=-&repo=&tag=&changes=&message=`: `docker import`, the body
+/// a tar of a root filesystem (chapter 2's [`berth_images::load::import`]). A URL in
+/// `fromSrc` is refused: berthd does not fetch files for its clients.
+fn import(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let query = req.query();
+    if query.get("fromSrc") != Some("-") {
+        return Err(HttpError::bad_request(format!(
+            "docker import from a URL ({}) is not supported by berthd: download the file and \
+             import it from a file or stdin",
+            query.get("fromSrc").unwrap_or_default()
+        )));
+    }
+    let name = match query.get("repo").filter(|r| !r.is_empty()) {
+        Some(repo) => {
+            let text = match query.get("tag").filter(|t| !t.is_empty()) {
+                Some(tag) => format!("{repo}:{tag}"),
+                None => repo.to_owned(),
+            };
+            Some(Reference::parse(&text).map_err(|e| HttpError::bad_request(e.to_string()))?)
+        }
+        None => None,
+    };
+    let architecture = match query.get("platform").filter(|p| !p.is_empty()) {
+        Some(platform) => {
+            Platform::parse(platform)
+                .ok_or_else(|| {
+                    HttpError::bad_request(format!(
+                        "invalid platform {platform:?}: expected os/arch, such as linux/amd64"
+                    ))
+                })?
+                .architecture
+        }
+        None => Platform::host().architecture,
+    };
+    let options = berth_images::load::import::ImportOptions {
+        changes: query.get_all("changes").map(str::to_owned).collect(),
+        message: query
+            .get("message")
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned),
+        name,
+        architecture,
+        created: berth_images::state::now_rfc3339(),
+    };
+    let body = req.take_body();
+    let record = berth_images::load::import::import(daemon.engine.store(), &body, &options)
+        .map_err(|e| match e {
+            berth_images::load::LoadError::Store(e) => errors::store_error(e),
+            other => HttpError::bad_request(format!("docker import: {other}")),
+        })?;
+    let mut answer =
+        serde_json::to_vec(&json!({"status": record.id.to_string()})).unwrap_or_default();
+    answer.extend_from_slice(b"\r\n");
+    Ok(Response::bytes(200, "application/json", answer))
+}
+// ANCHOR_END: import
 
 /// dockerd says "Pulling from" with the repository *path*, without the registry
 /// (`latest: Pulling from library/busybox`, also from `127.0.0.1:5000`), where chapter 3's

@@ -10,6 +10,7 @@
 //! | [`system`]      | `/_ping`, `/version`, `/info`, `/auth`                             |
 //! | [`containers`]  | `/containers/...`: create, start, stop, kill, wait, rm, ps, inspect, attach, resize, logs |
 //! | [`create`]      | decoding Docker's create body, refusing the flags we cannot honour |
+//! | [`archive`]     | `/containers/{id}/archive` (`docker cp`), `/export`, `/changes` (`docker diff`) |
 //! | [`exec`]        | `/containers/{id}/exec`, `/exec/{id}/...`                          |
 //! | [`live`]        | stats, pause, unpause, update, top: a running container's cgroup (chapter 5) |
 //! | [`images`]      | `/images/...`: pull, list, inspect, tag, rmi, push                 |
@@ -29,6 +30,7 @@
 //! with a 400 that says which versions would work. We advertise 1.50, the CLI's own version, so
 //! that none of its code paths for old daemons runs.
 
+pub mod archive;
 pub mod auth;
 pub mod containers;
 pub mod create;
@@ -137,6 +139,7 @@ fn routes(daemon: Arc<Daemon>) -> Router {
     let router = Router::new();
     let router = system::routes(router, &daemon);
     let router = containers::routes(router, &daemon);
+    let router = archive::routes(router, &daemon);
     let router = exec::routes(router, &daemon);
     let router = live::routes(router, &daemon);
     let router = images::routes(router, &daemon);

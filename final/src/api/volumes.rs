@@ -176,6 +176,8 @@ fn prune(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError>
 #[derive(Debug, Default)]
 pub struct Requested {
     specs: Vec<MountSpec>,
+    /// `HostConfig.Binds` as given, for inspect.
+    binds: Vec<String>,
     from: Vec<(String, Option<bool>)>,
     anonymous: Vec<String>,
     readonly_root: bool,
@@ -208,6 +210,7 @@ pub fn decode(raw: &Value) -> Result<Requested, HttpError> {
         requested
             .specs
             .push(spec::parse_volume_flag(&bind).map_err(spec_error)?);
+        requested.binds.push(bind);
     }
     for mount in host
         .get("Mounts")
@@ -300,47 +303,65 @@ fn mount_flag(mount: &Value) -> Result<String, HttpError> {
 // ANCHOR_END: requested
 
 // ANCHOR: attach
-/// Decides a just-created container's mounts (`--volumes-from` first, then its own) and keeps
-/// them with it; on failure, the
-/// container is removed again and the error is a 400 (a missing volume source, a bad option).
+/// Decides a new container's mounts before it is created (`--volumes-from` first, then its
+/// own), making the volumes it needs; the list goes into its record's `"mounts"` slot. A bad
+/// request (a missing volume source, a bad option) is a 400 and leaves no volume behind.
+pub fn decide(
+    daemon: &Daemon,
+    image: &berth_images::Digest,
+    requested: &Requested,
+) -> Result<ContainerMounts, HttpError> {
+    let store = daemon.engine.store();
+    let volumes = volumes(daemon)?;
+    let image_config = store
+        .read_blob(image)
+        .map_err(|e| HttpError::new(500, format!("reading the image config of {image}: {e}")))?;
+    let mut image_volumes = attach::image_volumes(&image_config);
+    image_volumes.extend(requested.anonymous.iter().cloned());
+    let mut specs = Vec::new();
+    for (key, readonly) in &requested.from {
+        let other = berth_images::container::find(store, key).map_err(|_| {
+            HttpError::bad_request(format!("--volumes-from: no such container: {key}"))
+        })?;
+        let mounts = ContainerMounts::load(&other.dir(store))
+            .map_err(|e| HttpError::new(500, e.to_string()))?;
+        specs.extend(mounts.inherited(*readonly));
+    }
+    specs.extend(requested.specs.iter().cloned());
+    let mut mounts =
+        ContainerMounts::create(&volumes, &specs, &image_volumes, requested.readonly_root)
+            .map_err(|e| HttpError::bad_request(format!("invalid mount config: {e}")))?;
+    mounts.binds = requested.binds.clone();
+    Ok(mounts)
+}
+
+/// Undoes [`decide`] when the container could not be created: its anonymous volumes go.
+pub fn undo(daemon: &Daemon, mounts: &ContainerMounts) {
+    if let Ok(volumes) = volumes(daemon) {
+        mounts.undo(&volumes);
+    }
+}
+
+/// Finishes a just-created container's mounts: new volumes filled with the image's files,
+/// anonymous ones marked to go with a `--rm` container. On failure the container is removed
+/// again, with the volumes made for it.
 pub fn attach(
     daemon: &Daemon,
     view: &ContainerView,
-    requested: &Requested,
+    mounts: &ContainerMounts,
 ) -> Result<(), HttpError> {
     let engine = &daemon.engine;
     let store = engine.store();
     let record = &view.record;
     let made = (|| -> Result<(), HttpError> {
         let volumes = volumes(daemon)?;
-        let image_config = store.read_blob(&record.image).map_err(|e| {
-            HttpError::new(
-                500,
-                format!("reading the image config of {}: {e}", record.id),
-            )
-        })?;
-        let mut image_volumes = attach::image_volumes(&image_config);
-        image_volumes.extend(requested.anonymous.iter().cloned());
         let runtime = berth_images::container::runtime_config(store, record)
             .map_err(|e| HttpError::new(500, e.to_string()))?;
-        let mut specs = Vec::new();
-        for (key, readonly) in &requested.from {
-            let other = berth_images::container::find(store, key).map_err(|_| {
-                HttpError::bad_request(format!("--volumes-from: no such container: {key}"))
-            })?;
-            let mounts = ContainerMounts::load(&other.dir(store))
-                .map_err(|e| HttpError::new(500, e.to_string()))?;
-            specs.extend(mounts.inherited(*readonly));
+        if let Some(rootfs) = &runtime.rootfs_mount {
+            mounts
+                .populate(&volumes, rootfs)
+                .map_err(|e| HttpError::bad_request(format!("invalid mount config: {e}")))?;
         }
-        specs.extend(requested.specs.iter().cloned());
-        let mounts = ContainerMounts::create(
-            &volumes,
-            &specs,
-            &image_volumes,
-            requested.readonly_root,
-            runtime.rootfs_mount.as_ref(),
-        )
-        .map_err(|e| HttpError::bad_request(format!("invalid mount config: {e}")))?;
         if record.options.settings.auto_remove {
             for name in mounts.anonymous_volumes() {
                 volumes
@@ -348,12 +369,11 @@ pub fn attach(
                     .map_err(volume_error)?;
             }
         }
-        mounts
-            .save(&record.dir(store))
-            .map_err(|e| HttpError::new(500, e.to_string()))
+        Ok(())
     })();
     if made.is_err() {
         let _ = engine.remove(&record.id, true);
+        undo(daemon, mounts);
     }
     made
 }
@@ -375,6 +395,17 @@ pub fn remove_unused(daemon: &Daemon, names: &[String]) {
         for name in names {
             let _ = volumes.remove(name, &users(daemon, name), true);
         }
+    }
+}
+
+/// Inspect's `HostConfig.Binds`: the `-v` values as the client sent them, `null` for none.
+pub fn binds_json(daemon: &Daemon, view: &ContainerView) -> Value {
+    let store = daemon.engine.store();
+    let mounts = ContainerMounts::load(&view.record.dir(store)).unwrap_or_default();
+    if mounts.binds.is_empty() {
+        Value::Null
+    } else {
+        json!(mounts.binds)
     }
 }
 

@@ -663,3 +663,13 @@ pub fn unique(prefix: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A daemon with busybox already pulled from its own registry, which lives as long: the
+/// daemon, the registry, and the image's reference.
+pub fn daemon_with_busybox(label: &str) -> (Daemon, registry::BusyboxRegistry, String) {
+    let registry = registry::BusyboxRegistry::start();
+    let daemon = Daemon::builder().label(label).start();
+    let image = registry.image();
+    daemon.docker(&["pull", "-q", &image]).ok();
+    (daemon, registry, image)
+}

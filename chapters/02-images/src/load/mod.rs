@@ -16,6 +16,7 @@
 //! against its digest, every layer against the config's `diff_ids`, all layers staged before
 //! any becomes visible, then the image record, then the names.
 
+pub mod import;
 pub mod source;
 
 use std::path::Path;

@@ -78,11 +78,21 @@ impl Root {
             });
         }
         let fd: OwnedFd = File::open(dest).map_err(open_error)?.into();
+        Root::from_fd(fd, dest)
+    }
+
+    /// Takes `fd`, an open directory that may hold files already (`docker cp` into a
+    /// container's directory), shown as `shown` in messages, and checks that the kernel has
+    /// `openat2`.
+    pub(crate) fn from_fd(fd: OwnedFd, shown: &Path) -> Result<Root, UnpackError> {
         let root = Root { fd };
         match root.resolve(b".") {
             Ok(_) => Ok(root),
             Err(Errno::ENOSYS) => Err(UnpackError::Openat2Unsupported),
-            Err(errno) => Err(open_error(errno.into())),
+            Err(errno) => Err(UnpackError::OpenDestination {
+                path: shown.to_path_buf(),
+                source: errno.into(),
+            }),
         }
     }
 

@@ -122,6 +122,7 @@ pub(crate) fn directory(
     path: &EntryPath,
     metadata: &Metadata,
     dir_times: &mut DirTimes,
+    replaces_files: bool,
 ) -> Result<(), Failure> {
     if path.is_root() {
         metadata.apply_to_fd(root.fd())?;
@@ -139,6 +140,9 @@ pub(crate) fn directory(
             let existing = fstatat(parent, name_os, AtFlags::AT_SYMLINK_NOFOLLOW)
                 .map_err(|e| Failure::io("looking at what is already there", e))?;
             if SFlag::from_bits_truncate(existing.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
+                if !replaces_files {
+                    return Err(Failure::Refused(Refusal::ReplacesNonDirectory));
+                }
                 // A file, symlink or node of the same name from an earlier entry: the
                 // directory replaces it (a symlink is removed, never followed).
                 unlinkat(parent, name_os, UnlinkatFlags::NoRemoveDir)

@@ -94,6 +94,9 @@ pub enum Refusal {
     Escapes,
     /// The entry would replace a directory with something that is not a directory.
     ReplacesDirectory,
+    /// The entry is a directory where a file, link or node is (refused by `docker cp`, whose
+    /// client asks for `noOverwriteDirNonDir`; a layer may do it).
+    ReplacesNonDirectory,
     /// The entry names the layer's root but is not a directory.
     ReplacesRoot,
     /// A whiteout (`.wh.NAME`) whose NAME is empty, `.` or `..`.
@@ -127,6 +130,9 @@ impl fmt::Display for Refusal {
             ),
             Refusal::ReplacesDirectory => {
                 f.write_str("it would replace a directory with a non-directory")
+            }
+            Refusal::ReplacesNonDirectory => {
+                f.write_str("it would replace a non-directory with a directory")
             }
             Refusal::ReplacesRoot => {
                 f.write_str("it names the layer's root but is not a directory")
@@ -301,6 +307,32 @@ impl UnpackError {
     }
 }
 
+/// Recognises the compression of `layer` by its first bytes, and decodes it.
+fn detect<R: Read>(layer: R) -> Result<(Compression, compression::Decoder<R>), UnpackError> {
+    compression::detect(layer).map_err(|e| match e {
+        DetectError::Read(source) => UnpackError::Read {
+            after: None,
+            source,
+        },
+        DetectError::Unsupported(compression) => {
+            UnpackError::UnsupportedCompression { compression }
+        }
+    })
+}
+
+/// Computes a layer's `diff_id` without unpacking it: decompress and hash to the end. For a
+/// layer the store has unpacked already, arriving again in another form (compressed in an OCI
+/// layout, plain in a `docker save` archive).
+pub fn diff_id_of<R: Read>(layer: R) -> Result<Digest, UnpackError> {
+    let (_, decoder) = detect(layer)?;
+    let mut hashed = HashingReader::new(decoder);
+    std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|source| UnpackError::Read {
+        after: None,
+        source,
+    })?;
+    Ok(hashed.digest())
+}
+
 /// Unpacks one layer blob (gzip, zstd or plain tar, recognised by its first bytes) into
 /// `dest`, which must be an existing, empty directory, and returns the layer's `diff_id`.
 ///
@@ -332,43 +364,69 @@ impl UnpackError {
 /// # Ok(())
 /// # }
 /// ```
-/// Computes a layer's `diff_id` without unpacking it: decompress and hash to the end. For a
-/// layer the store has unpacked already, arriving again in another form (compressed in an OCI
-/// layout, plain in a `docker save` archive).
-pub fn diff_id_of<R: Read>(layer: R) -> Result<Digest, UnpackError> {
-    let (_, decoder) = compression::detect(layer).map_err(|e| match e {
-        DetectError::Read(source) => UnpackError::Read {
-            after: None,
-            source,
-        },
-        DetectError::Unsupported(compression) => {
-            UnpackError::UnsupportedCompression { compression }
-        }
-    })?;
-    let mut hashed = HashingReader::new(decoder);
-    std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|source| UnpackError::Read {
-        after: None,
-        source,
-    })?;
-    Ok(hashed.digest())
-}
-
 pub fn unpack_layer<R: Read>(layer: R, dest: &Path) -> Result<Unpacked, UnpackError> {
     let root = Root::open(dest)?;
-    let (compression, decoder) = compression::detect(layer).map_err(|e| match e {
-        DetectError::Read(source) => UnpackError::Read {
-            after: None,
-            source,
-        },
-        DetectError::Unsupported(compression) => {
-            UnpackError::UnsupportedCompression { compression }
+    unpack(layer, &root, Options::layer())
+}
+
+// ANCHOR: unpack_into
+/// Unpacks an archive into `dir`, an open directory that may hold files already: what
+/// `docker cp` does with the tar it is sent (`PUT /containers/{id}/archive`), with `dir`
+/// resolved inside the container's root by the caller (chapter 8). The same guarantees as
+/// [`unpack_layer`]: every entry's directory is resolved beneath `dir` by the kernel, a
+/// directory is never replaced by a non-directory, nothing is written outside. Unlike a
+/// layer, the archive is plain files: a `.wh.` name is a file of that name, not a deletion.
+/// `owner`, if given, replaces every entry's uid and gid (Docker's `docker cp` makes what it
+/// copies in the container root's unless `-a` asks to keep the archive's). With
+/// `keep_non_dirs` (the API's `noOverwriteDirNonDir`, which the docker CLI always sends) a
+/// directory entry never replaces a file either. `shown` names `dir` in messages.
+pub fn unpack_into<R: Read>(
+    archive: R,
+    dir: std::os::fd::OwnedFd,
+    owner: Option<(u32, u32)>,
+    keep_non_dirs: bool,
+    shown: &Path,
+) -> Result<Unpacked, UnpackError> {
+    let root = Root::from_fd(dir, shown)?;
+    let options = Options {
+        whiteouts: false,
+        owner,
+        dirs_replace_files: !keep_non_dirs,
+    };
+    unpack(archive, &root, options)
+}
+
+/// How [`unpack`] treats what it finds.
+struct Options {
+    /// `.wh.` entries are whiteouts (a layer), not plain names (`docker cp`).
+    whiteouts: bool,
+    /// Every entry's owner, if the caller decides it.
+    owner: Option<(u32, u32)>,
+    /// A directory entry may replace a file, link or node of the same name.
+    dirs_replace_files: bool,
+}
+
+impl Options {
+    /// A layer's: whiteouts, owners as given, later entries win.
+    fn layer() -> Options {
+        Options {
+            whiteouts: true,
+            owner: None,
+            dirs_replace_files: true,
         }
-    })?;
+    }
+}
+// ANCHOR_END: unpack_into
+
+/// The one pass of [`unpack_layer`] and [`unpack_into`].
+fn unpack<R: Read>(layer: R, root: &Root, options: Options) -> Result<Unpacked, UnpackError> {
+    let (compression, decoder) = detect(layer)?;
     let position = Rc::new(Position::default());
     let mut archive =
         tar::Archive::new(Tracked::new(HashingReader::new(decoder), position.clone()));
     let mut unpacker = Unpacker {
-        root: &root,
+        root,
+        options,
         dir_times: DirTimes::default(),
         buffer: vec![0; entry::COPY_BUFFER],
         entries: 0,
@@ -413,7 +471,7 @@ pub fn unpack_layer<R: Read>(layer: R, dest: &Path) -> Result<Unpacked, UnpackEr
         .drain()
         .map_err(|source| UnpackError::Read { after, source })?;
     let entries = unpacker.entries;
-    unpacker.dir_times.apply(&root)?;
+    unpacker.dir_times.apply(root)?;
     Ok(Unpacked {
         diff_id: hashed.digest(),
         size: hashed.byte_count(),
@@ -425,6 +483,7 @@ pub fn unpack_layer<R: Read>(layer: R, dest: &Path) -> Result<Unpacked, UnpackEr
 /// The state of one unpacking.
 struct Unpacker<'a> {
     root: &'a Root,
+    options: Options,
     dir_times: DirTimes,
     buffer: Vec<u8>,
     entries: u64,
@@ -446,7 +505,10 @@ impl Unpacker<'_> {
             0
         } else {
             let path = EntryPath::parse(raw_name).map_err(Failure::Refused)?;
-            let metadata = Metadata::read(entry)?;
+            let mut metadata = Metadata::read(entry)?;
+            if let Some((uid, gid)) = self.options.owner {
+                (metadata.uid, metadata.gid) = (uid, gid);
+            }
             self.create(entry, kind, raw_name, &path, &metadata)?
         };
         // Read whatever data the entry has that was not used (a directory or link with a
@@ -474,7 +536,7 @@ impl Unpacker<'_> {
         metadata: &Metadata,
     ) -> Result<u64, Failure> {
         let root = self.root;
-        if let Some(whiteout) = whiteout::classify(path) {
+        if let Some(whiteout) = whiteout::classify(path).filter(|_| self.options.whiteouts) {
             whiteout::apply(root, path, whiteout.map_err(Failure::Refused)?, metadata)?;
             return Ok(0);
         }
@@ -482,7 +544,13 @@ impl Unpacker<'_> {
         // archive/tar, and so Docker, reads them as directories.
         let is_dir = kind.is_dir() || (kind == EntryType::Regular && raw_name.ends_with(b"/"));
         if is_dir {
-            entry::directory(root, path, metadata, &mut self.dir_times)?;
+            entry::directory(
+                root,
+                path,
+                metadata,
+                &mut self.dir_times,
+                self.options.dirs_replace_files,
+            )?;
             return Ok(0);
         }
         if path.is_root() {

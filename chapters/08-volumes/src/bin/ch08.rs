@@ -257,32 +257,37 @@ fn specs(store: &Store, args: &MountRunArgs) -> Result<Vec<MountSpec>, CliError>
 }
 
 // ANCHOR: run
-/// `run` with mounts: the flags are checked first, then chapter 2 makes the container, this
-/// chapter its mounts (volumes made, kept in `mounts.json`), and the mounts become child steps
-/// of its start.
+/// `run` with mounts: the flags are checked first, then this chapter decides the mounts
+/// (volumes made), chapter 2 makes the container with the list in its record's `"mounts"`
+/// slot, new volumes are filled with the image's files, and the mounts become child steps of
+/// its start.
 fn run_container(store: &Store, volumes: &Volumes, args: &MountRunArgs) -> Result<u8, CliError> {
     let specs = specs(store, args)?; // Refused before anything exists.
     let image = store.resolve(&args.run.image)?;
     let image_volumes = attach::image_volumes(&store.read_blob(&image.id)?);
-    let (record, mut config) = container::create(store, &args.run.image, &args.run.options())?;
-    let dir = record.dir(store);
-    let rootfs = config.rootfs_mount.clone();
-    let made = ContainerMounts::create(
-        volumes,
-        &specs,
-        &image_volumes,
-        args.read_only,
-        rootfs.as_ref(),
-    )
-    .and_then(|mounts| mounts.save(&dir).map(|()| mounts))
-    .and_then(|mounts| mounts.add_steps(volumes, &mut config).map(|()| mounts));
-    let mounts = match made {
-        Ok(mounts) => mounts,
+    let mounts = ContainerMounts::create(volumes, &specs, &image_volumes, args.read_only)?;
+    let mut slots = std::collections::BTreeMap::new();
+    if mounts != ContainerMounts::default() {
+        slots.insert(attach::SLOT.to_owned(), mounts.slot());
+    }
+    let created = container::create_with_slots(store, &args.run.image, &args.run.options(), slots);
+    let (record, mut config) = match created {
+        Ok(created) => created,
         Err(error) => {
-            let _ = container::remove(store, &record.id);
+            mounts.undo(volumes);
             return Err(error.into());
         }
     };
+    let made = match &config.rootfs_mount {
+        Some(rootfs) => mounts.populate(volumes, rootfs),
+        None => Ok(()),
+    }
+    .and_then(|()| mounts.add_steps(volumes, &mut config));
+    if let Err(error) = made {
+        let _ = container::remove(store, &record.id);
+        mounts.undo(volumes);
+        return Err(error.into());
+    }
     // Run it as `ch02 run` does; with `--rm`, its anonymous volumes go with it.
     let result = cli::run_created(store, &record, &config);
     if args.run.rm {
