@@ -190,7 +190,6 @@ fn unsupported_flags_are_refused_by_name() {
         ),
         (json!({"SecurityOpt": ["label=level:s0"]}), "--security-opt"),
         (json!({"Devices": [{"PathOnHost": "/dev/kvm"}]}), "--device"),
-        (json!({"RestartPolicy": {"Name": "always"}}), "--restart"),
         (json!({"NetworkMode": "host"}), "--network"),
     ];
     for (host_config, flag) in cases {

@@ -251,6 +251,7 @@ fn state_name(status: Status) -> &'static str {
         Status::Created => "created",
         Status::Running => "running",
         Status::Exited => "exited",
+        Status::Restarting => "restarting",
         Status::Removing => "removing",
     }
 }
@@ -269,14 +270,18 @@ fn status_text(view: &ContainerView) -> String {
             Some(t) => format!("Up {}", berth_images::text::human_duration(t)),
             None => "Up".into(),
         },
-        Status::Exited => {
+        Status::Exited | Status::Restarting => {
             let code = view.exit_code.unwrap_or(0);
+            let word = match view.status {
+                Status::Restarting => "Restarting",
+                _ => "Exited",
+            };
             match secs(view.finished_at.as_deref()) {
                 Some(t) => format!(
-                    "Exited ({code}) {} ago",
+                    "{word} ({code}) {} ago",
                     berth_images::text::human_duration(t)
                 ),
-                None => format!("Exited ({code})"),
+                None => format!("{word} ({code})"),
             }
         }
     }
@@ -349,7 +354,7 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
     let show_all = all || limit.is_some() || !filters.values("status").is_empty();
     let mut out = Vec::new();
     for view in engine.containers().map_err(fail)? {
-        if !show_all && view.status != Status::Running {
+        if !show_all && !matches!(view.status, Status::Running | Status::Restarting) {
             continue;
         }
         if !passes(&view, &filters) {
@@ -403,9 +408,10 @@ pub fn inspect_json(view: &ContainerView) -> Value {
         "Args": args,
         "State": {
             "Status": state_name(view.status),
-            "Running": view.status == Status::Running,
+            // As moby: a container waiting for its restart is still "running" to clients.
+            "Running": matches!(view.status, Status::Running | Status::Restarting),
             "Paused": false,
-            "Restarting": false,
+            "Restarting": view.status == Status::Restarting,
             "OOMKilled": false,
             "Dead": false,
             "Pid": view.pid.unwrap_or(0),
@@ -432,7 +438,10 @@ pub fn inspect_json(view: &ContainerView) -> Value {
             "LogConfig": {"Type": "json-file", "Config": {}},
             "NetworkMode": "none",
             "PortBindings": {},
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": {
+                "Name": view.restart_policy.name(),
+                "MaximumRetryCount": view.restart_policy.max_retries(),
+            },
             "AutoRemove": s.auto_remove,
             "ConsoleSize": s.console_size.unwrap_or([0, 0]),
             "Init": r.options.init,

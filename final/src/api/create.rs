@@ -19,7 +19,7 @@ use berth_images::container::Settings;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::CreateSpec;
+use crate::engine::{CreateSpec, RestartPolicy};
 
 /// The top level of the create body (Docker's `Config`), as far as we read it.
 #[derive(Debug, Default, Deserialize)]
@@ -141,10 +141,6 @@ fn check_host_config(host: &Value) -> Result<(), HttpError> {
     match text("IpcMode") {
         "" | "private" | "shareable" => {}
         other => return Err(refuse("--ipc", &format!("IpcMode {other:?}"))),
-    }
-    match host.pointer("/RestartPolicy/Name").and_then(Value::as_str) {
-        None | Some("") | Some("no") => {}
-        Some(other) => return Err(refuse("--restart", &format!("RestartPolicy {other:?}"))),
     }
     match host.pointer("/LogConfig/Type").and_then(Value::as_str) {
         None | Some("") | Some("json-file") => {}
@@ -328,6 +324,7 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
         cgroupns,
     };
     let security = security(&host)?;
+    let restart = restart_policy(&host)?;
     check_networking(body.networking_config.as_ref())?;
     let console_size = match host.get("ConsoleSize") {
         Some(Value::Array(v)) if v.len() == 2 => {
@@ -384,7 +381,33 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
             stop_timeout,
         },
         slots: slots(&limits, &security)?,
+        restart,
     })
+}
+
+/// `HostConfig.RestartPolicy` (`--restart`), checked as moby checks it (a 400 in its words).
+fn restart_policy(host: &Value) -> Result<RestartPolicy, HttpError> {
+    let Some(policy) = host.get("RestartPolicy").filter(|p| !p.is_null()) else {
+        return Ok(RestartPolicy::No);
+    };
+    let name = match policy.get("Name") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(name)) => name,
+        Some(other) => {
+            return Err(HttpError::bad_request(format!(
+                "HostConfig.RestartPolicy.Name must be a string, not {other}"
+            )));
+        }
+    };
+    let retries = match policy.get("MaximumRetryCount") {
+        None | Some(Value::Null) => 0,
+        Some(count) => count.as_i64().ok_or_else(|| {
+            HttpError::bad_request(format!(
+                "HostConfig.RestartPolicy.MaximumRetryCount must be a number, not {count}"
+            ))
+        })?,
+    };
+    RestartPolicy::parse(name, retries).map_err(|e| HttpError::bad_request(e.to_string()))
 }
 // ANCHOR_END: decode
 
@@ -562,7 +585,6 @@ mod tests {
             "--security-opt",
         );
         refused(r#"{"Privileged":"yes"}"#, "--privileged");
-        refused(r#"{"RestartPolicy":{"Name":"always"}}"#, "--restart");
         refused(r#"{"NetworkMode":"host"}"#, "--network");
         refused(r#"{"LogConfig":{"Type":"syslog"}}"#, "--log-driver");
         // The zero values the CLI always sends are not requests.

@@ -22,7 +22,9 @@ pub fn engine_error(error: EngineError) -> HttpError {
         EngineError::NoSuchContainer(_) | EngineError::NoSuchExec(_) => {
             HttpError::not_found(message)
         }
-        EngineError::NotRunning(_) | EngineError::RemoveRunning(_) => HttpError::conflict(message),
+        EngineError::NotRunning(_)
+        | EngineError::RemoveRunning(_)
+        | EngineError::RemoveRestarting(_) => HttpError::conflict(message),
         EngineError::AlreadyRunning(_) => HttpError::new(304, message),
         EngineError::Invalid(_) => HttpError::bad_request(message),
         EngineError::Start { .. }

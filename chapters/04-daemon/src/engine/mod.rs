@@ -23,6 +23,8 @@
 //! - `adopt.rs`: after a restart, watching the monitors that still run and correcting the rest;
 //! - `session.rs`: attach sessions, also those made before the start (`docker run`), with the
 //!   detach keys of `detach.rs`; `pty.rs`: terminal sizes;
+//! - `restart.rs`: restart policies: whether, and after how long, an exited container is
+//!   started again;
 //! - `exec.rs`: `docker exec`, built on chapter 1's `enter`;
 //! - `logs.rs`: the json-file log; `follow.rs`: reading it with Docker's options;
 //! - `pipes.rs`: every pipe the engine makes, close-on-exec.
@@ -39,6 +41,7 @@ pub mod monitor;
 pub mod pipes;
 mod protocol;
 mod pty;
+pub mod restart;
 mod session;
 mod spec;
 mod types;
@@ -61,6 +64,7 @@ pub use berth_images::state;
 pub use error::{EngineError, StartFailure};
 pub use extension::{Extension, ExtensionError, Extensions};
 pub use launcher::{ExecLauncher, Launched, MonitorLauncher};
+pub use restart::RestartPolicy;
 use state::{RunState, Status as RunStatus};
 pub use types::*;
 use watch::Watch;
@@ -166,6 +170,7 @@ impl Engine {
             watches: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
         });
+        let mut to_restart = Vec::new();
         for record in container::list(&engine.store)? {
             let dir = record.dir(&engine.store);
             let on_disk = RunState::load(&dir);
@@ -183,10 +188,29 @@ impl Engine {
                 None if exited && record.options.settings.auto_remove => {
                     engine.auto_remove(&record.id);
                 }
+                None if exited => {
+                    let code = engine.watch(&record.id).lock().run.exit_code.unwrap_or(0);
+                    let memory = restart::Memory::load(&dir);
+                    if RestartPolicy::of(&record).restarts_with_daemon(code, &memory) {
+                        to_restart.push((record.id.clone(), dir));
+                    }
+                }
                 None => {}
             }
         }
         engine.sweep_orphans()?;
+        // Only now: a start takes part in the extensions' resources, swept just above.
+        for (id, dir) in to_restart {
+            // The user's stop lasted until the daemon's restart (moby's `restore`).
+            let memory = restart::Memory {
+                manually_stopped: false,
+                ..restart::Memory::load(&dir)
+            };
+            if let Err(e) = memory.save(&dir) {
+                crate::daemon_log!("restarting container {id}: writing {}: {e}", dir.display());
+            }
+            engine.schedule_restart(&id, Duration::ZERO, false);
+        }
         Ok(engine)
     }
     // ANCHOR_END: open
@@ -273,6 +297,7 @@ impl Engine {
         };
         let status = match run.status {
             _ if live.removed => Status::Removing,
+            _ if live.restarting => Status::Restarting,
             RunStatus::Running => Status::Running,
             RunStatus::Exited => Status::Exited,
             RunStatus::Created => Status::Created,
@@ -284,7 +309,8 @@ impl Engine {
             started_at: run.started_at.clone(),
             finished_at: run.finished_at.clone(),
             error: run.error.clone(),
-            restart_count: 0,
+            restart_count: restart::Memory::load(&dir).restart_count,
+            restart_policy: RestartPolicy::of(&record),
             log_path: logs::path(&dir),
             record,
         }
@@ -294,7 +320,18 @@ impl Engine {
     /// the docker CLI pull and retry); nothing else may be a 404 here.
     pub fn create(&self, mut spec: CreateSpec) -> Result<ContainerView, EngineError> {
         let image = spec.image.clone();
-        let slots = std::mem::take(&mut spec.slots);
+        let mut slots = std::mem::take(&mut spec.slots);
+        if spec.restart != RestartPolicy::No {
+            // moby's rule: a container removed at its exit cannot also be started again.
+            if spec.settings.auto_remove {
+                return Err(EngineError::Invalid(
+                    "can't create 'AutoRemove' container with restart policy".into(),
+                ));
+            }
+            if let Ok(json) = serde_json::to_value(spec.restart) {
+                slots.insert(restart::SLOT.to_owned(), json);
+            }
+        }
         let options = spec::run_options(spec);
         let (record, _runtime) = container::create_with_slots(&self.store, &image, &options, slots)
             .map_err(|e| match e {
@@ -324,9 +361,38 @@ impl Engine {
     /// runs, so they see all its output.
     pub fn start(self: &Arc<Self>, key: &str) -> Result<(), EngineError> {
         let record = self.find(key)?;
+        // A start by the user: a scheduled restart is cancelled, the count and the backoff
+        // start again, and the user's last stop is forgotten (moby's `ResetRestartManager`).
+        self.watch(&record.id).update(|l| {
+            l.restart_token += 1;
+            l.restarting = false;
+            l.restart_delay = None;
+        });
+        let dir = record.dir(&self.store);
+        if restart::Memory::load(&dir) != restart::Memory::default() {
+            restart::Memory::default()
+                .save(&dir)
+                .map_err(EngineError::io("writing the restart count", &dir))?;
+        }
+        self.launch(record, None)
+    }
+
+    /// Starts a container's monitor and waits until the container runs (or failed to): the
+    /// part of a start that a restart by its policy repeats. A restart passes the token it
+    /// was scheduled with, and does nothing if it was cancelled meanwhile.
+    fn launch(
+        self: &Arc<Self>,
+        record: ContainerRecord,
+        restart_token: Option<u64>,
+    ) -> Result<(), EngineError> {
         let watch = self.watch(&record.id);
         let attachers = {
             let mut live = watch.lock();
+            if let Some(token) = restart_token
+                && (live.restart_token != token || live.removed)
+            {
+                return Ok(());
+            }
             if live.is_active() {
                 return Err(EngineError::AlreadyRunning(record.name));
             }
@@ -401,6 +467,11 @@ impl Engine {
                 }
             });
         }
+        if restart_token.is_some() {
+            // `restarting` until now, so that a client never sees it exited in between (and
+            // before the exit's thread below can schedule the next restart).
+            watch.update(|l| l.restarting = false);
+        }
         // Wait for the container's end: the monitor's last line, or the end of its pipe if
         // it died without a word. Only now, so that the exit is never counted before the start.
         let engine = Arc::clone(self);
@@ -424,23 +495,106 @@ impl Engine {
 
     /// The monitor of container `id` has ended: read how, wake the waiters, and remove the
     /// container if it was created with AutoRemove (then wake the `removed` waiters).
-    fn on_exit(&self, id: &str) {
+    fn on_exit(self: &Arc<Self>, id: &str) {
         let dir = self.store.containers_dir().join(id);
         if !dir.is_dir() {
             return; // Removed meanwhile (`rm -f`).
         }
         let run = watch::load(&dir);
         self.watch(id).update(|l| {
-            l.run = run;
+            l.run = run.clone();
             l.exits += 1;
             l.starting = false;
             l.socket_ready = false;
         });
-        let auto_remove =
-            container::find(&self.store, id).is_ok_and(|r| r.options.settings.auto_remove);
-        if auto_remove {
+        let Ok(record) = container::find(&self.store, id) else {
+            return;
+        };
+        if record.options.settings.auto_remove {
             self.auto_remove(id);
+            return;
         }
+        self.restart_after_exit(&record, &run);
+    }
+
+    // ANCHOR: restart_after_exit
+    /// Applies the container's restart policy to the exit just seen: schedules a start after
+    /// the backoff delay, unless the policy (or the user's stop) says no.
+    fn restart_after_exit(self: &Arc<Self>, record: &ContainerRecord, run: &RunState) {
+        let policy = RestartPolicy::of(record);
+        let memory = restart::Memory::load(&record.dir(&self.store));
+        if !policy.restarts_after_exit(run.exit_code.unwrap_or(0), &memory) {
+            return;
+        }
+        let time = |t: &Option<String>| t.as_deref().and_then(berth_images::text::parse_rfc3339);
+        let ran_for = match (time(&run.started_at), time(&run.finished_at)) {
+            (Some(started), Some(finished)) => {
+                Duration::from_secs(finished.saturating_sub(started))
+            }
+            _ => Duration::ZERO,
+        };
+        let watch = self.watch(&record.id);
+        let delay = {
+            let mut live = watch.lock();
+            let delay = restart::next_delay(live.restart_delay, ran_for);
+            live.restart_delay = Some(delay);
+            delay
+        };
+        self.schedule_restart(&record.id, delay, true);
+    }
+    // ANCHOR_END: restart_after_exit
+
+    /// Starts container `id` again after `delay` (counted in `RestartCount` if `counted`),
+    /// unless the user starts, stops or removes it meanwhile. Until then it is `restarting`.
+    fn schedule_restart(self: &Arc<Self>, id: &str, delay: Duration, counted: bool) {
+        let watch = self.watch(id);
+        let mut token = 0;
+        watch.update(|l| {
+            l.restart_token += 1;
+            l.restarting = true;
+            token = l.restart_token;
+        });
+        let engine = Arc::clone(self);
+        let id = id.to_owned();
+        std::thread::spawn(move || {
+            let cancelled = |l: &watch::Live| l.restart_token != token || l.removed;
+            if cancelled(&watch.wait_until(Some(delay), cancelled)) {
+                return;
+            }
+            let Ok(record) = engine.find(&id) else { return };
+            let dir = record.dir(&engine.store);
+            if counted {
+                let mut memory = restart::Memory::load(&dir);
+                memory.restart_count += 1;
+                if let Err(e) = memory.save(&dir) {
+                    crate::daemon_log!("restarting container {id}: counting the restart: {e}");
+                }
+            }
+            if let Err(e) = engine.launch(record, Some(token)) {
+                crate::daemon_log!("restarting container {id} (its restart policy): {e}");
+            }
+        });
+    }
+
+    /// The user stopped or killed container `id`: its restart policy does not apply to this
+    /// exit (nor to later ones until the user starts it again), and a scheduled restart is
+    /// cancelled. Whether one was.
+    fn stopped_by_user(&self, record: &ContainerRecord) -> Result<bool, EngineError> {
+        let dir = record.dir(&self.store);
+        let memory = restart::Memory {
+            manually_stopped: true,
+            ..restart::Memory::load(&dir)
+        };
+        memory
+            .save(&dir)
+            .map_err(EngineError::io("writing the restart state", &dir))?;
+        let mut was_restarting = false;
+        self.watch(&record.id).update(|l| {
+            was_restarting = l.restarting;
+            l.restart_token += 1;
+            l.restarting = false;
+        });
+        Ok(was_restarting)
     }
 
     /// Removes an exited AutoRemove container. A failure cannot be answered to anyone (the
@@ -480,8 +634,9 @@ impl Engine {
         let grace = grace
             .or(spec.stop_timeout.map(Duration::from_secs))
             .unwrap_or(Duration::from_secs(10));
-        match self.kill(&record.id, signal) {
-            Err(EngineError::NotRunning(_)) => return Ok(false),
+        let was_restarting = self.stopped_by_user(&record)?;
+        match self.signal(&record, signal) {
+            Err(EngineError::NotRunning(_)) => return Ok(was_restarting),
             other => other?,
         }
         let watch = self.watch(&record.id);
@@ -489,16 +644,35 @@ impl Engine {
             .wait_until(Some(grace), |l| !l.is_active())
             .is_active();
         if !stopped {
-            let _ = self.kill(&record.id, Signal::SIGKILL);
+            let _ = self.signal(&record, Signal::SIGKILL);
             drop(watch.wait_until(Some(KILL_WAIT), |l| !l.is_active()));
         }
         Ok(true)
     }
     // ANCHOR_END: stop
 
-    /// Sends a signal to the container's PID 1; [`EngineError::NotRunning`] if it is not.
+    /// `docker kill`: sends a signal to the container's PID 1; [`EngineError::NotRunning`] if
+    /// it is not. Its restart policy does not apply to the exit that may follow.
     pub fn kill(&self, key: &str, signal: Signal) -> Result<(), EngineError> {
         let record = self.find(key)?;
+        let watch = self.watch(&record.id);
+        let (active, restarting) = {
+            let live = watch.lock();
+            (live.is_active(), live.restarting)
+        };
+        if !active && !restarting {
+            return Err(EngineError::NotRunning(record.name));
+        }
+        self.stopped_by_user(&record)?;
+        if !active {
+            // Cancelling the scheduled restart was all there was to do (as moby).
+            return Ok(());
+        }
+        self.signal(&record, signal)
+    }
+
+    /// Sends a signal to the container's PID 1; [`EngineError::NotRunning`] if it is not.
+    fn signal(&self, record: &ContainerRecord, signal: Signal) -> Result<(), EngineError> {
         let run = self.watch(&record.id).lock().run.clone();
         match run.pid {
             Some(pid)
@@ -506,12 +680,12 @@ impl Engine {
             {
                 nix::sys::signal::kill(Pid::from_raw(pid), signal).map_err(|source| {
                     EngineError::Signal {
-                        id: record.name,
+                        id: record.name.clone(),
                         source,
                     }
                 })
             }
-            _ => Err(EngineError::NotRunning(record.name)),
+            _ => Err(EngineError::NotRunning(record.name.clone())),
         }
     }
 
@@ -538,11 +712,20 @@ impl Engine {
     pub fn remove(&self, key: &str, force: bool) -> Result<ContainerRecord, EngineError> {
         let record = self.find(key)?;
         let watch = self.watch(&record.id);
-        if watch.lock().is_active() {
-            if !force {
-                return Err(EngineError::RemoveRunning(record.name));
-            }
-            let _ = self.kill(&record.id, Signal::SIGKILL);
+        let (restarting, active) = {
+            let live = watch.lock();
+            (live.restarting, live.is_active())
+        };
+        if !force && restarting {
+            return Err(EngineError::RemoveRestarting(record.name));
+        }
+        if !force && active {
+            return Err(EngineError::RemoveRunning(record.name));
+        }
+        // No restart may come between the kill and the removal.
+        self.stopped_by_user(&record)?;
+        if active {
+            let _ = self.signal(&record, Signal::SIGKILL);
             drop(watch.wait_until(Some(KILL_WAIT), |l| !l.is_active()));
         }
         self.remove_record(&record.id)

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use berth_images::container::{ContainerRecord, Settings};
 use serde::{Deserialize, Serialize};
 
+use super::RestartPolicy;
+
 /// Everything `POST /containers/create` may ask for, already decoded from Docker's JSON.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CreateSpec {
@@ -39,6 +41,9 @@ pub struct CreateSpec {
     /// named slots: each chapter's API decoding fills its own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub slots: BTreeMap<String, serde_json::Value>,
+    /// `--restart`: when the engine starts it again after it exits (see `restart.rs`).
+    #[serde(default)]
+    pub restart: RestartPolicy,
 }
 
 /// Whether a container is created, running or exited (`State.Status` in Docker's inspect).
@@ -51,6 +56,8 @@ pub enum Status {
     Running,
     /// Its process ended, or its start failed; the exit code is kept, and it may start again.
     Exited,
+    /// It exited and its restart policy starts it again after a delay (see `restart.rs`).
+    Restarting,
     /// Being removed (AutoRemove in progress).
     Removing,
 }
@@ -72,8 +79,10 @@ pub struct ContainerView {
     pub finished_at: Option<String>,
     /// Why it failed to start or ended badly, if it did.
     pub error: Option<String>,
-    /// How many times it was started.
+    /// How many times the engine started it again since the user last started it.
     pub restart_count: u32,
+    /// Its restart policy, as created.
+    pub restart_policy: RestartPolicy,
     /// The path of its json-file log.
     pub log_path: PathBuf,
 }
