@@ -299,7 +299,6 @@ fn endpoints_not_served_yet_answer_501_naming_the_command() {
             "docker cp",
         ),
         ("POST", "/v1.50/containers/prune", "docker container prune"),
-        ("GET", "/v1.50/events", "docker events"),
     ] {
         let r = daemon.request(method, target, &[], b"");
         assert_eq!(r.status, 501, "{method} {target}: {}", r.text());

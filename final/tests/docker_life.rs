@@ -255,3 +255,121 @@ fn docker_py_restart_policies_and_refused_ones() {
     );
     assert!(daemon.containers().is_empty(), "restart.py left containers");
 }
+
+/// Now, as the docker CLI sends `--since`/`--until`: Unix seconds with nanoseconds.
+fn now_text() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970");
+    format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
+}
+
+#[test]
+fn docker_events_replays_filters_and_streams() {
+    let (daemon, _registry, image) = daemon_with_busybox("events");
+    let since = now_text();
+    let name = unique("evented");
+    daemon
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            "tier=front",
+            &image,
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .ok();
+    daemon.docker(&["wait", &name]).ok();
+    daemon.docker(&["tag", &image, "evented:v1"]).ok();
+    daemon.docker(&["rmi", "evented:v1"]).ok();
+    daemon.docker(&["rm", &name]).ok();
+    let until = now_text();
+    let events = |filter: &str, format: &str| {
+        daemon
+            .docker(&[
+                "events", "--since", &since, "--until", &until, "--filter", filter, "--format",
+                format,
+            ])
+            .ok()
+            .to_owned()
+    };
+    let format = r#"{{.Type}} {{.Action}} {{index .Actor.Attributes "exitCode"}}"#;
+    assert_eq!(
+        events(&format!("container={name}"), format),
+        "container create \ncontainer start \ncontainer die 3\ncontainer destroy \n",
+        "the container's life, replayed"
+    );
+    assert_eq!(
+        events("label=tier=front", "{{.Action}} {{.Actor.Attributes.name}}"),
+        format!("create {name}\nstart {name}\ndie {name}\ndestroy {name}\n"),
+        "the label filter"
+    );
+    assert_eq!(
+        events("type=image", "{{.Type}} {{.Action}}"),
+        "image tag\nimage untag\n",
+        "image events"
+    );
+    assert_eq!(events("event=die", "{{.Action}}"), "die\n");
+
+    // Live: a stream started now sees the next start.
+    let mut client = daemon
+        .docker_command(&[
+            "events",
+            "--filter",
+            "event=start",
+            "--format",
+            "{{.Actor.Attributes.name}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting docker events");
+    let stdout = client.stdout.take().expect("its stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = tx.send(line);
+    });
+    // The stream's head must be out before the start, or the event would be before it.
+    std::thread::sleep(Duration::from_millis(500));
+    let live = unique("live");
+    daemon
+        .docker(&["run", "-d", "--name", &live, &image, "true"])
+        .ok();
+    let line = rx.recv_timeout(Duration::from_secs(20));
+    let _ = client.kill();
+    let _ = client.wait();
+    assert_eq!(line.expect("no event streamed").trim(), live);
+    daemon.docker(&["rm", &live]).ok();
+
+    // Refused: a filter moby does not know, `since` after `until`.
+    let bad = daemon.docker(&["events", "--until", &until, "--filter", "colour=red"]);
+    assert_ne!(bad.code, Some(0));
+    assert!(bad.stderr.contains("colour"), "{}", bad.stderr);
+    let backwards = daemon.docker(&["events", "--since", &until, "--until", &since]);
+    assert_ne!(backwards.code, Some(0));
+    assert!(
+        backwards.stderr.contains("cannot be after"),
+        "{}",
+        backwards.stderr
+    );
+}
+
+#[test]
+fn docker_py_events_of_a_container_and_its_execs() {
+    let registry = BusyboxRegistry::start();
+    let daemon = Daemon::builder().label("py-events").start();
+    let output = daemon.python("events.py", &[&registry.image(), &unique("py-events")]);
+    assert_eq!(
+        output.code,
+        Some(0),
+        "docker-py scenario events.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+        output.stdout,
+        output.stderr
+    );
+}

@@ -11,6 +11,7 @@
 //! | [`containers`]  | `/containers/...`: create, start, stop, kill, wait, rm, ps, inspect, attach, resize, logs |
 //! | [`create`]      | decoding Docker's create body, refusing the flags we cannot honour |
 //! | [`exec`]        | `/containers/{id}/exec`, `/exec/{id}/...`                          |
+//! | [`events`]      | `/events`: the engine's events as Docker's JSON stream             |
 //! | [`images`]      | `/images/...`: pull, list, inspect, tag, rmi, push                 |
 //! | [`progress`]    | Docker's JSON progress stream, from chapter 3's progress events   |
 //! | [`auth`]        | the `X-Registry-Auth` header                                        |
@@ -31,6 +32,7 @@ pub mod auth;
 pub mod containers;
 pub mod create;
 pub mod errors;
+pub mod events;
 pub mod exec;
 pub mod filters;
 pub mod images;
@@ -132,6 +134,7 @@ fn routes(daemon: Arc<Daemon>) -> Router {
     let router = system::routes(router, &daemon);
     let router = containers::routes(router, &daemon);
     let router = exec::routes(router, &daemon);
+    let router = events::routes(router, &daemon);
     let router = images::routes(router, &daemon);
     let router = volumes::routes(router, &daemon);
     unsupported::routes(router)

@@ -38,7 +38,6 @@ pub const NOT_YET: &[(&str, &str, &str)] = &[
     ("POST", "/containers/{id}/update", "docker update"),
     ("POST", "/containers/prune", "docker container prune"),
     ("GET", "/system/df", "docker system df"),
-    ("GET", "/events", "docker events"),
     ("POST", "/networks/{id}/connect", "docker network connect"),
     (
         "POST",

@@ -37,6 +37,8 @@ pub struct Instance {
     pub spec: ExecSpec,
     state: Mutex<State>,
     changed: Condvar,
+    /// Called once with the exit code when the process has ended (the engine's `exec_die`).
+    on_finish: Option<Box<dyn Fn(i32) + Send + Sync>>,
 }
 
 #[derive(Default)]
@@ -75,7 +77,14 @@ impl Instance {
             spec,
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
+            on_finish: None,
         }
+    }
+
+    /// Has `hook` called with the exit code once the process has ended.
+    pub fn on_finish(mut self, hook: impl Fn(i32) + Send + Sync + 'static) -> Instance {
+        self.on_finish = Some(Box::new(hook));
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -105,6 +114,11 @@ impl Instance {
     }
 
     fn finish(&self, code: i32) {
+        // Before the exit code is visible: a client that saw its exec end must find the
+        // `exec_die` already emitted.
+        if let Some(hook) = &self.on_finish {
+            hook(code);
+        }
         let mut state = self.lock();
         state.running = false;
         state.exit_code = Some(code);

@@ -23,6 +23,7 @@
 //! - `adopt.rs`: after a restart, watching the monitors that still run and correcting the rest;
 //! - `session.rs`: attach sessions, also those made before the start (`docker run`), with the
 //!   detach keys of `detach.rs`; `pty.rs`: terminal sizes;
+//! - `events.rs`: what happened, for `docker events`: emitted here, where each step happens;
 //! - `restart.rs`: restart policies: whether, and after how long, an exited container is
 //!   started again;
 //! - `exec.rs`: `docker exec`, built on chapter 1's `enter`;
@@ -32,6 +33,7 @@
 mod adopt;
 pub mod detach;
 mod error;
+pub mod events;
 mod exec;
 mod extension;
 mod follow;
@@ -47,7 +49,7 @@ mod spec;
 mod types;
 mod watch;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -62,6 +64,7 @@ pub use adopt::{reconcile, wait_for_exit};
 /// A container's run state on disk (`state.json`): chapter 2's, which the monitor writes.
 pub use berth_images::state;
 pub use error::{EngineError, StartFailure};
+pub use events::{Event, EventType, Events};
 pub use extension::{Extension, ExtensionError, Extensions};
 pub use launcher::{ExecLauncher, Launched, MonitorLauncher};
 pub use restart::RestartPolicy;
@@ -144,6 +147,8 @@ pub struct Engine {
     extensions: Extensions,
     watches: Mutex<HashMap<String, Arc<Watch>>>,
     execs: Mutex<HashMap<String, Arc<exec::Instance>>>,
+    /// What happened, for `docker events` (shared with the exec instances' exit hooks).
+    events: Arc<Events>,
 }
 
 /// How long `remove --force` and `stop` wait for the exit after SIGKILL before giving up.
@@ -169,6 +174,7 @@ impl Engine {
             extensions,
             watches: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
+            events: Arc::new(Events::default()),
         });
         let mut to_restart = Vec::new();
         for record in container::list(&engine.store)? {
@@ -251,6 +257,53 @@ impl Engine {
         &self.store
     }
 
+    /// What happened to containers and images since the daemon started (the last
+    /// [`events::KEPT`]), and the streams' condition variable: `docker events`.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    // ANCHOR: container_event
+    /// Emits a container event: its name, image and labels as attributes, as moby's, and
+    /// `extra` (`exitCode`, `signal`, `execID`).
+    fn container_event(&self, record: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
+        self.events.emit(container_event(record, action, extra));
+    }
+    // ANCHOR_END: container_event
+
+    /// Emits an image event (`pull`, `tag`, `untag`, `delete`) about `id` (a reference or
+    /// an image id), with its `name`.
+    pub fn image_event(&self, action: &str, id: &str) {
+        let attributes = BTreeMap::from([("name".to_owned(), id.to_owned())]);
+        let event = Event::now(EventType::Image, action, id, attributes);
+        self.events.emit(event);
+    }
+
+    /// Pulls an image into the store (chapter 3's `pull`), and says so (`pull`).
+    pub fn pull(
+        &self,
+        registries: &berth_registry::RegistryConfig,
+        reference: &berth_images::reference::Reference,
+        options: &berth_registry::PullOptions,
+        progress: &mut dyn berth_registry::progress::Progress,
+    ) -> Result<berth_registry::Pulled, berth_registry::RegistryError> {
+        let pulled = berth_registry::pull(&self.store, registries, reference, options, progress)?;
+        let named = reference.clone().with_default_tag();
+        self.image_event("pull", &named.familiar());
+        Ok(pulled)
+    }
+
+    /// Tags an image as `docker tag` does, and says so (`tag`).
+    pub fn tag_image(
+        &self,
+        target: &berth_images::reference::Reference,
+        id: &berth_images::digest::Digest,
+    ) -> Result<(), StoreError> {
+        self.store.tag(target, id)?;
+        self.image_event("tag", &target.familiar());
+        Ok(())
+    }
+
     /// Removes an image as `docker rmi` does: refused while a container uses it, unless
     /// `force`. Its files are moved aside at once and deleted after the caller has answered
     /// (deleting thousands of files is slow on some disks: chapter 2, "What the disk costs").
@@ -258,6 +311,12 @@ impl Engine {
         let store = &self.store;
         let (removed, trash) =
             store.remove_image_later(name, force, |id| container::user_of(store, id))?;
+        for step in &removed {
+            match step {
+                Removed::Untagged(reference) => self.image_event("untag", reference),
+                Removed::Deleted(digest) => self.image_event("delete", &digest.to_string()),
+            }
+        }
         if let Some(trash) = trash {
             std::thread::spawn(move || std::fs::remove_dir_all(trash));
         }
@@ -338,6 +397,7 @@ impl Engine {
                 ContainerError::Store(e) => EngineError::Store(e),
                 other => EngineError::Container(other),
             })?;
+        self.container_event(&record, "create", &[]);
         Ok(self.view(record))
     }
 
@@ -458,6 +518,7 @@ impl Engine {
             self.release(&record.id);
         }
         if outcome.is_ok() {
+            self.container_event(&record, "start", &[]);
             let run = RunState::load(&record.dir(&self.store));
             watch.update(|l| {
                 // The exit may have been seen already: never step back from it.
@@ -501,13 +562,20 @@ impl Engine {
             return; // Removed meanwhile (`rm -f`).
         }
         let run = watch::load(&dir);
+        let record = container::find(&self.store, id).ok();
+        // Before the waiters wake: `docker wait` or `rm -f` must find the `die` emitted (and
+        // a removal can take the record away as soon as they are awake).
+        if let Some(record) = &record {
+            let code = run.exit_code.unwrap_or(0).to_string();
+            self.container_event(record, "die", &[("exitCode", code)]);
+        }
         self.watch(id).update(|l| {
             l.run = run.clone();
             l.exits += 1;
             l.starting = false;
             l.socket_ready = false;
         });
-        let Ok(record) = container::find(&self.store, id) else {
+        let Some(record) = record else {
             return;
         };
         if record.options.settings.auto_remove {
@@ -647,6 +715,7 @@ impl Engine {
             let _ = self.signal(&record, Signal::SIGKILL);
             drop(watch.wait_until(Some(KILL_WAIT), |l| !l.is_active()));
         }
+        self.container_event(&record, "stop", &[]);
         Ok(true)
     }
     // ANCHOR_END: stop
@@ -683,7 +752,10 @@ impl Engine {
                         id: record.name.clone(),
                         source,
                     }
-                })
+                })?;
+                // moby's number for it, as `docker events` shows it.
+                self.container_event(record, "kill", &[("signal", (signal as i32).to_string())]);
+                Ok(())
             }
             _ => Err(EngineError::NotRunning(record.name.clone())),
         }
@@ -735,6 +807,7 @@ impl Engine {
     /// the `removed` waiters.
     fn remove_record(&self, id: &str) -> Result<ContainerRecord, EngineError> {
         let (removed, trash) = container::remove_later(&self.store, id)?;
+        self.container_event(&removed, "destroy", &[]);
         self.release(id);
         let watch = lock(&self.watches).remove(id);
         if let Some(watch) = watch {
@@ -755,6 +828,7 @@ impl Engine {
         options: AttachOptions,
     ) -> Result<Session, EngineError> {
         let record = self.find(key)?;
+        self.container_event(&record, "attach", &[]);
         let dir = record.dir(&self.store);
         let tty = record.options.settings.tty;
         let watch = self.watch(&record.id);
@@ -831,7 +905,18 @@ impl Engine {
             return Err(EngineError::Invalid("no exec command specified".into()));
         }
         let id = container::random_id();
-        let instance = exec::Instance::new(id.clone(), record.id, spec);
+        let command = spec.cmd.join(" ");
+        let exec_id = [("execID", id.clone())];
+        self.container_event(&record, &format!("exec_create: {command}"), &exec_id);
+        let events = Arc::clone(&self.events);
+        let died = record.clone();
+        let instance = exec::Instance::new(id.clone(), record.id, spec).on_finish(move |code| {
+            let extra = [
+                ("execID", exec_id[0].1.clone()),
+                ("exitCode", code.to_string()),
+            ];
+            events.emit(container_event(&died, "exec_die", &extra));
+        });
         lock(&self.execs).insert(id.clone(), Arc::new(instance));
         Ok(id)
     }
@@ -886,6 +971,8 @@ impl Engine {
             _ => return Err(EngineError::NotRunning(record.name)),
         };
         let tty = instance.spec.tty;
+        let action = format!("exec_start: {}", instance.spec.cmd.join(" "));
+        self.container_event(&record, &action, &[("execID", instance.id.clone())]);
         Ok(
             exec::start(&instance, pid, &record, &self.extensions, detach)?.map(|session| {
                 Session {
@@ -907,6 +994,17 @@ impl Engine {
         lock(&self.execs).clear();
         self.launcher.shutdown();
     }
+}
+
+/// A container event: the container's name, image and labels as attributes, and `extra`.
+fn container_event(record: &ContainerRecord, action: &str, extra: &[(&str, String)]) -> Event {
+    let mut attributes = record.options.settings.labels.clone();
+    attributes.insert("name".into(), record.name.clone());
+    attributes.insert("image".into(), record.image_name.clone());
+    for (key, value) in extra {
+        attributes.insert((*key).to_owned(), value.clone());
+    }
+    Event::now(EventType::Container, action, &record.id, attributes)
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
