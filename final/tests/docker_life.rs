@@ -345,7 +345,7 @@ fn docker_events_replays_filters_and_streams() {
     let _ = client.kill();
     let _ = client.wait();
     assert_eq!(line.expect("no event streamed").trim(), live);
-    daemon.docker(&["rm", &live]).ok();
+    daemon.docker(&["rm", "-f", &live]).ok();
 
     // Refused: a filter moby does not know, `since` after `until`.
     let bad = daemon.docker(&["events", "--until", &until, "--filter", "colour=red"]);
@@ -372,4 +372,136 @@ fn docker_py_events_of_a_container_and_its_execs() {
         output.stdout,
         output.stderr
     );
+}
+
+#[test]
+fn health_checks_in_inspect_ps_filters_and_events() {
+    let (daemon, _registry, image) = daemon_with_busybox("health");
+    let since = now_text();
+    let checked = unique("checked");
+    daemon
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            &checked,
+            "--health-cmd",
+            "test -f /tmp/ok",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "2",
+            &image,
+            "sleep",
+            "1000",
+        ])
+        .ok();
+    let slow = unique("slow");
+    daemon
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            &slow,
+            "--health-cmd",
+            "sleep 5",
+            "--health-interval",
+            "200ms",
+            "--health-timeout",
+            "300ms",
+            &image,
+            "sleep",
+            "1000",
+        ])
+        .ok();
+    let plain = unique("plain");
+    daemon
+        .docker(&["run", "-d", "--name", &plain, &image, "sleep", "1000"])
+        .ok();
+    let limit = Duration::from_secs(20);
+    let health = |name: &str| inspect(&daemon, "{{.State.Health.Status}}", name);
+    eventually("two failed probes to make it unhealthy", limit, || {
+        health(&checked) == "unhealthy"
+    });
+    assert_eq!(
+        inspect(&daemon, "{{.State.Health.FailingStreak}}", &checked)
+            .parse::<u32>()
+            .map(|n| n >= 2),
+        Ok(true)
+    );
+    daemon.docker(&["exec", &checked, "touch", "/tmp/ok"]).ok();
+    eventually("a passing probe to make it healthy", limit, || {
+        health(&checked) == "healthy"
+    });
+    let ps = daemon.docker(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(
+        ps.ok()
+            .lines()
+            .any(|l| l.starts_with(&format!("{checked} Up")) && l.ends_with("(healthy)")),
+        "docker ps does not say healthy: {}",
+        ps.ok()
+    );
+    let filtered = |health: &str| {
+        daemon
+            .docker(&[
+                "ps",
+                "--filter",
+                &format!("health={health}"),
+                "--format",
+                "{{.Names}}",
+            ])
+            .ok()
+            .to_owned()
+    };
+    assert_eq!(filtered("healthy"), format!("{checked}\n"));
+    assert_eq!(filtered("none"), format!("{plain}\n"));
+    // A probe that outlives its timeout fails.
+    eventually("the slow probe to time out", limit, || {
+        inspect(
+            &daemon,
+            "{{range .State.Health.Log}}{{.ExitCode}} {{.Output}}{{end}}",
+            &slow,
+        )
+        .starts_with("-1 Health check exceeded timeout")
+    });
+    // Absent without a check, as in moby.
+    let state = inspect(&daemon, "{{json .State}}", &plain);
+    assert!(!state.contains("Health"), "{state}");
+    let until = now_text();
+    let events = daemon.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        &format!("container={checked}"),
+        "--filter",
+        "event=health_status",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(
+        events.ok(),
+        "health_status: unhealthy\nhealth_status: healthy\n"
+    );
+    let bad = daemon.docker(&["ps", "--filter", "health=sickly"]);
+    assert_ne!(bad.code, Some(0));
+    assert!(bad.stderr.contains("sickly"), "{}", bad.stderr);
+    daemon.docker(&["rm", "-f", &checked, &slow, &plain]).ok();
+}
+
+#[test]
+fn docker_py_health_checks_and_refused_ones() {
+    let registry = BusyboxRegistry::start();
+    let daemon = Daemon::builder().label("py-health").start();
+    let output = daemon.python("health.py", &[&registry.image(), &unique("py-health")]);
+    assert_eq!(
+        output.code,
+        Some(0),
+        "docker-py scenario health.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+        output.stdout,
+        output.stderr
+    );
+    assert!(daemon.containers().is_empty(), "health.py left containers");
 }

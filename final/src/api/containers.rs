@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use super::filters::{self, Filters};
 use super::{Daemon, Route, create, errors, param, volumes, with_daemon};
 use crate::engine::{
-    self, AttachOptions, ContainerView, EngineError, LogOptions, Session, Status, StreamKind,
-    WaitCondition, frame,
+    self, AttachOptions, ContainerView, EngineError, Health, HealthConfig, HealthStatus,
+    LogOptions, Session, Status, StreamKind, WaitCondition, frame,
 };
 
 /// The Content-Type of a TTY's raw output.
@@ -266,10 +266,18 @@ fn status_text(view: &ContainerView) -> String {
     match view.status {
         Status::Created => "Created".into(),
         Status::Removing => "Removal In Progress".into(),
-        Status::Running => match secs(view.started_at.as_deref()) {
-            Some(t) => format!("Up {}", berth_images::text::human_duration(t)),
-            None => "Up".into(),
-        },
+        Status::Running => {
+            let up = match secs(view.started_at.as_deref()) {
+                Some(t) => format!("Up {}", berth_images::text::human_duration(t)),
+                None => "Up".into(),
+            };
+            // As moby: "Up 5 seconds (healthy)", "(health: starting)".
+            match view.health.as_ref().map(|h| h.status) {
+                Some(HealthStatus::Starting) => format!("{up} (health: starting)"),
+                Some(status) => format!("{up} ({})", status.name()),
+                None => up,
+            }
+        }
         Status::Exited | Status::Restarting => {
             let code = view.exit_code.unwrap_or(0);
             let word = match view.status {
@@ -313,6 +321,10 @@ fn passes(view: &ContainerView, filters: &Filters) -> bool {
         && filters.accepts("label", |l| {
             filters::label_matches(&r.options.settings.labels, l)
         })
+        && filters.accepts("health", |h| {
+            let status = view.health.as_ref().map(|h| h.status.name());
+            h == status.unwrap_or("none")
+        })
         && filters.accepts("ancestor", |a| {
             a == r.image_name
                 || r.image.to_string().starts_with(a)
@@ -338,7 +350,9 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
     let limit = req.query().get_as::<i64>("limit")?.filter(|l| *l > 0);
     let filters = Filters::from_request(
         req,
-        &["status", "name", "id", "label", "ancestor", "exited"],
+        &[
+            "status", "name", "id", "label", "ancestor", "exited", "health",
+        ],
     )?;
     for status in filters.values("status") {
         if !matches!(
@@ -347,6 +361,16 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         ) {
             return Err(HttpError::bad_request(format!(
                 "invalid filter 'status={status}'"
+            )));
+        }
+    }
+    for health in filters.values("health") {
+        if !matches!(
+            health.as_str(),
+            "starting" | "healthy" | "unhealthy" | "none"
+        ) {
+            return Err(HttpError::bad_request(format!(
+                "Unrecognised filter value for health: {health}"
             )));
         }
     }
@@ -387,6 +411,46 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         }
     }
     Ok(Response::json(200, &out))
+}
+
+/// `State.Health` in moby's words.
+fn health_json(health: &Health) -> Value {
+    let log: Vec<Value> = health
+        .log
+        .iter()
+        .map(|probe| {
+            json!({
+                "Start": probe.start,
+                "End": probe.end,
+                "ExitCode": probe.exit_code,
+                "Output": probe.output,
+            })
+        })
+        .collect();
+    json!({
+        "Status": health.status.name(),
+        "FailingStreak": health.failing_streak,
+        "Log": log,
+    })
+}
+
+/// `Config.Healthcheck`, durations in nanoseconds as the API has them.
+fn healthcheck_json(check: &HealthConfig) -> Value {
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let mut value = json!({"Test": check.test});
+    for (key, duration) in [
+        ("Interval", check.interval),
+        ("Timeout", check.timeout),
+        ("StartPeriod", check.start_period),
+    ] {
+        if !duration.is_zero() {
+            value[key] = json!(nanos(duration));
+        }
+    }
+    if check.retries != 0 {
+        value["Retries"] = json!(check.retries);
+    }
+    value
 }
 
 // ANCHOR: inspect
@@ -494,6 +558,13 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
     let view = engine.container(&param(req, "id")).map_err(fail)?;
     let mut value = inspect_json(&view);
     value["Mounts"] = volumes::mounts_json(daemon, &view);
+    // Absent without a check, as in moby (clients test for the key).
+    if let Some(health) = &view.health {
+        value["State"]["Health"] = health_json(health);
+    }
+    if let Some(check) = &view.healthcheck {
+        value["Config"]["Healthcheck"] = healthcheck_json(check);
+    }
     if req.query().bool_or("size", false)? {
         let upper = daemon.engine.store().containers_dir().join(&view.record.id);
         value["SizeRw"] = json!(berth_images::store::disk_usage(&upper));

@@ -13,13 +13,14 @@
 //! (newer clients) are ignored, as moby does: they are not things the user typed.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use berth_daemon::http::HttpError;
 use berth_images::container::Settings;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::{CreateSpec, RestartPolicy};
+use crate::engine::{CreateSpec, HealthConfig, RestartPolicy};
 
 /// The top level of the create body (Docker's `Config`), as far as we read it.
 #[derive(Debug, Default, Deserialize)]
@@ -305,12 +306,7 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
     if raw.get("MacAddress").is_some_and(is_set) {
         return Err(refuse("--mac-address", "MacAddress"));
     }
-    if let Some(health) = raw.get("Healthcheck").filter(|h| is_set(h)) {
-        let disabled = health.get("Test") == Some(&serde_json::json!(["NONE"]));
-        if !disabled {
-            return Err(refuse("--health-cmd", "Healthcheck"));
-        }
-    }
+    let healthcheck = healthcheck(raw.get("Healthcheck"))?;
     let host = body.host_config.unwrap_or(Value::Null);
     check_host_config(&host)?;
     let cgroupns = match host.get("CgroupnsMode").and_then(Value::as_str) {
@@ -382,8 +378,56 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
         },
         slots: slots(&limits, &security)?,
         restart,
+        healthcheck,
     })
 }
+
+// ANCHOR: healthcheck
+/// `Config.Healthcheck` (`--health-cmd`, `--health-interval`, ..., `--no-healthcheck`), checked
+/// as moby checks it: durations of 0 (the default) or at least 1 ms, retries not negative.
+fn healthcheck(value: Option<&Value>) -> Result<Option<HealthConfig>, HttpError> {
+    let Some(value) = value.filter(|v| is_set(v)) else {
+        return Ok(None);
+    };
+    let test: Vec<String> = match value.get("Test") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(test) => serde_json::from_value(test.clone()).map_err(|_| {
+            HttpError::bad_request("Healthcheck.Test must be a list of strings (--health-cmd)")
+        })?,
+    };
+    if let Some(kind) = test.first()
+        && !matches!(kind.as_str(), "NONE" | "CMD" | "CMD-SHELL")
+    {
+        return Err(HttpError::bad_request(format!(
+            "invalid Healthcheck.Test {kind:?}: expected NONE, CMD or CMD-SHELL (--health-cmd)"
+        )));
+    }
+    let duration = |field: &str| -> Result<Duration, HttpError> {
+        let nanos = match value.get(field) {
+            None | Some(Value::Null) => 0,
+            Some(n) => n.as_i64().ok_or_else(|| {
+                HttpError::bad_request(format!("Healthcheck.{field} must be nanoseconds"))
+            })?,
+        };
+        if nanos != 0 && nanos < 1_000_000 {
+            return Err(HttpError::bad_request(format!(
+                "{field} in Healthcheck cannot be less than 1ms"
+            )));
+        }
+        Ok(Duration::from_nanos(nanos as u64))
+    };
+    let retries = value.get("Retries").and_then(Value::as_i64).unwrap_or(0);
+    let retries = u32::try_from(retries)
+        .map_err(|_| HttpError::bad_request("Retries in Healthcheck cannot be negative"))?;
+    Ok(Some(HealthConfig {
+        test,
+        interval: duration("Interval")?,
+        timeout: duration("Timeout")?,
+        retries,
+        start_period: duration("StartPeriod")?,
+    }))
+}
+// ANCHOR_END: healthcheck
 
 /// `HostConfig.RestartPolicy` (`--restart`), checked as moby checks it (a 400 in its words).
 fn restart_policy(host: &Value) -> Result<RestartPolicy, HttpError> {

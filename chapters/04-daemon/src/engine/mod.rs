@@ -24,6 +24,7 @@
 //! - `session.rs`: attach sessions, also those made before the start (`docker run`), with the
 //!   detach keys of `detach.rs`; `pty.rs`: terminal sizes;
 //! - `events.rs`: what happened, for `docker events`: emitted here, where each step happens;
+//! - `health.rs`: health checks, run as execs at an interval;
 //! - `restart.rs`: restart policies: whether, and after how long, an exited container is
 //!   started again;
 //! - `exec.rs`: `docker exec`, built on chapter 1's `enter`;
@@ -37,6 +38,7 @@ pub mod events;
 mod exec;
 mod extension;
 mod follow;
+pub mod health;
 mod launcher;
 pub mod logs;
 pub mod monitor;
@@ -66,6 +68,7 @@ pub use berth_images::state;
 pub use error::{EngineError, StartFailure};
 pub use events::{Event, EventType, Events};
 pub use extension::{Extension, ExtensionError, Extensions};
+pub use health::{Health, HealthConfig, HealthStatus};
 pub use launcher::{ExecLauncher, Launched, MonitorLauncher};
 pub use restart::RestartPolicy;
 use state::{RunState, Status as RunStatus};
@@ -189,7 +192,10 @@ impl Engine {
             match monitor {
                 // Also when the state does not say running yet: the daemon may have died
                 // between starting the monitor and the monitor's first save.
-                Some(pid) => engine.adopt(&record.id, pid, on_disk.monitor_start),
+                Some(pid) => {
+                    engine.adopt(&record.id, pid, on_disk.monitor_start);
+                    engine.check_health(&record);
+                }
                 // An AutoRemove container that exited while no daemon ran: remove it now.
                 None if exited && record.options.settings.auto_remove => {
                     engine.auto_remove(&record.id);
@@ -370,6 +376,11 @@ impl Engine {
             error: run.error.clone(),
             restart_count: restart::Memory::load(&dir).restart_count,
             restart_policy: RestartPolicy::of(&record),
+            healthcheck: record
+                .slots
+                .get(health::SLOT)
+                .and_then(|slot| serde_json::from_value(slot.clone()).ok()),
+            health: HealthConfig::of(&record).map(|_| live.health.clone().unwrap_or_default()),
             log_path: logs::path(&dir),
             record,
         }
@@ -390,6 +401,11 @@ impl Engine {
             if let Ok(json) = serde_json::to_value(spec.restart) {
                 slots.insert(restart::SLOT.to_owned(), json);
             }
+        }
+        if let Some(check) = spec.healthcheck.take()
+            && let Ok(json) = serde_json::to_value(check)
+        {
+            slots.insert(health::SLOT.to_owned(), json);
         }
         let options = spec::run_options(spec);
         let (record, _runtime) = container::create_with_slots(&self.store, &image, &options, slots)
@@ -519,6 +535,8 @@ impl Engine {
         }
         if outcome.is_ok() {
             self.container_event(&record, "start", &[]);
+            watch.update(|l| l.health = None);
+            self.check_health(&record);
             let run = RunState::load(&record.dir(&self.store));
             watch.update(|l| {
                 // The exit may have been seen already: never step back from it.
@@ -642,6 +660,110 @@ impl Engine {
                 crate::daemon_log!("restarting container {id} (its restart policy): {e}");
             }
         });
+    }
+
+    // ANCHOR: check_health
+    /// Runs the container's health check (if it has one) every interval while this run of
+    /// it lasts, and records each result; a change of status is a `health_status` event.
+    fn check_health(self: &Arc<Self>, record: &ContainerRecord) {
+        let Some(config) = HealthConfig::of(record) else {
+            return;
+        };
+        let Some(command) = config.command() else {
+            return;
+        };
+        let watch = self.watch(&record.id);
+        let exits_at = watch.lock().exits;
+        let engine = Arc::clone(self);
+        let record = record.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let over = |l: &watch::Live| l.exits != exits_at || l.removed;
+            loop {
+                if over(&watch.wait_until(Some(config.interval()), over)) {
+                    return;
+                }
+                let in_start_period = started.elapsed() < config.start_period;
+                let probe = engine.probe(&record, command.clone(), config.timeout());
+                let mut changed = None;
+                watch.update(|l| {
+                    if !over(l) {
+                        let health = l.health.get_or_insert_with(Health::default);
+                        changed = health.record(probe, config.retries(), in_start_period);
+                    }
+                });
+                if let Some(status) = changed {
+                    let action = format!("health_status: {}", status.name());
+                    engine.container_event(&record, &action, &[]);
+                }
+            }
+        });
+    }
+    // ANCHOR_END: check_health
+
+    /// Runs one probe as an exec in the container (as `docker exec` would), at most `timeout`.
+    fn probe(
+        &self,
+        record: &ContainerRecord,
+        command: Vec<String>,
+        timeout: Duration,
+    ) -> health::Probe {
+        let start = state::now_rfc3339();
+        let result = |exit_code, output: String| health::Probe {
+            start: start.clone(),
+            end: state::now_rfc3339(),
+            exit_code,
+            output,
+        };
+        let run = self.watch(&record.id).lock().run.clone();
+        let Some(pid) = run.pid.filter(|_| run.is_running()) else {
+            return result(-1, "the container is not running".into());
+        };
+        let spec = ExecSpec {
+            cmd: command,
+            attach_stdout: true,
+            attach_stderr: true,
+            ..ExecSpec::default()
+        };
+        let instance = Arc::new(exec::Instance::new(
+            container::random_id(),
+            record.id.clone(),
+            spec,
+        ));
+        let session = match exec::start(&instance, pid, record, &self.extensions, false) {
+            Ok(Some(session)) => session,
+            Ok(None) => return result(-1, String::new()),
+            Err(e) => {
+                let code = match &e {
+                    EngineError::Start { source, .. } => source.code,
+                    _ => -1,
+                };
+                return result(code, e.to_string());
+            }
+        };
+        let (done, output) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let _ = session.pump(Box::new(std::io::empty()), &mut |_, bytes| {
+                let room = health::MAX_OUTPUT.saturating_sub(kept.len());
+                kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                Ok(())
+            });
+            let _ = done.send(kept);
+        });
+        match output.recv_timeout(timeout) {
+            Ok(kept) => {
+                let code = instance.view().exit_code.unwrap_or(-1);
+                result(code, String::from_utf8_lossy(&kept).into_owned())
+            }
+            Err(_) => {
+                if let Some(pid) = instance.view().pid {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let message = format!("Health check exceeded timeout ({timeout:?})");
+                result(-1, message)
+            }
+        }
     }
 
     /// The user stopped or killed container `id`: its restart policy does not apply to this

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use berth_images::container::{ContainerRecord, Settings};
 use serde::{Deserialize, Serialize};
 
-use super::RestartPolicy;
+use super::{Health, HealthConfig, RestartPolicy};
 
 /// Everything `POST /containers/create` may ask for, already decoded from Docker's JSON.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -44,6 +44,10 @@ pub struct CreateSpec {
     /// `--restart`: when the engine starts it again after it exits (see `restart.rs`).
     #[serde(default)]
     pub restart: RestartPolicy,
+    /// `--health-cmd` and friends (or `--no-healthcheck`: a test of `["NONE"]`); `None` =
+    /// no check (see `health.rs`).
+    #[serde(default)]
+    pub healthcheck: Option<HealthConfig>,
 }
 
 /// Whether a container is created, running or exited (`State.Status` in Docker's inspect).
@@ -83,6 +87,10 @@ pub struct ContainerView {
     pub restart_count: u32,
     /// Its restart policy, as created.
     pub restart_policy: RestartPolicy,
+    /// Its health check as created (`Config.Healthcheck`), `["NONE"]` included.
+    pub healthcheck: Option<HealthConfig>,
+    /// Where its health checks stand (`State.Health`); `None` without a check that runs.
+    pub health: Option<Health>,
     /// The path of its json-file log.
     pub log_path: PathBuf,
 }

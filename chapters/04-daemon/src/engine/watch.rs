@@ -41,6 +41,8 @@ pub struct Live {
     /// The delay before the last restart, for the next one's backoff; `None` after a start by
     /// the user.
     pub restart_delay: Option<Duration>,
+    /// Its health checks' results since its last start (see `health.rs`).
+    pub health: Option<super::Health>,
 }
 
 impl Live {
