@@ -505,3 +505,95 @@ fn docker_py_health_checks_and_refused_ones() {
     );
     assert!(daemon.containers().is_empty(), "health.py left containers");
 }
+
+#[test]
+fn docker_rename_renames_and_refuses_a_name_in_use() {
+    let (mut daemon, _registry, image) = daemon_with_busybox("rename");
+    let since = now_text();
+    let old = unique("old");
+    let taken = unique("taken");
+    let new = unique("new");
+    daemon
+        .docker(&["run", "-d", "--name", &old, &image, "sleep", "1000"])
+        .ok();
+    daemon
+        .docker(&["create", "--name", &taken, &image, "true"])
+        .ok();
+    let id = inspect(&daemon, "{{.Id}}", &old);
+
+    daemon.docker(&["rename", &old, &new]).ok();
+    assert_eq!(
+        inspect(&daemon, "{{.Name}} {{.Id}}", &new),
+        format!("/{new} {id}")
+    );
+    assert_eq!(
+        daemon.docker(&["ps", "--format", "{{.Names}}"]).ok().trim(),
+        new,
+        "ps shows the new name"
+    );
+    let gone = daemon.docker(&["inspect", &old]);
+    assert_ne!(gone.code, Some(0), "the old name still finds the container");
+    // The running container is still managed under its new name.
+    daemon.docker(&["exec", &new, "true"]).ok();
+
+    // Refused, nothing changed: a name in use (409), a bad name, the same name.
+    let in_use = daemon.docker(&["rename", &new, &taken]);
+    assert_ne!(in_use.code, Some(0));
+    assert!(
+        in_use.stderr.contains("already in use"),
+        "{}",
+        in_use.stderr
+    );
+    let bad = daemon.docker(&["rename", &new, "no/slashes"]);
+    assert_ne!(bad.code, Some(0));
+    assert!(
+        bad.stderr.contains("invalid container name"),
+        "{}",
+        bad.stderr
+    );
+    let same = daemon.docker(&["rename", &new, &new]);
+    assert_ne!(same.code, Some(0));
+    assert!(same.stderr.contains("same name"), "{}", same.stderr);
+    assert_eq!(inspect(&daemon, "{{.Id}}", &new), id);
+    assert_ne!(inspect(&daemon, "{{.Id}}", &taken), id);
+
+    // The event says both names; the new one survives a daemon restart (it is in the record).
+    let until = now_text();
+    let renamed = daemon
+        .docker(&[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "event=rename",
+            "--format",
+            "{{.Actor.Attributes.oldName}} {{.Actor.Attributes.name}}",
+        ])
+        .ok()
+        .to_owned();
+    assert_eq!(renamed, format!("/{old} {new}\n"));
+    daemon.kill9();
+    daemon.restart();
+    assert_eq!(
+        inspect(&daemon, "{{.Name}} {{.Id}}", &new),
+        format!("/{new} {id}")
+    );
+    daemon.docker(&["rm", "-f", &new, &taken]).ok();
+}
+
+#[test]
+fn docker_py_rename_and_a_name_in_use() {
+    let registry = BusyboxRegistry::start();
+    let daemon = Daemon::builder().label("py-rename").start();
+    let output = daemon.python("rename.py", &[&registry.image(), &unique("py-rename")]);
+    assert_eq!(
+        output.code,
+        Some(0),
+        "docker-py scenario rename.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+        output.stdout,
+        output.stderr
+    );
+    assert!(daemon.containers().is_empty(), "rename.py left containers");
+}

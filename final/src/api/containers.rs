@@ -44,6 +44,7 @@ pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
         .delete("/containers/{id}", d(remove))
         .post("/containers/{id}/attach", d(attach))
         .post("/containers/{id}/resize", d(resize))
+        .post("/containers/{id}/rename", d(rename))
         .get("/containers/{id}/logs", d(logs))
 }
 
@@ -634,6 +635,16 @@ pub fn dimensions(req: &Request) -> Result<(u16, u16), HttpError> {
             "resize needs h (rows) and w (columns)",
         )),
     }
+}
+
+/// `POST /containers/{id}/rename?name=`: `docker rename`, 204; 409 if the name is in use.
+fn rename(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let name = req.query().get("name").unwrap_or_default().to_owned();
+    daemon
+        .engine
+        .rename(&param(req, "id"), &name)
+        .map_err(fail)?;
+    Ok(Response::no_content())
 }
 
 /// `POST /containers/{id}/resize?h=&w=`.

@@ -29,7 +29,6 @@ pub const NOT_YET: &[(&str, &str, &str)] = &[
     ("GET", "/containers/{id}/archive", "docker cp"),
     ("PUT", "/containers/{id}/archive", "docker cp"),
     ("HEAD", "/containers/{id}/archive", "docker cp"),
-    ("POST", "/containers/{id}/rename", "docker rename"),
     ("GET", "/containers/{id}/top", "docker top"),
     ("GET", "/containers/{id}/changes", "docker diff"),
     ("GET", "/containers/{id}/stats", "docker stats"),

@@ -694,7 +694,9 @@ impl Engine {
                 });
                 if let Some(status) = changed {
                     let action = format!("health_status: {}", status.name());
-                    engine.container_event(&record, &action, &[]);
+                    // Read again: the container may have been renamed since it started.
+                    let current = engine.find(&record.id).unwrap_or_else(|_| record.clone());
+                    engine.container_event(&current, &action, &[]);
                 }
             }
         });
@@ -983,6 +985,27 @@ impl Engine {
                 tty,
             }),
         })
+    }
+
+    /// `docker rename`: gives the container a new name (checked as at create: valid, not in
+    /// use; nothing changes if it is refused), and says so (`rename`, with the old name).
+    pub fn rename(&self, key: &str, new_name: &str) -> Result<ContainerView, EngineError> {
+        let record = self.find(key)?;
+        let new_name = new_name.strip_prefix('/').unwrap_or(new_name);
+        if new_name.is_empty() {
+            return Err(EngineError::Invalid(
+                "Neither old nor new names may be empty".into(),
+            ));
+        }
+        if new_name == record.name {
+            return Err(EngineError::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        let renamed = container::rename(&self.store, &record, new_name)?;
+        let old_name = [("oldName", format!("/{}", record.name))];
+        self.container_event(&renamed, "rename", &old_name);
+        Ok(self.view(renamed))
     }
 
     /// Resizes a TTY container's terminal (`POST /containers/{id}/resize?h=&w=`).
