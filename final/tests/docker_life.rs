@@ -597,3 +597,96 @@ fn docker_py_rename_and_a_name_in_use() {
     );
     assert!(daemon.containers().is_empty(), "rename.py left containers");
 }
+
+/// `GET /exec/{id}/json` (the docker CLI has no `exec inspect`): status and body.
+fn exec_inspect(daemon: &Daemon, exec_id: &str) -> (u16, serde_json::Value) {
+    let response = support::api::request(
+        &daemon.socket(),
+        "GET",
+        &format!("/exec/{exec_id}/json"),
+        &[],
+        b"",
+    )
+    .expect("asking berthd");
+    let body = serde_json::from_slice(&response.body).unwrap_or_default();
+    (response.status, body)
+}
+
+#[test]
+fn an_ended_exec_is_inspected_after_a_daemon_restart_and_goes_with_its_container() {
+    let (mut daemon, _registry, image) = daemon_with_busybox("exec-kept");
+    let since = now_text();
+    let name = unique("exec-kept");
+    daemon
+        .docker(&["run", "-d", "--name", &name, &image, "sleep", "1000"])
+        .ok();
+    daemon
+        .docker(&["exec", &name, "sh", "-c", "exit 7"])
+        .expect_code(7);
+    // The CLI never shows an exec's id; its exec_die event does.
+    let exec_id = daemon
+        .docker(&[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &now_text(),
+            "--filter",
+            "event=exec_die",
+            "--format",
+            "{{.Actor.Attributes.execID}}",
+        ])
+        .ok()
+        .trim()
+        .to_owned();
+    assert_eq!(exec_id.len(), 64, "no exec_die event with the exec's id");
+
+    let ended = |daemon: &Daemon| {
+        let (status, body) = exec_inspect(daemon, &exec_id);
+        assert_eq!(status, 200, "exec inspect of an ended exec: {body}");
+        (
+            body["ExitCode"].as_i64(),
+            body["Running"].as_bool(),
+            body["ProcessConfig"]["entrypoint"]
+                .as_str()
+                .map(str::to_owned),
+        )
+    };
+    let wanted = (Some(7), Some(false), Some("sh".to_owned()));
+    assert_eq!(ended(&daemon), wanted);
+    daemon.kill9();
+    daemon.restart();
+    assert_eq!(ended(&daemon), wanted, "forgotten across a daemon restart");
+
+    // Refused: ids that are no exec's.
+    assert_eq!(exec_inspect(&daemon, &"0".repeat(64)).0, 404);
+    assert_eq!(exec_inspect(&daemon, "no-such-exec").0, 404);
+
+    daemon.docker(&["rm", "-f", &name]).ok();
+    assert_eq!(
+        exec_inspect(&daemon, &exec_id).0,
+        404,
+        "an exec outlived its container"
+    );
+}
+
+#[test]
+fn docker_py_exec_inspect_after_the_end_and_not_after_the_container() {
+    let registry = BusyboxRegistry::start();
+    let daemon = Daemon::builder().label("py-exec-kept").start();
+    let output = daemon.python(
+        "exec_kept.py",
+        &[&registry.image(), &unique("py-exec-kept")],
+    );
+    assert_eq!(
+        output.code,
+        Some(0),
+        "docker-py scenario exec_kept.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+        output.stdout,
+        output.stderr
+    );
+    assert!(
+        daemon.containers().is_empty(),
+        "exec_kept.py left containers"
+    );
+}

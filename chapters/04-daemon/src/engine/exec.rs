@@ -6,8 +6,8 @@
 //! its user (a name resolved in the container's own `/etc/passwd`) and working directory.
 //! The process is the daemon's child; a thread waits for it and records its exit code
 //! *before* the session's output ends, because the docker CLI asks for the exit code
-//! (`GET /exec/{id}/json`) the moment its stream closes. Instances live in memory: like
-//! Docker's, they are not kept across a daemon restart.
+//! (`GET /exec/{id}/json`) the moment its stream closes. Instances live in memory; an ended
+//! one is also kept on disk for a while (`ended_execs.rs`), for inspect after a restart.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -37,8 +37,9 @@ pub struct Instance {
     pub spec: ExecSpec,
     state: Mutex<State>,
     changed: Condvar,
-    /// Called once with the exit code when the process has ended (the engine's `exec_die`).
-    on_finish: Option<Box<dyn Fn(i32) + Send + Sync>>,
+    /// Called once with the ended instance's view (its exit code set) when the process has
+    /// ended: the engine's `exec_die`, and the record kept for inspect.
+    on_finish: Option<Box<dyn Fn(&ExecView) + Send + Sync>>,
 }
 
 #[derive(Default)]
@@ -49,12 +50,21 @@ struct State {
     pid: Option<i32>,
     /// The terminal's master end, for resizes.
     terminal: Option<File>,
+    /// When the process ended (Unix seconds), for pruning.
+    ended: Option<u64>,
 }
 
 impl Instance {
     /// Whether its process has been started (it starts once).
     pub fn started(&self) -> bool {
         self.lock().started
+    }
+
+    /// Whether it ended long enough before `now` (Unix seconds) to be pruned.
+    pub fn expired(&self, now: u64) -> bool {
+        self.lock()
+            .ended
+            .is_some_and(|ended| super::ended_execs::expired(ended, now))
     }
 }
 
@@ -81,8 +91,8 @@ impl Instance {
         }
     }
 
-    /// Has `hook` called with the exit code once the process has ended.
-    pub fn on_finish(mut self, hook: impl Fn(i32) + Send + Sync + 'static) -> Instance {
+    /// Has `hook` called with the ended instance's view once the process has ended.
+    pub fn on_finish(mut self, hook: impl Fn(&ExecView) + Send + Sync + 'static) -> Instance {
         self.on_finish = Some(Box::new(hook));
         self
     }
@@ -117,12 +127,16 @@ impl Instance {
         // Before the exit code is visible: a client that saw its exec end must find the
         // `exec_die` already emitted.
         if let Some(hook) = &self.on_finish {
-            hook(code);
+            let mut ended = self.view();
+            ended.running = false;
+            ended.exit_code = Some(code);
+            hook(&ended);
         }
         let mut state = self.lock();
         state.running = false;
         state.exit_code = Some(code);
         state.terminal = None;
+        state.ended = Some(super::ended_execs::now());
         drop(state);
         self.changed.notify_all();
     }

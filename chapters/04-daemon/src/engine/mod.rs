@@ -27,12 +27,14 @@
 //! - `health.rs`: health checks, run as execs at an interval;
 //! - `restart.rs`: restart policies: whether, and after how long, an exited container is
 //!   started again;
-//! - `exec.rs`: `docker exec`, built on chapter 1's `enter`;
+//! - `exec.rs`: `docker exec`, built on chapter 1's `enter`; `ended_execs.rs`: ended execs,
+//!   kept a while for inspect (also across a restart), then pruned;
 //! - `logs.rs`: the json-file log; `follow.rs`: reading it with Docker's options;
 //! - `pipes.rs`: every pipe the engine makes, close-on-exec.
 
 mod adopt;
 pub mod detach;
+mod ended_execs;
 mod error;
 pub mod events;
 mod exec;
@@ -179,6 +181,8 @@ impl Engine {
             execs: Mutex::new(HashMap::new()),
             events: Arc::new(Events::default()),
         });
+        // Ended execs kept from before the restart that are past their time.
+        engine.prune_execs();
         let mut to_restart = Vec::new();
         for record in container::list(&engine.store)? {
             let dir = record.dir(&engine.store);
@@ -1055,27 +1059,53 @@ impl Engine {
         self.container_event(&record, &format!("exec_create: {command}"), &exec_id);
         let events = Arc::clone(&self.events);
         let died = record.clone();
-        let instance = exec::Instance::new(id.clone(), record.id, spec).on_finish(move |code| {
+        let container_dir = record.dir(&self.store);
+        let instance = exec::Instance::new(id.clone(), record.id, spec).on_finish(move |ended| {
+            let code = ended.exit_code.unwrap_or(0);
             let extra = [
                 ("execID", exec_id[0].1.clone()),
                 ("exitCode", code.to_string()),
             ];
             events.emit(container_event(&died, "exec_die", &extra));
+            // On disk too, for inspect after a daemon restart; a container removed
+            // meanwhile has no directory left to keep it in.
+            if container_dir.is_dir()
+                && let Err(e) = ended_execs::save(&container_dir, ended, ended_execs::now())
+            {
+                crate::daemon_log!("keeping ended exec {} for inspect: {e}", ended.id);
+            }
         });
+        self.prune_execs();
         lock(&self.execs).insert(id.clone(), Arc::new(instance));
         Ok(id)
+    }
+
+    /// Drops the exec instances that ended [`ended_execs::RETENTION`] ago or more, from
+    /// memory and from disk, as moby's exec garbage collector does.
+    fn prune_execs(&self) {
+        let now = ended_execs::now();
+        lock(&self.execs).retain(|_, exec| !exec.expired(now));
+        ended_execs::prune(&self.store.containers_dir(), now);
     }
 
     fn exec_instance(&self, exec_id: &str) -> Result<Arc<exec::Instance>, EngineError> {
         lock(&self.execs)
             .get(exec_id)
+            .filter(|exec| !exec.expired(ended_execs::now()))
             .cloned()
             .ok_or_else(|| EngineError::NoSuchExec(exec_id.to_owned()))
     }
 
-    /// An exec instance's state.
+    /// An exec instance's state: a live one, or one that ended less than
+    /// [`ended_execs::RETENTION`] ago (also before a daemon restart).
     pub fn exec(&self, exec_id: &str) -> Result<ExecView, EngineError> {
-        Ok(self.exec_instance(exec_id)?.view())
+        match self.exec_instance(exec_id) {
+            Ok(instance) => Ok(instance.view()),
+            Err(missing) => {
+                let now = ended_execs::now();
+                ended_execs::find(&self.store.containers_dir(), exec_id, now).ok_or(missing)
+            }
+        }
     }
 
     /// Checks that an exec instance can start now: it exists, has not started, and its

@@ -201,7 +201,7 @@ pub struct ExecSpec {
 }
 
 /// `GET /exec/{id}/json`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExecView {
     /// The exec instance's id, as `POST /containers/{id}/exec` returned it.
     pub id: String,
