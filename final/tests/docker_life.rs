@@ -9,6 +9,7 @@ mod support;
 
 use std::time::Duration;
 
+use support::pty::PtySession;
 use support::registry::BusyboxRegistry;
 use support::{Daemon, eventually, unique};
 
@@ -688,5 +689,79 @@ fn docker_py_exec_inspect_after_the_end_and_not_after_the_container() {
     assert!(
         daemon.containers().is_empty(),
         "exec_kept.py left containers"
+    );
+}
+
+/// The `sh` processes in container `name`, as `ps` inside it lists them.
+fn shells(daemon: &Daemon, name: &str) -> usize {
+    daemon
+        .docker(&["exec", name, "ps", "-o", "comm"])
+        .ok()
+        .lines()
+        .filter(|l| l.trim() == "sh")
+        .count()
+}
+
+#[test]
+fn detach_keys_of_the_config_file_on_attach_and_exec() {
+    let (daemon, _registry, image) = daemon_with_busybox("detach-keys");
+    let name = unique("detach-keys");
+    daemon
+        .docker(&["run", "-dit", "--name", &name, &image, "sh"])
+        .ok();
+    // The CLI sends its config file's keys: `detachKeys` on attach, `DetachKeys` in an
+    // exec's create. It also watches for them itself, and forwards every other key: so
+    // Ctrl-P Ctrl-Q reaches the daemon, which must not take them for the keys any more.
+    let config = daemon.dir().join("docker-config");
+    std::fs::create_dir_all(&config).expect("making the CLI's config dir");
+    std::fs::write(config.join("config.json"), r#"{"detachKeys": "ctrl-x,x"}"#)
+        .expect("writing the CLI's config");
+
+    let mut attach = PtySession::spawn(
+        daemon.docker_command(&["attach", &name]),
+        "docker attach NAME",
+    );
+    attach.type_text("\r");
+    attach.expect("# ", Duration::from_secs(30));
+    attach.type_text("\x10\x11echo still-$((6*7))\r");
+    attach.expect("still-42", Duration::from_secs(30));
+    attach.type_text("\x18x");
+    let ended = attach.wait(Duration::from_secs(30));
+    assert!(
+        !ended.output.contains("exit"),
+        "the shell ended instead of the attach:\n{}",
+        ended.output
+    );
+    assert_eq!(inspect(&daemon, "{{.State.Status}}", &name), "running");
+
+    let mut exec = PtySession::spawn(
+        daemon.docker_command(&["exec", "-it", &name, "sh"]),
+        "docker exec -it NAME sh",
+    );
+    exec.expect("# ", Duration::from_secs(30));
+    exec.type_text("\x10\x11echo exec-$((6*7))\r");
+    exec.expect("exec-42", Duration::from_secs(30));
+    exec.type_text("\x18x");
+    exec.wait(Duration::from_secs(30));
+    // Detached, not ended: the container's shell and the exec's both run.
+    assert_eq!(shells(&daemon, &name), 2, "the exec's shell ended");
+    daemon.docker(&["rm", "-f", &name]).ok();
+}
+
+#[test]
+fn docker_py_detach_keys_through_the_daemon_and_refused_ones() {
+    let registry = BusyboxRegistry::start();
+    let daemon = Daemon::builder().label("py-detach").start();
+    let output = daemon.python("detach_keys.py", &[&registry.image(), &unique("py-detach")]);
+    assert_eq!(
+        output.code,
+        Some(0),
+        "docker-py scenario detach_keys.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+        output.stdout,
+        output.stderr
+    );
+    assert!(
+        daemon.containers().is_empty(),
+        "detach_keys.py left containers"
     );
 }

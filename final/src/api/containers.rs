@@ -610,6 +610,9 @@ fn attach(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
         stdout: q.bool_or("stdout", false)?,
         stderr: q.bool_or("stderr", false)?,
         logs: q.bool_or("logs", false)?,
+        // The CLI sends `--detach-keys` or its config file's `detachKeys`; the engine
+        // checks them (400 if they are not keys).
+        detach_keys: q.get("detachKeys").unwrap_or_default().to_owned(),
     };
     let stream = q.bool_or("stream", false)?;
     if !stream && !options.logs {

@@ -21,6 +21,7 @@ use berth_namespaces::console::{self, Console};
 use berth_namespaces::{ContainerConfig, Stdio};
 use nix::unistd::Pid;
 
+use super::detach::{DetachKeys, Keys};
 use super::{EngineError, ExecSpec, ExecView, Extension, StreamKind, pipes, pty};
 use berth_images::container::ContainerRecord;
 
@@ -68,13 +69,25 @@ impl Instance {
     }
 }
 
+/// What the session's output loop receives: the process's output, or word that the client
+/// typed the detach keys.
+enum Chunk {
+    Output(StreamKind, Vec<u8>),
+    Detached,
+}
+
+/// The sender through which a session's stdin side ends its output loop on detach keys; the
+/// process's end takes it away, so that it never keeps the output channel open.
+type Detacher = Arc<Mutex<Option<SyncSender<Chunk>>>>;
+
 /// A started exec's stdio, for its session.
 pub struct ExecSession {
     /// Its instance: the session waits there for the exit code to be recorded before it ends.
     pub instance: Arc<Instance>,
     /// Where the client's stdin goes; `None` when not attached.
     stdin: Option<File>,
-    output: Receiver<(StreamKind, Vec<u8>)>,
+    output: Receiver<Chunk>,
+    detacher: Detacher,
     tty: bool,
 }
 
@@ -343,10 +356,13 @@ fn launch(
         let tx: SyncSender<_> = out_tx.clone();
         std::thread::spawn(move || drain(from, kind, &tx));
     }
-    drop(out_tx);
+    let detacher: Detacher = Arc::new(Mutex::new(Some(out_tx)));
     let waiter = Arc::clone(instance);
+    let ended = Arc::clone(&detacher);
     std::thread::spawn(move || {
         let code = running.wait().map(|s| s.code()).unwrap_or(255);
+        // The channel now ends when the readers have drained the last output.
+        ended.lock().unwrap_or_else(|p| p.into_inner()).take();
         waiter.finish(code);
     });
     if detach {
@@ -356,18 +372,19 @@ fn launch(
         instance: Arc::clone(instance),
         stdin,
         output: out_rx,
+        detacher,
         tty: spec.tty,
     }))
 }
 
-fn drain(mut from: File, kind: StreamKind, to: &SyncSender<(StreamKind, Vec<u8>)>) {
+fn drain(mut from: File, kind: StreamKind, to: &SyncSender<Chunk>) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         match from.read(&mut buf) {
             Ok(0) => return,
             Ok(n) => {
                 // A session that is gone no longer receives: keep draining regardless.
-                let _ = to.send((kind, buf[..n].to_vec()));
+                let _ = to.send(Chunk::Output(kind, buf[..n].to_vec()));
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             // EIO: the terminal's last user closed it.
@@ -378,7 +395,8 @@ fn drain(mut from: File, kind: StreamKind, to: &SyncSender<(StreamKind, Vec<u8>)
 
 impl ExecSession {
     /// Runs the session: stdin to the process, output to the client, and returns after the
-    /// exit code is recorded.
+    /// exit code is recorded; or at once when the client types the detach keys (with a
+    /// terminal only, as Docker), leaving the process running.
     pub fn pump(
         self,
         mut input: Box<dyn Read + Send>,
@@ -386,16 +404,31 @@ impl ExecSession {
     ) -> Result<(), EngineError> {
         if let Some(mut stdin) = self.stdin {
             let tty = self.tty;
+            // Checked at create: a sequence that does not parse never gets here.
+            let mut keys =
+                tty.then(|| DetachKeys::parse(&self.instance.spec.detach_keys).unwrap_or_default());
+            let detacher = self.detacher;
             std::thread::spawn(move || {
                 let mut buf = vec![0u8; 32 * 1024];
                 loop {
-                    match input.read(&mut buf) {
+                    let n = match input.read(&mut buf) {
                         Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if stdin.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
+                        Ok(n) => n,
+                    };
+                    let (data, detach) = match keys.as_mut().map(|k| k.feed(&buf[..n])) {
+                        None => (buf[..n].to_vec(), false),
+                        Some(Keys::Forward(data)) => (data, false),
+                        Some(Keys::Detach(data)) => (data, true),
+                    };
+                    if stdin.write_all(&data).is_err() {
+                        return;
+                    }
+                    if detach {
+                        let sender = detacher.lock().unwrap_or_else(|p| p.into_inner()).take();
+                        if let Some(sender) = sender {
+                            let _ = sender.send(Chunk::Detached);
                         }
+                        return;
                     }
                 }
                 // The client's end of input is the process's, unless it is a terminal,
@@ -405,7 +438,11 @@ impl ExecSession {
                 }
             });
         }
-        for (kind, data) in self.output.iter() {
+        for chunk in self.output.iter() {
+            let (kind, data) = match chunk {
+                Chunk::Output(kind, data) => (kind, data),
+                Chunk::Detached => return Ok(()), // The process runs on.
+            };
             if output(kind, &data).is_err() {
                 return Ok(()); // The client went away; the process runs on.
             }

@@ -956,6 +956,8 @@ impl Engine {
         options: AttachOptions,
     ) -> Result<Session, EngineError> {
         let record = self.find(key)?;
+        let detach_keys = detach::DetachKeys::parse(&options.detach_keys)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
         self.container_event(&record, "attach", &[]);
         let dir = record.dir(&self.store);
         let tty = record.options.settings.tty;
@@ -987,6 +989,7 @@ impl Engine {
                 pending,
                 exits_at,
                 tty,
+                detach_keys,
             }),
         })
     }
@@ -1052,6 +1055,9 @@ impl Engine {
         }
         if spec.cmd.first().is_none_or(|c| c.is_empty()) {
             return Err(EngineError::Invalid("no exec command specified".into()));
+        }
+        if let Err(e) = detach::DetachKeys::parse(&spec.detach_keys) {
+            return Err(EngineError::Invalid(e.to_string()));
         }
         let id = container::random_id();
         let command = spec.cmd.join(" ");

@@ -107,7 +107,7 @@ pub enum WaitCondition {
 }
 
 /// Which streams an attach wants.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct AttachOptions {
     /// Send the client's input to the container's stdin (which needs OpenStdin to go anywhere).
     pub stdin: bool,
@@ -117,6 +117,9 @@ pub struct AttachOptions {
     pub stderr: bool,
     /// Replay the log first (`logs=1`).
     pub logs: bool,
+    /// The keys that detach the client from a terminal (`detachKeys=ctrl-x,x`; empty:
+    /// Ctrl-P Ctrl-Q).
+    pub detach_keys: String,
 }
 
 /// One of a process's output streams, numbered as in Docker's framing.
@@ -198,6 +201,10 @@ pub struct ExecSpec {
     pub console_size: Option<[u16; 2]>,
     /// `docker exec --privileged`: every capability and no seccomp filter for this process.
     pub privileged: bool,
+    /// The keys that detach a client from its terminal (`ctrl-x,x`; empty: Ctrl-P Ctrl-Q),
+    /// as the CLI sends `detachKeys` of its config file in the create.
+    #[serde(default)]
+    pub detach_keys: String,
 }
 
 /// `GET /exec/{id}/json`.
