@@ -22,6 +22,7 @@ fn all_streams() -> AttachOptions {
         stdout: true,
         stderr: true,
         logs: false,
+        detach_keys: String::new(),
     }
 }
 

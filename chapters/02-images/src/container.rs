@@ -53,9 +53,9 @@ pub enum ContainerError {
 
 // ANCHOR: record
 /// A container, as created: `containers/<id>/config.json`, written once by `create` and never
-/// changed. Everything a start needs is here, already resolved against the image, so that the
-/// image config is read once per container. What changes while it runs is in its
-/// `state.json` ([`crate::state`]).
+/// changed, except its name by [`rename`]. Everything a start needs is here, already resolved
+/// against the image, so that the image config is read once per container. What changes
+/// while it runs is in its `state.json` ([`crate::state`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ContainerRecord {
     /// 64 hex digits, like Docker's ids.
@@ -161,8 +161,8 @@ impl ContainerRecord {
         store.containers_dir().join(&self.id)
     }
 
-    /// Saves the record (atomically). Only `create` does, and [`set_slot`] for `docker
-    /// update`: nothing else changes a record after.
+    /// Saves the record (atomically). Only `create` does, [`set_slot`] for `docker update`
+    /// and `rename` for the name: nothing else in a record changes after.
     fn save(&self, store: &Store) -> Result<(), StoreError> {
         let path = self.dir(store).join("config.json");
         let json = serde_json::to_vec_pretty(self).expect("records always serialise");
@@ -510,6 +510,20 @@ pub fn remove_later(
         .join(format!("removed-{}", record.id));
     fs::rename(&dir, &trash).context("removing", &dir)?;
     Ok((record, trash))
+}
+
+/// Renames a container (`docker rename`): the new name is checked as at create (valid, not in
+/// use) and the record rewritten atomically, so that a failure changes nothing. The record
+/// with its new name.
+pub fn rename(
+    store: &Store,
+    record: &ContainerRecord,
+    new_name: &str,
+) -> Result<ContainerRecord, ContainerError> {
+    let mut renamed = record.clone();
+    renamed.name = validate_name(store, new_name)?;
+    renamed.save(store)?;
+    Ok(renamed)
 }
 
 fn validate_name(store: &Store, name: &str) -> Result<String, ContainerError> {

@@ -75,6 +75,7 @@ fn http_error(error: EngineError) -> HttpError {
         }
         EngineError::Container(ContainerError::NameInUse { .. })
         | EngineError::RemoveRunning(_)
+        | EngineError::RemoveRestarting(_)
         | EngineError::NotRunning(_)
         | EngineError::AlreadyPaused(_)
         | EngineError::NotPaused(_)
@@ -255,6 +256,7 @@ fn state_word(view: &ContainerView) -> &'static str {
         Status::Created => "created",
         Status::Running => "running",
         Status::Exited => "exited",
+        Status::Restarting => "restarting",
         Status::Removing => "removing",
     }
 }
@@ -264,6 +266,7 @@ fn status_text(view: &ContainerView) -> String {
         Status::Created => "Created".into(),
         Status::Running => "Up".into(),
         Status::Exited => format!("Exited ({})", view.exit_code.unwrap_or(255)),
+        Status::Restarting => format!("Restarting ({})", view.exit_code.unwrap_or(255)),
         Status::Removing => "Removal In Progress".into(),
     }
 }

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use super::filters::{self, Filters};
 use super::{Daemon, Route, create, errors, networks, param, volumes, with_daemon};
 use crate::engine::{
-    self, AttachOptions, ContainerView, EngineError, LogOptions, Session, Status, StreamKind,
-    WaitCondition, frame,
+    self, AttachOptions, ContainerView, EngineError, Health, HealthConfig, HealthStatus,
+    LogOptions, Session, Status, StreamKind, WaitCondition, frame,
 };
 
 /// The Content-Type of a TTY's raw output.
@@ -44,6 +44,7 @@ pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
         .delete("/containers/{id}", d(remove))
         .post("/containers/{id}/attach", d(attach))
         .post("/containers/{id}/resize", d(resize))
+        .post("/containers/{id}/rename", d(rename))
         .get("/containers/{id}/logs", d(logs))
 }
 
@@ -267,6 +268,7 @@ fn state_name(view: &ContainerView) -> &'static str {
         Status::Created => "created",
         Status::Running => "running",
         Status::Exited => "exited",
+        Status::Restarting => "restarting",
         Status::Removing => "removing",
     }
 }
@@ -286,20 +288,28 @@ fn status_text(view: &ContainerView) -> String {
                 Some(t) => format!("Up {}", berth_images::text::human_duration(t)),
                 None => "Up".into(),
             };
+            // As moby: "Up 5 seconds (Paused)", else "(healthy)", "(health: starting)".
             if view.paused {
-                format!("{up} (Paused)")
-            } else {
-                up
+                return format!("{up} (Paused)");
+            }
+            match view.health.as_ref().map(|h| h.status) {
+                Some(HealthStatus::Starting) => format!("{up} (health: starting)"),
+                Some(status) => format!("{up} ({})", status.name()),
+                None => up,
             }
         }
-        Status::Exited => {
+        Status::Exited | Status::Restarting => {
             let code = view.exit_code.unwrap_or(0);
+            let word = match view.status {
+                Status::Restarting => "Restarting",
+                _ => "Exited",
+            };
             match secs(view.finished_at.as_deref()) {
                 Some(t) => format!(
-                    "Exited ({code}) {} ago",
+                    "{word} ({code}) {} ago",
                     berth_images::text::human_duration(t)
                 ),
-                None => format!("Exited ({code})"),
+                None => format!("{word} ({code})"),
             }
         }
     }
@@ -331,6 +341,10 @@ fn passes(view: &ContainerView, filters: &Filters) -> bool {
         && filters.accepts("label", |l| {
             filters::label_matches(&r.options.settings.labels, l)
         })
+        && filters.accepts("health", |h| {
+            let status = view.health.as_ref().map(|h| h.status.name());
+            h == status.unwrap_or("none")
+        })
         && filters.accepts("ancestor", |a| {
             a == r.image_name
                 || r.image.to_string().starts_with(a)
@@ -356,7 +370,9 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
     let limit = req.query().get_as::<i64>("limit")?.filter(|l| *l > 0);
     let filters = Filters::from_request(
         req,
-        &["status", "name", "id", "label", "ancestor", "exited"],
+        &[
+            "status", "name", "id", "label", "ancestor", "exited", "health",
+        ],
     )?;
     for status in filters.values("status") {
         if !matches!(
@@ -368,11 +384,21 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
             )));
         }
     }
+    for health in filters.values("health") {
+        if !matches!(
+            health.as_str(),
+            "starting" | "healthy" | "unhealthy" | "none"
+        ) {
+            return Err(HttpError::bad_request(format!(
+                "Unrecognised filter value for health: {health}"
+            )));
+        }
+    }
     // `docker ps -a`, `-n N` and a status filter all show stopped containers.
     let show_all = all || limit.is_some() || !filters.values("status").is_empty();
     let mut out = Vec::new();
     for view in engine.containers().map_err(fail)? {
-        if !show_all && view.status != Status::Running {
+        if !show_all && !matches!(view.status, Status::Running | Status::Restarting) {
             continue;
         }
         if !passes(&view, &filters) {
@@ -404,6 +430,46 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         }
     }
     Ok(Response::json(200, &out))
+}
+
+/// `State.Health` in moby's words.
+fn health_json(health: &Health) -> Value {
+    let log: Vec<Value> = health
+        .log
+        .iter()
+        .map(|probe| {
+            json!({
+                "Start": probe.start,
+                "End": probe.end,
+                "ExitCode": probe.exit_code,
+                "Output": probe.output,
+            })
+        })
+        .collect();
+    json!({
+        "Status": health.status.name(),
+        "FailingStreak": health.failing_streak,
+        "Log": log,
+    })
+}
+
+/// `Config.Healthcheck`, durations in nanoseconds as the API has them.
+fn healthcheck_json(check: &HealthConfig) -> Value {
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let mut value = json!({"Test": check.test});
+    for (key, duration) in [
+        ("Interval", check.interval),
+        ("Timeout", check.timeout),
+        ("StartPeriod", check.start_period),
+    ] {
+        if !duration.is_zero() {
+            value[key] = json!(nanos(duration));
+        }
+    }
+    if check.retries != 0 {
+        value["Retries"] = json!(check.retries);
+    }
+    value
 }
 
 // ANCHOR: inspect
@@ -442,9 +508,10 @@ pub fn inspect_json(view: &ContainerView) -> Value {
         "Args": args,
         "State": {
             "Status": state_name(view),
-            "Running": view.status == Status::Running,
+            // As moby: a container waiting for its restart is still "running" to clients.
+            "Running": matches!(view.status, Status::Running | Status::Restarting),
             "Paused": view.paused,
-            "Restarting": false,
+            "Restarting": view.status == Status::Restarting,
             "OOMKilled": view.oom_killed,
             "Dead": false,
             "Pid": view.pid.unwrap_or(0),
@@ -471,7 +538,10 @@ pub fn inspect_json(view: &ContainerView) -> Value {
             "LogConfig": {"Type": "json-file", "Config": {}},
             "NetworkMode": "none",
             "PortBindings": {},
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": {
+                "Name": view.restart_policy.name(),
+                "MaximumRetryCount": view.restart_policy.max_retries(),
+            },
             "AutoRemove": s.auto_remove,
             "ConsoleSize": s.console_size.unwrap_or([0, 0]),
             "Init": r.options.init,
@@ -540,6 +610,13 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
     value["Mounts"] = volumes::mounts_json(daemon, &view);
     networks::inspect_fields(daemon, &view.record, &mut value);
     value["HostConfig"]["Binds"] = volumes::binds_json(daemon, &view);
+    // Absent without a check, as in moby (clients test for the key).
+    if let Some(health) = &view.health {
+        value["State"]["Health"] = health_json(health);
+    }
+    if let Some(check) = &view.healthcheck {
+        value["Config"]["Healthcheck"] = healthcheck_json(check);
+    }
     if req.query().bool_or("size", false)? {
         let upper = daemon.engine.store().containers_dir().join(&view.record.id);
         value["SizeRw"] = json!(berth_images::store::disk_usage(&upper));
@@ -584,6 +661,9 @@ fn attach(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
         stdout: q.bool_or("stdout", false)?,
         stderr: q.bool_or("stderr", false)?,
         logs: q.bool_or("logs", false)?,
+        // The CLI sends `--detach-keys` or its config file's `detachKeys`; the engine
+        // checks them (400 if they are not keys).
+        detach_keys: q.get("detachKeys").unwrap_or_default().to_owned(),
     };
     let stream = q.bool_or("stream", false)?;
     if !stream && !options.logs {
@@ -609,6 +689,16 @@ pub fn dimensions(req: &Request) -> Result<(u16, u16), HttpError> {
             "resize needs h (rows) and w (columns)",
         )),
     }
+}
+
+/// `POST /containers/{id}/rename?name=`: `docker rename`, 204; 409 if the name is in use.
+fn rename(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let name = req.query().get("name").unwrap_or_default().to_owned();
+    daemon
+        .engine
+        .rename(&param(req, "id"), &name)
+        .map_err(fail)?;
+    Ok(Response::no_content())
 }
 
 /// `POST /containers/{id}/resize?h=&w=`.

@@ -13,13 +13,14 @@
 //! (newer clients) are ignored, as moby does: they are not things the user typed.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use berth_daemon::http::HttpError;
 use berth_images::container::Settings;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::CreateSpec;
+use crate::engine::{CreateSpec, HealthConfig, RestartPolicy};
 
 /// The top level of the create body (Docker's `Config`), as far as we read it.
 #[derive(Debug, Default, Deserialize)]
@@ -137,10 +138,6 @@ fn check_host_config(host: &Value) -> Result<(), HttpError> {
     match text("IpcMode") {
         "" | "private" | "shareable" => {}
         other => return Err(refuse("--ipc", &format!("IpcMode {other:?}"))),
-    }
-    match host.pointer("/RestartPolicy/Name").and_then(Value::as_str) {
-        None | Some("") | Some("no") => {}
-        Some(other) => return Err(refuse("--restart", &format!("RestartPolicy {other:?}"))),
     }
     match host.pointer("/LogConfig/Type").and_then(Value::as_str) {
         None | Some("") | Some("json-file") => {}
@@ -418,12 +415,7 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
     if raw.get("MacAddress").is_some_and(is_set) {
         return Err(refuse("--mac-address", "MacAddress"));
     }
-    if let Some(health) = raw.get("Healthcheck").filter(|h| is_set(h)) {
-        let disabled = health.get("Test") == Some(&serde_json::json!(["NONE"]));
-        if !disabled {
-            return Err(refuse("--health-cmd", "Healthcheck"));
-        }
-    }
+    let healthcheck = healthcheck(raw.get("Healthcheck"))?;
     let host = body.host_config.unwrap_or(Value::Null);
     check_host_config(&host)?;
     let cgroupns = match host.get("CgroupnsMode").and_then(Value::as_str) {
@@ -439,6 +431,7 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
         devices: devices(&host, security.options.privileged)?,
     };
     let network = super::networks::decode(&host, body.networking_config.as_ref())?;
+    let restart = restart_policy(&host)?;
     let console_size = match host.get("ConsoleSize") {
         Some(Value::Array(v)) if v.len() == 2 => {
             let dim = |i: usize| v[i].as_u64().and_then(|n| u16::try_from(n).ok());
@@ -502,7 +495,81 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
             stop_timeout,
         },
         slots: slots(&limits, &security, &network)?,
+        restart,
+        healthcheck,
     })
+}
+
+// ANCHOR: healthcheck
+/// `Config.Healthcheck` (`--health-cmd`, `--health-interval`, ..., `--no-healthcheck`), checked
+/// as moby checks it: durations of 0 (the default) or at least 1 ms, retries not negative.
+fn healthcheck(value: Option<&Value>) -> Result<Option<HealthConfig>, HttpError> {
+    let Some(value) = value.filter(|v| is_set(v)) else {
+        return Ok(None);
+    };
+    let test: Vec<String> = match value.get("Test") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(test) => serde_json::from_value(test.clone()).map_err(|_| {
+            HttpError::bad_request("Healthcheck.Test must be a list of strings (--health-cmd)")
+        })?,
+    };
+    if let Some(kind) = test.first()
+        && !matches!(kind.as_str(), "NONE" | "CMD" | "CMD-SHELL")
+    {
+        return Err(HttpError::bad_request(format!(
+            "invalid Healthcheck.Test {kind:?}: expected NONE, CMD or CMD-SHELL (--health-cmd)"
+        )));
+    }
+    let duration = |field: &str| -> Result<Duration, HttpError> {
+        let nanos = match value.get(field) {
+            None | Some(Value::Null) => 0,
+            Some(n) => n.as_i64().ok_or_else(|| {
+                HttpError::bad_request(format!("Healthcheck.{field} must be nanoseconds"))
+            })?,
+        };
+        if nanos != 0 && nanos < 1_000_000 {
+            return Err(HttpError::bad_request(format!(
+                "{field} in Healthcheck cannot be less than 1ms"
+            )));
+        }
+        Ok(Duration::from_nanos(nanos as u64))
+    };
+    let retries = value.get("Retries").and_then(Value::as_i64).unwrap_or(0);
+    let retries = u32::try_from(retries)
+        .map_err(|_| HttpError::bad_request("Retries in Healthcheck cannot be negative"))?;
+    Ok(Some(HealthConfig {
+        test,
+        interval: duration("Interval")?,
+        timeout: duration("Timeout")?,
+        retries,
+        start_period: duration("StartPeriod")?,
+    }))
+}
+// ANCHOR_END: healthcheck
+
+/// `HostConfig.RestartPolicy` (`--restart`), checked as moby checks it (a 400 in its words).
+fn restart_policy(host: &Value) -> Result<RestartPolicy, HttpError> {
+    let Some(policy) = host.get("RestartPolicy").filter(|p| !p.is_null()) else {
+        return Ok(RestartPolicy::No);
+    };
+    let name = match policy.get("Name") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(name)) => name,
+        Some(other) => {
+            return Err(HttpError::bad_request(format!(
+                "HostConfig.RestartPolicy.Name must be a string, not {other}"
+            )));
+        }
+    };
+    let retries = match policy.get("MaximumRetryCount") {
+        None | Some(Value::Null) => 0,
+        Some(count) => count.as_i64().ok_or_else(|| {
+            HttpError::bad_request(format!(
+                "HostConfig.RestartPolicy.MaximumRetryCount must be a number, not {count}"
+            ))
+        })?,
+    };
+    RestartPolicy::parse(name, retries).map_err(|e| HttpError::bad_request(e.to_string()))
 }
 // ANCHOR_END: decode
 
@@ -683,7 +750,10 @@ mod tests {
             "--security-opt",
         );
         refused(r#"{"Privileged":"yes"}"#, "--privileged");
-        refused(r#"{"RestartPolicy":{"Name":"always"}}"#, "--restart");
+        refused(
+            r#"{"RestartPolicy":{"Name":"sometimes"}}"#,
+            "invalid restart policy",
+        );
         refused(r#"{"LogConfig":{"Type":"syslog"}}"#, "--log-driver");
         // The zero values the CLI always sends are not requests.
         assert!(with(r#"{"Memory":0,"CapAdd":null,"Binds":[]}"#).is_ok());

@@ -26,7 +26,8 @@ pub fn engine_error(error: EngineError) -> HttpError {
         | EngineError::RemoveRunning(_)
         | EngineError::AlreadyPaused(_)
         | EngineError::NotPaused(_)
-        | EngineError::Paused(_) => HttpError::conflict(message),
+        | EngineError::Paused(_)
+        | EngineError::RemoveRestarting(_) => HttpError::conflict(message),
         EngineError::AlreadyRunning(_) => HttpError::new(304, message),
         EngineError::Invalid(_) => HttpError::bad_request(message),
         EngineError::Start { .. }

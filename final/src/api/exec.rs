@@ -41,6 +41,9 @@ struct CreateBody {
     attach_stderr: bool,
     console_size: Option<[u16; 2]>,
     privileged: bool,
+    /// docker-py sends `detachKeys`, the CLI `DetachKeys`: Go's decoder takes both.
+    #[serde(alias = "detachKeys")]
+    detach_keys: String,
 }
 
 // ANCHOR: create
@@ -64,6 +67,7 @@ fn create(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
         attach_stderr: body.attach_stderr,
         console_size: body.console_size.filter(|s| *s != [0, 0]),
         privileged: body.privileged,
+        detach_keys: body.detach_keys,
     };
     let id = engine
         .exec_create(&param(req, "id"), spec)
@@ -166,7 +170,7 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
             "OpenStdout": view.spec.attach_stdout,
             "OpenStderr": view.spec.attach_stderr,
             "CanRemove": false,
-            "DetachKeys": "",
+            "DetachKeys": view.spec.detach_keys,
             "ProcessConfig": {
                 "tty": view.spec.tty,
                 "entrypoint": entrypoint,

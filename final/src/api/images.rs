@@ -73,13 +73,13 @@ fn pull(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         })?;
     }
     let registries = auth::lend(&daemon.registries, &reference.domain, credentials(req)?);
-    let store = daemon.engine.store().clone();
+    let engine = Arc::clone(&daemon.engine);
     progress::stream_work("pull", move |progress| {
         let mut progress = DockerPullWords {
             inner: progress,
             path: reference.path.clone(),
         };
-        berth_registry::pull(&store, &registries, &reference, &options, &mut progress)?;
+        engine.pull(&registries, &reference, &options, &mut progress)?;
         Ok(Vec::new())
     })
 }
@@ -338,8 +338,7 @@ fn tag(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
         .map_err(errors::store_error)?;
     daemon
         .engine
-        .store()
-        .tag(&target, &record.id)
+        .tag_image(&target, &record.id)
         .map_err(errors::store_error)?;
     Ok(Response::new(201))
 }

@@ -12,6 +12,7 @@
 //! | [`create`]      | decoding Docker's create body, refusing the flags we cannot honour |
 //! | [`archive`]     | `/containers/{id}/archive` (`docker cp`), `/export`, `/changes` (`docker diff`) |
 //! | [`exec`]        | `/containers/{id}/exec`, `/exec/{id}/...`                          |
+//! | [`events`]      | `/events`: the engine's events as Docker's JSON stream             |
 //! | [`live`]        | stats, pause, unpause, update, top: a running container's cgroup (chapter 5) |
 //! | [`images`]      | `/images/...`: pull, list, inspect, tag, rmi, push                 |
 //! | [`progress`]    | Docker's JSON progress stream, from chapter 3's progress events   |
@@ -35,6 +36,7 @@ pub mod auth;
 pub mod containers;
 pub mod create;
 pub mod errors;
+pub mod events;
 pub mod exec;
 pub mod filters;
 pub mod images;
@@ -142,6 +144,7 @@ fn routes(daemon: Arc<Daemon>) -> Router {
     let router = archive::routes(router, &daemon);
     let router = exec::routes(router, &daemon);
     let router = live::routes(router, &daemon);
+    let router = events::routes(router, &daemon);
     let router = images::routes(router, &daemon);
     let router = volumes::routes(router, &daemon);
     let router = networks::routes(router, &daemon);

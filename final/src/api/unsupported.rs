@@ -24,10 +24,8 @@ pub const NOT_YET: &[(&str, &str, &str)] = &[
     ("POST", "/images/prune", "docker image prune"),
     ("GET", "/images/search", "docker search"),
     ("POST", "/commit", "docker commit"),
-    ("POST", "/containers/{id}/rename", "docker rename"),
     ("POST", "/containers/prune", "docker container prune"),
     ("GET", "/system/df", "docker system df"),
-    ("GET", "/events", "docker events"),
 ];
 // ANCHOR_END: not_yet
 

@@ -122,6 +122,7 @@ pub fn run(
             stdout: true,
             stderr: true,
             logs: false,
+            detach_keys: String::new(),
         };
         let session = engine.attach(&id, options)?;
         let waiter = engine.wait(&id, WaitCondition::NextExit)?;

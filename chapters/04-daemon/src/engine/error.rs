@@ -47,6 +47,12 @@ pub enum EngineError {
          removing or force remove"
     )]
     RemoveRunning(String),
+    /// 409: moby's words for a container whose restart policy is about to start it again.
+    #[error(
+        "cannot remove container {0}: container is restarting: stop the container before \
+         removing or force remove"
+    )]
+    RemoveRestarting(String),
     /// 400: a request the engine cannot honour (bad condition, bad signal, unsupported flag).
     #[error("{0}")]
     Invalid(String),

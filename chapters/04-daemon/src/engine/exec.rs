@@ -6,8 +6,8 @@
 //! its user (a name resolved in the container's own `/etc/passwd`) and working directory.
 //! The process is the daemon's child; a thread waits for it and records its exit code
 //! *before* the session's output ends, because the docker CLI asks for the exit code
-//! (`GET /exec/{id}/json`) the moment its stream closes. Instances live in memory: like
-//! Docker's, they are not kept across a daemon restart.
+//! (`GET /exec/{id}/json`) the moment its stream closes. Instances live in memory; an ended
+//! one is also kept on disk for a while (`ended_execs.rs`), for inspect after a restart.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -21,6 +21,7 @@ use berth_namespaces::console::{self, Console};
 use berth_namespaces::{ContainerConfig, Stdio};
 use nix::unistd::Pid;
 
+use super::detach::{DetachKeys, Keys};
 use super::{EngineError, ExecSpec, ExecView, Extension, StreamKind, pipes, pty};
 use berth_images::container::ContainerRecord;
 
@@ -37,6 +38,9 @@ pub struct Instance {
     pub spec: ExecSpec,
     state: Mutex<State>,
     changed: Condvar,
+    /// Called once with the ended instance's view (its exit code set) when the process has
+    /// ended: the engine's `exec_die`, and the record kept for inspect.
+    on_finish: Option<Box<dyn Fn(&ExecView) + Send + Sync>>,
 }
 
 #[derive(Default)]
@@ -47,6 +51,8 @@ struct State {
     pid: Option<i32>,
     /// The terminal's master end, for resizes.
     terminal: Option<File>,
+    /// When the process ended (Unix seconds), for pruning.
+    ended: Option<u64>,
 }
 
 impl Instance {
@@ -54,7 +60,25 @@ impl Instance {
     pub fn started(&self) -> bool {
         self.lock().started
     }
+
+    /// Whether it ended long enough before `now` (Unix seconds) to be pruned.
+    pub fn expired(&self, now: u64) -> bool {
+        self.lock()
+            .ended
+            .is_some_and(|ended| super::ended_execs::expired(ended, now))
+    }
 }
+
+/// What the session's output loop receives: the process's output, or word that the client
+/// typed the detach keys.
+enum Chunk {
+    Output(StreamKind, Vec<u8>),
+    Detached,
+}
+
+/// The sender through which a session's stdin side ends its output loop on detach keys; the
+/// process's end takes it away, so that it never keeps the output channel open.
+type Detacher = Arc<Mutex<Option<SyncSender<Chunk>>>>;
 
 /// A started exec's stdio, for its session.
 pub struct ExecSession {
@@ -62,7 +86,8 @@ pub struct ExecSession {
     pub instance: Arc<Instance>,
     /// Where the client's stdin goes; `None` when not attached.
     stdin: Option<File>,
-    output: Receiver<(StreamKind, Vec<u8>)>,
+    output: Receiver<Chunk>,
+    detacher: Detacher,
     tty: bool,
 }
 
@@ -75,7 +100,14 @@ impl Instance {
             spec,
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
+            on_finish: None,
         }
+    }
+
+    /// Has `hook` called with the ended instance's view once the process has ended.
+    pub fn on_finish(mut self, hook: impl Fn(&ExecView) + Send + Sync + 'static) -> Instance {
+        self.on_finish = Some(Box::new(hook));
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -105,10 +137,19 @@ impl Instance {
     }
 
     fn finish(&self, code: i32) {
+        // Before the exit code is visible: a client that saw its exec end must find the
+        // `exec_die` already emitted.
+        if let Some(hook) = &self.on_finish {
+            let mut ended = self.view();
+            ended.running = false;
+            ended.exit_code = Some(code);
+            hook(&ended);
+        }
         let mut state = self.lock();
         state.running = false;
         state.exit_code = Some(code);
         state.terminal = None;
+        state.ended = Some(super::ended_execs::now());
         drop(state);
         self.changed.notify_all();
     }
@@ -317,10 +358,13 @@ fn launch(
         let tx: SyncSender<_> = out_tx.clone();
         std::thread::spawn(move || drain(from, kind, &tx));
     }
-    drop(out_tx);
+    let detacher: Detacher = Arc::new(Mutex::new(Some(out_tx)));
     let waiter = Arc::clone(instance);
+    let ended = Arc::clone(&detacher);
     std::thread::spawn(move || {
         let code = running.wait().map(|s| s.code()).unwrap_or(255);
+        // The channel now ends when the readers have drained the last output.
+        ended.lock().unwrap_or_else(|p| p.into_inner()).take();
         waiter.finish(code);
     });
     if detach {
@@ -330,18 +374,19 @@ fn launch(
         instance: Arc::clone(instance),
         stdin,
         output: out_rx,
+        detacher,
         tty: spec.tty,
     }))
 }
 
-fn drain(mut from: File, kind: StreamKind, to: &SyncSender<(StreamKind, Vec<u8>)>) {
+fn drain(mut from: File, kind: StreamKind, to: &SyncSender<Chunk>) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         match from.read(&mut buf) {
             Ok(0) => return,
             Ok(n) => {
                 // A session that is gone no longer receives: keep draining regardless.
-                let _ = to.send((kind, buf[..n].to_vec()));
+                let _ = to.send(Chunk::Output(kind, buf[..n].to_vec()));
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             // EIO: the terminal's last user closed it.
@@ -352,7 +397,8 @@ fn drain(mut from: File, kind: StreamKind, to: &SyncSender<(StreamKind, Vec<u8>)
 
 impl ExecSession {
     /// Runs the session: stdin to the process, output to the client, and returns after the
-    /// exit code is recorded.
+    /// exit code is recorded; or at once when the client types the detach keys (with a
+    /// terminal only, as Docker), leaving the process running.
     pub fn pump(
         self,
         mut input: Box<dyn Read + Send>,
@@ -360,16 +406,31 @@ impl ExecSession {
     ) -> Result<(), EngineError> {
         if let Some(mut stdin) = self.stdin {
             let tty = self.tty;
+            // Checked at create: a sequence that does not parse never gets here.
+            let mut keys =
+                tty.then(|| DetachKeys::parse(&self.instance.spec.detach_keys).unwrap_or_default());
+            let detacher = self.detacher;
             std::thread::spawn(move || {
                 let mut buf = vec![0u8; 32 * 1024];
                 loop {
-                    match input.read(&mut buf) {
+                    let n = match input.read(&mut buf) {
                         Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if stdin.write_all(&buf[..n]).is_err() {
-                                return;
-                            }
+                        Ok(n) => n,
+                    };
+                    let (data, detach) = match keys.as_mut().map(|k| k.feed(&buf[..n])) {
+                        None => (buf[..n].to_vec(), false),
+                        Some(Keys::Forward(data)) => (data, false),
+                        Some(Keys::Detach(data)) => (data, true),
+                    };
+                    if stdin.write_all(&data).is_err() {
+                        return;
+                    }
+                    if detach {
+                        let sender = detacher.lock().unwrap_or_else(|p| p.into_inner()).take();
+                        if let Some(sender) = sender {
+                            let _ = sender.send(Chunk::Detached);
                         }
+                        return;
                     }
                 }
                 // The client's end of input is the process's, unless it is a terminal,
@@ -379,7 +440,11 @@ impl ExecSession {
                 }
             });
         }
-        for (kind, data) in self.output.iter() {
+        for chunk in self.output.iter() {
+            let (kind, data) = match chunk {
+                Chunk::Output(kind, data) => (kind, data),
+                Chunk::Detached => return Ok(()), // The process runs on.
+            };
             if output(kind, &data).is_err() {
                 return Ok(()); // The client went away; the process runs on.
             }

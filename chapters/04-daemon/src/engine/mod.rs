@@ -23,28 +23,37 @@
 //! - `adopt.rs`: after a restart, watching the monitors that still run and correcting the rest;
 //! - `session.rs`: attach sessions, also those made before the start (`docker run`), with the
 //!   detach keys of `detach.rs`; `pty.rs`: terminal sizes;
-//! - `exec.rs`: `docker exec`, built on chapter 1's `enter`;
+//! - `events.rs`: what happened, for `docker events`: emitted here, where each step happens;
+//! - `health.rs`: health checks, run as execs at an interval;
+//! - `restart.rs`: restart policies: whether, and after how long, an exited container is
+//!   started again;
+//! - `exec.rs`: `docker exec`, built on chapter 1's `enter`; `ended_execs.rs`: ended execs,
+//!   kept a while for inspect (also across a restart), then pruned;
 //! - `logs.rs`: the json-file log; `follow.rs`: reading it with Docker's options;
 //! - `pipes.rs`: every pipe the engine makes, close-on-exec.
 
 mod adopt;
 pub mod detach;
+mod ended_execs;
 mod error;
+pub mod events;
 mod exec;
 mod extension;
 mod follow;
+pub mod health;
 mod launcher;
 pub mod logs;
 pub mod monitor;
 pub mod pipes;
 mod protocol;
 mod pty;
+pub mod restart;
 mod session;
 mod spec;
 mod types;
 mod watch;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -59,8 +68,11 @@ pub use adopt::{reconcile, wait_for_exit};
 /// A container's run state on disk (`state.json`): chapter 2's, which the monitor writes.
 pub use berth_images::state;
 pub use error::{EngineError, StartFailure};
+pub use events::{Event, EventType, Events};
 pub use extension::{Extension, ExtensionError, Extensions, Freezer};
+pub use health::{Health, HealthConfig, HealthStatus};
 pub use launcher::{ExecLauncher, Launched, MonitorLauncher};
+pub use restart::RestartPolicy;
 use state::{RunState, Status as RunStatus};
 pub use types::*;
 use watch::Watch;
@@ -140,6 +152,8 @@ pub struct Engine {
     extensions: Extensions,
     watches: Mutex<HashMap<String, Arc<Watch>>>,
     execs: Mutex<HashMap<String, Arc<exec::Instance>>>,
+    /// What happened, for `docker events` (shared with the exec instances' exit hooks).
+    events: Arc<Events>,
 }
 
 /// How long `remove --force` and `stop` wait for the exit after SIGKILL before giving up.
@@ -165,7 +179,11 @@ impl Engine {
             extensions,
             watches: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
+            events: Arc::new(Events::default()),
         });
+        // Ended execs kept from before the restart that are past their time.
+        engine.prune_execs();
+        let mut to_restart = Vec::new();
         for record in container::list(&engine.store)? {
             let dir = record.dir(&engine.store);
             let on_disk = RunState::load(&dir);
@@ -178,15 +196,37 @@ impl Engine {
             match monitor {
                 // Also when the state does not say running yet: the daemon may have died
                 // between starting the monitor and the monitor's first save.
-                Some(pid) => engine.adopt(&record.id, pid, on_disk.monitor_start),
+                Some(pid) => {
+                    engine.adopt(&record.id, pid, on_disk.monitor_start);
+                    engine.check_health(&record);
+                }
                 // An AutoRemove container that exited while no daemon ran: remove it now.
                 None if exited && record.options.settings.auto_remove => {
                     engine.auto_remove(&record.id);
+                }
+                None if exited => {
+                    let code = engine.watch(&record.id).lock().run.exit_code.unwrap_or(0);
+                    let memory = restart::Memory::load(&dir);
+                    if RestartPolicy::of(&record).restarts_with_daemon(code, &memory) {
+                        to_restart.push((record.id.clone(), dir));
+                    }
                 }
                 None => {}
             }
         }
         engine.sweep_orphans()?;
+        // Only now: a start takes part in the extensions' resources, swept just above.
+        for (id, dir) in to_restart {
+            // The user's stop lasted until the daemon's restart (moby's `restore`).
+            let memory = restart::Memory {
+                manually_stopped: false,
+                ..restart::Memory::load(&dir)
+            };
+            if let Err(e) = memory.save(&dir) {
+                crate::daemon_log!("restarting container {id}: writing {}: {e}", dir.display());
+            }
+            engine.schedule_restart(&id, Duration::ZERO, false);
+        }
         Ok(engine)
     }
     // ANCHOR_END: open
@@ -248,6 +288,53 @@ impl Engine {
         &self.store
     }
 
+    /// What happened to containers and images since the daemon started (the last
+    /// [`events::KEPT`]), and the streams' condition variable: `docker events`.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    // ANCHOR: container_event
+    /// Emits a container event: its name, image and labels as attributes, as moby's, and
+    /// `extra` (`exitCode`, `signal`, `execID`).
+    fn container_event(&self, record: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
+        self.events.emit(container_event(record, action, extra));
+    }
+    // ANCHOR_END: container_event
+
+    /// Emits an image event (`pull`, `tag`, `untag`, `delete`) about `id` (a reference or
+    /// an image id), with its `name`.
+    pub fn image_event(&self, action: &str, id: &str) {
+        let attributes = BTreeMap::from([("name".to_owned(), id.to_owned())]);
+        let event = Event::now(EventType::Image, action, id, attributes);
+        self.events.emit(event);
+    }
+
+    /// Pulls an image into the store (chapter 3's `pull`), and says so (`pull`).
+    pub fn pull(
+        &self,
+        registries: &berth_registry::RegistryConfig,
+        reference: &berth_images::reference::Reference,
+        options: &berth_registry::PullOptions,
+        progress: &mut dyn berth_registry::progress::Progress,
+    ) -> Result<berth_registry::Pulled, berth_registry::RegistryError> {
+        let pulled = berth_registry::pull(&self.store, registries, reference, options, progress)?;
+        let named = reference.clone().with_default_tag();
+        self.image_event("pull", &named.familiar());
+        Ok(pulled)
+    }
+
+    /// Tags an image as `docker tag` does, and says so (`tag`).
+    pub fn tag_image(
+        &self,
+        target: &berth_images::reference::Reference,
+        id: &berth_images::digest::Digest,
+    ) -> Result<(), StoreError> {
+        self.store.tag(target, id)?;
+        self.image_event("tag", &target.familiar());
+        Ok(())
+    }
+
     /// Removes an image as `docker rmi` does: refused while a container uses it, unless
     /// `force`. Its files are moved aside at once and deleted after the caller has answered
     /// (deleting thousands of files is slow on some disks: chapter 2, "What the disk costs").
@@ -255,6 +342,12 @@ impl Engine {
         let store = &self.store;
         let (removed, trash) =
             store.remove_image_later(name, force, |id| container::user_of(store, id))?;
+        for step in &removed {
+            match step {
+                Removed::Untagged(reference) => self.image_event("untag", reference),
+                Removed::Deleted(digest) => self.image_event("delete", &digest.to_string()),
+            }
+        }
         if let Some(trash) = trash {
             std::thread::spawn(move || std::fs::remove_dir_all(trash));
         }
@@ -294,6 +387,7 @@ impl Engine {
         };
         let status = match run.status {
             _ if live.removed => Status::Removing,
+            _ if live.restarting => Status::Restarting,
             RunStatus::Running => Status::Running,
             RunStatus::Exited => Status::Exited,
             RunStatus::Created => Status::Created,
@@ -307,7 +401,13 @@ impl Engine {
             error: run.error.clone(),
             paused: status == Status::Running && self.is_paused(&record.id),
             oom_killed: run.oom_killed,
-            restart_count: 0,
+            restart_count: restart::Memory::load(&dir).restart_count,
+            restart_policy: RestartPolicy::of(&record),
+            healthcheck: record
+                .slots
+                .get(health::SLOT)
+                .and_then(|slot| serde_json::from_value(slot.clone()).ok()),
+            health: HealthConfig::of(&record).map(|_| live.health.clone().unwrap_or_default()),
             log_path: logs::path(&dir),
             record,
         }
@@ -317,13 +417,30 @@ impl Engine {
     /// the docker CLI pull and retry); nothing else may be a 404 here.
     pub fn create(&self, mut spec: CreateSpec) -> Result<ContainerView, EngineError> {
         let image = spec.image.clone();
-        let slots = std::mem::take(&mut spec.slots);
+        let mut slots = std::mem::take(&mut spec.slots);
+        if spec.restart != RestartPolicy::No {
+            // moby's rule: a container removed at its exit cannot also be started again.
+            if spec.settings.auto_remove {
+                return Err(EngineError::Invalid(
+                    "can't create 'AutoRemove' container with restart policy".into(),
+                ));
+            }
+            if let Ok(json) = serde_json::to_value(spec.restart) {
+                slots.insert(restart::SLOT.to_owned(), json);
+            }
+        }
+        if let Some(check) = spec.healthcheck.take()
+            && let Ok(json) = serde_json::to_value(check)
+        {
+            slots.insert(health::SLOT.to_owned(), json);
+        }
         let options = spec::run_options(spec);
         let (record, _runtime) = container::create_with_slots(&self.store, &image, &options, slots)
             .map_err(|e| match e {
                 ContainerError::Store(e) => EngineError::Store(e),
                 other => EngineError::Container(other),
             })?;
+        self.container_event(&record, "create", &[]);
         Ok(self.view(record))
     }
 
@@ -347,9 +464,38 @@ impl Engine {
     /// runs, so they see all its output.
     pub fn start(self: &Arc<Self>, key: &str) -> Result<(), EngineError> {
         let record = self.find(key)?;
+        // A start by the user: a scheduled restart is cancelled, the count and the backoff
+        // start again, and the user's last stop is forgotten (moby's `ResetRestartManager`).
+        self.watch(&record.id).update(|l| {
+            l.restart_token += 1;
+            l.restarting = false;
+            l.restart_delay = None;
+        });
+        let dir = record.dir(&self.store);
+        if restart::Memory::load(&dir) != restart::Memory::default() {
+            restart::Memory::default()
+                .save(&dir)
+                .map_err(EngineError::io("writing the restart count", &dir))?;
+        }
+        self.launch(record, None)
+    }
+
+    /// Starts a container's monitor and waits until the container runs (or failed to): the
+    /// part of a start that a restart by its policy repeats. A restart passes the token it
+    /// was scheduled with, and does nothing if it was cancelled meanwhile.
+    fn launch(
+        self: &Arc<Self>,
+        record: ContainerRecord,
+        restart_token: Option<u64>,
+    ) -> Result<(), EngineError> {
         let watch = self.watch(&record.id);
         let attachers = {
             let mut live = watch.lock();
+            if let Some(token) = restart_token
+                && (live.restart_token != token || live.removed)
+            {
+                return Ok(());
+            }
             if live.is_active() {
                 return Err(EngineError::AlreadyRunning(record.name));
             }
@@ -420,6 +566,9 @@ impl Engine {
             self.release(&record.id);
         }
         if outcome.is_ok() {
+            self.container_event(&record, "start", &[]);
+            watch.update(|l| l.health = None);
+            self.check_health(&record);
             let run = RunState::load(&record.dir(&self.store));
             watch.update(|l| {
                 // The exit may have been seen already: never step back from it.
@@ -428,6 +577,11 @@ impl Engine {
                     l.starting = false;
                 }
             });
+        }
+        if restart_token.is_some() {
+            // `restarting` until now, so that a client never sees it exited in between (and
+            // before the exit's thread below can schedule the next restart).
+            watch.update(|l| l.restarting = false);
         }
         // Wait for the container's end: the monitor's last line, or the end of its pipe if
         // it died without a word. Only now, so that the exit is never counted before the start.
@@ -452,23 +606,219 @@ impl Engine {
 
     /// The monitor of container `id` has ended: read how, wake the waiters, and remove the
     /// container if it was created with AutoRemove (then wake the `removed` waiters).
-    fn on_exit(&self, id: &str) {
+    fn on_exit(self: &Arc<Self>, id: &str) {
         let dir = self.store.containers_dir().join(id);
         if !dir.is_dir() {
             return; // Removed meanwhile (`rm -f`).
         }
         let run = watch::load(&dir);
+        let record = container::find(&self.store, id).ok();
+        // Before the waiters wake: `docker wait` or `rm -f` must find the `die` emitted (and
+        // a removal can take the record away as soon as they are awake).
+        if let Some(record) = &record {
+            let code = run.exit_code.unwrap_or(0).to_string();
+            self.container_event(record, "die", &[("exitCode", code)]);
+        }
         self.watch(id).update(|l| {
-            l.run = run;
+            l.run = run.clone();
             l.exits += 1;
             l.starting = false;
             l.socket_ready = false;
         });
-        let auto_remove =
-            container::find(&self.store, id).is_ok_and(|r| r.options.settings.auto_remove);
-        if auto_remove {
+        let Some(record) = record else {
+            return;
+        };
+        if record.options.settings.auto_remove {
             self.auto_remove(id);
+            return;
         }
+        self.restart_after_exit(&record, &run);
+    }
+
+    // ANCHOR: restart_after_exit
+    /// Applies the container's restart policy to the exit just seen: schedules a start after
+    /// the backoff delay, unless the policy (or the user's stop) says no.
+    fn restart_after_exit(self: &Arc<Self>, record: &ContainerRecord, run: &RunState) {
+        let policy = RestartPolicy::of(record);
+        let memory = restart::Memory::load(&record.dir(&self.store));
+        if !policy.restarts_after_exit(run.exit_code.unwrap_or(0), &memory) {
+            return;
+        }
+        let time = |t: &Option<String>| t.as_deref().and_then(berth_images::text::parse_rfc3339);
+        let ran_for = match (time(&run.started_at), time(&run.finished_at)) {
+            (Some(started), Some(finished)) => {
+                Duration::from_secs(finished.saturating_sub(started))
+            }
+            _ => Duration::ZERO,
+        };
+        let watch = self.watch(&record.id);
+        let delay = {
+            let mut live = watch.lock();
+            let delay = restart::next_delay(live.restart_delay, ran_for);
+            live.restart_delay = Some(delay);
+            delay
+        };
+        self.schedule_restart(&record.id, delay, true);
+    }
+    // ANCHOR_END: restart_after_exit
+
+    /// Starts container `id` again after `delay` (counted in `RestartCount` if `counted`),
+    /// unless the user starts, stops or removes it meanwhile. Until then it is `restarting`.
+    fn schedule_restart(self: &Arc<Self>, id: &str, delay: Duration, counted: bool) {
+        let watch = self.watch(id);
+        let mut token = 0;
+        watch.update(|l| {
+            l.restart_token += 1;
+            l.restarting = true;
+            token = l.restart_token;
+        });
+        let engine = Arc::clone(self);
+        let id = id.to_owned();
+        std::thread::spawn(move || {
+            let cancelled = |l: &watch::Live| l.restart_token != token || l.removed;
+            if cancelled(&watch.wait_until(Some(delay), cancelled)) {
+                return;
+            }
+            let Ok(record) = engine.find(&id) else { return };
+            let dir = record.dir(&engine.store);
+            if counted {
+                let mut memory = restart::Memory::load(&dir);
+                memory.restart_count += 1;
+                if let Err(e) = memory.save(&dir) {
+                    crate::daemon_log!("restarting container {id}: counting the restart: {e}");
+                }
+            }
+            if let Err(e) = engine.launch(record, Some(token)) {
+                crate::daemon_log!("restarting container {id} (its restart policy): {e}");
+            }
+        });
+    }
+
+    // ANCHOR: check_health
+    /// Runs the container's health check (if it has one) every interval while this run of
+    /// it lasts, and records each result; a change of status is a `health_status` event.
+    fn check_health(self: &Arc<Self>, record: &ContainerRecord) {
+        let Some(config) = HealthConfig::of(record) else {
+            return;
+        };
+        let Some(command) = config.command() else {
+            return;
+        };
+        let watch = self.watch(&record.id);
+        let exits_at = watch.lock().exits;
+        let engine = Arc::clone(self);
+        let record = record.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let over = |l: &watch::Live| l.exits != exits_at || l.removed;
+            loop {
+                if over(&watch.wait_until(Some(config.interval()), over)) {
+                    return;
+                }
+                let in_start_period = started.elapsed() < config.start_period;
+                let probe = engine.probe(&record, command.clone(), config.timeout());
+                let mut changed = None;
+                watch.update(|l| {
+                    if !over(l) {
+                        let health = l.health.get_or_insert_with(Health::default);
+                        changed = health.record(probe, config.retries(), in_start_period);
+                    }
+                });
+                if let Some(status) = changed {
+                    let action = format!("health_status: {}", status.name());
+                    // Read again: the container may have been renamed since it started.
+                    let current = engine.find(&record.id).unwrap_or_else(|_| record.clone());
+                    engine.container_event(&current, &action, &[]);
+                }
+            }
+        });
+    }
+    // ANCHOR_END: check_health
+
+    /// Runs one probe as an exec in the container (as `docker exec` would), at most `timeout`.
+    fn probe(
+        &self,
+        record: &ContainerRecord,
+        command: Vec<String>,
+        timeout: Duration,
+    ) -> health::Probe {
+        let start = state::now_rfc3339();
+        let result = |exit_code, output: String| health::Probe {
+            start: start.clone(),
+            end: state::now_rfc3339(),
+            exit_code,
+            output,
+        };
+        let run = self.watch(&record.id).lock().run.clone();
+        let Some(pid) = run.pid.filter(|_| run.is_running()) else {
+            return result(-1, "the container is not running".into());
+        };
+        let spec = ExecSpec {
+            cmd: command,
+            attach_stdout: true,
+            attach_stderr: true,
+            ..ExecSpec::default()
+        };
+        let instance = Arc::new(exec::Instance::new(
+            container::random_id(),
+            record.id.clone(),
+            spec,
+        ));
+        let session = match exec::start(&instance, pid, record, &self.extensions, false) {
+            Ok(Some(session)) => session,
+            Ok(None) => return result(-1, String::new()),
+            Err(e) => {
+                let code = match &e {
+                    EngineError::Start { source, .. } => source.code,
+                    _ => -1,
+                };
+                return result(code, e.to_string());
+            }
+        };
+        let (done, output) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let _ = session.pump(Box::new(std::io::empty()), &mut |_, bytes| {
+                let room = health::MAX_OUTPUT.saturating_sub(kept.len());
+                kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                Ok(())
+            });
+            let _ = done.send(kept);
+        });
+        match output.recv_timeout(timeout) {
+            Ok(kept) => {
+                let code = instance.view().exit_code.unwrap_or(-1);
+                result(code, String::from_utf8_lossy(&kept).into_owned())
+            }
+            Err(_) => {
+                if let Some(pid) = instance.view().pid {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let message = format!("Health check exceeded timeout ({timeout:?})");
+                result(-1, message)
+            }
+        }
+    }
+
+    /// The user stopped or killed container `id`: its restart policy does not apply to this
+    /// exit (nor to later ones until the user starts it again), and a scheduled restart is
+    /// cancelled. Whether one was.
+    fn stopped_by_user(&self, record: &ContainerRecord) -> Result<bool, EngineError> {
+        let dir = record.dir(&self.store);
+        let memory = restart::Memory {
+            manually_stopped: true,
+            ..restart::Memory::load(&dir)
+        };
+        memory
+            .save(&dir)
+            .map_err(EngineError::io("writing the restart state", &dir))?;
+        let mut was_restarting = false;
+        self.watch(&record.id).update(|l| {
+            was_restarting = l.restarting;
+            l.restart_token += 1;
+            l.restarting = false;
+        });
+        Ok(was_restarting)
     }
 
     /// Removes an exited AutoRemove container. A failure cannot be answered to anyone (the
@@ -508,8 +858,9 @@ impl Engine {
         let grace = grace
             .or(spec.stop_timeout.map(Duration::from_secs))
             .unwrap_or(Duration::from_secs(10));
-        match self.kill(&record.id, signal) {
-            Err(EngineError::NotRunning(_)) => return Ok(false),
+        let was_restarting = self.stopped_by_user(&record)?;
+        match self.signal(&record, signal) {
+            Err(EngineError::NotRunning(_)) => return Ok(was_restarting),
             other => other?,
         }
         let watch = self.watch(&record.id);
@@ -517,26 +868,49 @@ impl Engine {
             .wait_until(Some(grace), |l| !l.is_active())
             .is_active();
         if !stopped {
-            let _ = self.kill(&record.id, Signal::SIGKILL);
+            let _ = self.signal(&record, Signal::SIGKILL);
             drop(watch.wait_until(Some(KILL_WAIT), |l| !l.is_active()));
         }
+        self.container_event(&record, "stop", &[]);
         Ok(true)
     }
     // ANCHOR_END: stop
 
     // ANCHOR: kill
+    /// `docker kill`: sends a signal to the container's PID 1; [`EngineError::NotRunning`] if
+    /// it is not. Its restart policy does not apply to the exit that may follow.
+    pub fn kill(&self, key: &str, signal: Signal) -> Result<(), EngineError> {
+        let record = self.find(key)?;
+        let watch = self.watch(&record.id);
+        let (active, restarting) = {
+            let live = watch.lock();
+            (live.is_active(), live.restarting)
+        };
+        if !active && !restarting {
+            return Err(EngineError::NotRunning(record.name));
+        }
+        self.stopped_by_user(&record)?;
+        if !active {
+            // Cancelling the scheduled restart was all there was to do (as moby).
+            return Ok(());
+        }
+        self.signal(&record, signal)
+    }
+    // ANCHOR_END: kill
+
     /// Sends a signal to the container's PID 1; [`EngineError::NotRunning`] if it is not. A
     /// paused container is thawed after the signal (as dockerd does): frozen, it could not
     /// handle it, and `docker stop` of a paused container would never end.
-    pub fn kill(&self, key: &str, signal: Signal) -> Result<(), EngineError> {
-        let record = self.find(key)?;
-        let pid = self.running_pid(&record)?;
+    fn signal(&self, record: &ContainerRecord, signal: Signal) -> Result<(), EngineError> {
+        let pid = self.running_pid(record)?;
         nix::sys::signal::kill(Pid::from_raw(pid), signal).map_err(|source| {
             EngineError::Signal {
                 id: record.name.clone(),
                 source,
             }
         })?;
+        // moby's number for it, as `docker events` shows it.
+        self.container_event(record, "kill", &[("signal", (signal as i32).to_string())]);
         if let Some(freezer) = self.freezer()
             && freezer.is_frozen(&record.id)
         {
@@ -546,7 +920,6 @@ impl Engine {
         }
         Ok(())
     }
-    // ANCHOR_END: kill
 
     /// The host pid of a container's PID 1, if it runs ([`EngineError::NotRunning`] if not).
     fn running_pid(&self, record: &ContainerRecord) -> Result<i32, EngineError> {
@@ -621,11 +994,20 @@ impl Engine {
     pub fn remove(&self, key: &str, force: bool) -> Result<ContainerRecord, EngineError> {
         let record = self.find(key)?;
         let watch = self.watch(&record.id);
-        if watch.lock().is_active() {
-            if !force {
-                return Err(EngineError::RemoveRunning(record.name));
-            }
-            let _ = self.kill(&record.id, Signal::SIGKILL);
+        let (restarting, active) = {
+            let live = watch.lock();
+            (live.restarting, live.is_active())
+        };
+        if !force && restarting {
+            return Err(EngineError::RemoveRestarting(record.name));
+        }
+        if !force && active {
+            return Err(EngineError::RemoveRunning(record.name));
+        }
+        // No restart may come between the kill and the removal.
+        self.stopped_by_user(&record)?;
+        if active {
+            let _ = self.signal(&record, Signal::SIGKILL);
             drop(watch.wait_until(Some(KILL_WAIT), |l| !l.is_active()));
         }
         self.remove_record(&record.id)
@@ -635,6 +1017,7 @@ impl Engine {
     /// the `removed` waiters.
     fn remove_record(&self, id: &str) -> Result<ContainerRecord, EngineError> {
         let (removed, trash) = container::remove_later(&self.store, id)?;
+        self.container_event(&removed, "destroy", &[]);
         self.release(id);
         let watch = lock(&self.watches).remove(id);
         if let Some(watch) = watch {
@@ -655,6 +1038,9 @@ impl Engine {
         options: AttachOptions,
     ) -> Result<Session, EngineError> {
         let record = self.find(key)?;
+        let detach_keys = detach::DetachKeys::parse(&options.detach_keys)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        self.container_event(&record, "attach", &[]);
         let dir = record.dir(&self.store);
         let tty = record.options.settings.tty;
         let watch = self.watch(&record.id);
@@ -685,8 +1071,30 @@ impl Engine {
                 pending,
                 exits_at,
                 tty,
+                detach_keys,
             }),
         })
+    }
+
+    /// `docker rename`: gives the container a new name (checked as at create: valid, not in
+    /// use; nothing changes if it is refused), and says so (`rename`, with the old name).
+    pub fn rename(&self, key: &str, new_name: &str) -> Result<ContainerView, EngineError> {
+        let record = self.find(key)?;
+        let new_name = new_name.strip_prefix('/').unwrap_or(new_name);
+        if new_name.is_empty() {
+            return Err(EngineError::Invalid(
+                "Neither old nor new names may be empty".into(),
+            ));
+        }
+        if new_name == record.name {
+            return Err(EngineError::Invalid(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        let renamed = container::rename(&self.store, &record, new_name)?;
+        let old_name = [("oldName", format!("/{}", record.name))];
+        self.container_event(&renamed, "rename", &old_name);
+        Ok(self.view(renamed))
     }
 
     /// Resizes a TTY container's terminal (`POST /containers/{id}/resize?h=&w=`).
@@ -733,22 +1141,62 @@ impl Engine {
         if spec.cmd.first().is_none_or(|c| c.is_empty()) {
             return Err(EngineError::Invalid("no exec command specified".into()));
         }
+        if let Err(e) = detach::DetachKeys::parse(&spec.detach_keys) {
+            return Err(EngineError::Invalid(e.to_string()));
+        }
         let id = container::random_id();
-        let instance = exec::Instance::new(id.clone(), record.id, spec);
+        let command = spec.cmd.join(" ");
+        let exec_id = [("execID", id.clone())];
+        self.container_event(&record, &format!("exec_create: {command}"), &exec_id);
+        let events = Arc::clone(&self.events);
+        let died = record.clone();
+        let container_dir = record.dir(&self.store);
+        let instance = exec::Instance::new(id.clone(), record.id, spec).on_finish(move |ended| {
+            let code = ended.exit_code.unwrap_or(0);
+            let extra = [
+                ("execID", exec_id[0].1.clone()),
+                ("exitCode", code.to_string()),
+            ];
+            events.emit(container_event(&died, "exec_die", &extra));
+            // On disk too, for inspect after a daemon restart; a container removed
+            // meanwhile has no directory left to keep it in.
+            if container_dir.is_dir()
+                && let Err(e) = ended_execs::save(&container_dir, ended, ended_execs::now())
+            {
+                crate::daemon_log!("keeping ended exec {} for inspect: {e}", ended.id);
+            }
+        });
+        self.prune_execs();
         lock(&self.execs).insert(id.clone(), Arc::new(instance));
         Ok(id)
+    }
+
+    /// Drops the exec instances that ended [`ended_execs::RETENTION`] ago or more, from
+    /// memory and from disk, as moby's exec garbage collector does.
+    fn prune_execs(&self) {
+        let now = ended_execs::now();
+        lock(&self.execs).retain(|_, exec| !exec.expired(now));
+        ended_execs::prune(&self.store.containers_dir(), now);
     }
 
     fn exec_instance(&self, exec_id: &str) -> Result<Arc<exec::Instance>, EngineError> {
         lock(&self.execs)
             .get(exec_id)
+            .filter(|exec| !exec.expired(ended_execs::now()))
             .cloned()
             .ok_or_else(|| EngineError::NoSuchExec(exec_id.to_owned()))
     }
 
-    /// An exec instance's state.
+    /// An exec instance's state: a live one, or one that ended less than
+    /// [`ended_execs::RETENTION`] ago (also before a daemon restart).
     pub fn exec(&self, exec_id: &str) -> Result<ExecView, EngineError> {
-        Ok(self.exec_instance(exec_id)?.view())
+        match self.exec_instance(exec_id) {
+            Ok(instance) => Ok(instance.view()),
+            Err(missing) => {
+                let now = ended_execs::now();
+                ended_execs::find(&self.store.containers_dir(), exec_id, now).ok_or(missing)
+            }
+        }
     }
 
     /// Checks that an exec instance can start now: it exists, has not started, and its
@@ -792,6 +1240,8 @@ impl Engine {
             _ => return Err(EngineError::NotRunning(record.name)),
         };
         let tty = instance.spec.tty;
+        let action = format!("exec_start: {}", instance.spec.cmd.join(" "));
+        self.container_event(&record, &action, &[("execID", instance.id.clone())]);
         Ok(
             exec::start(&instance, pid, &record, &self.extensions, detach)?.map(|session| {
                 Session {
@@ -824,6 +1274,17 @@ fn freezer_error(what: &'static str, id: &str) -> impl FnOnce(ExtensionError) ->
         id,
         source,
     }
+}
+
+/// A container event: the container's name, image and labels as attributes, and `extra`.
+fn container_event(record: &ContainerRecord, action: &str, extra: &[(&str, String)]) -> Event {
+    let mut attributes = record.options.settings.labels.clone();
+    attributes.insert("name".into(), record.name.clone());
+    attributes.insert("image".into(), record.image_name.clone());
+    for (key, value) in extra {
+        attributes.insert((*key).to_owned(), value.clone());
+    }
+    Event::now(EventType::Container, action, &record.id, attributes)
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.

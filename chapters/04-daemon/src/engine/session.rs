@@ -36,6 +36,8 @@ pub struct ContainerSession {
     pub exits_at: u64,
     /// The container has a terminal: the detach keys apply.
     pub tty: bool,
+    /// The detach keys, checked when the session was made.
+    pub detach_keys: DetachKeys,
 }
 
 impl Drop for ContainerSession {
@@ -108,8 +110,8 @@ impl ContainerSession {
             let writer = stream
                 .try_clone()
                 .map_err(socket_error("sharing the attach socket"))?;
-            let tty = self.tty;
-            std::thread::spawn(move || forward_stdin(input, writer, tty));
+            let keys = self.tty.then(|| std::mem::take(&mut self.detach_keys));
+            std::thread::spawn(move || forward_stdin(input, writer, keys));
         }
         let result = copy_output(&mut stream, output);
         // Shut the socket down, not just our handle: the stdin thread holds a copy, and the
@@ -146,22 +148,22 @@ fn copy_output(
 
 /// Copies the client's stdin to the monitor until it ends; its end is a half-close, which
 /// the monitor turns into closing the container's stdin when it was created with StdinOnce.
-/// On a terminal, Docker's detach keys (Ctrl-P Ctrl-Q) end the session instead, and the
-/// container runs on.
-fn forward_stdin(mut input: Box<dyn Read + Send>, mut monitor: UnixStream, tty: bool) {
-    let mut keys = DetachKeys::new();
+/// On a terminal (`keys` given), the detach keys (Ctrl-P Ctrl-Q unless the client chose
+/// others) end the session instead, and the container runs on.
+fn forward_stdin(
+    mut input: Box<dyn Read + Send>,
+    mut monitor: UnixStream,
+    mut keys: Option<DetachKeys>,
+) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         match input.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                let (data, detach) = if tty {
-                    match keys.feed(&buf[..n]) {
-                        Keys::Forward(data) => (data, false),
-                        Keys::Detach(data) => (data, true),
-                    }
-                } else {
-                    (buf[..n].to_vec(), false)
+                let (data, detach) = match keys.as_mut().map(|k| k.feed(&buf[..n])) {
+                    None => (buf[..n].to_vec(), false),
+                    Some(Keys::Forward(data)) => (data, false),
+                    Some(Keys::Detach(data)) => (data, true),
                 };
                 if !data.is_empty() && protocol::write_message(&mut monitor, STDIN, &data).is_err()
                 {

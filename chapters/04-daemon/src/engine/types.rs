@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use berth_images::container::{ContainerRecord, Settings};
 use serde::{Deserialize, Serialize};
 
+use super::{Health, HealthConfig, RestartPolicy};
+
 /// Everything `POST /containers/create` may ask for, already decoded from Docker's JSON.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CreateSpec {
@@ -42,6 +44,13 @@ pub struct CreateSpec {
     /// named slots: each chapter's API decoding fills its own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub slots: BTreeMap<String, serde_json::Value>,
+    /// `--restart`: when the engine starts it again after it exits (see `restart.rs`).
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// `--health-cmd` and friends (or `--no-healthcheck`: a test of `["NONE"]`); `None` =
+    /// no check (see `health.rs`).
+    #[serde(default)]
+    pub healthcheck: Option<HealthConfig>,
 }
 
 /// Whether a container is created, running or exited (`State.Status` in Docker's inspect).
@@ -54,6 +63,8 @@ pub enum Status {
     Running,
     /// Its process ended, or its start failed; the exit code is kept, and it may start again.
     Exited,
+    /// It exited and its restart policy starts it again after a delay (see `restart.rs`).
+    Restarting,
     /// Being removed (AutoRemove in progress).
     Removing,
 }
@@ -79,8 +90,14 @@ pub struct ContainerView {
     pub paused: bool,
     /// Whether the OOM killer killed a process of its last run (`State.OOMKilled`).
     pub oom_killed: bool,
-    /// How many times it was started.
+    /// How many times the engine started it again since the user last started it.
     pub restart_count: u32,
+    /// Its restart policy, as created.
+    pub restart_policy: RestartPolicy,
+    /// Its health check as created (`Config.Healthcheck`), `["NONE"]` included.
+    pub healthcheck: Option<HealthConfig>,
+    /// Where its health checks stand (`State.Health`); `None` without a check that runs.
+    pub health: Option<Health>,
     /// The path of its json-file log.
     pub log_path: PathBuf,
 }
@@ -97,7 +114,7 @@ pub enum WaitCondition {
 }
 
 /// Which streams an attach wants.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct AttachOptions {
     /// Send the client's input to the container's stdin (which needs OpenStdin to go anywhere).
     pub stdin: bool,
@@ -107,6 +124,9 @@ pub struct AttachOptions {
     pub stderr: bool,
     /// Replay the log first (`logs=1`).
     pub logs: bool,
+    /// The keys that detach the client from a terminal (`detachKeys=ctrl-x,x`; empty:
+    /// Ctrl-P Ctrl-Q).
+    pub detach_keys: String,
 }
 
 /// One of a process's output streams, numbered as in Docker's framing.
@@ -188,10 +208,14 @@ pub struct ExecSpec {
     pub console_size: Option<[u16; 2]>,
     /// `docker exec --privileged`: every capability and no seccomp filter for this process.
     pub privileged: bool,
+    /// The keys that detach a client from its terminal (`ctrl-x,x`; empty: Ctrl-P Ctrl-Q),
+    /// as the CLI sends `detachKeys` of its config file in the create.
+    #[serde(default)]
+    pub detach_keys: String,
 }
 
 /// `GET /exec/{id}/json`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExecView {
     /// The exec instance's id, as `POST /containers/{id}/exec` returned it.
     pub id: String,

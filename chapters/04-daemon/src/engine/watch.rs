@@ -33,6 +33,16 @@ pub struct Live {
     pub removed: bool,
     /// How many times it was started by this daemon.
     pub starts: u32,
+    /// A restart is scheduled (its policy starts it again after a delay): `Restarting`.
+    pub restarting: bool,
+    /// Counts scheduled restarts: a scheduled restart goes ahead only if this has not moved
+    /// meanwhile (a user's start, stop or removal moves it, and so cancels it).
+    pub restart_token: u64,
+    /// The delay before the last restart, for the next one's backoff; `None` after a start by
+    /// the user.
+    pub restart_delay: Option<Duration>,
+    /// Its health checks' results since its last start (see `health.rs`).
+    pub health: Option<super::Health>,
 }
 
 impl Live {
