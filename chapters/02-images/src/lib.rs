@@ -22,6 +22,7 @@ pub mod container;
 pub mod load;
 pub mod overlay;
 pub mod reference;
+pub mod save;
 pub mod spec;
 pub mod state;
 pub mod store;

@@ -131,7 +131,7 @@ pub struct RootFs {
 // ANCHOR_END: image_config
 
 /// One image of a `docker save` archive's `manifest.json`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ArchiveEntry {
     /// The config's path inside the archive.

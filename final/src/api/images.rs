@@ -21,7 +21,7 @@ use berth_registry::{Platform, PullOptions};
 use serde_json::{Value, json};
 
 use super::filters::{self, Filters};
-use super::{Daemon, Route, auth, errors, param, progress, with_daemon};
+use super::{Daemon, Route, archives, auth, errors, param, progress, with_daemon};
 
 /// Adds this module's routes. The literal ones come first: `/images/json` is the list, not
 /// the inspection of an image called "json".
@@ -30,6 +30,9 @@ pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
     router
         .post("/images/create", d(pull))
         .get("/images/json", d(list))
+        .get("/images/get", d(archives::save_many))
+        .post("/images/load", d(archives::load))
+        .get("/images/{name*}/get", d(archives::save_one))
         .get("/images/{name*}/json", d(inspect))
         .post("/images/{name*}/tag", d(tag))
         .post("/images/{name*}/push", d(push))

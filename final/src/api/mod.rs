@@ -12,6 +12,7 @@
 //! | [`create`]      | decoding Docker's create body, refusing the flags we cannot honour |
 //! | [`exec`]        | `/containers/{id}/exec`, `/exec/{id}/...`                          |
 //! | [`images`]      | `/images/...`: pull, list, inspect, tag, rmi, push                 |
+//! | [`archives`]    | `/images/get`, `/images/load`: save and load                       |
 //! | [`progress`]    | Docker's JSON progress stream, from chapter 3's progress events   |
 //! | [`auth`]        | the `X-Registry-Auth` header                                        |
 //! | [`filters`]     | the `filters` query parameter, in the CLI's and docker-py's forms  |
@@ -27,6 +28,7 @@
 //! with a 400 that says which versions would work. We advertise 1.50, the CLI's own version, so
 //! that none of its code paths for old daemons runs.
 
+pub mod archives;
 pub mod auth;
 pub mod containers;
 pub mod create;
@@ -80,12 +82,15 @@ pub fn default_headers() -> Headers {
 /// The whole API: version negotiation in front of the routes.
 pub struct Api {
     router: Router,
+    /// Where large request bodies (`docker load`) are written: the store's `tmp/`.
+    tmp: PathBuf,
 }
 
 impl Api {
     /// The API served with `daemon`.
     pub fn new(daemon: Arc<Daemon>) -> Api {
         Api {
+            tmp: daemon.engine.store().root().join("tmp"),
             router: routes(daemon),
         }
     }
@@ -97,6 +102,11 @@ impl Handler for Api {
             return refusal;
         }
         self.router.handle(request)
+    }
+
+    fn spool_body(&self, request: &Request) -> Option<PathBuf> {
+        // The store's tmp/: on the same disk as the layers it will become.
+        archives::spools_body(request).then(|| self.tmp.clone())
     }
 }
 

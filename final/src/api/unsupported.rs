@@ -18,9 +18,6 @@ const NOT_IMPLEMENTED: u16 = 501;
 // ANCHOR: not_yet
 /// Endpoints of Docker's clients that berthd does not serve yet: method, path, the command.
 pub const NOT_YET: &[(&str, &str, &str)] = &[
-    ("GET", "/images/get", "docker save"),
-    ("GET", "/images/{name*}/get", "docker save"),
-    ("POST", "/images/load", "docker load"),
     ("GET", "/images/{name*}/history", "docker image history"),
     ("POST", "/images/prune", "docker image prune"),
     ("GET", "/images/search", "docker search"),

@@ -27,6 +27,7 @@
 
 pub mod api;
 pub mod cleanup;
+pub mod dockerd;
 pub mod pty;
 pub mod redact;
 pub mod registry;

@@ -23,6 +23,25 @@ pub trait Handler: Send + Sync + 'static {
     /// Answers one request. Called on the connection's own thread; a panic here is caught and
     /// answered with a 500.
     fn handle(&self, request: &mut Request) -> Response;
+
+    /// Where to write this request's body instead of memory, if it may be large (an image
+    /// archive for `docker load`): a directory for a temporary file, which the request then
+    /// carries as [`Request::take_spooled_body`]. `None` (the default) reads the body into
+    /// memory, up to [`Limits::max_body`](super::Limits::max_body).
+    fn spool_body(&self, _request: &Request) -> Option<std::path::PathBuf> {
+        None
+    }
+}
+
+/// A shared handler (one API served on several sockets) is a handler.
+impl<H: Handler> Handler for std::sync::Arc<H> {
+    fn handle(&self, request: &mut Request) -> Response {
+        (**self).handle(request)
+    }
+
+    fn spool_body(&self, request: &Request) -> Option<std::path::PathBuf> {
+        (**self).spool_body(request)
+    }
 }
 
 impl<F> Handler for F
