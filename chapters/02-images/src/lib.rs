@@ -19,6 +19,7 @@ pub mod unpack;
 
 pub mod cli;
 pub mod container;
+pub mod history;
 pub mod load;
 pub mod overlay;
 pub mod reference;

@@ -18,7 +18,6 @@ const NOT_IMPLEMENTED: u16 = 501;
 // ANCHOR: not_yet
 /// Endpoints of Docker's clients that berthd does not serve yet: method, path, the command.
 pub const NOT_YET: &[(&str, &str, &str)] = &[
-    ("GET", "/images/{name*}/history", "docker image history"),
     ("POST", "/images/prune", "docker image prune"),
     ("GET", "/images/search", "docker search"),
     ("POST", "/commit", "docker commit"),
