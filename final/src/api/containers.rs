@@ -246,7 +246,7 @@ fn remove(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
     Ok(Response::no_content())
 }
 
-fn state_name(status: Status) -> &'static str {
+pub(crate) fn state_name(status: Status) -> &'static str {
     match status {
         Status::Created => "created",
         Status::Running => "running",
@@ -261,7 +261,7 @@ fn secs(time: Option<&str>) -> Option<u64> {
 }
 
 /// `docker ps`'s STATUS column: "Up 5 minutes", "Exited (0) 2 seconds ago", "Created".
-fn status_text(view: &ContainerView) -> String {
+pub(crate) fn status_text(view: &ContainerView) -> String {
     match view.status {
         Status::Created => "Created".into(),
         Status::Removing => "Removal In Progress".into(),

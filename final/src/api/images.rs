@@ -128,6 +128,14 @@ fn labels(config: &Value) -> Value {
     }
 }
 
+/// The image config's labels as a map (empty if it has none), for the `label` filters.
+pub(crate) fn image_labels(
+    store: &Store,
+    id: &Digest,
+) -> std::collections::BTreeMap<String, String> {
+    serde_json::from_value(labels(&config_json(store, id))).unwrap_or_default()
+}
+
 /// The image config blob as JSON (`{}` if it cannot be read).
 fn config_json(store: &Store, id: &Digest) -> Value {
     store

@@ -13,6 +13,8 @@
 //! | [`exec`]        | `/containers/{id}/exec`, `/exec/{id}/...`                          |
 //! | [`images`]      | `/images/...`: pull, list, inspect, tag, rmi, push                 |
 //! | [`archives`]    | `/images/get`, `/images/load`: save and load                       |
+//! | [`df`]          | `/system/df`                                                       |
+//! | [`prune`]       | `/containers/prune`, `/images/prune`                               |
 //! | [`progress`]    | Docker's JSON progress stream, from chapter 3's progress events   |
 //! | [`auth`]        | the `X-Registry-Auth` header                                        |
 //! | [`filters`]     | the `filters` query parameter, in the CLI's and docker-py's forms  |
@@ -32,11 +34,13 @@ pub mod archives;
 pub mod auth;
 pub mod containers;
 pub mod create;
+pub mod df;
 pub mod errors;
 pub mod exec;
 pub mod filters;
 pub mod images;
 pub mod progress;
+pub mod prune;
 pub mod system;
 pub mod tls;
 pub mod unsupported;
@@ -140,6 +144,8 @@ pub fn check_version(version: Option<ApiVersion>) -> Option<Response> {
 fn routes(daemon: Arc<Daemon>) -> Router {
     let router = Router::new();
     let router = system::routes(router, &daemon);
+    let router = prune::routes(router, &daemon);
+    let router = df::routes(router, &daemon);
     let router = containers::routes(router, &daemon);
     let router = exec::routes(router, &daemon);
     let router = images::routes(router, &daemon);

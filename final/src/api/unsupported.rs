@@ -18,7 +18,6 @@ const NOT_IMPLEMENTED: u16 = 501;
 // ANCHOR: not_yet
 /// Endpoints of Docker's clients that berthd does not serve yet: method, path, the command.
 pub const NOT_YET: &[(&str, &str, &str)] = &[
-    ("POST", "/images/prune", "docker image prune"),
     ("GET", "/images/search", "docker search"),
     ("POST", "/commit", "docker commit"),
     ("GET", "/containers/{id}/export", "docker export"),
@@ -32,8 +31,6 @@ pub const NOT_YET: &[(&str, &str, &str)] = &[
     ("POST", "/containers/{id}/pause", "docker pause"),
     ("POST", "/containers/{id}/unpause", "docker unpause"),
     ("POST", "/containers/{id}/update", "docker update"),
-    ("POST", "/containers/prune", "docker container prune"),
-    ("GET", "/system/df", "docker system df"),
     ("GET", "/events", "docker events"),
     ("POST", "/networks/{id}/connect", "docker network connect"),
     (
@@ -41,7 +38,6 @@ pub const NOT_YET: &[(&str, &str, &str)] = &[
         "/networks/{id}/disconnect",
         "docker network disconnect",
     ),
-    ("POST", "/networks/prune", "docker network prune"),
 ];
 // ANCHOR_END: not_yet
 

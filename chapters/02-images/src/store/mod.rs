@@ -27,6 +27,7 @@ pub mod atomic;
 mod images;
 mod layers;
 mod placement;
+mod usage;
 
 use std::fs::{self, File};
 use std::io;
@@ -37,6 +38,7 @@ use nix::fcntl::{Flock, FlockArg};
 pub use add::NewImage;
 pub use images::{ImageRecord, LayerRecord, Removed, StoreImage};
 pub use layers::{Added, LayerError, StagedLayer};
+pub use usage::{DiskUse, ImageUse};
 
 use crate::digest::Digest;
 

@@ -38,6 +38,7 @@ pub mod logs;
 pub mod monitor;
 pub mod pipes;
 mod protocol;
+pub mod prune;
 mod pty;
 mod session;
 mod spec;
