@@ -455,7 +455,10 @@ pub fn inspect_json(view: &ContainerView) -> Value {
             "Tty": s.tty,
             "OpenStdin": s.open_stdin,
             "StdinOnce": s.stdin_once,
-            "Env": r.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            // The bare names of `-e NAME` stay, as dockerd keeps them.
+            "Env": r.env.iter().map(|(k, v)| format!("{k}={v}"))
+                .chain(r.options.unset_env.iter().cloned())
+                .collect::<Vec<_>>(),
             "Cmd": r.cmd,
             "Image": r.image_name,
             "Volumes": null,

@@ -265,22 +265,33 @@ fn security(host: &Value) -> Result<berth_security::engine::Settings, HttpError>
 }
 // ANCHOR_END: security
 
-/// `-e` values: `KEY=VALUE`, or a bare `KEY` (which the CLI resolves; a bare one that reaches
-/// us means "unset", so it is dropped as moby does).
-pub(crate) fn parse_env(env: Vec<String>) -> Result<Vec<(String, String)>, HttpError> {
-    let mut out = Vec::new();
+/// `-e` values split: the `KEY=VALUE` pairs, and the bare names to unset.
+type SplitEnv = (Vec<(String, String)>, Vec<String>);
+
+/// `-e` values: `KEY=VALUE`, or a bare `KEY`. The CLI resolves a bare one from its own
+/// environment; one that reaches us was unset there, and means "remove the image's `KEY`":
+/// returned apart, in the second list.
+pub(crate) fn split_env(env: Vec<String>) -> Result<SplitEnv, HttpError> {
+    let mut set = Vec::new();
+    let mut unset = Vec::new();
     for pair in env {
         match pair.split_once('=') {
-            Some(("", _)) => {
+            Some(("", _)) | None if pair.is_empty() || pair.starts_with('=') => {
                 return Err(HttpError::bad_request(format!(
                     "invalid environment variable {pair:?}: the name is empty"
                 )));
             }
-            Some((k, v)) => out.push((k.to_owned(), v.to_owned())),
-            None => {}
+            Some((k, v)) => set.push((k.to_owned(), v.to_owned())),
+            None => unset.push(pair),
         }
     }
-    Ok(out)
+    Ok((set, unset))
+}
+
+/// [`split_env`] for an exec, whose process starts from the container's environment: a bare
+/// name is dropped.
+pub(crate) fn parse_env(env: Vec<String>) -> Result<Vec<(String, String)>, HttpError> {
+    split_env(env).map(|(set, _)| set)
 }
 
 // ANCHOR: decode
@@ -357,12 +368,14 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
     let name = name
         .filter(|n| !n.is_empty())
         .map(|n| n.trim_start_matches('/').to_owned());
+    let (env, unset_env) = split_env(body.env.unwrap_or_default())?;
     Ok(CreateSpec {
         image,
         name,
         cmd: body.cmd.map(StringOrList::into_vec),
         entrypoint: body.entrypoint.map(StringOrList::into_vec),
-        env: parse_env(body.env.unwrap_or_default())?,
+        env,
+        unset_env,
         user: body.user.filter(|u| !u.is_empty()),
         working_dir: body.working_dir.filter(|w| !w.is_empty()),
         hostname: body.hostname.filter(|h| !h.is_empty()),
