@@ -384,6 +384,34 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
     Ok(Response::json(200, &out))
 }
 
+/// `HostConfig.CgroupnsMode` as dockerd shows it: the one asked for, else the machine's
+/// default (`private` on a pure cgroup v2 host, `host` on v1 and hybrid ones).
+fn cgroupns_mode(record: &berth_images::container::ContainerRecord) -> &'static str {
+    use berth_cgroups::CgroupNs;
+    let asked = berth_cgroups::engine::settings(record)
+        .ok()
+        .and_then(|s| s.cgroupns);
+    let mode = asked.unwrap_or_else(|| {
+        berth_cgroups::Layout::detect().map_or(CgroupNs::Host, |layout| {
+            CgroupNs::default_for(layout.kind())
+        })
+    });
+    match mode {
+        CgroupNs::Private => "private",
+        CgroupNs::Host => "host",
+    }
+}
+
+/// `MaskedPaths` or `ReadonlyPaths`: Docker's list, empty when `--privileged` or
+/// `systempaths=unconfined` lifts them.
+fn system_paths(options: &berth_security::SecurityOptions, paths: &[&str]) -> Value {
+    if options.privileged || options.system_paths_unconfined {
+        json!([])
+    } else {
+        json!(paths)
+    }
+}
+
 // ANCHOR: inspect
 /// `GET /containers/{id}/json`: every field the CLI and docker-py read.
 pub fn inspect_json(view: &ContainerView) -> Value {
@@ -442,6 +470,14 @@ pub fn inspect_json(view: &ContainerView) -> Value {
             "SecurityOpt": or_null(&security.security_opt),
             "Memory": 0,
             "NanoCpus": 0,
+            // The fields clients read that have one value here (host_config.rs says why).
+            "CgroupnsMode": cgroupns_mode(r),
+            "Isolation": "",
+            "Runtime": "runc",
+            "VolumeDriver": "",
+            "MemorySwappiness": null,
+            "MaskedPaths": system_paths(&security.options, &berth_security::paths::MASKED),
+            "ReadonlyPaths": system_paths(&security.options, &berth_security::paths::READ_ONLY),
         },
         "GraphDriver": {"Name": "overlay2", "Data": null},
         "Mounts": [],

@@ -9,6 +9,7 @@
 //! |-----------------|--------------------------------------------------------------------|
 //! | [`system`]      | `/_ping`, `/version`, `/info`, `/auth`                             |
 //! | [`containers`]  | `/containers/...`: create, start, stop, kill, wait, rm, ps, inspect, attach, resize, logs |
+//! | [`host_config`] | every `HostConfig` field and its status (one table)                |
 //! | [`create`]      | decoding Docker's create body, refusing the flags we cannot honour |
 //! | [`exec`]        | `/containers/{id}/exec`, `/exec/{id}/...`                          |
 //! | [`images`]      | `/images/...`: pull, list, inspect, tag, rmi, push                 |
@@ -20,6 +21,7 @@
 //! | [`filters`]     | the `filters` query parameter, in the CLI's and docker-py's forms  |
 //! | [`errors`]      | engine, store and registry errors as HTTP statuses                 |
 //! | [`volumes`]     | `/volumes/...`, and the mount fields of a create (chapter 8)       |
+//! | [`status`]      | the book's generated API status page                               |
 //! | [`unsupported`] | `/build`, BuildKit's `/session` and `/grpc`, networks              |
 //! | [`tls`]         | TLS with client certificates for `-H tcp://...`                    |
 //!
@@ -38,9 +40,11 @@ pub mod df;
 pub mod errors;
 pub mod exec;
 pub mod filters;
+pub mod host_config;
 pub mod images;
 pub mod progress;
 pub mod prune;
+pub mod status;
 pub mod system;
 pub mod tls;
 pub mod unsupported;
@@ -155,6 +159,11 @@ fn routes(daemon: Arc<Daemon>) -> Router {
 
 /// A route of this API: a function of the daemon and the request.
 pub(crate) type Route = fn(&Arc<Daemon>, &mut Request) -> Result<Response, HttpError>;
+
+/// Every route of the API as (method, pattern), for the generated status page.
+pub fn route_table(daemon: Arc<Daemon>) -> Vec<(String, String)> {
+    routes(daemon).table()
+}
 
 /// A [`Route`] bound to the daemon, as the router takes it.
 pub(crate) fn with_daemon(

@@ -146,6 +146,8 @@ impl Pattern {
 /// A route: method, pattern, handler.
 struct Route {
     method: String,
+    /// The pattern as written (`/images/{name*}/json`), for [`Router::table`].
+    text: String,
     pattern: Pattern,
     handler: Box<dyn Handler>,
 }
@@ -174,16 +176,27 @@ impl Router {
         F: Fn(&mut Request) -> R + Send + Sync + 'static,
         R: IntoResponse,
     {
+        let text = pattern.to_owned();
         let pattern = match Pattern::parse(pattern) {
             Ok(pattern) => pattern,
             Err(message) => panic!("{message}"),
         };
         self.routes.push(Route {
             method: method.to_owned(),
+            text,
             pattern,
             handler: Box::new(move |request: &mut Request| handler(request).into_response()),
         });
         self
+    }
+
+    /// Every route as (method, pattern), in matching order: what a generated list of the
+    /// endpoints a server answers is made from.
+    pub fn table(&self) -> Vec<(String, String)> {
+        self.routes
+            .iter()
+            .map(|r| (r.method.clone(), r.text.clone()))
+            .collect()
     }
 
     /// A `GET` route (also answers `HEAD` unless a `HEAD` route matches first).
@@ -307,6 +320,17 @@ mod tests {
             .delete("/images/{name*}", echo_params)
             .get("/containers/{id}/json", echo_params)
             .post("/containers/{id}/exec", echo_params)
+    }
+
+    #[test]
+    fn the_table_lists_routes_as_written_in_order() {
+        let table = images().table();
+        assert_eq!(table.len(), 8);
+        assert_eq!(table[0], ("GET".to_owned(), "/images/json".to_owned()));
+        assert_eq!(
+            table[2],
+            ("GET".to_owned(), "/images/{name*}/json".to_owned())
+        );
     }
 
     #[test]
