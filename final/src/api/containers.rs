@@ -326,6 +326,26 @@ fn passes(view: &ContainerView, filters: &Filters) -> bool {
 }
 
 /// `GET /containers/json?all=&limit=&size=&filters=`: `docker ps`.
+/// A container as `docker ps` and `docker system df` list it (moby's `types.Container`).
+pub(crate) fn summary_json(view: &ContainerView) -> Value {
+    let r = &view.record;
+    json!({
+        "Id": r.id,
+        "Names": [format!("/{}", r.name)],
+        "Image": r.image_name,
+        "ImageID": r.image.to_string(),
+        "Command": command_text(&r.command()),
+        "Created": r.created,
+        "Ports": [],
+        "Labels": r.options.settings.labels,
+        "State": state_name(view.status),
+        "Status": status_text(view),
+        "HostConfig": {"NetworkMode": "none"},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    })
+}
+
 fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
     let engine = &daemon.engine;
     let all = req.query().bool_or("all", false)?;
@@ -355,24 +375,9 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         if !passes(&view, &filters) {
             continue;
         }
-        let r = &view.record;
-        let mut entry = json!({
-            "Id": r.id,
-            "Names": [format!("/{}", r.name)],
-            "Image": r.image_name,
-            "ImageID": r.image.to_string(),
-            "Command": command_text(&r.command()),
-            "Created": r.created,
-            "Ports": [],
-            "Labels": r.options.settings.labels,
-            "State": state_name(view.status),
-            "Status": status_text(&view),
-            "HostConfig": {"NetworkMode": "none"},
-            "NetworkSettings": {"Networks": {}},
-            "Mounts": [],
-        });
+        let mut entry = summary_json(&view);
         if size {
-            let upper = daemon.engine.store().containers_dir().join(&r.id);
+            let upper = daemon.engine.store().containers_dir().join(&view.record.id);
             entry["SizeRw"] = json!(berth_images::store::disk_usage(&upper));
             entry["SizeRootFs"] = json!(0);
         }

@@ -13,8 +13,7 @@ use berth_daemon::http::{HttpError, Request, Response, Router};
 use berth_images::store::disk_usage;
 use serde_json::{Value, json};
 
-use super::containers::{command_text, state_name, status_text};
-use super::{Daemon, Route, errors, images, volumes, with_daemon};
+use super::{Daemon, Route, containers, errors, images, volumes, with_daemon};
 
 /// Adds this module's route.
 pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
@@ -48,8 +47,7 @@ fn df(daemon: &Arc<Daemon>, _: &mut Request) -> Result<Response, HttpError> {
             "ParentId": "",
             "RepoTags": if tags.is_empty() { Value::Null } else { json!(tags) },
             "RepoDigests": image.record.repo_digests,
-            "Created": image.record.created.as_deref()
-                .and_then(berth_images::text::parse_rfc3339).unwrap_or(0),
+            "Created": images::created_secs(&image.record),
             "Size": used.size,
             "SharedSize": used.shared_size,
             "VirtualSize": used.size,
@@ -64,21 +62,11 @@ fn df(daemon: &Arc<Daemon>, _: &mut Request) -> Result<Response, HttpError> {
             let r = &view.record;
             let size_rw = disk_usage(&r.dir(store).join("upper"));
             let image_size = usage.images.get(&r.image).map_or(0, |u| u.size);
-            json!({
-                "Id": r.id,
-                "Names": [format!("/{}", r.name)],
-                "Image": r.image_name,
-                "ImageID": r.image.to_string(),
-                "Command": command_text(&r.command()),
-                "Created": r.created,
-                "State": state_name(view.status),
-                "Status": status_text(view),
-                "SizeRw": size_rw,
-                "SizeRootFs": image_size + size_rw,
-                "Labels": r.options.settings.labels,
-                "Ports": [],
-                "Mounts": volumes::mounts_json(daemon, view),
-            })
+            let mut entry = containers::summary_json(view);
+            entry["SizeRw"] = json!(size_rw);
+            entry["SizeRootFs"] = json!(image_size + size_rw);
+            entry["Mounts"] = volumes::mounts_json(daemon, view);
+            entry
         })
         .collect();
 

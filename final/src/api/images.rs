@@ -112,7 +112,8 @@ impl Progress for DockerPullWords<'_> {
 }
 // ANCHOR_END: pull
 
-fn created_secs(record: &ImageRecord) -> u64 {
+/// When the image was made, in seconds since the epoch (0 when its config does not say).
+pub(crate) fn created_secs(record: &ImageRecord) -> u64 {
     record
         .created
         .as_deref()

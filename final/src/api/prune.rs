@@ -140,12 +140,7 @@ fn images(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
     let pruned = daemon
         .engine
         .prune_images(dangling_only, |image| {
-            let created = image
-                .record
-                .created
-                .as_deref()
-                .and_then(berth_images::text::parse_rfc3339)
-                .unwrap_or(0);
+            let created = super::images::created_secs(&image.record);
             let labels = super::images::image_labels(store, &image.record.id);
             selection.selects(created as f64, &labels)
         })
