@@ -17,6 +17,8 @@ verbs:
                            todo!(hint)
   changes [--check]        regenerate book/src/changes/chapterNN.md from the code; with --check,
                            only say which pages are stale (exit status 1 if any)
+  api-status               regenerate book/src/engine/api-status.md from berthd's router and
+                           its HostConfig table (final/tests/api_status_page.rs checks it)
 ";
 
 fn main() -> ExitCode {
@@ -86,6 +88,20 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
                 let shown = path.strip_prefix(&root).unwrap_or(&path);
                 println!("wrote {}", shown.display());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("api-status") => {
+            // The page is made from berthd's router, so berthd's own test writes it.
+            let status = std::process::Command::new(env!("CARGO"))
+                .current_dir(&root)
+                .args(["test", "-q", "-p", "berth", "--test", "api_status_page"])
+                .env("BERTH_WRITE_API_STATUS", "1")
+                .status()
+                .context("running cargo test")?;
+            if !status.success() {
+                bail!("writing the API status page failed");
+            }
+            println!("wrote book/src/engine/api-status.md");
             Ok(ExitCode::SUCCESS)
         }
         Some("-h" | "--help" | "help") | None => {

@@ -113,6 +113,12 @@ impl ContainerConfig {
         self
     }
 
+    /// Removes one environment variable, if set (`docker run -e NAME` with `NAME` unset on
+    /// the client removes the image's variable of that name).
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
     /// Sets (or replaces) one environment variable.
     pub fn set_env(&mut self, key: &str, value: &str) {
         match self.env.iter_mut().find(|(k, _)| k == key) {

@@ -105,6 +105,10 @@ pub struct RunOptions {
     pub cmd: Vec<String>,
     /// Extra `KEY=VALUE` variables, after the image's.
     pub env: Vec<(String, String)>,
+    /// Variables to remove from the image's (`docker run -e NAME` when `NAME` is unset where
+    /// the client runs: the CLI sends the bare name, and Docker removes the variable).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unset_env: Vec<String>,
     /// `--user`: a name or uid, `user:group` allowed.
     pub user: Option<String>,
     /// `--workdir`.
@@ -473,6 +477,9 @@ fn runtime_config_for(
     if run.is_some() {
         for (key, value) in &record.options.env {
             runtime.set_env(key, value);
+        }
+        for key in &record.options.unset_env {
+            runtime.unset_env(key);
         }
     }
     runtime.workdir = record.workdir.clone().into();

@@ -103,6 +103,10 @@ pub struct ImageConfig {
     #[serde(default)]
     pub config: RunConfig,
     pub rootfs: RootFs,
+    /// How the image was made, oldest step first, one entry per layer plus the steps that
+    /// made none (`ENV`, `CMD`: `empty_layer`). What `docker history` shows.
+    #[serde(default)]
+    pub history: Vec<HistoryStep>,
 }
 
 /// The part of the config that says how to run a container (`docker inspect`'s `Config`).
@@ -121,6 +125,21 @@ pub struct RunConfig {
     pub working_dir: Option<String>,
 }
 
+/// One step of an image's history, as its config records it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct HistoryStep {
+    #[serde(default)]
+    pub created: Option<String>,
+    /// The command that made the step (`/bin/sh -c #(nop) CMD ["sh"]`).
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// The step made no layer.
+    #[serde(default)]
+    pub empty_layer: bool,
+}
+
 /// The config's list of layers by uncompressed digest (its "diff id").
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct RootFs {
@@ -131,7 +150,7 @@ pub struct RootFs {
 // ANCHOR_END: image_config
 
 /// One image of a `docker save` archive's `manifest.json`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ArchiveEntry {
     /// The config's path inside the archive.

@@ -262,7 +262,7 @@ fn remove(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
 }
 
 /// `State.Status`: as the engine says, and "paused" for a running container that is frozen.
-fn state_name(view: &ContainerView) -> &'static str {
+pub(crate) fn state_name(view: &ContainerView) -> &'static str {
     match view.status {
         Status::Running if view.paused => "paused",
         Status::Created => "created",
@@ -279,7 +279,7 @@ fn secs(time: Option<&str>) -> Option<u64> {
 }
 
 /// `docker ps`'s STATUS column: "Up 5 minutes", "Exited (0) 2 seconds ago", "Created".
-fn status_text(view: &ContainerView) -> String {
+pub(crate) fn status_text(view: &ContainerView) -> String {
     match view.status {
         Status::Created => "Created".into(),
         Status::Removing => "Removal In Progress".into(),
@@ -363,6 +363,26 @@ fn passes(view: &ContainerView, filters: &Filters) -> bool {
 }
 
 /// `GET /containers/json?all=&limit=&size=&filters=`: `docker ps`.
+/// A container as `docker ps` and `docker system df` list it (moby's `types.Container`).
+pub(crate) fn summary_json(view: &ContainerView) -> Value {
+    let r = &view.record;
+    json!({
+        "Id": r.id,
+        "Names": [format!("/{}", r.name)],
+        "Image": r.image_name,
+        "ImageID": r.image.to_string(),
+        "Command": command_text(&r.command()),
+        "Created": r.created,
+        "Ports": [],
+        "Labels": r.options.settings.labels,
+        "State": state_name(view),
+        "Status": status_text(view),
+        "HostConfig": {"NetworkMode": "none"},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    })
+}
+
 fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
     let engine = &daemon.engine;
     let all = req.query().bool_or("all", false)?;
@@ -404,23 +424,10 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         if !passes(&view, &filters) {
             continue;
         }
-        let r = &view.record;
-        let mut entry = json!({
-            "Id": r.id,
-            "Names": [format!("/{}", r.name)],
-            "Image": r.image_name,
-            "ImageID": r.image.to_string(),
-            "Command": command_text(&r.command()),
-            "Created": r.created,
-            "Ports": [],
-            "Labels": r.options.settings.labels,
-            "State": state_name(&view),
-            "Status": status_text(&view),
-            "Mounts": [],
-        });
-        networks::list_fields(daemon, r, &mut entry);
+        let mut entry = summary_json(&view);
+        networks::list_fields(daemon, &view.record, &mut entry);
         if size {
-            let upper = daemon.engine.store().containers_dir().join(&r.id);
+            let upper = daemon.engine.store().containers_dir().join(&view.record.id);
             entry["SizeRw"] = json!(berth_images::store::disk_usage(&upper));
             entry["SizeRootFs"] = json!(0);
         }
@@ -472,6 +479,34 @@ fn healthcheck_json(check: &HealthConfig) -> Value {
     value
 }
 
+/// `HostConfig.CgroupnsMode` as dockerd shows it: the one asked for, else the machine's
+/// default (`private` on a pure cgroup v2 host, `host` on v1 and hybrid ones).
+fn cgroupns_mode(record: &berth_images::container::ContainerRecord) -> &'static str {
+    use berth_cgroups::CgroupNs;
+    let asked = berth_cgroups::engine::settings(record)
+        .ok()
+        .and_then(|s| s.cgroupns);
+    let mode = asked.unwrap_or_else(|| {
+        berth_cgroups::Layout::detect().map_or(CgroupNs::Host, |layout| {
+            CgroupNs::default_for(layout.kind())
+        })
+    });
+    match mode {
+        CgroupNs::Private => "private",
+        CgroupNs::Host => "host",
+    }
+}
+
+/// `MaskedPaths` or `ReadonlyPaths`: Docker's list, empty when `--privileged` or
+/// `systempaths=unconfined` lifts them.
+fn system_paths(options: &berth_security::SecurityOptions, paths: &[&str]) -> Value {
+    if options.privileged || options.system_paths_unconfined {
+        json!([])
+    } else {
+        json!(paths)
+    }
+}
+
 // ANCHOR: inspect
 /// `GET /containers/{id}/json`: every field the CLI and docker-py read.
 pub fn inspect_json(view: &ContainerView) -> Value {
@@ -501,6 +536,37 @@ pub fn inspect_json(view: &ContainerView) -> Value {
     let command = r.command();
     let path = command.first().cloned().unwrap_or_default();
     let args: Vec<&String> = command.iter().skip(1).collect();
+    // `HostConfig` on its own: one `json!` cannot hold the whole answer.
+    let host_config = json!({
+        "Binds": null,
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "NetworkMode": "none",
+        "PortBindings": {},
+        "RestartPolicy": {
+            "Name": view.restart_policy.name(),
+            "MaximumRetryCount": view.restart_policy.max_retries(),
+        },
+        "AutoRemove": s.auto_remove,
+        "ConsoleSize": s.console_size.unwrap_or([0, 0]),
+        "Init": r.options.init,
+        "Privileged": security.options.privileged,
+        "CapAdd": or_null(&security.options.cap_add),
+        "CapDrop": or_null(&security.options.cap_drop),
+        "SecurityOpt": or_null(&security.security_opt),
+        "GroupAdd": or_null(&r.options.group_add),
+        "Devices": device_list,
+        "DeviceCgroupRules": or_null(&rules),
+        "Memory": limits.memory.unwrap_or(0),
+        "NanoCpus": limits.nano_cpus.unwrap_or(0),
+        // The fields clients read that have one value here (host_config.rs says why).
+        "CgroupnsMode": cgroupns_mode(r),
+        "Isolation": "",
+        "Runtime": "runc",
+        "VolumeDriver": "",
+        "MemorySwappiness": null,
+        "MaskedPaths": system_paths(&security.options, &berth_security::paths::MASKED),
+        "ReadonlyPaths": system_paths(&security.options, &berth_security::paths::READ_ONLY),
+    });
     let mut value = json!({
         "Id": r.id,
         "Created": berth_images::text::format_rfc3339(r.created, 0),
@@ -533,28 +599,7 @@ pub fn inspect_json(view: &ContainerView) -> Value {
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": null,
-        "HostConfig": {
-            "Binds": null,
-            "LogConfig": {"Type": "json-file", "Config": {}},
-            "NetworkMode": "none",
-            "PortBindings": {},
-            "RestartPolicy": {
-                "Name": view.restart_policy.name(),
-                "MaximumRetryCount": view.restart_policy.max_retries(),
-            },
-            "AutoRemove": s.auto_remove,
-            "ConsoleSize": s.console_size.unwrap_or([0, 0]),
-            "Init": r.options.init,
-            "Privileged": security.options.privileged,
-            "CapAdd": or_null(&security.options.cap_add),
-            "CapDrop": or_null(&security.options.cap_drop),
-            "SecurityOpt": or_null(&security.security_opt),
-            "GroupAdd": or_null(&r.options.group_add),
-            "Devices": device_list,
-            "DeviceCgroupRules": or_null(&rules),
-            "Memory": limits.memory.unwrap_or(0),
-            "NanoCpus": limits.nano_cpus.unwrap_or(0),
-        },
+        "HostConfig": host_config,
         "GraphDriver": {"Name": "overlay2", "Data": null},
         "Mounts": [],
         "Config": {
@@ -567,7 +612,10 @@ pub fn inspect_json(view: &ContainerView) -> Value {
             "Tty": s.tty,
             "OpenStdin": s.open_stdin,
             "StdinOnce": s.stdin_once,
-            "Env": r.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            // The bare names of `-e NAME` stay, as dockerd keeps them.
+            "Env": r.env.iter().map(|(k, v)| format!("{k}={v}"))
+                .chain(r.options.unset_env.iter().cloned())
+                .collect::<Vec<_>>(),
             "Cmd": r.cmd,
             "Image": r.image_name,
             "Volumes": null,

@@ -7,9 +7,9 @@
 //!
 //! The rule here is the one that keeps users' trust: **never silently ignore a flag that
 //! changes behaviour**. `docker run -p 8080:80` on an engine without networking must fail,
-//! saying `-p` is not supported, rather than start a container nobody can reach. So each
-//! behaviour-changing field we cannot honour yet is listed in [`UNSUPPORTED`] with the flag the
-//! user typed, and a request that sets one is answered 400 naming that flag. Unknown fields
+//! saying `-p` is not supported, rather than start a container nobody can reach. So every
+//! `HostConfig` field is in the table of [`host_config`](super::host_config) with its flag and
+//! status, and a request that sets one we cannot honour is answered 400 naming that flag. Unknown fields
 //! (newer clients) are ignored, as moby does: they are not things the user typed.
 
 use std::collections::BTreeMap;
@@ -20,6 +20,7 @@ use berth_images::container::Settings;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::host_config;
 use crate::engine::{CreateSpec, HealthConfig, RestartPolicy};
 
 /// The top level of the create body (Docker's `Config`), as far as we read it.
@@ -63,40 +64,6 @@ impl StringOrList {
     }
 }
 
-// ANCHOR: unsupported
-/// `HostConfig` fields we cannot honour yet, with the `docker run` flag that sets each. A
-/// request with any of them set to a non-zero value is refused. (The limits chapter 5
-/// honours are read by [`limits`] instead, the security knobs of chapter 6 by [`security`].)
-pub const UNSUPPORTED: &[(&str, &str)] = &[
-    ("PortBindings", "-p/--publish"),
-    ("PublishAllPorts", "-P/--publish-all"),
-    ("Links", "--link"),
-    ("Dns", "--dns"),
-    ("DnsSearch", "--dns-search"),
-    ("DnsOptions", "--dns-option"),
-    ("ExtraHosts", "--add-host"),
-    ("KernelMemory", "--kernel-memory"),
-    ("CpuRealtimePeriod", "--cpu-rt-period"),
-    ("CpuRealtimeRuntime", "--cpu-rt-runtime"),
-    ("BlkioWeightDevice", "--blkio-weight-device"),
-    ("BlkioDeviceReadBps", "--device-read-bps"),
-    ("BlkioDeviceWriteBps", "--device-write-bps"),
-    ("BlkioDeviceReadIOps", "--device-read-iops"),
-    ("BlkioDeviceWriteIOps", "--device-write-iops"),
-    ("Ulimits", "--ulimit"),
-    ("OomKillDisable", "--oom-kill-disable"),
-    ("OomScoreAdj", "--oom-score-adj"),
-    ("ShmSize", "--shm-size"),
-    ("DeviceRequests", "--gpus"),
-    ("Sysctls", "--sysctl"),
-    ("StorageOpt", "--storage-opt"),
-    ("CgroupParent", "--cgroup-parent"),
-    ("PidMode", "--pid"),
-    ("UTSMode", "--uts"),
-    ("Cgroup", "--cgroup"),
-];
-// ANCHOR_END: unsupported
-
 /// Whether a JSON value asks for something: not null, false, 0, "", [] or {}.
 pub(crate) fn is_set(value: &Value) -> bool {
     match value {
@@ -122,9 +89,10 @@ fn check_host_config(host: &Value) -> Result<(), HttpError> {
     if !host.is_object() && !host.is_null() {
         return Err(HttpError::bad_request("HostConfig must be a JSON object"));
     }
-    for (field, flag) in UNSUPPORTED {
-        if host.get(field).is_some_and(is_set) {
-            return Err(refuse(flag, &format!("HostConfig.{field}")));
+    // The fields of the table (`host_config.rs`) that nothing here can honour yet.
+    for field in host_config::refused() {
+        if host.get(field.name).is_some_and(is_set) {
+            return Err(refuse(field.flag, &format!("HostConfig.{}", field.name)));
         }
     }
     let text = |field: &str| host.get(field).and_then(Value::as_str).unwrap_or_default();
@@ -154,7 +122,51 @@ fn check_host_config(host: &Value) -> Result<(), HttpError> {
         "" | "default" => {}
         other => return Err(refuse("--isolation", &format!("Isolation {other:?}"))),
     }
-    Ok(())
+    match text("VolumeDriver") {
+        "" | "local" => {}
+        other => {
+            return Err(refuse(
+                "--volume-driver",
+                &format!("VolumeDriver {other:?}"),
+            ));
+        }
+    }
+    // -1 (or absent) leaves the kernel's swappiness; cgroup v2 has no knob for it at all.
+    match host.get("MemorySwappiness") {
+        None | Some(Value::Null) => {}
+        Some(v) if v.as_i64() == Some(-1) => {}
+        Some(v) => {
+            return Err(refuse(
+                "--memory-swappiness",
+                &format!("MemorySwappiness {v}"),
+            ));
+        }
+    }
+    system_paths_lifted(host).map(|_| ())
+}
+
+/// Whether `MaskedPaths` and `ReadonlyPaths` lift Docker's system paths. `docker run
+/// --security-opt systempaths=unconfined` does not send that option: the CLI turns it into
+/// both lists set to `[]`, which chapter 6 honours (docker-py sends the option itself, which
+/// chapter 6 reads from `SecurityOpt`). Lists of paths of one's own, which the API allows, are
+/// refused, as is one list lifted without the other.
+fn system_paths_lifted(host: &Value) -> Result<bool, HttpError> {
+    let lifted = |field: &str| match host.get(field) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Array(list)) if list.is_empty() => Ok(true),
+        Some(_) => Err(refuse(
+            "--security-opt systempaths=unconfined",
+            &format!("HostConfig.{field}: only [] in both lists is honoured"),
+        )),
+    };
+    match (lifted("MaskedPaths")?, lifted("ReadonlyPaths")?) {
+        (false, false) => Ok(false),
+        (true, true) => Ok(true),
+        _ => Err(refuse(
+            "--security-opt systempaths=unconfined",
+            "HostConfig.MaskedPaths and ReadonlyPaths: only both [] is honoured",
+        )),
+    }
 }
 // ANCHOR_END: check_host_config
 
@@ -240,9 +252,9 @@ pub fn update_limits(body: &Value) -> Result<berth_cgroups::Resources, HttpError
             "{flag} is not supported by docker update in berthd yet ({what}): nothing was changed"
         ))
     };
-    for (field, flag) in UNSUPPORTED {
-        if body.get(field).is_some_and(is_set) {
-            return Err(refuse(flag, field));
+    for field in host_config::refused() {
+        if body.get(field.name).is_some_and(is_set) {
+            return Err(refuse(field.flag, field.name));
         }
     }
     for (field, flag) in [
@@ -357,36 +369,52 @@ fn security(host: &Value) -> Result<berth_security::engine::Settings, HttpError>
     let cap_add = list("CapAdd", "--cap-add")?;
     let cap_drop = list("CapDrop", "--cap-drop")?;
     let security_opt = list("SecurityOpt", "--security-opt")?;
-    berth_security::engine::Settings::new(privileged, cap_add, cap_drop, security_opt).map_err(
-        |e| {
-            let flag = match e {
-                berth_security::SecurityError::Capability(_) => "--cap-add/--cap-drop",
-                _ => "--security-opt",
-            };
-            HttpError::bad_request(format!(
-                "invalid {flag}: {e}: the container was not created"
-            ))
-        },
-    )
+    let mut settings =
+        berth_security::engine::Settings::new(privileged, cap_add, cap_drop, security_opt)
+            .map_err(|e| {
+                let flag = match e {
+                    berth_security::SecurityError::Capability(_) => "--cap-add/--cap-drop",
+                    _ => "--security-opt",
+                };
+                HttpError::bad_request(format!(
+                    "invalid {flag}: {e}: the container was not created"
+                ))
+            })?;
+    // The CLI's form of `systempaths=unconfined`; `SecurityOpt` stays as sent, for inspect.
+    if system_paths_lifted(host)? {
+        settings.options.system_paths_unconfined = true;
+    }
+    Ok(settings)
 }
 // ANCHOR_END: security
 
-/// `-e` values: `KEY=VALUE`, or a bare `KEY` (which the CLI resolves; a bare one that reaches
-/// us means "unset", so it is dropped as moby does).
-pub(crate) fn parse_env(env: Vec<String>) -> Result<Vec<(String, String)>, HttpError> {
-    let mut out = Vec::new();
+/// `-e` values split: the `KEY=VALUE` pairs, and the bare names to unset.
+type SplitEnv = (Vec<(String, String)>, Vec<String>);
+
+/// `-e` values: `KEY=VALUE`, or a bare `KEY`. The CLI resolves a bare one from its own
+/// environment; one that reaches us was unset there, and means "remove the image's `KEY`":
+/// returned apart, in the second list.
+pub(crate) fn split_env(env: Vec<String>) -> Result<SplitEnv, HttpError> {
+    let mut set = Vec::new();
+    let mut unset = Vec::new();
     for pair in env {
         match pair.split_once('=') {
-            Some(("", _)) => {
+            Some(("", _)) | None if pair.is_empty() || pair.starts_with('=') => {
                 return Err(HttpError::bad_request(format!(
                     "invalid environment variable {pair:?}: the name is empty"
                 )));
             }
-            Some((k, v)) => out.push((k.to_owned(), v.to_owned())),
-            None => {}
+            Some((k, v)) => set.push((k.to_owned(), v.to_owned())),
+            None => unset.push(pair),
         }
     }
-    Ok(out)
+    Ok((set, unset))
+}
+
+/// [`split_env`] for an exec, whose process starts from the container's environment: a bare
+/// name is dropped.
+pub(crate) fn parse_env(env: Vec<String>) -> Result<Vec<(String, String)>, HttpError> {
+    split_env(env).map(|(set, _)| set)
 }
 
 // ANCHOR: decode
@@ -460,12 +488,14 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
     let name = name
         .filter(|n| !n.is_empty())
         .map(|n| n.trim_start_matches('/').to_owned());
+    let (env, unset_env) = split_env(body.env.unwrap_or_default())?;
     Ok(CreateSpec {
         image,
         name,
         cmd: body.cmd.map(StringOrList::into_vec),
         entrypoint: body.entrypoint.map(StringOrList::into_vec),
-        env: parse_env(body.env.unwrap_or_default())?,
+        env,
+        unset_env,
         user: body.user.filter(|u| !u.is_empty()),
         working_dir: body.working_dir.filter(|w| !w.is_empty()),
         hostname: body.hostname.filter(|h| !h.is_empty()),
@@ -691,6 +721,18 @@ mod tests {
         assert_eq!(settings.options.cap_add, ["NET_ADMIN"]);
         assert_eq!(settings.options.cap_drop, ["CHOWN"]);
         assert!(settings.options.no_new_privs && !settings.options.privileged);
+        // The CLI's `--security-opt systempaths=unconfined`: both lists empty, no option.
+        body["HostConfig"]["SecurityOpt"] = Value::Null;
+        body["HostConfig"]["MaskedPaths"] = serde_json::json!([]);
+        body["HostConfig"]["ReadonlyPaths"] = serde_json::json!([]);
+        let spec = decode(body.to_string().as_bytes(), None).expect("decodes");
+        let settings: berth_security::engine::Settings =
+            serde_json::from_value(spec.slots[berth_security::engine::SLOT].clone()).unwrap();
+        assert!(settings.options.system_paths_unconfined);
+        assert!(
+            settings.security_opt.is_empty(),
+            "SecurityOpt stays as sent"
+        );
         // The CLI's defaults ask for nothing: the default profile, no slot.
         let spec = decode(RUN_IT.as_bytes(), None).expect("decodes");
         assert!(!spec.slots.contains_key(berth_security::engine::SLOT));
@@ -755,6 +797,25 @@ mod tests {
             "invalid restart policy",
         );
         refused(r#"{"LogConfig":{"Type":"syslog"}}"#, "--log-driver");
+        // Issue 12 bug 6: accepted before, neither applied nor refused.
+        refused(r#"{"MemorySwappiness":0}"#, "--memory-swappiness");
+        refused(r#"{"VolumeDriver":"convoy"}"#, "--volume-driver");
+        refused(r#"{"CpuCount":2}"#, "--cpu-count");
+        refused(r#"{"CpuPercent":50}"#, "--cpu-percent");
+        refused(r#"{"IOMaximumBandwidth":1000}"#, "--io-maxbandwidth");
+        refused(r#"{"IOMaximumIOps":10}"#, "--io-maxiops");
+        refused(r#"{"KernelMemoryTCP":1048576}"#, "--kernel-memory-tcp");
+        refused(r#"{"Runtime":"runsc"}"#, "--runtime");
+        refused(r#"{"Isolation":"hyperv"}"#, "--isolation");
+        refused(
+            r#"{"MaskedPaths":["/proc/kcore"]}"#,
+            "systempaths=unconfined",
+        );
+        refused(r#"{"ReadonlyPaths":[]}"#, "systempaths=unconfined");
+        // What `--security-opt systempaths=unconfined` sends (the CLI drops the option and
+        // sends both lists empty; docker-py sends the option) is honoured by chapter 6.
+        assert!(with(r#"{"MaskedPaths":[],"ReadonlyPaths":[]}"#).is_ok());
+        assert!(with(r#"{"SecurityOpt":["systempaths=unconfined"]}"#).is_ok());
         // The zero values the CLI always sends are not requests.
         assert!(with(r#"{"Memory":0,"CapAdd":null,"Binds":[]}"#).is_ok());
         assert!(with(r#"{"NetworkMode":"none"}"#).is_ok());
@@ -768,6 +829,27 @@ mod tests {
             !spec.slots.contains_key(berth_network::engine::SLOT),
             "the default: no slot"
         );
+        assert!(
+            with(r#"{"MemorySwappiness":-1,"VolumeDriver":"local","CpuCount":0,"Runtime":"runc"}"#)
+                .is_ok()
+        );
+    }
+
+    /// Every field the table calls refused is refused by name when set.
+    #[test]
+    fn every_refused_field_of_the_table_is_refused() {
+        for field in super::host_config::refused() {
+            let mut body: Value = serde_json::from_str(RUN_IT).unwrap();
+            body["HostConfig"][field.name] = serde_json::json!(1);
+            let err = decode(body.to_string().as_bytes(), None).unwrap_err();
+            assert_eq!(err.status, 400, "{}", field.name);
+            assert!(
+                err.message.contains(field.flag),
+                "{}: {}",
+                field.name,
+                err.message
+            );
+        }
     }
 
     #[test]

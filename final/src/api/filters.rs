@@ -90,6 +90,57 @@ pub fn label_matches(labels: &BTreeMap<String, String>, filter: &str) -> bool {
     }
 }
 
+/// Docker's `until` (and `since`) filter value as seconds since the epoch: unix seconds
+/// (`1700000000.5`), an RFC 3339 time or date (`2024-01-01T00:00:00Z`, `2024-01-01`), or a Go
+/// duration counted back from `now` (`24h`, `1h30m`, `90s`), as moby's `GetTimestamp` reads
+/// them. `None` if it is none of these.
+pub fn timestamp(value: &str, now: f64) -> Option<f64> {
+    if let Some(ago) = go_duration(value) {
+        return Some(now - ago);
+    }
+    if let Ok(secs) = value.parse::<f64>() {
+        return Some(secs);
+    }
+    let text = if value.len() == 10 {
+        format!("{value}T00:00:00Z")
+    } else {
+        value.to_owned()
+    };
+    berth_images::text::parse_rfc3339(&text).map(|s| s as f64)
+}
+
+/// A Go duration (`1h30m`, `1.5h`, `300ms`) in seconds.
+fn go_duration(text: &str) -> Option<f64> {
+    let (negative, mut rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if rest.is_empty() || !rest.ends_with(|c: char| c.is_ascii_alphabetic() || c == 'µ') {
+        return None;
+    }
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += number * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(if negative { -total } else { total })
+}
+
 /// A shell-style pattern (`*` any run of characters except `/`, `?` one character), as Go's
 /// `path.Match` that Docker uses for the `reference` filter.
 pub fn glob(pattern: &str, text: &str) -> bool {
@@ -126,6 +177,22 @@ mod tests {
             400
         );
         assert_eq!(Filters::parse("[", &["status"]).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn timestamps_are_read_as_moby_reads_them() {
+        let now = 1_800_000_000.0;
+        assert_eq!(timestamp("24h", now), Some(now - 86_400.0));
+        assert_eq!(timestamp("1h30m", now), Some(now - 5_400.0));
+        assert_eq!(timestamp("1.5s", now), Some(now - 1.5));
+        assert_eq!(timestamp("1700000000", now), Some(1_700_000_000.0));
+        assert_eq!(
+            timestamp("2024-01-01T00:00:00Z", now),
+            Some(1_704_067_200.0)
+        );
+        assert_eq!(timestamp("2024-01-01", now), Some(1_704_067_200.0));
+        assert_eq!(timestamp("yesterday", now), None);
+        assert_eq!(timestamp("10x", now), None);
     }
 
     #[test]

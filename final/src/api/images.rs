@@ -1,4 +1,4 @@
-//! `/images/...`: pull, list, inspect, tag, remove and push.
+//! `/images/...`: pull, list, inspect, history, tag, remove and push.
 //!
 //! Images are chapter 2's store and chapter 3's registry client; this module speaks Docker's
 //! dialect on top of them. Two details of that dialect shape the code:
@@ -21,7 +21,7 @@ use berth_registry::{Platform, PullOptions};
 use serde_json::{Value, json};
 
 use super::filters::{self, Filters};
-use super::{Daemon, Route, auth, errors, param, progress, with_daemon};
+use super::{Daemon, Route, archives, auth, errors, param, progress, with_daemon};
 
 /// Adds this module's routes. The literal ones come first: `/images/json` is the list, not
 /// the inspection of an image called "json".
@@ -30,7 +30,11 @@ pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
     router
         .post("/images/create", d(pull))
         .get("/images/json", d(list))
+        .get("/images/get", d(archives::save_many))
+        .post("/images/load", d(archives::load))
+        .get("/images/{name*}/get", d(archives::save_one))
         .get("/images/{name*}/json", d(inspect))
+        .get("/images/{name*}/history", d(history))
         .post("/images/{name*}/tag", d(tag))
         .post("/images/{name*}/push", d(push))
         .delete("/images/{name*}", d(remove))
@@ -164,7 +168,8 @@ impl Progress for DockerPullWords<'_> {
 }
 // ANCHOR_END: pull
 
-fn created_secs(record: &ImageRecord) -> u64 {
+/// When the image was made, in seconds since the epoch (0 when its config does not say).
+pub(crate) fn created_secs(record: &ImageRecord) -> u64 {
     record
         .created
         .as_deref()
@@ -178,6 +183,14 @@ fn labels(config: &Value) -> Value {
         Some(Value::Object(map)) => Value::Object(map.clone()),
         _ => json!({}),
     }
+}
+
+/// The image config's labels as a map (empty if it has none), for the `label` filters.
+pub(crate) fn image_labels(
+    store: &Store,
+    id: &Digest,
+) -> std::collections::BTreeMap<String, String> {
+    serde_json::from_value(labels(&config_json(store, id))).unwrap_or_default()
 }
 
 /// The image config blob as JSON (`{}` if it cannot be read).
@@ -270,18 +283,7 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
         .store()
         .resolve(&name)
         .map_err(errors::store_error)?;
-    let mut names: Vec<String> = daemon
-        .engine
-        .store()
-        .names()
-        .map_err(errors::store_error)?
-        .into_iter()
-        .filter(|(_, id)| *id == record.id)
-        .filter_map(|(n, _)| Reference::parse(&n).ok())
-        .filter(|r| r.tag.is_some())
-        .map(|r| r.familiar())
-        .collect();
-    names.sort();
+    let names = tags_of(daemon.engine.store(), &record.id)?;
     let config = config_json(daemon.engine.store(), &record.id);
     let layers: Vec<String> = record
         .layers
@@ -303,13 +305,84 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
             "Architecture": config.get("architecture").cloned().unwrap_or(json!("")),
             "Os": config.get("os").cloned().unwrap_or(json!("linux")),
             "Size": record.size,
-            "GraphDriver": {"Name": "overlay2", "Data": null},
+            // Gone from API 1.44, but dockerd 20.10 (API 1.41) sends it and older clients read it.
+            "VirtualSize": record.size,
+            "GraphDriver": graph_driver(daemon.engine.store(), &record),
             "RootFS": {"Type": "layers", "Layers": layers},
             "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
         }),
     ))
 }
 // ANCHOR_END: inspect
+
+/// The image's tags, sorted, as `busybox:latest` (`RepoTags`).
+fn tags_of(store: &Store, id: &Digest) -> Result<Vec<String>, HttpError> {
+    let mut names: Vec<String> = store
+        .names()
+        .map_err(errors::store_error)?
+        .into_iter()
+        .filter(|(_, named)| named == id)
+        .filter_map(|(n, _)| Reference::parse(&n).ok())
+        .filter(|r| r.tag.is_some())
+        .map(|r| r.familiar())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Where the image's layers are, in overlay2's words: the top layer as `UpperDir`, the ones
+/// below it as `LowerDir` (top first, `:`-separated, as an overlay mount lists them). An
+/// image has no `MergedDir` or `WorkDir` of its own here (dockerd names ones that do not
+/// exist until a container mounts them), so we leave them out.
+fn graph_driver(store: &Store, record: &ImageRecord) -> Value {
+    let mut dirs = record
+        .layers
+        .iter()
+        .rev()
+        .map(|l| store.layer_path(&l.diff_id).display().to_string());
+    let mut data = serde_json::Map::new();
+    if let Some(upper) = dirs.next() {
+        data.insert("UpperDir".into(), json!(upper));
+    }
+    let lower: Vec<String> = dirs.collect();
+    if !lower.is_empty() {
+        data.insert("LowerDir".into(), json!(lower.join(":")));
+    }
+    json!({"Name": "overlay2", "Data": data})
+}
+
+// ANCHOR: history
+/// `GET /images/{name}/history`: `docker history`, newest step first. As in dockerd, the
+/// newest step carries the image's id and tags; the steps below have no image of their own
+/// (a pulled image has no parent images), so their id is `<missing>`.
+fn history(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
+    let name = param(req, "name");
+    let store = daemon.engine.store();
+    let record = store.resolve(&name).map_err(errors::store_error)?;
+    let steps = berth_images::history::history(store, &record).map_err(|e| match e {
+        berth_images::history::HistoryError::Store(e) => errors::store_error(e),
+        other => HttpError::internal(other.to_string()),
+    })?;
+    let tags = tags_of(store, &record.id)?;
+    let answer: Vec<Value> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let newest = i == 0;
+            json!({
+                "Id": if newest { record.id.to_string() } else { "<missing>".to_owned() },
+                "Created": step.created.as_deref().and_then(berth_images::text::parse_rfc3339)
+                    .unwrap_or(0),
+                "CreatedBy": step.created_by,
+                "Tags": if newest && !tags.is_empty() { json!(tags) } else { Value::Null },
+                "Size": step.size,
+                "Comment": step.comment,
+            })
+        })
+        .collect();
+    Ok(Response::json(200, &answer))
+}
+// ANCHOR_END: history
 
 /// `POST /images/{name}/tag?repo=&tag=`: `docker tag`, answered 201.
 fn tag(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {

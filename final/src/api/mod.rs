@@ -9,18 +9,23 @@
 //! |-----------------|--------------------------------------------------------------------|
 //! | [`system`]      | `/_ping`, `/version`, `/info`, `/auth`                             |
 //! | [`containers`]  | `/containers/...`: create, start, stop, kill, wait, rm, ps, inspect, attach, resize, logs |
+//! | [`host_config`] | every `HostConfig` field and its status (one table)                |
 //! | [`create`]      | decoding Docker's create body, refusing the flags we cannot honour |
 //! | [`archive`]     | `/containers/{id}/archive` (`docker cp`), `/export`, `/changes` (`docker diff`) |
 //! | [`exec`]        | `/containers/{id}/exec`, `/exec/{id}/...`                          |
 //! | [`events`]      | `/events`: the engine's events as Docker's JSON stream             |
 //! | [`live`]        | stats, pause, unpause, update, top: a running container's cgroup (chapter 5) |
 //! | [`images`]      | `/images/...`: pull, list, inspect, tag, rmi, push                 |
+//! | [`archives`]    | `/images/get`, `/images/load`: save and load                       |
+//! | [`df`]          | `/system/df`                                                       |
+//! | [`prune`]       | `/containers/prune`, `/images/prune`                               |
 //! | [`progress`]    | Docker's JSON progress stream, from chapter 3's progress events   |
 //! | [`auth`]        | the `X-Registry-Auth` header                                        |
 //! | [`filters`]     | the `filters` query parameter, in the CLI's and docker-py's forms  |
 //! | [`errors`]      | engine, store and registry errors as HTTP statuses                 |
 //! | [`volumes`]     | `/volumes/...`, and the mount fields of a create (chapter 8)       |
 //! | [`networks`]    | `/networks/...`, and the network fields of create and inspect (chapter 7) |
+//! | [`status`]      | the book's generated API status page                               |
 //! | [`unsupported`] | `/build`, BuildKit's `/session` and `/grpc`                        |
 //! | [`tls`]         | TLS with client certificates for `-H tcp://...`                    |
 //!
@@ -32,17 +37,22 @@
 //! that none of its code paths for old daemons runs.
 
 pub mod archive;
+pub mod archives;
 pub mod auth;
 pub mod containers;
 pub mod create;
+pub mod df;
 pub mod errors;
 pub mod events;
 pub mod exec;
 pub mod filters;
+pub mod host_config;
 pub mod images;
 pub mod live;
 pub mod networks;
 pub mod progress;
+pub mod prune;
+pub mod status;
 pub mod system;
 pub mod tls;
 pub mod unsupported;
@@ -90,12 +100,15 @@ pub fn default_headers() -> Headers {
 /// The whole API: version negotiation in front of the routes.
 pub struct Api {
     router: Router,
+    /// Where large request bodies (`docker load`) are written: the store's `tmp/`.
+    tmp: PathBuf,
 }
 
 impl Api {
     /// The API served with `daemon`.
     pub fn new(daemon: Arc<Daemon>) -> Api {
         Api {
+            tmp: daemon.engine.store().root().join("tmp"),
             router: routes(daemon),
         }
     }
@@ -107,6 +120,11 @@ impl Handler for Api {
             return refusal;
         }
         self.router.handle(request)
+    }
+
+    fn spool_body(&self, request: &Request) -> Option<PathBuf> {
+        // The store's tmp/: on the same disk as the layers it will become.
+        archives::spools_body(request).then(|| self.tmp.clone())
     }
 }
 
@@ -140,6 +158,8 @@ pub fn check_version(version: Option<ApiVersion>) -> Option<Response> {
 fn routes(daemon: Arc<Daemon>) -> Router {
     let router = Router::new();
     let router = system::routes(router, &daemon);
+    let router = prune::routes(router, &daemon);
+    let router = df::routes(router, &daemon);
     let router = containers::routes(router, &daemon);
     let router = archive::routes(router, &daemon);
     let router = exec::routes(router, &daemon);
@@ -153,6 +173,11 @@ fn routes(daemon: Arc<Daemon>) -> Router {
 
 /// A route of this API: a function of the daemon and the request.
 pub(crate) type Route = fn(&Arc<Daemon>, &mut Request) -> Result<Response, HttpError>;
+
+/// Every route of the API as (method, pattern), for the generated status page.
+pub fn route_table(daemon: Arc<Daemon>) -> Vec<(String, String)> {
+    routes(daemon).table()
+}
 
 /// A [`Route`] bound to the daemon, as the router takes it.
 pub(crate) fn with_daemon(

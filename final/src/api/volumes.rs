@@ -46,16 +46,16 @@ pub fn volume_error(error: VolumeError) -> HttpError {
     }
 }
 
-fn volumes(daemon: &Daemon) -> Result<Volumes, HttpError> {
+pub(crate) fn volumes(daemon: &Daemon) -> Result<Volumes, HttpError> {
     Volumes::open(&daemon.data_root).map_err(volume_error)
 }
 
-fn users(daemon: &Daemon, name: &str) -> Vec<String> {
+pub(crate) fn users(daemon: &Daemon, name: &str) -> Vec<String> {
     attach::users(&daemon.engine.store().containers_dir(), name)
 }
 
 /// A volume as Docker's API shows it.
-fn volume_json(volume: &Volume) -> Value {
+pub(crate) fn volume_json(volume: &Volume) -> Value {
     json!({
         "Name": volume.name,
         "Driver": volume.driver,

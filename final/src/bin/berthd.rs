@@ -33,7 +33,7 @@ use anyhow::Context;
 use berth::api::{self, Api, Daemon};
 use berth::config::{Flags, Settings};
 use berth::engine::Engine;
-use berth_daemon::http::{Acceptor, Handler, Host, Request, Server, ServerHandle, ServerOptions};
+use berth_daemon::http::{Acceptor, Host, Server, ServerHandle, ServerOptions};
 use berth_daemon::lock::LockError;
 use berth_network::engine::NetworkExtension;
 use berth_network::network::DefaultBridge;
@@ -150,8 +150,7 @@ fn listen(
     api: &Arc<Api>,
     acceptor: Option<Arc<dyn Acceptor>>,
 ) -> anyhow::Result<(ServerHandle, String)> {
-    let api = Arc::clone(api);
-    let handler = move |req: &mut Request| api.handle(req);
+    let handler = Arc::clone(api);
     let server = match host {
         Host::Unix(path) => {
             if let Some(dir) = path.parent() {

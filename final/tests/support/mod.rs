@@ -28,6 +28,7 @@
 pub mod api;
 pub mod cgroups;
 pub mod cleanup;
+pub mod dockerd;
 pub mod pty;
 pub mod redact;
 pub mod registry;
@@ -468,6 +469,23 @@ impl Daemon {
         let mut described = vec![name];
         described.extend_from_slice(args);
         run(command, &describe("python", &described), None)
+    }
+
+    /// Runs the docker-py script `final/tests/py/NAME` (see [`Daemon::python`]) and asserts
+    /// it passed, showing its steps and traceback when it did not.
+    pub fn python_passes(&self, name: &str, args: &[&str]) {
+        assert!(
+            Path::new(PYTHON).is_file(),
+            "the docker SDK's virtualenv is missing at {PYTHON}: run `sudo bash scripts/install-deps.sh`"
+        );
+        let out = self.python(name, args);
+        assert_eq!(
+            out.code,
+            Some(0),
+            "docker-py scenario {name} failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+            out.stdout,
+            out.stderr
+        );
     }
 
     /// Sets the client side's environment: this daemon, a config directory of its own.

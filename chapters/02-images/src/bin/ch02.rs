@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! ch02 [--root DIR] load -i FILE|DIR       import a docker save archive or an OCI layout
+//! ch02 [--root DIR] save -o FILE IMAGE...  export images as a docker save archive
 //! ch02 [--root DIR] images                 list images
 //! ch02 [--root DIR] run [--rm] [--name N] [-e K=V] [-u USER] [-w DIR] [--init] IMAGE [CMD...]
 //! ch02 [--root DIR] ps [-a]                list containers
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 use berth_images::cli::{self, CliError};
 use berth_images::container;
 use berth_images::load;
+use berth_images::save::SavePlan;
 use berth_images::store::{DEFAULT_ROOT, Removed, Store};
 use clap::{Parser, Subcommand};
 
@@ -39,6 +41,14 @@ enum Command {
         /// The archive or layout.
         #[arg(short, long, value_name = "FILE|DIR")]
         input: PathBuf,
+    },
+    /// Write images to a `docker save` archive.
+    Save {
+        /// The archive to write (replaced only once it is complete).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
     },
     /// List images.
     Images,
@@ -88,6 +98,18 @@ fn run(cli: Cli) -> Result<u8, CliError> {
                     println!("Loaded image: {}", name.familiar());
                 }
             }
+        }
+        Command::Save { output, images } => {
+            let plan = SavePlan::resolve(&store, &images)?;
+            // Written beside its final name and renamed: an interrupted save leaves no
+            // half archive under the name.
+            let dir = match output.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => std::path::Path::new("."),
+            };
+            let file = tempfile::NamedTempFile::new_in(dir)?;
+            plan.write(&store, std::io::BufWriter::new(file.as_file()))?;
+            file.persist(&output)?;
         }
         Command::Images => print!("{}", cli::images_table(&store)?),
         Command::Run(args) => {

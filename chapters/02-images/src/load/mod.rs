@@ -13,8 +13,8 @@
 //! ```
 //!
 //! Each image is read into the same [`Plan`] and installed by [`install`]: every blob checked
-//! against its digest, every layer against the config's `diff_ids`, all layers staged before
-//! any becomes visible, then the image record, then the names.
+//! against its digest, every layer against the config's `diff_ids`, all layers of all the
+//! images staged before any becomes visible, then the image records, then the names.
 
 pub mod import;
 pub mod source;
@@ -116,10 +116,7 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Loaded>, LoadError> {
     if plans.is_empty() {
         return Err(LoadError::Empty(archive));
     }
-    plans
-        .into_iter()
-        .map(|plan| install(store, &source, &archive, plan))
-        .collect()
+    install(store, &source, &archive, plans)
 }
 // ANCHOR_END: load
 
@@ -347,8 +344,62 @@ pub fn host_architecture() -> &'static str {
 }
 
 // ANCHOR: install
-/// Installs one image: stage every layer (in parallel), commit them, then record and name it.
-fn install(store: &Store, source: &Source, archive: &str, plan: Plan) -> Result<Loaded, LoadError> {
+/// Installs an archive's images: stage every layer of every image (in parallel), and only
+/// when all of them passed, commit them, then record and name each image. An archive with one
+/// bad image among good ones thus changes nothing.
+fn install(
+    store: &Store,
+    source: &Source,
+    archive: &str,
+    plans: Vec<Plan>,
+) -> Result<Vec<Loaded>, LoadError> {
+    let configs = plans
+        .iter()
+        .map(|plan| checked_config(archive, plan))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // Removal takes this lock exclusively, so nothing we rely on disappears meanwhile. The
+    // layers of all the images are locked at once: two images may share one.
+    let _shared = store.shared_lock()?;
+    let _layer_locks = store.lock_layers(configs.iter().flat_map(|c| &c.rootfs.diff_ids))?;
+    let mut staged_images = Vec::new();
+    for (plan, config) in plans.into_iter().zip(configs) {
+        let staged = stage_all(store, source, &plan.layers, &config.rootfs.diff_ids)?;
+        staged_images.push((plan, config, staged));
+    }
+
+    // Every layer of every image passed: now, and only now, the store changes.
+    let mut loaded = Vec::new();
+    for (plan, config, staged) in staged_images {
+        let added: Vec<Added> = staged.iter().map(|s| s.added).collect();
+        let layers = config
+            .rootfs
+            .diff_ids
+            .iter()
+            .zip(&plan.layers)
+            .zip(staged)
+            .map(|((diff_id, planned), staged)| (*diff_id, planned.media_type.clone(), staged))
+            .collect();
+        let record = store.commit_image(NewImage {
+            config: plan.config,
+            config_digest: plan.config_digest,
+            created: config.created.clone(),
+            manifest: plan.manifest,
+            layers,
+            names: plan.names.clone(),
+            repo_digest: None,
+        })?;
+        loaded.push(Loaded {
+            id: record.id,
+            names: plan.names,
+            layers: record.layers.iter().map(|l| l.diff_id).zip(added).collect(),
+        });
+    }
+    Ok(loaded)
+}
+
+/// An image's config, parsed, with as many diff ids as the manifest has layers.
+fn checked_config(archive: &str, plan: &Plan) -> Result<ImageConfig, LoadError> {
     let config: ImageConfig =
         spec::parse("the image config", &plan.config).map_err(|reason| LoadError::Document {
             archive: archive.to_owned(),
@@ -367,34 +418,7 @@ fn install(store: &Store, source: &Source, archive: &str, plan: Plan) -> Result<
             ),
         });
     }
-
-    // Removal takes this lock exclusively, so nothing we rely on disappears meanwhile.
-    let _shared = store.shared_lock()?;
-    let _layer_locks = store.lock_layers(diff_ids)?;
-    let staged = stage_all(store, source, &plan.layers, diff_ids)?;
-    let added: Vec<Added> = staged.iter().map(|s| s.added).collect();
-
-    // Every layer passed: now, and only now, the store changes.
-    let layers = diff_ids
-        .iter()
-        .zip(&plan.layers)
-        .zip(staged)
-        .map(|((diff_id, planned), staged)| (*diff_id, planned.media_type.clone(), staged))
-        .collect();
-    let record = store.commit_image(NewImage {
-        config: plan.config,
-        config_digest: plan.config_digest,
-        created: config.created.clone(),
-        manifest: plan.manifest,
-        layers,
-        names: plan.names.clone(),
-        repo_digest: None,
-    })?;
-    Ok(Loaded {
-        id: record.id,
-        names: plan.names,
-        layers: record.layers.iter().map(|l| l.diff_id).zip(added).collect(),
-    })
+    Ok(config)
 }
 // ANCHOR_END: install
 

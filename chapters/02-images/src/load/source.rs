@@ -79,9 +79,9 @@ impl Source {
         let file = File::open(path).map_err(io_err)?;
         let mut archive = tar::Archive::new(file);
         let mut entries = HashMap::new();
-        let bad_tar = |source| SourceError::BadTar {
+        let bad_tar = |source: io::Error| SourceError::BadTar {
             archive: path.to_owned(),
-            source,
+            source: printable(source),
         };
         for entry in archive.entries().map_err(bad_tar)? {
             let entry = entry.map_err(bad_tar)?;
@@ -193,6 +193,27 @@ impl Source {
             }
         }
     }
+}
+
+/// The tar reader quotes the bytes it choked on, which for a file that is no tar at all is
+/// binary noise; a message for a person keeps the words and replaces the noise.
+fn printable(error: io::Error) -> io::Error {
+    let text = error.to_string();
+    if text.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+        return error;
+    }
+    let words: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(120)
+        .collect();
+    io::Error::new(error.kind(), words)
 }
 
 /// Follows links inside the tar (at most 8), staying inside it.

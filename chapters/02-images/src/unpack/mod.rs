@@ -38,7 +38,7 @@
 //! `entry`, `metadata`, `whiteout`.
 
 mod beneath;
-mod compression;
+pub(crate) mod compression;
 mod entry;
 mod metadata;
 mod name;

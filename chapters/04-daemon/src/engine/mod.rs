@@ -46,6 +46,7 @@ pub mod logs;
 pub mod monitor;
 pub mod pipes;
 mod protocol;
+pub mod prune;
 mod pty;
 pub mod restart;
 mod session;

@@ -21,6 +21,7 @@ pub fn run_options(spec: CreateSpec) -> RunOptions {
         name: spec.name,
         cmd: spec.cmd.unwrap_or_default(),
         env: spec.env,
+        unset_env: spec.unset_env,
         user: spec.user.filter(|u| !u.is_empty()),
         workdir: spec.working_dir.filter(|w| !w.is_empty()),
         init: spec.init,

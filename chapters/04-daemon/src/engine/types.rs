@@ -27,6 +27,9 @@ pub struct CreateSpec {
     pub entrypoint: Option<Vec<String>>,
     /// `-e KEY=VALUE` pairs, set over the image's environment.
     pub env: Vec<(String, String)>,
+    /// Bare `-e KEY`s: removed from the image's environment, as Docker does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unset_env: Vec<String>,
     /// `--user` (a name or uid, `user:group` allowed); `None` = the image's, else root.
     pub user: Option<String>,
     /// `--workdir`; `None` = the image's, else `/`.

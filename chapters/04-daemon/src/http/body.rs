@@ -28,6 +28,9 @@ const MAX_TRAILERS: u64 = 16 * 1024;
 /// Why a body could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
+    /// Writing a body to its file failed (a full disk): our fault, not the client's.
+    #[error("writing the request body: {0}")]
+    Write(#[source] io::Error),
     /// A chunk-size line that is not 1 to 16 hex digits (optionally with extensions).
     #[error("invalid chunk size line {line:?}")]
     BadChunkSize { line: String },
@@ -285,6 +288,48 @@ pub fn read_exact_length(reader: impl Read, length: u64) -> Result<Vec<u8>, Body
         return Err(BodyError::UnexpectedEof);
     }
     Ok(body)
+}
+
+/// Copies a whole body from `reader` into `out`, refusing more than `limit` bytes.
+pub fn copy_limited(
+    reader: impl Read,
+    limit: u64,
+    out: &mut impl io::Write,
+) -> Result<(), BodyError> {
+    let got = copy(reader.take(limit + 1), out)?;
+    if got > limit {
+        return Err(BodyError::TooLarge { limit });
+    }
+    Ok(())
+}
+
+/// Copies exactly `length` body bytes (a `Content-Length` body) into `out`.
+pub fn copy_exact_length(
+    reader: impl Read,
+    length: u64,
+    out: &mut impl io::Write,
+) -> Result<(), BodyError> {
+    if copy(reader.take(length), out)? < length {
+        return Err(BodyError::UnexpectedEof);
+    }
+    Ok(())
+}
+
+/// `io::copy` that tells a failed read (the client's fault, or gone) from a failed write
+/// (ours: a full disk), which deserve different answers.
+fn copy(mut reader: impl Read, out: &mut impl io::Write) -> Result<u64, BodyError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(BodyError::Io(e)),
+        };
+        out.write_all(&buf[..n]).map_err(BodyError::Write)?;
+        total += n as u64;
+    }
 }
 
 #[cfg(test)]

@@ -26,11 +26,11 @@ use std::net::Shutdown;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use super::body::{self, ChunkedDecoder};
+use super::body::{self, BodyError, ChunkedDecoder};
 use super::conn::Conn;
 use super::headers::Headers;
 use super::options::ServerOptions;
-use super::request::{self, BodyFraming, RequestError};
+use super::request::{self, BodyFraming, Limits, RequestError};
 use super::response::{self, Body, Response, UpgradeFn};
 use super::router::Handler;
 use super::stream::ChunkWriter;
@@ -92,7 +92,16 @@ fn serve_one<S: Transport>(
         Ok(None) => return Next::Close,
         Err(error) => return answer_error(conn, &error, options),
     };
-    let framing = match request.body_framing(&options.limits) {
+    // A handler may take a large body (an image archive) on disk instead of in memory.
+    let spool = handler.spool_body(&request);
+    let limits = match spool {
+        Some(_) => Limits {
+            max_body: options.limits.max_spooled_body,
+            ..options.limits
+        },
+        None => options.limits,
+    };
+    let framing = match request.body_framing(&limits) {
         Ok(framing) => framing,
         Err(error) => return answer_error(conn, &error, options),
     };
@@ -115,16 +124,23 @@ fn serve_one<S: Transport>(
     {
         return Next::Close;
     }
-    let body = match framing {
-        BodyFraming::Length(0) => Ok(Vec::new()),
-        BodyFraming::Length(length) => body::read_exact_length(&mut *conn, length),
-        BodyFraming::Chunked => {
-            body::read_limited(ChunkedDecoder::new(&mut *conn), options.limits.max_body)
+    if let Some(dir) = spool {
+        match spool_body(conn, framing, limits.max_body, &dir) {
+            Ok(file) => request.set_spooled_body(file),
+            Err(error) => return answer_error(conn, &error, options),
         }
-    };
-    match body {
-        Ok(body) => request.set_body(body),
-        Err(error) => return answer_error(conn, &RequestError::from(error), options),
+    } else {
+        let body = match framing {
+            BodyFraming::Length(0) => Ok(Vec::new()),
+            BodyFraming::Length(length) => body::read_exact_length(&mut *conn, length),
+            BodyFraming::Chunked => {
+                body::read_limited(ChunkedDecoder::new(&mut *conn), options.limits.max_body)
+            }
+        };
+        match body {
+            Ok(body) => request.set_body(body),
+            Err(error) => return answer_error(conn, &RequestError::from(error), options),
+        }
     }
 
     let mut close = request.wants_close();
@@ -312,3 +328,34 @@ fn upgrade<S: Transport>(
     let _ = panic::catch_unwind(AssertUnwindSafe(move || take_over(upgraded)));
 }
 // ANCHOR_END: upgrade
+
+/// Copies a body into a new temporary file in `dir`, at most `limit` bytes.
+fn spool_body<S: Transport>(
+    conn: &mut Conn<S>,
+    framing: BodyFraming,
+    limit: u64,
+    dir: &std::path::Path,
+) -> Result<tempfile::TempPath, RequestError> {
+    let spool_error = |source: io::Error| RequestError::Spool {
+        dir: dir.to_owned(),
+        source,
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix("body-")
+        .tempfile_in(dir)
+        .map_err(spool_error)?;
+    let copied = match framing {
+        BodyFraming::Length(length) => {
+            body::copy_exact_length(&mut *conn, length, file.as_file_mut())
+        }
+        BodyFraming::Chunked => {
+            body::copy_limited(ChunkedDecoder::new(&mut *conn), limit, file.as_file_mut())
+        }
+    };
+    match copied {
+        Err(BodyError::Write(source)) => return Err(spool_error(source)),
+        other => other?,
+    }
+    file.as_file_mut().flush().map_err(spool_error)?;
+    Ok(file.into_temp_path())
+}

@@ -46,7 +46,7 @@ pub use headers::Headers;
 pub use host::{Host, HostError};
 pub use options::{ServerOptions, SocketGroup};
 pub use query::{Query, QueryError};
-pub use request::{Limits, Request, RequestError};
+pub use request::{Limits, Request, RequestError, SpooledBody};
 pub use response::{HttpError, IntoResponse, Response};
 pub use router::{Handler, Router};
 pub use server::{Acceptor, Server, ServerError, ServerHandle};

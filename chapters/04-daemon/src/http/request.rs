@@ -42,16 +42,19 @@ pub struct Limits {
     pub max_headers: usize,
     /// The most bytes in a request body, whether sized or chunked.
     pub max_body: u64,
+    /// The most bytes in a body written to disk ([`Handler::spool_body`](super::Handler)).
+    pub max_spooled_body: u64,
 }
 
 // ANCHOR: limits
 impl Default for Limits {
-    /// 64 KiB of head, 100 headers, 16 MiB of body.
+    /// 64 KiB of head, 100 headers, 16 MiB of body in memory, 64 GiB on disk.
     fn default() -> Self {
         Limits {
             max_head: 64 * 1024,
             max_headers: 100,
             max_body: 16 * 1024 * 1024,
+            max_spooled_body: 64 << 30,
         }
     }
 }
@@ -108,12 +111,20 @@ pub enum RequestError {
     /// The connection failed: nobody to answer.
     #[error("reading the request: {0}")]
     Io(#[source] io::Error),
+    /// A body could not be written to its file in `dir` (500).
+    #[error("storing the request body in {dir}: {source}")]
+    Spool {
+        dir: std::path::PathBuf,
+        source: io::Error,
+    },
 }
 
 impl From<BodyError> for RequestError {
     fn from(error: BodyError) -> Self {
         match error {
             BodyError::TooLarge { limit } => RequestError::BodyTooLarge { limit },
+            // Only the spooling path writes; it maps this itself, naming its directory.
+            BodyError::Write(e) => RequestError::Io(e),
             BodyError::Io(e) if is_timeout(&e) => RequestError::Timeout,
             BodyError::Io(e) => RequestError::Io(e),
             other => RequestError::Body(other),
@@ -130,6 +141,7 @@ impl RequestError {
             RequestError::Timeout => 408,
             RequestError::BodyTooLarge { .. } => 413,
             RequestError::UnsupportedTransferEncoding { .. } => 501,
+            RequestError::Spool { .. } => 500,
             _ => 400,
         }
     }
@@ -158,7 +170,20 @@ pub struct Request {
     headers: Headers,
     parsed: Target,
     body: Vec<u8>,
+    spooled: Option<SpooledBody>,
     params: Vec<(String, String)>,
+}
+
+/// A request body written to a temporary file rather than kept in memory; the file is
+/// removed when the last clone of this is dropped.
+#[derive(Debug, Clone)]
+pub struct SpooledBody(std::sync::Arc<tempfile::TempPath>);
+
+impl SpooledBody {
+    /// The file that holds the body.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
 }
 
 impl Request {
@@ -176,6 +201,7 @@ impl Request {
             headers,
             parsed: Target::parse(target)?,
             body,
+            spooled: None,
             params: Vec::new(),
         })
     }
@@ -234,6 +260,12 @@ impl Request {
     /// Moves the body out, leaving it empty.
     pub fn take_body(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.body)
+    }
+
+    /// Moves out the body the connection wrote to a file, if the handler asked for that
+    /// ([`Handler::spool_body`](super::Handler::spool_body)).
+    pub fn take_spooled_body(&mut self) -> Option<SpooledBody> {
+        self.spooled.take()
     }
 
     /// The body as JSON; a 400 naming the problem if it is not a valid `T`.
@@ -333,6 +365,11 @@ impl Request {
     /// Attaches the body once the connection has read it.
     pub(crate) fn set_body(&mut self, body: Vec<u8>) {
         self.body = body;
+    }
+
+    /// Attaches a body the connection wrote to a file.
+    pub(crate) fn set_spooled_body(&mut self, file: tempfile::TempPath) {
+        self.spooled = Some(SpooledBody(std::sync::Arc::new(file)));
     }
 }
 
@@ -454,6 +491,7 @@ fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize)>, R
         headers,
         parsed: Target::parse(target)?,
         body: Vec::new(),
+        spooled: None,
         params: Vec::new(),
     };
     Ok(Some((request, len)))

@@ -23,6 +23,25 @@ pub trait Handler: Send + Sync + 'static {
     /// Answers one request. Called on the connection's own thread; a panic here is caught and
     /// answered with a 500.
     fn handle(&self, request: &mut Request) -> Response;
+
+    /// Where to write this request's body instead of memory, if it may be large (an image
+    /// archive for `docker load`): a directory for a temporary file, which the request then
+    /// carries as [`Request::take_spooled_body`]. `None` (the default) reads the body into
+    /// memory, up to [`Limits::max_body`](super::Limits::max_body).
+    fn spool_body(&self, _request: &Request) -> Option<std::path::PathBuf> {
+        None
+    }
+}
+
+/// A shared handler (one API served on several sockets) is a handler.
+impl<H: Handler> Handler for std::sync::Arc<H> {
+    fn handle(&self, request: &mut Request) -> Response {
+        (**self).handle(request)
+    }
+
+    fn spool_body(&self, request: &Request) -> Option<std::path::PathBuf> {
+        (**self).spool_body(request)
+    }
 }
 
 impl<F> Handler for F
@@ -127,6 +146,8 @@ impl Pattern {
 /// A route: method, pattern, handler.
 struct Route {
     method: String,
+    /// The pattern as written (`/images/{name*}/json`), for [`Router::table`].
+    text: String,
     pattern: Pattern,
     handler: Box<dyn Handler>,
 }
@@ -155,16 +176,27 @@ impl Router {
         F: Fn(&mut Request) -> R + Send + Sync + 'static,
         R: IntoResponse,
     {
+        let text = pattern.to_owned();
         let pattern = match Pattern::parse(pattern) {
             Ok(pattern) => pattern,
             Err(message) => panic!("{message}"),
         };
         self.routes.push(Route {
             method: method.to_owned(),
+            text,
             pattern,
             handler: Box::new(move |request: &mut Request| handler(request).into_response()),
         });
         self
+    }
+
+    /// Every route as (method, pattern), in matching order: what a generated list of the
+    /// endpoints a server answers is made from.
+    pub fn table(&self) -> Vec<(String, String)> {
+        self.routes
+            .iter()
+            .map(|r| (r.method.clone(), r.text.clone()))
+            .collect()
     }
 
     /// A `GET` route (also answers `HEAD` unless a `HEAD` route matches first).
@@ -288,6 +320,17 @@ mod tests {
             .delete("/images/{name*}", echo_params)
             .get("/containers/{id}/json", echo_params)
             .post("/containers/{id}/exec", echo_params)
+    }
+
+    #[test]
+    fn the_table_lists_routes_as_written_in_order() {
+        let table = images().table();
+        assert_eq!(table.len(), 8);
+        assert_eq!(table[0], ("GET".to_owned(), "/images/json".to_owned()));
+        assert_eq!(
+            table[2],
+            ("GET".to_owned(), "/images/{name*}/json".to_owned())
+        );
     }
 
     #[test]
