@@ -90,3 +90,21 @@ fn docker_py_volumes_and_mounts() {
         "remove=True left containers"
     );
 }
+
+#[test]
+fn docker_py_networks_create_run_connect() {
+    // In a network namespace of its own, with the image loaded (no registry reachable there).
+    let daemon = Daemon::builder()
+        .label("py-networks")
+        .in_netns("10.77.0.1/24")
+        .start();
+    daemon.load_busybox();
+    let output = daemon.python("networks.py", &["busybox:latest"]);
+    assert_eq!(
+        output.code,
+        Some(0),
+        "docker-py scenario networks.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+        output.stdout,
+        output.stderr
+    );
+}
