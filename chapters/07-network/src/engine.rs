@@ -29,6 +29,8 @@
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use berth_daemon::engine::{Extension, ExtensionError};
 use berth_images::container::ContainerRecord;
@@ -39,9 +41,12 @@ use nix::unistd::Pid;
 
 use crate::endpoint::{self, Endpoint};
 use crate::files::{self, EtcFiles};
+use crate::firewall::{ContainerRules, Firewall, NetworkRules};
 use crate::ipam::format_mac;
 use crate::netlink::Netlink;
 use crate::network::{DefaultBridge, Network, NetworkError, Networks};
+use crate::ports::{self, PortMapping};
+use crate::proxy::Proxy;
 
 /// The record's slot that holds a container's [`Settings`].
 pub const SLOT: &str = "network";
@@ -128,6 +133,10 @@ pub struct Settings {
     /// `-P`: publish every port the image exposes.
     #[serde(default)]
     pub publish_all: bool,
+    /// The published ports as asked for (`-p`, `PortBindings`, and with `-P` the image's
+    /// `EXPOSE`d ports: see [`ports::from_api`]); published from the first network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortMapping>,
 }
 // ANCHOR_END: settings
 
@@ -177,6 +186,18 @@ pub enum EngineNetError {
     Files(#[from] files::FilesError),
     #[error(transparent)]
     Netlink(#[from] crate::netlink::NetlinkError),
+    #[error(transparent)]
+    Firewall(#[from] crate::firewall::FirewallError),
+    #[error(transparent)]
+    Ports(#[from] ports::PortError),
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
+    #[error("container's published ports {path}: {source}")]
+    Published {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// One container's place on one network, as `docker inspect` shows it.
@@ -269,6 +290,11 @@ impl ParentStep for AttachStep {
 pub struct NetworkExtension {
     root: PathBuf,
     default: Option<DefaultBridge>,
+    /// Berth's nftables table, opened at first use, in the namespace of the daemon's thread.
+    firewall: OnceLock<Firewall>,
+    /// Where the next random host port is looked for (as dockerd's port allocator, so a
+    /// port just let go is not handed out again at once).
+    port_cursor: AtomicU16,
 }
 
 impl NetworkExtension {
@@ -280,8 +306,135 @@ impl NetworkExtension {
         NetworkExtension {
             root: root.to_owned(),
             default,
+            firewall: OnceLock::new(),
+            port_cursor: AtomicU16::new(0),
         }
     }
+
+    fn firewall(&self) -> Result<&Firewall, ExtensionError> {
+        if let Some(firewall) = self.firewall.get() {
+            return Ok(firewall);
+        }
+        let path = self.firewall_state();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| EngineNetError::Published {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let firewall = Firewall::open(&path, crate::firewall::TABLE)?;
+        // Two threads may open it at once: one wins, both use the winner.
+        Ok(self.firewall.get_or_init(|| firewall))
+    }
+
+    /// Where the firewall keeps the rules it wants (not under `networks/`, whose files are
+    /// network records).
+    fn firewall_state(&self) -> PathBuf {
+        self.root.join("firewall").join("wanted.json")
+    }
+
+    fn published_path(&self, id: &str) -> PathBuf {
+        self.root
+            .join("networks")
+            .join("ports")
+            .join(format!("{id}.json"))
+    }
+
+    /// The ports container `id` published at its last start, host ports chosen (for
+    /// `docker inspect`'s `NetworkSettings.Ports` and `docker port`, see
+    /// [`ports::ports_map`]); empty if none.
+    pub fn published(&self, id: &str) -> Vec<PortMapping> {
+        std::fs::read(self.published_path(id))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// A network's masquerade, isolation and forward rules (at each start on it: the
+    /// firewall renders its whole table, so this is idempotent).
+    fn network_rules(&self, network: &Network) -> Result<(), ExtensionError> {
+        let (Some(bridge), Some((subnet, _))) = (&network.bridge, network.addressing()) else {
+            return Ok(());
+        };
+        self.firewall()?.add_network(
+            &network.id,
+            NetworkRules {
+                bridge: bridge.clone(),
+                subnet: subnet.base(),
+                prefix_len: subnet.prefix(),
+                internal: network.internal,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// A network's rules go with it (`docker network rm`).
+    pub fn network_removed(&self, network_id: &str) -> Result<(), ExtensionError> {
+        self.firewall()?.remove_network(network_id)?;
+        Ok(())
+    }
+
+    // ANCHOR: publish
+    /// In the daemon, before a start: chooses the host ports (refusing a taken one with
+    /// dockerd's "port is already allocated"), writes them down, and adds the DNAT rules.
+    /// The ports are let go again here and held by the proxy, in the monitor.
+    fn publish(
+        &self,
+        record: &ContainerRecord,
+        asked: &[PortMapping],
+        endpoint: &Endpoint,
+        network: &Network,
+    ) -> Result<(), ExtensionError> {
+        let Some(bridge) = &network.bridge else {
+            return Ok(());
+        };
+        let range = ports::ephemeral_range(Path::new(ports::EPHEMERAL_RANGE_FILE))?;
+        let cursor = self.port_cursor.load(Ordering::Relaxed);
+        let held = ports::allocate(asked, range, cursor)?;
+        let chosen: Vec<PortMapping> = held.iter().map(|h| h.mapping).collect();
+        if let Some(last) = held.iter().map(|h| h.host_port()).max() {
+            self.port_cursor
+                .store(last.wrapping_add(1), Ordering::Relaxed);
+        }
+        let path = self.published_path(&record.id);
+        let error = |source| EngineNetError::Published {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(error)?;
+        }
+        let json = serde_json::to_vec(&chosen)?;
+        berth_images::store::atomic::write_fast(&path, &json).map_err(error)?;
+        self.firewall()?.add_container(
+            &record.id,
+            ContainerRules {
+                bridge: bridge.clone(),
+                address: endpoint.address,
+                ports: chosen,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// In the monitor (or `ch07 run`), before the container starts: holds the published
+    /// ports again and serves them with the userland proxy for as long as this process
+    /// lives, which is as long as the container runs (see [`crate::proxy`]).
+    fn serve_published(&self, id: &str, address: Ipv4Addr) -> Result<(), ExtensionError> {
+        let chosen = self.published(id);
+        if chosen.is_empty() {
+            return Ok(());
+        }
+        // Every mapping has its host port already: this binds them, or says which is taken.
+        let held = ports::allocate(&chosen, (1, u16::MAX), 1)?;
+        for port in held {
+            let target = std::net::SocketAddr::new(address.into(), port.mapping.container.port);
+            // The proxy's threads end with the process: nothing to keep a handle for.
+            std::mem::forget(Proxy::start(port.socket, target)?);
+        }
+        Ok(())
+    }
+    // ANCHOR_END: publish
 
     /// The store's networks (the predefined ones made if missing).
     pub fn networks(&self) -> Result<Networks, NetworkError> {
@@ -539,12 +692,18 @@ impl Extension for NetworkExtension {
                 let mut own = Vec::new();
                 for (endpoint, network, wanted) in &endpoints {
                     endpoint::ensure_bridge(&mut nl, network)?;
+                    self.network_rules(network)?;
                     let mut names = vec![record.hostname.clone()];
                     names.extend(wanted.aliases.iter().cloned());
                     own.push((endpoint.address, names));
                 }
                 own.truncate(1); // the primary address, as Docker's /etc/hosts
                 self.write_files(record, dir, &mode, &own)?;
+                let asked = settings(record)?.ports;
+                if let (false, Some((endpoint, network, _))) = (asked.is_empty(), endpoints.first())
+                {
+                    self.publish(record, &asked, endpoint, network)?;
+                }
             }
         }
         Ok(())
@@ -577,6 +736,9 @@ impl Extension for NetworkExtension {
                     .iter()
                     .map(|(e, _, _)| format!("{} ({})", e.network, e.address))
                     .collect();
+                if let Some((endpoint, _, _)) = endpoints.first() {
+                    self.serve_published(&record.id, endpoint.address)?;
+                }
                 config.steps.add_parent(AttachStep {
                     name: format!("attaching to network {}", names.join(", ")),
                     endpoints: endpoints.into_iter().map(|(e, n, _)| (e, n)).collect(),
@@ -592,6 +754,20 @@ impl Extension for NetworkExtension {
         let networks = Networks::open(&self.root)?;
         let ids = [id.to_owned()];
         self.release_all(&networks, &ids)?;
+        let published = self.published_path(id);
+        if published.exists() {
+            self.firewall()?.remove_container(id)?;
+            match std::fs::remove_file(&published) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(EngineNetError::Published {
+                        path: published,
+                        source: e,
+                    }
+                    .into());
+                }
+                _ => {}
+            }
+        }
         networks.release_where(&|owner| owner == id)?;
         // After a failed start the container still exists, and keeps its connections.
         if !self.container_dir(id).exists() {
@@ -610,6 +786,22 @@ impl Extension for NetworkExtension {
         let networks = self.networks()?;
         let freed = networks.release_where(&|owner| !exists(owner))?;
         self.release_all(&networks, &freed)?;
+        // Rules of removed containers and networks; rendering the table again also puts back
+        // what someone flushed. Only when Berth ever made rules here (no table to sweep else).
+        if self.firewall_state().exists() {
+            let known: Vec<String> = networks.list()?.into_iter().map(|n| n.id).collect();
+            self.firewall()?
+                .sweep(&|network| known.iter().any(|id| id == network), exists)?;
+        }
+        let dir = self.root.join("networks").join("ports");
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_suffix(".json")
+                && !exists(id)
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         let dir = self.root.join("networks").join("attached");
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();

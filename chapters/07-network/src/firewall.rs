@@ -329,10 +329,15 @@ impl Firewall {
 
     /// Applies one change: on a copy of the wanted rules, rendered and applied in one `nft`
     /// batch, then remembered. If `nft` refuses, nothing changed, in the kernel or here.
-    fn change(&self, edit: impl FnOnce(&mut Wanted)) -> Result<(), FirewallError> {
+    /// A change that changes nothing sends no batch.
+    /// With `always`, the table is rendered even when nothing changed (to repair it).
+    fn change(&self, always: bool, edit: impl FnOnce(&mut Wanted)) -> Result<(), FirewallError> {
         let mut inner = self.lock();
         let mut next = inner.wanted.clone();
         edit(&mut next);
+        if next == inner.wanted && !always {
+            return Ok(()); // nothing changes: no batch (a start on a known network)
+        }
         check_wanted(&next)?;
         let batch = render(&self.table, &next);
         inner
@@ -363,28 +368,28 @@ impl Firewall {
 
     /// Adds (or replaces) a network's masquerade, isolation and forward rules.
     pub fn add_network(&self, id: &str, rules: NetworkRules) -> Result<(), FirewallError> {
-        self.change(|w| {
+        self.change(false, |w| {
             w.networks.insert(id.to_string(), rules);
         })
     }
 
     /// Removes a network's rules; nothing to remove is not an error.
     pub fn remove_network(&self, id: &str) -> Result<(), FirewallError> {
-        self.change(|w| {
+        self.change(false, |w| {
             w.networks.remove(id);
         })
     }
 
     /// Adds (or replaces) a container's DNAT rules, one per published port.
     pub fn add_container(&self, id: &str, rules: ContainerRules) -> Result<(), FirewallError> {
-        self.change(|w| {
+        self.change(false, |w| {
             w.containers.insert(id.to_string(), rules);
         })
     }
 
     /// Removes a container's rules; nothing to remove is not an error.
     pub fn remove_container(&self, id: &str) -> Result<(), FirewallError> {
-        self.change(|w| {
+        self.change(false, |w| {
             w.containers.remove(id);
         })
     }
@@ -397,7 +402,7 @@ impl Firewall {
         network_exists: &dyn Fn(&str) -> bool,
         container_exists: &dyn Fn(&str) -> bool,
     ) -> Result<(), FirewallError> {
-        self.change(|w| {
+        self.change(true, |w| {
             w.networks.retain(|id, _| network_exists(id));
             w.containers.retain(|id, _| container_exists(id));
         })

@@ -6,7 +6,8 @@
 //!                                                 [--label K=V] NAME
 //! ch07 [--root DIR] [--bip SUBNET] network ls | inspect NAME... | rm NAME...
 //! ch07 [--root DIR] [--bip SUBNET] run [--network none|host|bridge|NAME|container:NAME]
-//!                                      [--ip IP] [--alias NAME] [--rm] [--name N] IMAGE [CMD...]
+//!                                      [--ip IP] [--alias NAME] [-p SPEC]... [--rm] [--name N]
+//!                                      IMAGE [CMD...]
 //! ch07 [--root DIR] [--bip SUBNET] rm CONTAINER...
 //! ```
 //!
@@ -27,6 +28,7 @@ use berth_network::engine::{EndpointSettings, Mode, NetworkExtension, SLOT, Sett
 use berth_network::ipam::{self, Subnet};
 use berth_network::netlink::Netlink;
 use berth_network::network::{DefaultBridge, NetworkOptions};
+use berth_network::ports;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -111,6 +113,9 @@ struct NetRunArgs {
     /// Another name of the container on its network.
     #[arg(long = "alias")]
     aliases: Vec<String>,
+    /// Publish a port: `[IP:][HOST[-END]:]CONTAINER[-END][/tcp|udp]`.
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    publish: Vec<String>,
     #[command(flatten)]
     run: cli::RunArgs,
 }
@@ -204,6 +209,7 @@ fn network_command(extension: &NetworkExtension, command: NetworkCommand) -> Res
             for name in names {
                 let network = networks.remove(&name)?;
                 endpoint::remove_bridge(&mut nl, &network)?;
+                extension.network_removed(&network.id)?;
                 println!("{name}");
             }
         }
@@ -227,6 +233,10 @@ fn run_container(
         mode,
         ..Settings::default()
     };
+    for spec in &args.publish {
+        let mappings = ports::parse_publish(spec)?;
+        settings.ports.extend(mappings);
+    }
     if let Some(network) = network.filter(|n| n != "bridge") {
         extension.networks()?.find(&network)?;
         settings.endpoints.push(EndpointSettings {
