@@ -26,11 +26,11 @@
 //! runs before `/sys` is mounted, so `/sys/class/net` shows the joined namespace's devices).
 //! The namespace chapter 1 made is then unused and freed when the child leaves it.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use berth_daemon::engine::{Extension, ExtensionError};
 use berth_images::container::ContainerRecord;
@@ -39,6 +39,7 @@ use berth_namespaces::{ChildPhase, ChildStep, ContainerConfig, ParentStep};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
+use crate::dns::{DnsServer, EMBEDDED_DNS};
 use crate::endpoint::{self, Endpoint};
 use crate::files::{self, EtcFiles};
 use crate::firewall::{ContainerRules, Firewall, NetworkRules};
@@ -284,6 +285,51 @@ impl ParentStep for AttachStep {
 }
 // ANCHOR_END: attach_step
 
+// ANCHOR: dns_step
+/// The parent-side step that starts the container's embedded DNS server (in the monitor,
+/// which lives as long as the container runs), once its network namespace exists.
+#[derive(Debug)]
+struct DnsStep {
+    root: PathBuf,
+    id: String,
+}
+
+impl ParentStep for DnsStep {
+    fn name(&self) -> &str {
+        "starting the embedded DNS server"
+    }
+
+    fn run(&self, child: Pid) -> Result<(), StepError> {
+        let ns = PathBuf::from(format!("/proc/{}/ns/net", child.as_raw()));
+        // 127.0.0.11 exists once `lo` is up; the child brings it up only after this step.
+        let mut nl = Netlink::open_in(&ns)?;
+        let lo = nl.index("lo")?;
+        nl.set_up(lo)?;
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let extension = NetworkExtension::for_store(&self.root, None);
+        let asker = self.id.clone();
+        let lookup = move |name: &str| extension.resolve(&asker, name);
+        let server =
+            DnsServer::start(&ns, EMBEDDED_DNS, upstreams(&host_resolv), Arc::new(lookup))?;
+        // It serves until this process (the monitor) ends with the container.
+        std::mem::forget(server);
+        Ok(())
+    }
+}
+// ANCHOR_END: dns_step
+
+/// The host's resolvers a container's queries are forwarded to: those of `resolv.conf`
+/// that are not loopback addresses (which mean nothing inside the container's namespace).
+fn upstreams(resolv_conf: &str) -> Vec<SocketAddr> {
+    resolv_conf
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("nameserver"))
+        .filter_map(|server| server.trim().parse::<Ipv4Addr>().ok())
+        .filter(|ip| !ip.is_loopback())
+        .map(|ip| SocketAddr::new(ip.into(), 53))
+        .collect()
+}
+
 // ANCHOR: extension
 /// Chapter 7's part of a container's life in the engine of the store at `root`.
 #[derive(Debug)]
@@ -367,6 +413,44 @@ impl NetworkExtension {
         )?;
         Ok(())
     }
+
+    // ANCHOR: resolve
+    /// What container `asker`'s DNS server answers for `name`: the addresses of the
+    /// containers (`asker` included) that are on one of `asker`'s user-defined networks and
+    /// are called `name` there (their name, or an alias on that network).
+    pub fn resolve(&self, asker: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+        let store = berth_images::store::Store::open_in_use(&self.root).ok()?;
+        let networks = Networks::open(&self.root).ok()?;
+        let records = berth_images::container::list(&store).ok()?;
+        let on = |record: &ContainerRecord| -> Vec<(Network, EndpointSettings)> {
+            self.attached(record)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|wanted| Some((networks.find(&wanted.network).ok()?, wanted)))
+                .filter(|(network, _)| !network.predefined())
+                .collect()
+        };
+        let mine: Vec<String> = records
+            .iter()
+            .find(|r| r.id == asker)
+            .map(|r| on(r).into_iter().map(|(n, _)| n.id).collect())?;
+        let mut found = Vec::new();
+        for record in &records {
+            for (network, wanted) in on(record) {
+                let called = record.name.eq_ignore_ascii_case(name)
+                    || wanted.aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
+                if called
+                    && mine.contains(&network.id)
+                    && let Some(address) = networks.pool(&network).ok()?.of(&record.id)
+                    && !found.contains(&address)
+                {
+                    found.push(address);
+                }
+            }
+        }
+        (!found.is_empty()).then_some(found)
+    }
+    // ANCHOR_END: resolve
 
     /// A network's rules go with it (`docker network rm`).
     pub fn network_removed(&self, network_id: &str) -> Result<(), ExtensionError> {
@@ -552,6 +636,7 @@ impl NetworkExtension {
         dir: &Path,
         mode: &Mode,
         own: &[(Ipv4Addr, Vec<String>)],
+        embedded_dns: bool,
     ) -> Result<(), EngineNetError> {
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let (hosts, resolv) = match mode {
@@ -562,9 +647,9 @@ impl NetworkExtension {
             ),
             _ => (
                 files::hosts(own),
-                // The embedded DNS server (`dns.rs`) is not started by the engine yet: until
-                // it is, user networks get the host's resolvers too.
-                files::resolv_conf(&host_resolv, false),
+                // On a user-defined network, the embedded DNS server (`dns.rs`, started by
+                // the monitor: see `DnsStep`); on the default bridge, the host's resolvers.
+                files::resolv_conf(&host_resolv, embedded_dns),
             ),
         };
         EtcFiles::in_dir(dir).write(&hosts, &record.hostname, &resolv)?;
@@ -680,7 +765,7 @@ impl Extension for NetworkExtension {
     fn prepare(&self, record: &ContainerRecord, dir: &Path) -> Result<(), ExtensionError> {
         let mode = settings(record)?.mode;
         match &mode {
-            Mode::None | Mode::Host => self.write_files(record, dir, &mode, &[])?,
+            Mode::None | Mode::Host => self.write_files(record, dir, &mode, &[], false)?,
             // Its files are the other container's.
             Mode::Container(key) => {
                 self.running(key)?;
@@ -698,7 +783,8 @@ impl Extension for NetworkExtension {
                     own.push((endpoint.address, names));
                 }
                 own.truncate(1); // the primary address, as Docker's /etc/hosts
-                self.write_files(record, dir, &mode, &own)?;
+                let embedded_dns = endpoints.first().is_some_and(|(_, n, _)| !n.predefined());
+                self.write_files(record, dir, &mode, &own, embedded_dns)?;
                 let asked = settings(record)?.ports;
                 if let (false, Some((endpoint, network, _))) = (asked.is_empty(), endpoints.first())
                 {
@@ -739,10 +825,17 @@ impl Extension for NetworkExtension {
                 if let Some((endpoint, _, _)) = endpoints.first() {
                     self.serve_published(&record.id, endpoint.address)?;
                 }
+                let embedded_dns = endpoints.first().is_some_and(|(_, n, _)| !n.predefined());
                 config.steps.add_parent(AttachStep {
                     name: format!("attaching to network {}", names.join(", ")),
                     endpoints: endpoints.into_iter().map(|(e, n, _)| (e, n)).collect(),
                 });
+                if embedded_dns {
+                    config.steps.add_parent(DnsStep {
+                        root: self.root.clone(),
+                        id: record.id.clone(),
+                    });
+                }
                 EtcFiles::in_dir(&self.container_dir(&record.id))
             }
         };

@@ -1,7 +1,8 @@
-//! `ch07 run -p`: a published port, as a learner runs it, in a network namespace of the
-//! test's own (the "host"): answered on the host's own address through the DNAT rule, and on
-//! its loopback through the userland proxy; a taken port refused with nothing left behind;
-//! the rules gone with the container.
+//! `ch07 run -p` and names on user networks, as a learner runs them, in a network namespace
+//! of the test's own (the "host"): a published port answered on the host's own address
+//! through the DNAT rule and on its loopback through the userland proxy; a taken port refused
+//! with nothing left behind; the rules gone with the container; containers on a user network
+//! finding each other by name and alias through the embedded DNS server, not on the bridge.
 
 mod common;
 
@@ -178,4 +179,67 @@ fn a_bad_publish_value_says_what() {
         ),
         "{out:?}"
     );
+}
+
+#[test]
+fn on_a_user_network_containers_resolve_each_other_by_name_and_alias_not_on_the_bridge() {
+    let mut lab = Lab::new("ch07-dns", 74);
+    lab.run(&["network", "create", "--subnet", "10.75.0.0/24", "front"])
+        .ok();
+    let serve = "trap 'exit 0' TERM; httpd -f -p 80 -h /etc & wait";
+    lab.spawn(&[
+        "run",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "--alias",
+        "www",
+        "busybox",
+        "sh",
+        "-c",
+        serve,
+    ]);
+    lab.spawn(&["run", "--name", "plain", "busybox", "sh", "-c", serve]);
+    // Retried: the servers start in the background.
+    let get = |url: &str| {
+        format!("for i in $(seq 50); do wget -q -O- {url} && exit 0; sleep 0.1; done; exit 1")
+    };
+    for name in ["web", "www"] {
+        let out = lab.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "busybox",
+            "sh",
+            "-c",
+            &get(&format!("http://{name}/hostname")),
+        ]);
+        assert_eq!(out.code, 0, "{name}: {out:?}");
+        assert_eq!(out.stdout.trim().len(), 12, "{name}: {out:?}");
+    }
+    // The resolver a container on a user network is given is the embedded one.
+    let out = lab
+        .run(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "busybox",
+            "cat",
+            "/etc/resolv.conf",
+        ])
+        .ok();
+    assert!(out.stdout.contains("nameserver 127.0.0.11"), "{out:?}");
+    // On the default bridge, names are not resolved (as Docker): not even `plain`'s.
+    let out = lab.run(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "nslookup plain 127.0.0.11; wget -q -O- http://plain/",
+    ]);
+    assert_ne!(out.code, 0, "{out:?}");
 }
