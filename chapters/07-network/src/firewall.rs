@@ -380,11 +380,12 @@ impl Firewall {
         })
     }
 
-    /// Adds (or replaces) a container's DNAT rules, one per published port.
+    /// Adds (or replaces) a container's DNAT rules, one per published port. The rules of
+    /// another container that publishes one of the same host ports go: the caller could
+    /// bind the port ([`crate::ports::allocate`]), so that container is not running, and
+    /// its rules would otherwise catch the traffic first. They come back at its next start.
     pub fn add_container(&self, id: &str, rules: ContainerRules) -> Result<(), FirewallError> {
-        self.change(false, |w| {
-            w.containers.insert(id.to_string(), rules);
-        })
+        self.change(false, |w| insert_container(w, id, rules))
     }
 
     /// Removes a container's rules; nothing to remove is not an error.
@@ -408,6 +409,25 @@ impl Firewall {
         })
     }
     // ANCHOR_END: sweep
+}
+
+/// Whether two mappings publish the same host port (the same protocol and port, on the same
+/// address or on every address).
+fn same_host_port(a: &PortMapping, b: &PortMapping) -> bool {
+    a.container.proto == b.container.proto
+        && a.host_port == b.host_port
+        && (a.host_ip == b.host_ip || a.host_ip.is_none() || b.host_ip.is_none())
+}
+
+fn insert_container(wanted: &mut Wanted, id: &str, rules: ContainerRules) {
+    wanted.containers.retain(|other, theirs| {
+        other == id
+            || !theirs
+                .ports
+                .iter()
+                .any(|p| rules.ports.iter().any(|q| same_host_port(p, q)))
+    });
+    wanted.containers.insert(id.to_string(), rules);
 }
 
 #[cfg(test)]
@@ -466,6 +486,23 @@ mod tests {
     #[test]
     fn the_table_as_rendered() {
         insta::assert_snapshot!(render("berth", &wanted()));
+    }
+
+    #[test]
+    fn a_container_taking_a_stopped_ones_host_port_takes_its_rules_away() {
+        let mut w = wanted();
+        let mut newer = w.containers["c1"].clone();
+        newer.address = Ipv4Addr::new(172, 17, 0, 3);
+        newer.ports.truncate(1); // 8080/tcp, as c1's first
+        insert_container(&mut w, "c2", newer.clone());
+        assert_eq!(w.containers.keys().collect::<Vec<_>>(), ["c2"]);
+        // Another port, or another protocol on the same number: both stay.
+        let mut w = wanted();
+        newer.ports[0].host_port = HostPort::Fixed(8081);
+        insert_container(&mut w, "c2", newer.clone());
+        newer.ports[0].host_port = HostPort::Fixed(5353); // c1 has 5353/udp, this is tcp
+        insert_container(&mut w, "c3", newer);
+        assert_eq!(w.containers.len(), 3);
     }
 
     #[test]

@@ -22,6 +22,15 @@ fn published(spec: &str) -> Vec<PortMapping> {
     ports::parse_publish(spec).unwrap()
 }
 
+/// The lab's container (10.77.1.2 on `br-a`) publishing `ports`.
+fn lab_container(ports: Vec<PortMapping>) -> ContainerRules {
+    ContainerRules {
+        bridge: "br-a".into(),
+        address: "10.77.1.2".parse().unwrap(),
+        ports,
+    }
+}
+
 #[test]
 fn a_published_port_answers_from_outside_and_on_the_hosts_own_address_and_udp_too() {
     let lab = lab("fw-dnat");
@@ -31,15 +40,8 @@ fn a_published_port_answers_from_outside_and_on_the_hosts_own_address_and_udp_to
     lab.host.run(|| {
         fw.add_network("a", network("br-a", [10, 77, 1], false))
             .unwrap();
-        fw.add_container(
-            "c1",
-            ContainerRules {
-                bridge: "br-a".into(),
-                address: "10.77.1.2".parse().unwrap(),
-                ports: ports.clone(),
-            },
-        )
-        .unwrap();
+        fw.add_container("c1", lab_container(ports.clone()))
+            .unwrap();
     });
     // From the peer, through prerouting's DNAT; the container sees the peer's own address.
     let got = lab.peer.run(|| fetch_eventually("10.99.0.1:8080"));
@@ -106,11 +108,7 @@ fn networks_are_isolated_also_through_a_published_port() {
             .unwrap();
         fw.add_container(
             "c1",
-            ContainerRules {
-                bridge: "br-a".into(),
-                address: "10.77.1.2".parse().unwrap(),
-                ports: [published("8080:80"), published("5353:53/udp")].concat(),
-            },
+            lab_container([published("8080:80"), published("5353:53/udp")].concat()),
         )
         .unwrap();
     });
@@ -145,11 +143,7 @@ fn sweep_removes_only_what_no_longer_exists_and_never_a_foreign_rule() {
         String::from_utf8_lossy(&out.stderr)
     );
     let fw = lab.firewall();
-    let rules = |port: &str| ContainerRules {
-        bridge: "br-a".into(),
-        address: "10.77.1.2".parse().unwrap(),
-        ports: published(port),
-    };
+    let rules = |port: &str| lab_container(published(port));
     lab.host.run(|| {
         fw.add_network("a", network("br-a", [10, 77, 1], false))
             .unwrap();
@@ -209,11 +203,7 @@ fn a_taken_port_leaves_no_rule() {
         let held = ports::allocate(&mappings, (40000, 40100), 40000)?;
         fw.add_container(
             "c1",
-            ContainerRules {
-                bridge: "br-a".into(),
-                address: "10.77.1.2".parse().unwrap(),
-                ports: held.iter().map(|h| h.mapping).collect(),
-            },
+            lab_container(held.iter().map(|h| h.mapping).collect()),
         )
         .unwrap();
         Ok(())
