@@ -426,6 +426,7 @@ pub fn decode(host: &Value, networking: Option<&Value>) -> Result<Settings, Http
         mode,
         endpoints: Vec::new(),
         publish_all,
+        ports: Vec::new(),
     };
     let configs = networking
         .and_then(|n| n.get("EndpointsConfig"))
