@@ -452,3 +452,120 @@ fn containers_go_out_through_nat_but_not_from_an_internal_network() {
         "the network's rules went with it: {ruleset:?}"
     );
 }
+
+/// `curl` from the daemon's namespace (where the host ports are), retried for five seconds
+/// while the container's server starts; the body, or the last error.
+fn curl_in_netns(daemon: &Daemon, url: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = daemon.in_netns(&["curl", "-sS", "--max-time", "2", url]);
+        if out.code == Some(0) || Instant::now() > deadline {
+            return if out.code == Some(0) {
+                out.stdout
+            } else {
+                out.stderr
+            };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Berth's nftables rules in the daemon's namespace (empty if there is no table).
+fn ruleset(daemon: &Daemon) -> String {
+    daemon
+        .in_netns(&["nft", "list", "table", "ip", "berth"])
+        .stdout
+}
+
+#[test]
+fn published_ports_answer_on_loopback_and_the_hosts_address() {
+    let daemon = daemon("net-ports", 77);
+    let httpd = ["busybox", "httpd", "-f", "-p", "80", "-h", "/etc"];
+    let run = |name: &str, publish: &[&str]| {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(publish);
+        args.extend_from_slice(&httpd);
+        daemon.docker(&args)
+    };
+    // On the namespace's loopback only: the userland proxy in the container's monitor.
+    run("web", &["-p", "127.0.0.1:8080:80"]).ok();
+    let hostname = inspect(&daemon, "{{.Config.Hostname}}", "web");
+    assert_eq!(
+        curl_in_netns(&daemon, "http://127.0.0.1:8080/hostname").trim(),
+        hostname
+    );
+    assert_eq!(
+        inspect(&daemon, "{{json .HostConfig.PortBindings}}", "web"),
+        r#"{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]}"#
+    );
+    assert_eq!(
+        inspect(&daemon, "{{json .NetworkSettings.Ports}}", "web"),
+        r#"{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]}"#
+    );
+    let ps = daemon.docker(&["ps", "--format", "{{.Names}} {{.Ports}}"]);
+    assert_eq!(ps.ok().trim(), "web 127.0.0.1:8080->80/tcp");
+
+    // A taken port: dockerd's refusal at start, and nothing of the second container left
+    // in the network (its address, veth and rules).
+    let taken = run("late", &["-p", "127.0.0.1:8080:80"]);
+    assert_ne!(taken.code, Some(0));
+    assert!(
+        taken
+            .stderr
+            .contains("Bind for 127.0.0.1:8080 failed: port is already allocated"),
+        "{taken:?}"
+    );
+    assert_eq!(veths(&daemon).len(), 1, "only web's veth");
+    daemon.docker(&["rm", "late"]).ok();
+
+    // `-p 80`: a random port, shown by `docker port`, reached through the DNAT rule on the
+    // namespace's own address (the bridge's) and through the proxy on loopback.
+    run("any", &["-p", "80"]).ok();
+    let port = daemon.docker(&["port", "any", "80"]);
+    let port = port.ok().trim().to_owned();
+    let host_port = port
+        .strip_prefix("0.0.0.0:")
+        .unwrap_or_else(|| panic!("docker port any 80: {port:?}"))
+        .to_owned();
+    let number: u16 = host_port.parse().expect("a port number");
+    assert!(number >= 1024, "from the ephemeral range: {number}");
+    assert!(
+        ruleset(&daemon).contains(&format!("tcp dport {host_port} dnat to 10.77.0.3:80")),
+        "{}",
+        ruleset(&daemon)
+    );
+    let any_hostname = inspect(&daemon, "{{.Config.Hostname}}", "any");
+    for host in ["10.77.0.1", "127.0.0.1"] {
+        let url = format!("http://{host}:{host_port}/hostname");
+        assert_eq!(curl_in_netns(&daemon, &url).trim(), any_hostname, "{url}");
+    }
+
+    // `-P` publishes what the container exposes (here `--expose`; an image's EXPOSE too).
+    daemon
+        .docker(&[
+            "run", "-d", "--name", "all", "--expose", "90", "-P", "busybox", "sleep", "300",
+        ])
+        .ok();
+    let all = daemon.docker(&["port", "all"]);
+    assert!(all.ok().starts_with("90/tcp -> 0.0.0.0:"), "{all:?}");
+
+    // A stopped container holds no port and no rule; its port is anyone's again.
+    daemon.docker(&["stop", "-t", "0", "any", "all"]).ok();
+    assert!(
+        !ruleset(&daemon).contains(&format!("dport {host_port} ")),
+        "{}",
+        ruleset(&daemon)
+    );
+    assert_eq!(daemon.docker(&["port", "any"]).ok(), "");
+    assert_eq!(
+        inspect(&daemon, "{{json .NetworkSettings.Ports}}", "any"),
+        "{}"
+    );
+    daemon.docker(&["rm", "-f", "web", "any", "all"]).ok();
+    until("every veth to go", || veths(&daemon).is_empty());
+    assert!(
+        !ruleset(&daemon).contains("dnat to"),
+        "{}",
+        ruleset(&daemon)
+    );
+}

@@ -137,6 +137,14 @@ pub struct Settings {
     /// `EXPOSE`d ports: see [`ports::from_api`]); published from the first network.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortMapping>,
+    /// `HostConfig.PortBindings` as the API sent them: only shown back by `docker inspect`
+    /// (what is published is [`Settings::ports`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub port_bindings: ports::ApiPortBindings,
+    /// The ports the container exposes (the image's `EXPOSE`, `--expose`, and those of
+    /// `-p`): the keys of inspect's `NetworkSettings.Ports`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed: Vec<ports::ContainerPort>,
 }
 // ANCHOR_END: settings
 
@@ -951,6 +959,12 @@ impl Extension for NetworkExtension {
         };
         files.add_binds(config)?;
         Ok(())
+    }
+
+    fn stopped(&self, id: &str) -> Result<(), ExtensionError> {
+        // Its monitor, which served the ports, has ended: the rules go too, as in dockerd
+        // (a stopped container holds no port; its next start chooses again).
+        self.unpublish(id)
     }
 
     fn release(&self, id: &str) -> Result<(), ExtensionError> {

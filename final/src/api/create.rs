@@ -67,8 +67,6 @@ impl StringOrList {
 /// request with any of them set to a non-zero value is refused. (The limits chapter 5
 /// honours are read by [`limits`] instead, the security knobs of chapter 6 by [`security`].)
 pub const UNSUPPORTED: &[(&str, &str)] = &[
-    ("PortBindings", "-p/--publish"),
-    ("PublishAllPorts", "-P/--publish-all"),
     ("Links", "--link"),
     ("Dns", "--dns"),
     ("DnsSearch", "--dns-search"),
@@ -322,7 +320,7 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
         cgroupns,
     };
     let security = security(&host)?;
-    let network = super::networks::decode(&host, body.networking_config.as_ref())?;
+    let network = super::networks::decode(&host, body.networking_config.as_ref(), &raw)?;
     let console_size = match host.get("ConsoleSize") {
         Some(Value::Array(v)) if v.len() == 2 => {
             let dim = |i: usize| v[i].as_u64().and_then(|n| u16::try_from(n).ok());
@@ -522,8 +520,8 @@ mod tests {
         };
         refused(r#"{"Links":["other:alias"]}"#, "--link");
         refused(
-            r#"{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}}"#,
-            "-p/--publish",
+            r#"{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"eighty"}]}}"#,
+            "invalid port specification \"80/tcp :eighty\"",
         );
         refused(r#"{"KernelMemory":1048576}"#, "--kernel-memory");
         refused(r#"{"CpuRealtimeRuntime":1000}"#, "--cpu-rt-runtime");

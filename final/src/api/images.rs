@@ -125,7 +125,7 @@ fn labels(config: &Value) -> Value {
 }
 
 /// The image config blob as JSON (`{}` if it cannot be read).
-fn config_json(store: &Store, id: &Digest) -> Value {
+pub(crate) fn config_json(store: &Store, id: &Digest) -> Value {
     store
         .read_blob(id)
         .ok()

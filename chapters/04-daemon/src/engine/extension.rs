@@ -24,6 +24,7 @@
 //! monitor: spawn -> parent-side steps, in order -> release the child
 //! child:   child-side steps, each in its phase -> execve
 //! daemon:  exec start: configure_exec (every extension, in order) -> chapter 1's enter
+//! daemon:  the monitor ended (or was found ended at open): stopped (every extension)
 //! daemon:  a failed start, or the container's removal: release (every extension)
 //! ```
 //!
@@ -70,6 +71,15 @@ pub trait Extension: Send + Sync {
         _privileged: bool,
         _config: &mut ContainerConfig,
     ) -> Result<(), ExtensionError> {
+        Ok(())
+    }
+
+    /// In the daemon, once the container has stopped (its monitor ended): gives back what
+    /// only a *running* container holds, such as a published port's firewall rules (dockerd
+    /// frees a stopped container's ports). The default does nothing: most resources live as
+    /// long as the container. Containers found stopped when the daemon opens are the
+    /// extension's to find in `sweep_orphans`.
+    fn stopped(&self, _id: &str) -> Result<(), ExtensionError> {
         Ok(())
     }
 

@@ -429,6 +429,12 @@ impl Engine {
         if !dir.is_dir() {
             return; // Removed meanwhile (`rm -f`).
         }
+        // Before the waiters wake: whoever sees it stopped sees its ports given back too.
+        for extension in &self.extensions {
+            if let Err(e) = extension.stopped(id) {
+                crate::daemon_log!("after container {id} stopped, {}: {e}", extension.name());
+            }
+        }
         let run = watch::load(&dir);
         self.watch(id).update(|l| {
             l.run = run;
