@@ -569,3 +569,72 @@ fn published_ports_answer_on_loopback_and_the_hosts_address() {
         ruleset(&daemon)
     );
 }
+
+#[test]
+fn on_a_user_network_names_and_aliases_resolve_also_after_connect_and_disconnect() {
+    let daemon = daemon("net-dns", 79);
+    daemon
+        .docker(&["network", "create", "--subnet", "10.179.0.0/24", "front"])
+        .ok();
+    daemon
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            "db",
+            "--network",
+            "front",
+            "--network-alias",
+            "database",
+            "busybox",
+            "sleep",
+            "300",
+        ])
+        .ok();
+    // A client on the same network: the embedded server, by name and by alias.
+    let client = daemon.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; nslookup db; ping -c1 -W2 database",
+    ]);
+    let text = client.ok();
+    assert!(text.contains("nameserver 127.0.0.11"), "{text}");
+    assert!(text.contains("Name:\tdb\nAddress: 10.179.0.2"), "{text}");
+    assert!(text.contains("PING database (10.179.0.2)"), "{text}");
+    assert!(text.contains("1 packets received"), "{text}");
+
+    // On the default bridge: the host's resolvers, and no name of another container.
+    let plain = daemon.docker(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(!plain.ok().contains("127.0.0.11"), "{plain:?}");
+
+    // A running container connected with an alias answers to it there; not once disconnected.
+    daemon
+        .docker(&["run", "-d", "--name", "late", "busybox", "sleep", "300"])
+        .ok();
+    daemon
+        .docker(&["network", "connect", "--alias", "cache", "front", "late"])
+        .ok();
+    let late_ip = inspect(
+        &daemon,
+        "{{(index .NetworkSettings.Networks \"front\").IPAddress}}",
+        "late",
+    );
+    let lookup = daemon.docker(&["exec", "db", "nslookup", "cache"]);
+    assert!(
+        lookup.ok().contains(&format!("Address: {late_ip}")),
+        "{lookup:?}"
+    );
+    daemon
+        .docker(&["network", "disconnect", "front", "late"])
+        .ok();
+    let gone = daemon.docker(&["exec", "db", "nslookup", "cache"]);
+    assert_ne!(gone.code, Some(0), "{gone:?}");
+    daemon.docker(&["rm", "-f", "db", "late"]).ok();
+    daemon.docker(&["network", "rm", "front"]).ok();
+    until("every veth to go", || veths(&daemon).is_empty());
+}
