@@ -286,24 +286,66 @@ fn a_daemon_killed_with_containers_running_leaves_nothing_doubled() {
             .docker(&["run", "-d", "--name", name, "busybox", "sleep", "300"])
             .ok();
     }
-    assert_eq!(veths(&daemon).len(), 3);
+    // Two that publish ports: `web` keeps running, `gone` ends while no daemon runs.
+    let httpd = ["busybox", "httpd", "-f", "-p", "80", "-h", "/etc"];
+    for (name, port) in [("web", "8080:80"), ("gone", "8081:80")] {
+        let mut args = vec!["run", "-d", "--name", name, "-p", port];
+        args.extend_from_slice(&httpd);
+        daemon.docker(&args).ok();
+    }
+    let gone_pid = inspect(&daemon, "{{.State.Pid}}", "gone");
+    assert_eq!(veths(&daemon).len(), 5);
     daemon.kill9();
+    daemon.in_netns(&["kill", "-9", &gone_pid]).ok();
     daemon.restart();
     let ps = daemon.docker(&["ps", "--format", "{{.Names}}"]);
-    assert_eq!(ps.ok().lines().count(), 3);
-    assert_eq!(veths(&daemon).len(), 3, "nothing made twice");
-    // A new container gets a new address, not one of the running ones'.
-    daemon
-        .docker(&["run", "-d", "--name", "d", "busybox", "sleep", "300"])
-        .ok();
+    assert_eq!(ps.ok().lines().count(), 4, "gone ended meanwhile");
     assert_eq!(
-        inspect(&daemon, "{{.NetworkSettings.IPAddress}}", "d"),
-        "10.74.0.5"
+        veths(&daemon).len(),
+        4,
+        "nothing made twice, gone's veth went"
     );
-    daemon.docker(&["rm", "-f", "a", "b", "c", "d"]).ok();
+    // web's port still answers, through its rule and its monitor's proxy; gone's rule went.
+    let hostname = inspect(&daemon, "{{.Config.Hostname}}", "web");
+    for url in [
+        "http://10.74.0.1:8080/hostname",
+        "http://127.0.0.1:8080/hostname",
+    ] {
+        assert_eq!(curl_in_netns(&daemon, url).trim(), hostname, "{url}");
+    }
+    let rules = ruleset(&daemon);
+    assert_eq!(rules.matches("dnat to").count(), 1, "{rules}");
+    assert!(rules.contains("tcp dport 8080 dnat to"), "{rules}");
+    assert_eq!(daemon.docker(&["port", "gone"]).ok(), "");
+    // A new container gets a new address, not one of the running ones'; gone's port is free.
+    daemon
+        .docker(&[
+            "run", "-d", "--name", "d", "-p", "8081:80", "busybox", "sleep", "300",
+        ])
+        .ok();
+    let d_ip = inspect(&daemon, "{{.NetworkSettings.IPAddress}}", "d");
+    let mut running: Vec<String> = ["a", "b", "c", "web"]
+        .iter()
+        .map(|n| inspect(&daemon, "{{.NetworkSettings.IPAddress}}", n))
+        .collect();
+    assert!(
+        !running.contains(&d_ip),
+        "{d_ip} handed out twice: {running:?}"
+    );
+    running.sort();
+    running.dedup();
+    assert_eq!(running.len(), 4, "{running:?}");
+    daemon
+        .docker(&["rm", "-f", "a", "b", "c", "d", "web", "gone"])
+        .ok();
     until("every veth to go", || veths(&daemon).is_empty());
     let bridge = daemon.docker(&["network", "inspect", "-f", "{{len .Containers}}", "bridge"]);
     assert_eq!(bridge.ok().trim(), "0", "every address released");
+    assert!(
+        !ruleset(&daemon).contains("dnat to"),
+        "{}",
+        ruleset(&daemon)
+    );
 }
 
 #[test]
@@ -317,6 +359,8 @@ fn many_containers_at_once_leave_no_veth_or_address() {
                     daemon.docker(&[
                         "run",
                         "--rm",
+                        "-p",
+                        "80",
                         "busybox",
                         "sh",
                         "-c",
@@ -333,6 +377,11 @@ fn many_containers_at_once_leave_no_veth_or_address() {
     until("every veth to go", || veths(&daemon).is_empty());
     let bridge = daemon.docker(&["network", "inspect", "-f", "{{len .Containers}}", "bridge"]);
     assert_eq!(bridge.ok().trim(), "0", "every address released");
+    assert!(
+        !ruleset(&daemon).contains("dnat to"),
+        "{}",
+        ruleset(&daemon)
+    );
 }
 
 /// A namespace outside the daemon's, joined to it by a veth (`10.250.<n>.1` on the daemon's
