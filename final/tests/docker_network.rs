@@ -338,14 +338,7 @@ fn a_daemon_killed_with_containers_running_leaves_nothing_doubled() {
     daemon
         .docker(&["rm", "-f", "a", "b", "c", "d", "web", "gone"])
         .ok();
-    until("every veth to go", || veths(&daemon).is_empty());
-    let bridge = daemon.docker(&["network", "inspect", "-f", "{{len .Containers}}", "bridge"]);
-    assert_eq!(bridge.ok().trim(), "0", "every address released");
-    assert!(
-        !ruleset(&daemon).contains("dnat to"),
-        "{}",
-        ruleset(&daemon)
-    );
+    assert_nothing_left(&daemon);
 }
 
 #[test]
@@ -374,14 +367,7 @@ fn many_containers_at_once_leave_no_veth_or_address() {
             assert!(out.ok().contains("inet 10.75.0."), "{out:?}");
         }
     });
-    until("every veth to go", || veths(&daemon).is_empty());
-    let bridge = daemon.docker(&["network", "inspect", "-f", "{{len .Containers}}", "bridge"]);
-    assert_eq!(bridge.ok().trim(), "0", "every address released");
-    assert!(
-        !ruleset(&daemon).contains("dnat to"),
-        "{}",
-        ruleset(&daemon)
-    );
+    assert_nothing_left(&daemon);
 }
 
 /// A namespace outside the daemon's, joined to it by a veth (`10.250.<n>.1` on the daemon's
@@ -519,6 +505,16 @@ fn curl_in_netns(daemon: &Daemon, url: &str) -> String {
     }
 }
 
+/// After every container was removed: no veth, no address of the default bridge in use, no
+/// DNAT rule.
+fn assert_nothing_left(daemon: &Daemon) {
+    until("every veth to go", || veths(daemon).is_empty());
+    let bridge = daemon.docker(&["network", "inspect", "-f", "{{len .Containers}}", "bridge"]);
+    assert_eq!(bridge.ok().trim(), "0", "every address released");
+    let rules = ruleset(daemon);
+    assert!(!rules.contains("dnat to"), "{rules}");
+}
+
 /// Berth's nftables rules in the daemon's namespace (empty if there is no table).
 fn ruleset(daemon: &Daemon) -> String {
     daemon
@@ -611,12 +607,7 @@ fn published_ports_answer_on_loopback_and_the_hosts_address() {
         "{}"
     );
     daemon.docker(&["rm", "-f", "web", "any", "all"]).ok();
-    until("every veth to go", || veths(&daemon).is_empty());
-    assert!(
-        !ruleset(&daemon).contains("dnat to"),
-        "{}",
-        ruleset(&daemon)
-    );
+    assert_nothing_left(&daemon);
 }
 
 #[test]
