@@ -6,14 +6,18 @@
 //! ([`Extension`]), and this module fills them:
 //!
 //! - `prepare` (the daemon, before each start): the addresses, from each network's IPAM (the
-//!   same address as at the previous start), the bridges, and the container's `/etc/hosts`,
-//!   `/etc/hostname` and `/etc/resolv.conf` in its directory;
+//!   same address as at the previous start), the bridges, the networks' firewall rules, the
+//!   container's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` in its directory, and
+//!   its published ports (host ports chosen, DNAT rules added);
 //! - `configure` (the monitor): a parent-side step that, with the child's pid, makes the veth
-//!   pairs into its namespace, with their addresses and the default route, and the child-side
-//!   binds of the three files;
-//! - `release` (after a failed start or the removal): the addresses, and the host ends of the
-//!   veths if still there;
-//! - `sweep_orphans` (the daemon's start): the same for containers removed while no daemon ran.
+//!   pairs into its namespace, with their addresses and the default route, the child-side
+//!   binds of the three files, the userland proxy for the published ports, and on a
+//!   user-defined network a parent-side step that starts its DNS server at `127.0.0.11`;
+//! - `stopped` (the daemon, once the container has stopped): its published ports' rules;
+//! - `release` (after a failed start or the removal): the addresses, the published ports'
+//!   rules, and the host ends of the veths if still there;
+//! - `sweep_orphans` (the daemon's start): the same for containers removed while no daemon
+//!   ran, and the rules of those that stopped meanwhile.
 //!
 //! What a container asked for is its record's `"network"` slot ([`Settings`]), Docker's
 //! `NetworkMode` and `EndpointsConfig`. The networks it is on *now* may change while it exists

@@ -10,6 +10,10 @@
 //! A container's networks arrive in `HostConfig.NetworkMode` and
 //! `NetworkingConfig.EndpointsConfig` (`--ip`, `--network-alias`): [`decode`] turns them into
 //! the record's `"network"` slot; `docker inspect` shows them back in `NetworkSettings`.
+//! Published ports arrive in `HostConfig.PortBindings` (`-p`) and `PublishAllPorts` (`-P`,
+//! with the request's and the image's `ExposedPorts`): they go to the same slot, and come
+//! back as `NetworkSettings.Ports` while the container runs (what `docker port` reads) and
+//! as `docker ps`'s `Ports`.
 
 use std::sync::Arc;
 
