@@ -170,8 +170,8 @@ fn unsupported_flags_are_refused_by_name() {
         ),
         (json!({"Tmpfs": {"/run": "size=lots"}}), "invalid --tmpfs"),
         (
-            json!({"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}),
-            "-p/--publish",
+            json!({"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "eighty"}]}}),
+            "invalid port specification \"80/tcp :eighty\"",
         ),
         (json!({"KernelMemory": 67108864}), "--kernel-memory"),
         (json!({"CpuRealtimeRuntime": 1000}), "--cpu-rt-runtime"),

@@ -286,24 +286,59 @@ fn a_daemon_killed_with_containers_running_leaves_nothing_doubled() {
             .docker(&["run", "-d", "--name", name, "busybox", "sleep", "300"])
             .ok();
     }
-    assert_eq!(veths(&daemon).len(), 3);
+    // Two that publish ports: `web` keeps running, `gone` ends while no daemon runs.
+    let httpd = ["busybox", "httpd", "-f", "-p", "80", "-h", "/etc"];
+    for (name, port) in [("web", "8080:80"), ("gone", "8081:80")] {
+        let mut args = vec!["run", "-d", "--name", name, "-p", port];
+        args.extend_from_slice(&httpd);
+        daemon.docker(&args).ok();
+    }
+    let gone_pid = inspect(&daemon, "{{.State.Pid}}", "gone");
+    assert_eq!(veths(&daemon).len(), 5);
     daemon.kill9();
+    daemon.in_netns(&["kill", "-9", &gone_pid]).ok();
     daemon.restart();
     let ps = daemon.docker(&["ps", "--format", "{{.Names}}"]);
-    assert_eq!(ps.ok().lines().count(), 3);
-    assert_eq!(veths(&daemon).len(), 3, "nothing made twice");
-    // A new container gets a new address, not one of the running ones'.
-    daemon
-        .docker(&["run", "-d", "--name", "d", "busybox", "sleep", "300"])
-        .ok();
+    assert_eq!(ps.ok().lines().count(), 4, "gone ended meanwhile");
     assert_eq!(
-        inspect(&daemon, "{{.NetworkSettings.IPAddress}}", "d"),
-        "10.74.0.5"
+        veths(&daemon).len(),
+        4,
+        "nothing made twice, gone's veth went"
     );
-    daemon.docker(&["rm", "-f", "a", "b", "c", "d"]).ok();
-    until("every veth to go", || veths(&daemon).is_empty());
-    let bridge = daemon.docker(&["network", "inspect", "-f", "{{len .Containers}}", "bridge"]);
-    assert_eq!(bridge.ok().trim(), "0", "every address released");
+    // web's port still answers, through its rule and its monitor's proxy; gone's rule went.
+    let hostname = inspect(&daemon, "{{.Config.Hostname}}", "web");
+    for url in [
+        "http://10.74.0.1:8080/hostname",
+        "http://127.0.0.1:8080/hostname",
+    ] {
+        assert_eq!(curl_in_netns(&daemon, url).trim(), hostname, "{url}");
+    }
+    let rules = ruleset(&daemon);
+    assert_eq!(rules.matches("dnat to").count(), 1, "{rules}");
+    assert!(rules.contains("tcp dport 8080 dnat to"), "{rules}");
+    assert_eq!(daemon.docker(&["port", "gone"]).ok(), "");
+    // A new container gets a new address, not one of the running ones'; gone's port is free.
+    daemon
+        .docker(&[
+            "run", "-d", "--name", "d", "-p", "8081:80", "busybox", "sleep", "300",
+        ])
+        .ok();
+    let d_ip = inspect(&daemon, "{{.NetworkSettings.IPAddress}}", "d");
+    let mut running: Vec<String> = ["a", "b", "c", "web"]
+        .iter()
+        .map(|n| inspect(&daemon, "{{.NetworkSettings.IPAddress}}", n))
+        .collect();
+    assert!(
+        !running.contains(&d_ip),
+        "{d_ip} handed out twice: {running:?}"
+    );
+    running.sort();
+    running.dedup();
+    assert_eq!(running.len(), 4, "{running:?}");
+    daemon
+        .docker(&["rm", "-f", "a", "b", "c", "d", "web", "gone"])
+        .ok();
+    assert_nothing_left(&daemon);
 }
 
 #[test]
@@ -317,6 +352,8 @@ fn many_containers_at_once_leave_no_veth_or_address() {
                     daemon.docker(&[
                         "run",
                         "--rm",
+                        "-p",
+                        "80",
                         "busybox",
                         "sh",
                         "-c",
@@ -330,9 +367,7 @@ fn many_containers_at_once_leave_no_veth_or_address() {
             assert!(out.ok().contains("inet 10.75.0."), "{out:?}");
         }
     });
-    until("every veth to go", || veths(&daemon).is_empty());
-    let bridge = daemon.docker(&["network", "inspect", "-f", "{{len .Containers}}", "bridge"]);
-    assert_eq!(bridge.ok().trim(), "0", "every address released");
+    assert_nothing_left(&daemon);
 }
 
 /// A namespace outside the daemon's, joined to it by a veth (`10.250.<n>.1` on the daemon's
@@ -451,4 +486,195 @@ fn containers_go_out_through_nat_but_not_from_an_internal_network() {
         !ruleset.stdout.contains("br-"),
         "the network's rules went with it: {ruleset:?}"
     );
+}
+
+/// `curl` from the daemon's namespace (where the host ports are), retried for five seconds
+/// while the container's server starts; the body, or the last error.
+fn curl_in_netns(daemon: &Daemon, url: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = daemon.in_netns(&["curl", "-sS", "--max-time", "2", url]);
+        if out.code == Some(0) || Instant::now() > deadline {
+            return if out.code == Some(0) {
+                out.stdout
+            } else {
+                out.stderr
+            };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// After every container was removed: no veth, no address of the default bridge in use, no
+/// DNAT rule.
+fn assert_nothing_left(daemon: &Daemon) {
+    until("every veth to go", || veths(daemon).is_empty());
+    let bridge = daemon.docker(&["network", "inspect", "-f", "{{len .Containers}}", "bridge"]);
+    assert_eq!(bridge.ok().trim(), "0", "every address released");
+    let rules = ruleset(daemon);
+    assert!(!rules.contains("dnat to"), "{rules}");
+}
+
+/// Berth's nftables rules in the daemon's namespace (empty if there is no table).
+fn ruleset(daemon: &Daemon) -> String {
+    daemon
+        .in_netns(&["nft", "list", "table", "ip", "berth"])
+        .stdout
+}
+
+#[test]
+fn published_ports_answer_on_loopback_and_the_hosts_address() {
+    let daemon = daemon("net-ports", 77);
+    let httpd = ["busybox", "httpd", "-f", "-p", "80", "-h", "/etc"];
+    let run = |name: &str, publish: &[&str]| {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(publish);
+        args.extend_from_slice(&httpd);
+        daemon.docker(&args)
+    };
+    // On the namespace's loopback only: the userland proxy in the container's monitor.
+    run("web", &["-p", "127.0.0.1:8080:80"]).ok();
+    let hostname = inspect(&daemon, "{{.Config.Hostname}}", "web");
+    assert_eq!(
+        curl_in_netns(&daemon, "http://127.0.0.1:8080/hostname").trim(),
+        hostname
+    );
+    assert_eq!(
+        inspect(&daemon, "{{json .HostConfig.PortBindings}}", "web"),
+        r#"{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]}"#
+    );
+    assert_eq!(
+        inspect(&daemon, "{{json .NetworkSettings.Ports}}", "web"),
+        r#"{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]}"#
+    );
+    let ps = daemon.docker(&["ps", "--format", "{{.Names}} {{.Ports}}"]);
+    assert_eq!(ps.ok().trim(), "web 127.0.0.1:8080->80/tcp");
+
+    // A taken port: dockerd's refusal at start, and nothing of the second container left
+    // in the network (its address, veth and rules).
+    let taken = run("late", &["-p", "127.0.0.1:8080:80"]);
+    assert_ne!(taken.code, Some(0));
+    assert!(
+        taken
+            .stderr
+            .contains("Bind for 127.0.0.1:8080 failed: port is already allocated"),
+        "{taken:?}"
+    );
+    assert_eq!(veths(&daemon).len(), 1, "only web's veth");
+    daemon.docker(&["rm", "late"]).ok();
+
+    // `-p 80`: a random port, shown by `docker port`, reached through the DNAT rule on the
+    // namespace's own address (the bridge's) and through the proxy on loopback.
+    run("any", &["-p", "80"]).ok();
+    let port = daemon.docker(&["port", "any", "80"]);
+    let port = port.ok().trim().to_owned();
+    let host_port = port
+        .strip_prefix("0.0.0.0:")
+        .unwrap_or_else(|| panic!("docker port any 80: {port:?}"))
+        .to_owned();
+    let number: u16 = host_port.parse().expect("a port number");
+    assert!(number >= 1024, "from the ephemeral range: {number}");
+    assert!(
+        ruleset(&daemon).contains(&format!("tcp dport {host_port} dnat to 10.77.0.3:80")),
+        "{}",
+        ruleset(&daemon)
+    );
+    let any_hostname = inspect(&daemon, "{{.Config.Hostname}}", "any");
+    for host in ["10.77.0.1", "127.0.0.1"] {
+        let url = format!("http://{host}:{host_port}/hostname");
+        assert_eq!(curl_in_netns(&daemon, &url).trim(), any_hostname, "{url}");
+    }
+
+    // `-P` publishes what the container exposes (here `--expose`; an image's EXPOSE too).
+    daemon
+        .docker(&[
+            "run", "-d", "--name", "all", "--expose", "90", "-P", "busybox", "sleep", "300",
+        ])
+        .ok();
+    let all = daemon.docker(&["port", "all"]);
+    assert!(all.ok().starts_with("90/tcp -> 0.0.0.0:"), "{all:?}");
+
+    // A stopped container holds no port and no rule; its port is anyone's again.
+    daemon.docker(&["stop", "-t", "0", "any", "all"]).ok();
+    assert!(
+        !ruleset(&daemon).contains(&format!("dport {host_port} ")),
+        "{}",
+        ruleset(&daemon)
+    );
+    assert_eq!(daemon.docker(&["port", "any"]).ok(), "");
+    assert_eq!(
+        inspect(&daemon, "{{json .NetworkSettings.Ports}}", "any"),
+        "{}"
+    );
+    daemon.docker(&["rm", "-f", "web", "any", "all"]).ok();
+    assert_nothing_left(&daemon);
+}
+
+#[test]
+fn on_a_user_network_names_and_aliases_resolve_also_after_connect_and_disconnect() {
+    let daemon = daemon("net-dns", 79);
+    daemon
+        .docker(&["network", "create", "--subnet", "10.179.0.0/24", "front"])
+        .ok();
+    daemon
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            "db",
+            "--network",
+            "front",
+            "--network-alias",
+            "database",
+            "busybox",
+            "sleep",
+            "300",
+        ])
+        .ok();
+    // A client on the same network: the embedded server, by name and by alias.
+    let client = daemon.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; nslookup db; ping -c1 -W2 database",
+    ]);
+    let text = client.ok();
+    assert!(text.contains("nameserver 127.0.0.11"), "{text}");
+    assert!(text.contains("Name:\tdb\nAddress: 10.179.0.2"), "{text}");
+    assert!(text.contains("PING database (10.179.0.2)"), "{text}");
+    assert!(text.contains("1 packets received"), "{text}");
+
+    // On the default bridge: the host's resolvers, and no name of another container.
+    let plain = daemon.docker(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(!plain.ok().contains("127.0.0.11"), "{plain:?}");
+
+    // A running container connected with an alias answers to it there; not once disconnected.
+    daemon
+        .docker(&["run", "-d", "--name", "late", "busybox", "sleep", "300"])
+        .ok();
+    daemon
+        .docker(&["network", "connect", "--alias", "cache", "front", "late"])
+        .ok();
+    let late_ip = inspect(
+        &daemon,
+        "{{(index .NetworkSettings.Networks \"front\").IPAddress}}",
+        "late",
+    );
+    let lookup = daemon.docker(&["exec", "db", "nslookup", "cache"]);
+    assert!(
+        lookup.ok().contains(&format!("Address: {late_ip}")),
+        "{lookup:?}"
+    );
+    daemon
+        .docker(&["network", "disconnect", "front", "late"])
+        .ok();
+    let gone = daemon.docker(&["exec", "db", "nslookup", "cache"]);
+    assert_ne!(gone.code, Some(0), "{gone:?}");
+    daemon.docker(&["rm", "-f", "db", "late"]).ok();
+    daemon.docker(&["network", "rm", "front"]).ok();
+    until("every veth to go", || veths(&daemon).is_empty());
 }

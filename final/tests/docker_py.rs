@@ -114,3 +114,65 @@ fn docker_py_archives_export_and_import() {
         "the scenario left containers"
     );
 }
+
+#[test]
+fn docker_py_networks_create_run_connect() {
+    // In a network namespace of its own, with the image loaded (no registry reachable there).
+    let daemon = Daemon::builder()
+        .label("py-networks")
+        .in_netns("10.77.0.1/24")
+        .start();
+    daemon.load_busybox();
+    let output = daemon.python("networks.py", &["busybox:latest"]);
+    assert_eq!(
+        output.code,
+        Some(0),
+        "docker-py scenario networks.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+        output.stdout,
+        output.stderr
+    );
+}
+
+#[test]
+fn docker_py_published_ports() {
+    let daemon = Daemon::builder()
+        .label("py-ports")
+        .in_netns("10.78.0.1/24")
+        .start();
+    daemon.load_busybox();
+    let output = daemon.python("ports.py", &["busybox:latest"]);
+    assert_eq!(
+        output.code,
+        Some(0),
+        "docker-py scenario ports.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+        output.stdout,
+        output.stderr
+    );
+    let port = output
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("port: "))
+        .unwrap_or_else(|| panic!("no port printed: {}", output.stdout));
+    // From the daemon's namespace: the random port on its bridge address (DNAT), the fixed
+    // one on its loopback (the proxy). Each answers with its container's hostname.
+    for (name, url) in [
+        ("pyrandom", format!("http://10.78.0.1:{port}/hostname")),
+        ("pyfixed", "http://127.0.0.1:18080/hostname".to_owned()),
+    ] {
+        let hostname = daemon.docker(&["inspect", "-f", "{{.Config.Hostname}}", name]);
+        let fetch = daemon.in_netns(&[
+            "curl",
+            "-sS",
+            "--retry",
+            "20",
+            "--retry-delay",
+            "0",
+            "--retry-connrefused",
+            "--max-time",
+            "5",
+            &url,
+        ]);
+        assert_eq!(fetch.ok(), hostname.ok(), "{url}");
+    }
+    daemon.docker(&["rm", "-f", "pyrandom", "pyfixed"]).ok();
+}

@@ -4,8 +4,11 @@
 #   docker run --rm busybox true                    berthd's default bridge network: a veth
 #                                                   pair, an address, a route, /etc files
 #   docker run --rm --network none busybox true     only lo (the /etc files are still written)
+#   docker run --rm -p 80 busybox true              the bridge, plus a published port: a host
+#                                                   port chosen, DNAT rules in and out of the
+#                                                   firewall, the proxy in the monitor
 #
-# interleaved in one run (so both see the same machine load), medians printed with their
+# interleaved in one run (so all see the same machine load), medians printed with their
 # difference; the target (issue 16) is at most 5 ms. berthd runs in a network namespace the
 # script makes (`ip netns add berth-bench-net-<pid>`), so the host's network is never changed;
 # everything is removed on exit, also on failure.
@@ -65,19 +68,27 @@ export DOCKER_HOST=unix://$tmp/berthd.sock DOCKER_CONFIG=$tmp/docker-config DOCK
 # One warm-up of each, then interleaved timed runs.
 "$DOCKER" run --rm busybox true
 "$DOCKER" run --rm --network none busybox true
+"$DOCKER" run --rm -p 80 busybox true
 : >"$tmp/bridge.ms"
 : >"$tmp/none.ms"
+: >"$tmp/publish.ms"
 ms() { local a b; a=$(date +%s%N); "$@" >/dev/null; b=$(date +%s%N); echo $(((b - a) / 1000)); }
 for _ in $(seq "$RUNS"); do
     ms "$DOCKER" run --rm busybox true >>"$tmp/bridge.ms"
     ms "$DOCKER" run --rm --network none busybox true >>"$tmp/none.ms"
+    ms "$DOCKER" run --rm -p 80 busybox true >>"$tmp/publish.ms"
 done
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.1f", m / 1000 }'; }
 bridge=$(median "$tmp/bridge.ms")
 none=$(median "$tmp/none.ms")
+publish=$(median "$tmp/publish.ms")
 echo "berthd ($BIN), $RUNS interleaved runs each, medians:"
 echo "  docker run --rm busybox true                   $bridge ms"
 echo "  docker run --rm --network none busybox true    $none ms"
+echo "  docker run --rm -p 80 busybox true             $publish ms"
 awk -v b="$bridge" -v n="$none" 'BEGIN { printf "  network set-up and teardown add                %.1f ms (target: at most 5 ms)\n", b - n }'
+awk -v p="$publish" -v b="$bridge" 'BEGIN { printf "  a published port adds                          %.1f ms more\n", p - b }'
+rules=$(in_ns nft list table ip berth 2>/dev/null | grep -c 'dnat to' || true)
+echo "  DNAT rules left: $rules"
 left=$(in_ns ip -o link | grep -c ': veth' || true)
 echo "  veths left in the namespace: $left"

@@ -6,14 +6,18 @@
 //! ([`Extension`]), and this module fills them:
 //!
 //! - `prepare` (the daemon, before each start): the addresses, from each network's IPAM (the
-//!   same address as at the previous start), the bridges, and the container's `/etc/hosts`,
-//!   `/etc/hostname` and `/etc/resolv.conf` in its directory;
+//!   same address as at the previous start), the bridges, the networks' firewall rules, the
+//!   container's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` in its directory, and
+//!   its published ports (host ports chosen, DNAT rules added);
 //! - `configure` (the monitor): a parent-side step that, with the child's pid, makes the veth
-//!   pairs into its namespace, with their addresses and the default route, and the child-side
-//!   binds of the three files;
-//! - `release` (after a failed start or the removal): the addresses, and the host ends of the
-//!   veths if still there;
-//! - `sweep_orphans` (the daemon's start): the same for containers removed while no daemon ran.
+//!   pairs into its namespace, with their addresses and the default route, the child-side
+//!   binds of the three files, the userland proxy for the published ports, and on a
+//!   user-defined network a parent-side step that starts its DNS server at `127.0.0.11`;
+//! - `stopped` (the daemon, once the container has stopped): its published ports' rules;
+//! - `release` (after a failed start or the removal): the addresses, the published ports'
+//!   rules, and the host ends of the veths if still there;
+//! - `sweep_orphans` (the daemon's start): the same for containers removed while no daemon
+//!   ran, and the rules of those that stopped meanwhile.
 //!
 //! What a container asked for is its record's `"network"` slot ([`Settings`]), Docker's
 //! `NetworkMode` and `EndpointsConfig`. The networks it is on *now* may change while it exists
@@ -26,9 +30,10 @@
 //! runs before `/sys` is mounted, so `/sys/class/net` shows the joined namespace's devices).
 //! The namespace chapter 1 made is then unused and freed when the child leaves it.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use berth_daemon::engine::{Extension, ExtensionError};
 use berth_images::container::ContainerRecord;
@@ -37,12 +42,15 @@ use berth_namespaces::{ChildPhase, ChildStep, ContainerConfig, ParentStep};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
+use crate::dns::{DnsServer, EMBEDDED_DNS};
 use crate::endpoint::{self, Endpoint};
 use crate::files::{self, EtcFiles};
-use crate::firewall::{Firewall, NetworkRules, TABLE};
+use crate::firewall::{ContainerRules, Firewall, NetworkRules, TABLE};
 use crate::ipam::format_mac;
 use crate::netlink::Netlink;
 use crate::network::{DefaultBridge, Network, NetworkError, Networks};
+use crate::ports::{self, PortMapping};
+use crate::proxy::Proxy;
 
 /// The record's slot that holds a container's [`Settings`].
 pub const SLOT: &str = "network";
@@ -129,6 +137,18 @@ pub struct Settings {
     /// `-P`: publish every port the image exposes.
     #[serde(default)]
     pub publish_all: bool,
+    /// The published ports as asked for (`-p`, `PortBindings`, and with `-P` the image's
+    /// `EXPOSE`d ports: see [`ports::from_api`]); published from the first network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortMapping>,
+    /// `HostConfig.PortBindings` as the API sent them: only shown back by `docker inspect`
+    /// (what is published is [`Settings::ports`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub port_bindings: ports::ApiPortBindings,
+    /// The ports the container exposes (the image's `EXPOSE`, `--expose`, and those of
+    /// `-p`): the keys of inspect's `NetworkSettings.Ports`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed: Vec<ports::ContainerPort>,
 }
 // ANCHOR_END: settings
 
@@ -193,6 +213,18 @@ pub enum EngineNetError {
     Files(#[from] files::FilesError),
     #[error(transparent)]
     Netlink(#[from] crate::netlink::NetlinkError),
+    #[error(transparent)]
+    Firewall(#[from] crate::firewall::FirewallError),
+    #[error(transparent)]
+    Ports(#[from] ports::PortError),
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
+    #[error("container's published ports {path}: {source}")]
+    Published {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// One container's place on one network, as `docker inspect` shows it.
@@ -288,6 +320,51 @@ impl ParentStep for AttachStep {
 }
 // ANCHOR_END: attach_step
 
+// ANCHOR: dns_step
+/// The parent-side step that starts the container's embedded DNS server (in the monitor,
+/// which lives as long as the container runs), once its network namespace exists.
+#[derive(Debug)]
+struct DnsStep {
+    root: PathBuf,
+    id: String,
+}
+
+impl ParentStep for DnsStep {
+    fn name(&self) -> &str {
+        "starting the embedded DNS server"
+    }
+
+    fn run(&self, child: Pid) -> Result<(), StepError> {
+        let ns = PathBuf::from(format!("/proc/{}/ns/net", child.as_raw()));
+        // 127.0.0.11 exists once `lo` is up; the child brings it up only after this step.
+        let mut nl = Netlink::open_in(&ns)?;
+        let lo = nl.index("lo")?;
+        nl.set_up(lo)?;
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let extension = NetworkExtension::for_store(&self.root, None);
+        let asker = self.id.clone();
+        let lookup = move |name: &str| extension.resolve(&asker, name);
+        let server =
+            DnsServer::start(&ns, EMBEDDED_DNS, upstreams(&host_resolv), Arc::new(lookup))?;
+        // It serves until this process (the monitor) ends with the container.
+        std::mem::forget(server);
+        Ok(())
+    }
+}
+// ANCHOR_END: dns_step
+
+/// The host's resolvers a container's queries are forwarded to: those of `resolv.conf`
+/// that are not loopback addresses (which mean nothing inside the container's namespace).
+fn upstreams(resolv_conf: &str) -> Vec<SocketAddr> {
+    resolv_conf
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("nameserver"))
+        .filter_map(|server| server.trim().parse::<Ipv4Addr>().ok())
+        .filter(|ip| !ip.is_loopback())
+        .map(|ip| SocketAddr::new(ip.into(), 53))
+        .collect()
+}
+
 // ANCHOR: extension
 /// Chapter 7's part of a container's life in the engine of the store at `root`.
 #[derive(Debug)]
@@ -297,6 +374,10 @@ pub struct NetworkExtension {
     /// Berth's nftables table (`firewall.rs`), opened at its first use: only the daemon
     /// changes it (a monitor never does, and never loads `libnftables`).
     firewall: std::sync::OnceLock<Result<Firewall, String>>,
+    /// Where the next random host port is looked for (as dockerd's port allocator, so a
+    /// port just let go is not handed out again at once), under the lock that makes
+    /// choosing a start's ports and adding their rules one step for concurrent starts.
+    port_cursor: std::sync::Mutex<u16>,
 }
 
 impl NetworkExtension {
@@ -309,6 +390,152 @@ impl NetworkExtension {
             root: root.to_owned(),
             default,
             firewall: std::sync::OnceLock::new(),
+            port_cursor: std::sync::Mutex::new(0),
+        }
+    }
+
+    fn published_path(&self, id: &str) -> PathBuf {
+        self.root
+            .join("networks")
+            .join("ports")
+            .join(format!("{id}.json"))
+    }
+
+    /// The ports container `id` published at its last start, host ports chosen (for
+    /// `docker inspect`'s `NetworkSettings.Ports` and `docker port`, see
+    /// [`ports::ports_map`]); empty if none.
+    pub fn published(&self, id: &str) -> Vec<PortMapping> {
+        std::fs::read(self.published_path(id))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    // ANCHOR: resolve
+    /// What container `asker`'s DNS server answers for `name`: the addresses of the
+    /// containers (`asker` included) that are on one of `asker`'s user-defined networks and
+    /// are called `name` there (their name, or an alias on that network).
+    pub fn resolve(&self, asker: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+        let store = berth_images::store::Store::open_in_use(&self.root).ok()?;
+        let networks = Networks::open(&self.root).ok()?;
+        let records = berth_images::container::list(&store).ok()?;
+        let on = |record: &ContainerRecord| -> Vec<(Network, EndpointSettings)> {
+            self.attached(record)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|wanted| Some((networks.find(&wanted.network).ok()?, wanted)))
+                .filter(|(network, _)| !network.predefined())
+                .collect()
+        };
+        let mine: Vec<String> = records
+            .iter()
+            .find(|r| r.id == asker)
+            .map(|r| on(r).into_iter().map(|(n, _)| n.id).collect())?;
+        let mut found = Vec::new();
+        for record in &records {
+            for (network, wanted) in on(record) {
+                let called = record.name.eq_ignore_ascii_case(name)
+                    || wanted.aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
+                if called
+                    && mine.contains(&network.id)
+                    && let Some(address) = networks.pool(&network).ok()?.of(&record.id)
+                    && !found.contains(&address)
+                {
+                    found.push(address);
+                }
+            }
+        }
+        (!found.is_empty()).then_some(found)
+    }
+    // ANCHOR_END: resolve
+
+    // ANCHOR: publish
+    /// In the daemon, before a start: chooses the host ports (refusing a taken one with
+    /// dockerd's "port is already allocated"), writes them down, and adds the DNAT rules.
+    /// The ports are let go again here and held by the proxy, in the monitor.
+    fn publish(
+        &self,
+        record: &ContainerRecord,
+        asked: &[PortMapping],
+        endpoint: &Endpoint,
+        network: &Network,
+    ) -> Result<(), ExtensionError> {
+        let Some(bridge) = &network.bridge else {
+            return Ok(());
+        };
+        let firewall = self.firewall()?;
+        // One start at a time from here to its rules: two starts asking for the same port
+        // must not both find it free (the first lets it go again until its monitor binds it).
+        let mut cursor = self.port_cursor.lock().unwrap_or_else(|p| p.into_inner());
+        // The firewall's containers are those that run (a stopped one's rules are gone):
+        // their ports are taken even in the moment no socket holds them.
+        let taken: Vec<PortMapping> = firewall
+            .wanted()
+            .containers
+            .iter()
+            .filter(|(id, _)| **id != record.id)
+            .flat_map(|(_, rules)| rules.ports.clone())
+            .collect();
+        ports::refuse_taken(asked, &taken)?;
+        let range = ports::ephemeral_range(Path::new(ports::EPHEMERAL_RANGE_FILE))?;
+        let held = ports::allocate(asked, range, *cursor)?;
+        let chosen: Vec<PortMapping> = held.iter().map(|h| h.mapping).collect();
+        if let Some(last) = held.iter().map(|h| h.host_port()).max() {
+            *cursor = last.wrapping_add(1);
+        }
+        let path = self.published_path(&record.id);
+        let error = |source| EngineNetError::Published {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(error)?;
+        }
+        let json = serde_json::to_vec(&chosen)?;
+        berth_images::store::atomic::write_fast(&path, &json).map_err(error)?;
+        firewall.add_container(
+            &record.id,
+            ContainerRules {
+                bridge: bridge.clone(),
+                address: endpoint.address,
+                ports: chosen,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// In the monitor (or `ch07 run`), before the container starts: holds the published
+    /// ports again and serves them with the userland proxy for as long as this process
+    /// lives, which is as long as the container runs (see [`crate::proxy`]).
+    fn serve_published(&self, id: &str, address: Ipv4Addr) -> Result<(), ExtensionError> {
+        let chosen = self.published(id);
+        if chosen.is_empty() {
+            return Ok(());
+        }
+        // Every mapping has its host port already: this binds them, or says which is taken.
+        let held = ports::allocate(&chosen, (1, u16::MAX), 1)?;
+        for port in held {
+            let target = std::net::SocketAddr::new(address.into(), port.mapping.container.port);
+            // The proxy's threads end with the process: nothing to keep a handle for.
+            std::mem::forget(Proxy::start(port.socket, target)?);
+        }
+        Ok(())
+    }
+    // ANCHOR_END: publish
+
+    /// Takes back container `id`'s published ports: its DNAT rules and its record of them
+    /// (when it stopped, or is released).
+    fn unpublish(&self, id: &str) -> Result<(), ExtensionError> {
+        let path = self.published_path(id);
+        if !path.exists() {
+            return Ok(()); // it published nothing: no firewall to open
+        }
+        self.firewall()?.remove_container(id)?;
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(EngineNetError::Published { path, source: e }.into())
+            }
+            _ => Ok(()),
         }
     }
 
@@ -471,6 +698,7 @@ impl NetworkExtension {
         dir: &Path,
         mode: &Mode,
         own: &[(Ipv4Addr, Vec<String>)],
+        embedded_dns: bool,
     ) -> Result<(), EngineNetError> {
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let (hosts, resolv) = match mode {
@@ -481,9 +709,9 @@ impl NetworkExtension {
             ),
             _ => (
                 files::hosts(own),
-                // The embedded DNS server (`dns.rs`) is not started by the engine yet: until
-                // it is, user networks get the host's resolvers too.
-                files::resolv_conf(&host_resolv, false),
+                // On a user-defined network, the embedded DNS server (`dns.rs`, started by
+                // the monitor: see `DnsStep`); on the default bridge, the host's resolvers.
+                files::resolv_conf(&host_resolv, embedded_dns),
             ),
         };
         EtcFiles::in_dir(dir).write(&hosts, &record.hostname, &resolv)?;
@@ -657,7 +885,7 @@ impl Extension for NetworkExtension {
     fn prepare(&self, record: &ContainerRecord, dir: &Path) -> Result<(), ExtensionError> {
         let mode = settings(record)?.mode;
         match &mode {
-            Mode::None | Mode::Host => self.write_files(record, dir, &mode, &[])?,
+            Mode::None | Mode::Host => self.write_files(record, dir, &mode, &[], false)?,
             // Its files are the other container's.
             Mode::Container(key) => {
                 self.running(key)?;
@@ -674,7 +902,16 @@ impl Extension for NetworkExtension {
                     // are answered by the embedded DNS server, not written here.
                     own.push((endpoint.address, vec![record.hostname.clone()]));
                 }
-                self.write_files(record, dir, &mode, &own)?;
+                let embedded_dns = endpoints.first().is_some_and(|(_, n, _)| !n.predefined());
+                self.write_files(record, dir, &mode, &own, embedded_dns)?;
+                let asked = settings(record)?.ports;
+                match (asked.is_empty(), endpoints.first()) {
+                    (false, Some((endpoint, network, _))) => {
+                        self.publish(record, &asked, endpoint, network)?;
+                    }
+                    // Nothing to publish (any more: connect/disconnect changed networks).
+                    _ => self.unpublish(&record.id)?,
+                }
             }
         }
         Ok(())
@@ -707,15 +944,31 @@ impl Extension for NetworkExtension {
                     .iter()
                     .map(|(e, _, _)| format!("{} ({})", e.network, e.address))
                     .collect();
+                if let Some((endpoint, _, _)) = endpoints.first() {
+                    self.serve_published(&record.id, endpoint.address)?;
+                }
+                let embedded_dns = endpoints.first().is_some_and(|(_, n, _)| !n.predefined());
                 config.steps.add_parent(AttachStep {
                     name: format!("attaching to network {}", names.join(", ")),
                     endpoints: endpoints.into_iter().map(|(e, n, _)| (e, n)).collect(),
                 });
+                if embedded_dns {
+                    config.steps.add_parent(DnsStep {
+                        root: self.root.clone(),
+                        id: record.id.clone(),
+                    });
+                }
                 EtcFiles::in_dir(&self.container_dir(&record.id))
             }
         };
         files.add_binds(config)?;
         Ok(())
+    }
+
+    fn stopped(&self, id: &str) -> Result<(), ExtensionError> {
+        // Its monitor, which served the ports, has ended: the rules go too, as in dockerd
+        // (a stopped container holds no port; its next start chooses again).
+        self.unpublish(id)
     }
 
     fn release(&self, id: &str) -> Result<(), ExtensionError> {
@@ -724,6 +977,7 @@ impl Extension for NetworkExtension {
         // host end with it. Deleting the host end ourselves would wait for the kernel's
         // teardown (10 ms and more here) for nothing; the orphan sweep still deletes veths.
         let networks = Networks::open(&self.root)?;
+        self.unpublish(id)?;
         networks.release_where(&|owner| owner == id)?;
         // After a failed start the container still exists, and keeps its connections.
         if !self.container_dir(id).exists() {
@@ -742,11 +996,24 @@ impl Extension for NetworkExtension {
         let networks = self.networks()?;
         let freed = networks.release_where(&|owner| !exists(owner))?;
         self.release_all(&networks, &freed)?;
-        // Rendered again from what exists: repairs a flushed table, forgets removed networks.
+        // Ports published by containers that stopped, or were removed, while no daemon ran
+        // are given back: what publishes is what runs.
+        let dir = self.root.join("networks").join("ports");
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_suffix(".json")
+                && !(exists(id) && self.running(id).is_ok())
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        // Rendered again from what exists: repairs a flushed table, forgets removed networks
+        // and the DNAT rules of containers that publish nothing now.
         if self.firewall_state().exists() {
             let ids: Vec<String> = networks.list()?.into_iter().map(|n| n.id).collect();
             let network_exists = |id: &str| ids.iter().any(|i| i == id);
-            self.firewall()?.sweep(&network_exists, exists)?;
+            let publishes = |id: &str| exists(id) && self.published_path(id).exists();
+            self.firewall()?.sweep(&network_exists, &publishes)?;
         }
         let dir = self.root.join("networks").join("attached");
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {

@@ -35,7 +35,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ports::{HostPort, PortMapping};
+use crate::ports::{self, HostPort, PortMapping};
 
 mod nft;
 
@@ -329,10 +329,15 @@ impl Firewall {
 
     /// Applies one change: on a copy of the wanted rules, rendered and applied in one `nft`
     /// batch, then remembered. If `nft` refuses, nothing changed, in the kernel or here.
-    fn change(&self, edit: impl FnOnce(&mut Wanted)) -> Result<(), FirewallError> {
+    /// A change that changes nothing sends no batch.
+    /// With `always`, the table is rendered even when nothing changed (to repair it).
+    fn change(&self, always: bool, edit: impl FnOnce(&mut Wanted)) -> Result<(), FirewallError> {
         let mut inner = self.lock();
         let mut next = inner.wanted.clone();
         edit(&mut next);
+        if next == inner.wanted && !always {
+            return Ok(()); // nothing changes: no batch (a start on a known network)
+        }
         check_wanted(&next)?;
         let batch = render(&self.table, &next);
         inner
@@ -363,28 +368,29 @@ impl Firewall {
 
     /// Adds (or replaces) a network's masquerade, isolation and forward rules.
     pub fn add_network(&self, id: &str, rules: NetworkRules) -> Result<(), FirewallError> {
-        self.change(|w| {
+        self.change(false, |w| {
             w.networks.insert(id.to_string(), rules);
         })
     }
 
     /// Removes a network's rules; nothing to remove is not an error.
     pub fn remove_network(&self, id: &str) -> Result<(), FirewallError> {
-        self.change(|w| {
+        self.change(false, |w| {
             w.networks.remove(id);
         })
     }
 
-    /// Adds (or replaces) a container's DNAT rules, one per published port.
+    /// Adds (or replaces) a container's DNAT rules, one per published port. The rules of
+    /// another container that publishes one of the same host ports go: the caller could
+    /// bind the port ([`crate::ports::allocate`]), so that container is not running, and
+    /// its rules would otherwise catch the traffic first. They come back at its next start.
     pub fn add_container(&self, id: &str, rules: ContainerRules) -> Result<(), FirewallError> {
-        self.change(|w| {
-            w.containers.insert(id.to_string(), rules);
-        })
+        self.change(false, |w| insert_container(w, id, rules))
     }
 
     /// Removes a container's rules; nothing to remove is not an error.
     pub fn remove_container(&self, id: &str) -> Result<(), FirewallError> {
-        self.change(|w| {
+        self.change(false, |w| {
             w.containers.remove(id);
         })
     }
@@ -397,12 +403,23 @@ impl Firewall {
         network_exists: &dyn Fn(&str) -> bool,
         container_exists: &dyn Fn(&str) -> bool,
     ) -> Result<(), FirewallError> {
-        self.change(|w| {
+        self.change(true, |w| {
             w.networks.retain(|id, _| network_exists(id));
             w.containers.retain(|id, _| container_exists(id));
         })
     }
     // ANCHOR_END: sweep
+}
+
+fn insert_container(wanted: &mut Wanted, id: &str, rules: ContainerRules) {
+    wanted.containers.retain(|other, theirs| {
+        other == id
+            || !theirs
+                .ports
+                .iter()
+                .any(|p| rules.ports.iter().any(|q| ports::same_host_port(p, q)))
+    });
+    wanted.containers.insert(id.to_string(), rules);
 }
 
 #[cfg(test)]
@@ -461,6 +478,23 @@ mod tests {
     #[test]
     fn the_table_as_rendered() {
         insta::assert_snapshot!(render("berth", &wanted()));
+    }
+
+    #[test]
+    fn a_container_taking_a_stopped_ones_host_port_takes_its_rules_away() {
+        let mut w = wanted();
+        let mut newer = w.containers["c1"].clone();
+        newer.address = Ipv4Addr::new(172, 17, 0, 3);
+        newer.ports.truncate(1); // 8080/tcp, as c1's first
+        insert_container(&mut w, "c2", newer.clone());
+        assert_eq!(w.containers.keys().collect::<Vec<_>>(), ["c2"]);
+        // Another port, or another protocol on the same number: both stay.
+        let mut w = wanted();
+        newer.ports[0].host_port = HostPort::Fixed(8081);
+        insert_container(&mut w, "c2", newer.clone());
+        newer.ports[0].host_port = HostPort::Fixed(5353); // c1 has 5353/udp, this is tcp
+        insert_container(&mut w, "c3", newer);
+        assert_eq!(w.containers.len(), 3);
     }
 
     #[test]

@@ -472,6 +472,33 @@ pub fn allocate(
 }
 // ANCHOR_END: allocate
 
+/// Whether two mappings publish the same host port (the same protocol and port, on the same
+/// address or on every address).
+pub fn same_host_port(a: &PortMapping, b: &PortMapping) -> bool {
+    a.container.proto == b.container.proto
+        && a.host_port == b.host_port
+        && (a.host_ip == b.host_ip || a.host_ip.is_none() || b.host_ip.is_none())
+}
+
+/// Refuses, with dockerd's "port is already allocated", a fixed host port of `wanted` that
+/// one of `taken` (the ports other containers publish) has: their proxies may not hold it
+/// yet (they bind it as their container starts), so binding alone would not see it.
+pub fn refuse_taken(wanted: &[PortMapping], taken: &[PortMapping]) -> Result<(), PortError> {
+    for mapping in wanted {
+        if let (HostPort::Fixed(port), true) = (
+            mapping.host_port,
+            taken.iter().any(|t| same_host_port(mapping, t)),
+        ) {
+            return Err(PortError::AlreadyAllocated {
+                ip: mapping.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                port,
+                source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// `NetworkSettings.Ports` as `docker inspect` shows it: every exposed port, with the host
 /// addresses and ports it is published on, or `null` when it is exposed only.
 pub type PortsMap = BTreeMap<String, Option<Vec<ApiPortBinding>>>;
@@ -615,6 +642,26 @@ mod tests {
         assert!(err.contains("\"80/tcp :eighty\""), "{err}");
         let bad: ApiPortBindings = serde_json::from_str(r#"{"80/tcpx":[]}"#).unwrap();
         assert!(from_api(&bad, false, &[]).is_err());
+    }
+
+    #[test]
+    fn a_port_another_container_publishes_is_refused_as_dockerd_does() {
+        let fixed = |ip: Option<IpAddr>, port| PortMapping {
+            container: tcp(80),
+            host_ip: ip,
+            host_port: HostPort::Fixed(port),
+        };
+        let taken = [fixed(None, 8080)];
+        let local = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let err = refuse_taken(&[fixed(local, 8080)], &taken).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Bind for 127.0.0.1:8080 failed: port is already allocated"
+        );
+        assert!(refuse_taken(&[fixed(local, 8081)], &taken).is_ok());
+        let mut udp = fixed(None, 8080);
+        udp.container.proto = Protocol::Udp;
+        assert!(refuse_taken(&[udp], &taken).is_ok());
     }
 
     #[test]

@@ -3,11 +3,15 @@
 //! is removed when the test ends, also on failure: the containers (stopped with SIGTERM
 //! through their `ch07 run`), the namespace with its bridge, the data root.
 
+mod common;
+
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use berth_tests::Output;
+use common::netns::run_in;
 
 /// A network namespace and a data root for one test.
 struct Lab {
@@ -88,6 +92,17 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        self.stop_all();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+impl Lab {
+    /// Stops the `ch07 run`s started in the background: SIGTERM, which `ch07 run` forwards
+    /// to the container, then SIGKILL after five seconds.
+    fn stop_all(&mut self) {
         for child in &mut self.background {
             // ch07 run forwards SIGTERM to the container, and records its end.
             let _ = nix::sys::signal::kill(
@@ -95,7 +110,7 @@ impl Drop for Lab {
                 nix::sys::signal::Signal::SIGTERM,
             );
         }
-        for child in &mut self.background {
+        for mut child in self.background.drain(..) {
             let deadline = Instant::now() + Duration::from_secs(5);
             while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
@@ -103,9 +118,6 @@ impl Drop for Lab {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .status();
     }
 }
 
@@ -360,3 +372,164 @@ fn check_your_work() {
     assert!(!lab.links().contains("veth"), "{}", lab.links());
 }
 // ANCHOR_END: transcript
+
+/// `wget` run in the test's namespace (the "host", not a container), retried for up to five
+/// seconds.
+fn fetch_in_netns(lab: &Lab, url: &str) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let out = lab.in_netns(&["busybox", "wget", "-q", "-O-", url]);
+        if out.code == 0 {
+            return Some(out.stdout);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// Berth's nftables table in the test's namespace.
+fn table(lab: &Lab) -> String {
+    lab.in_netns(&["nft", "list", "table", "ip", "berth"])
+        .stdout
+}
+
+fn veths(lab: &Lab) -> usize {
+    lab.links().lines().filter(|l| l.contains(": veth")).count()
+}
+
+#[test]
+fn a_published_port_answers_on_the_hosts_address_and_loopback_and_goes_with_the_container() {
+    let mut lab = Lab::new("publish", 71);
+    // The "host"'s loopback, where the proxy answers (a new namespace's `lo` is down).
+    lab.in_netns(&["ip", "link", "set", "lo", "up"]).ok();
+    // A shell as PID 1 that ends on SIGTERM (PID 1 ignores signals it has no handler for).
+    lab.spawn(&[
+        "run",
+        "--name",
+        "web",
+        "-p",
+        "8080:80",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; httpd -f -p 80 -h /etc & wait",
+    ]);
+    // The host's own address (the bridge's): the output chain's DNAT.
+    let hostname = fetch_in_netns(&lab, "http://10.71.0.1:8080/hostname");
+    assert_eq!(
+        hostname.map(|h| h.trim().len()),
+        Some(12),
+        "{}",
+        table(&lab)
+    );
+    // Its loopback: the proxy in `ch07 run`'s process.
+    let hostname = fetch_in_netns(&lab, "http://127.0.0.1:8080/hostname");
+    assert_eq!(hostname.map(|h| h.trim().len()), Some(12));
+    assert!(
+        table(&lab).contains("tcp dport 8080 dnat to 10.71.0.2:80"),
+        "{}",
+        table(&lab)
+    );
+
+    // Stopped and removed: no rule, no veth; the port is free again.
+    lab.stop_all();
+    lab.run(&["rm", "web"]).ok();
+    assert!(!table(&lab).contains("dnat to"), "{}", table(&lab));
+    assert_eq!(veths(&lab), 0);
+    run_in(&lab.netns, || {
+        TcpListener::bind("0.0.0.0:8080").expect("8080 still held")
+    });
+}
+
+#[test]
+fn a_taken_port_is_refused_with_dockerds_message_and_nothing_left() {
+    let lab = Lab::new("taken", 72);
+    // Someone in the "host" holds 8081.
+    let _someone = run_in(&lab.netns, || TcpListener::bind("0.0.0.0:8081").unwrap());
+    let out = lab.run(&["run", "--rm", "-p", "8081:80", "busybox", "true"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains("Bind for 0.0.0.0:8081 failed: port is already allocated"),
+        "{out:?}"
+    );
+    assert!(!table(&lab).contains("dnat to"), "{}", table(&lab));
+    assert_eq!(veths(&lab), 0);
+    let ps = std::fs::read_dir(lab.root.path().join("containers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(ps, 0, "a container was left behind");
+}
+
+#[test]
+fn a_bad_publish_value_says_what() {
+    let lab = Lab::new("badp", 73);
+    let out = lab.run(&["run", "--rm", "-p", "80/icmp", "busybox", "true"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains(
+            "invalid port specification \"80/icmp\": unknown protocol \"icmp\" (expected tcp or udp)"
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn on_a_user_network_containers_resolve_each_other_by_name_and_alias_not_on_the_bridge() {
+    let mut lab = Lab::new("dns", 74);
+    lab.run(&["network", "create", "--subnet", "10.75.0.0/24", "front"])
+        .ok();
+    let serve = "trap 'exit 0' TERM; httpd -f -p 80 -h /etc & wait";
+    lab.spawn(&[
+        "run",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "--alias",
+        "www",
+        "busybox",
+        "sh",
+        "-c",
+        serve,
+    ]);
+    lab.spawn(&["run", "--name", "plain", "busybox", "sh", "-c", serve]);
+    // Retried: the servers start in the background.
+    for name in ["web", "www"] {
+        let out = lab.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "busybox",
+            "sh",
+            "-c",
+            &fetch(&format!("http://{name}/hostname")),
+        ]);
+        assert_eq!(out.code, 0, "{name}: {out:?}");
+        assert_eq!(out.stdout.trim().len(), 12, "{name}: {out:?}");
+    }
+    // The resolver a container on a user network is given is the embedded one.
+    let out = lab
+        .run(&[
+            "run",
+            "--rm",
+            "--network",
+            "front",
+            "busybox",
+            "cat",
+            "/etc/resolv.conf",
+        ])
+        .ok();
+    assert!(out.stdout.contains("nameserver 127.0.0.11"), "{out:?}");
+    // On the default bridge, names are not resolved (as Docker): not even `plain`'s.
+    let out = lab.run(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "nslookup plain 127.0.0.11; wget -q -O- http://plain/",
+    ]);
+    assert_ne!(out.code, 0, "{out:?}");
+}

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, TcpListener};
 
 use berth_network::firewall::{ContainerRules, NetworkRules};
 use berth_network::ports::{self, PortMapping};
-use common::lab::{fetch, lab, serve_tcp, udp_echo};
+use common::lab::{fetch, fetch_eventually, lab, serve_tcp, udp_echo};
 
 fn network(bridge: &str, subnet: [u8; 3], internal: bool) -> NetworkRules {
     NetworkRules {
@@ -22,6 +22,15 @@ fn published(spec: &str) -> Vec<PortMapping> {
     ports::parse_publish(spec).unwrap()
 }
 
+/// The lab's container (10.77.1.2 on `br-a`) publishing `ports`.
+fn lab_container(ports: Vec<PortMapping>) -> ContainerRules {
+    ContainerRules {
+        bridge: "br-a".into(),
+        address: "10.77.1.2".parse().unwrap(),
+        ports,
+    }
+}
+
 #[test]
 fn a_published_port_answers_from_outside_and_on_the_hosts_own_address_and_udp_too() {
     let lab = lab("fw-dnat");
@@ -31,21 +40,14 @@ fn a_published_port_answers_from_outside_and_on_the_hosts_own_address_and_udp_to
     lab.host.run(|| {
         fw.add_network("a", network("br-a", [10, 77, 1], false))
             .unwrap();
-        fw.add_container(
-            "c1",
-            ContainerRules {
-                bridge: "br-a".into(),
-                address: "10.77.1.2".parse().unwrap(),
-                ports: ports.clone(),
-            },
-        )
-        .unwrap();
+        fw.add_container("c1", lab_container(ports.clone()))
+            .unwrap();
     });
     // From the peer, through prerouting's DNAT; the container sees the peer's own address.
-    let got = lab.peer.run(|| fetch("10.99.0.1:8080"));
+    let got = lab.peer.run(|| fetch_eventually("10.99.0.1:8080"));
     assert_eq!(got.as_deref(), Some("ctr to 10.99.0.2"));
     // From the host itself, to its own address, through output's DNAT.
-    let got = lab.host.run(|| fetch("10.99.0.1:8080"));
+    let got = lab.host.run(|| fetch_eventually("10.99.0.1:8080"));
     assert_eq!(got.as_deref(), Some("ctr to 10.99.0.1"));
     // UDP.
     let echoed = lab.peer.run(|| udp_echo("10.99.0.1:5353"));
@@ -76,7 +78,7 @@ fn containers_go_out_masqueraded_but_not_from_an_internal_network() {
     lab.host
         .run(|| fw.add_network("a", network("br-a", [10, 77, 1], false)))
         .unwrap();
-    let got = lab.ctr.run(|| fetch("10.99.0.2:9000"));
+    let got = lab.ctr.run(|| fetch_eventually("10.99.0.2:9000"));
     assert_eq!(got.as_deref(), Some("peer to 10.99.0.1"));
     lab.host
         .run(|| fw.add_network("a", network("br-a", [10, 77, 1], true)))
@@ -97,7 +99,7 @@ fn networks_are_isolated_also_through_a_published_port() {
         .host
         .container("fw-iso-o", "br-b", "veth-b", "10.77.2.2", "10.77.2.1");
     // Routed by the host, the two networks reach each other until the rules say no.
-    assert!(other.run(|| fetch("10.77.1.2:80")).is_some());
+    assert!(other.run(|| fetch_eventually("10.77.1.2:80")).is_some());
     let fw = lab.firewall();
     lab.host.run(|| {
         fw.add_network("a", network("br-a", [10, 77, 1], false))
@@ -106,11 +108,7 @@ fn networks_are_isolated_also_through_a_published_port() {
             .unwrap();
         fw.add_container(
             "c1",
-            ContainerRules {
-                bridge: "br-a".into(),
-                address: "10.77.1.2".parse().unwrap(),
-                ports: [published("8080:80"), published("5353:53/udp")].concat(),
-            },
+            lab_container([published("8080:80"), published("5353:53/udp")].concat()),
         )
         .unwrap();
     });
@@ -122,7 +120,11 @@ fn networks_are_isolated_also_through_a_published_port() {
     // host's published port either (DNAT'd packets are forwarded from br-b to br-a).
     assert_eq!(other.run(|| fetch("10.99.0.1:8080")), None);
     // The peer outside still does.
-    assert!(lab.peer.run(|| fetch("10.99.0.1:8080")).is_some());
+    assert!(
+        lab.peer
+            .run(|| fetch_eventually("10.99.0.1:8080"))
+            .is_some()
+    );
     lab.host.run(|| fw.sweep(&|_| false, &|_| false)).unwrap();
 }
 
@@ -141,11 +143,7 @@ fn sweep_removes_only_what_no_longer_exists_and_never_a_foreign_rule() {
         String::from_utf8_lossy(&out.stderr)
     );
     let fw = lab.firewall();
-    let rules = |port: &str| ContainerRules {
-        bridge: "br-a".into(),
-        address: "10.77.1.2".parse().unwrap(),
-        ports: published(port),
-    };
+    let rules = |port: &str| lab_container(published(port));
     lab.host.run(|| {
         fw.add_network("a", network("br-a", [10, 77, 1], false))
             .unwrap();
@@ -170,7 +168,9 @@ fn sweep_removes_only_what_no_longer_exists_and_never_a_foreign_rule() {
     assert!(after.contains("table ip foreign"), "{after}");
     assert!(after.contains("tcp dport 2"), "{after}");
     assert_eq!(
-        lab.peer.run(|| fetch("10.99.0.1:8081")).as_deref(),
+        lab.peer
+            .run(|| fetch_eventually("10.99.0.1:8081"))
+            .as_deref(),
         Some("ctr to 10.99.0.2")
     );
     assert_eq!(lab.peer.run(|| fetch("10.99.0.1:8080")), None);
@@ -203,11 +203,7 @@ fn a_taken_port_leaves_no_rule() {
         let held = ports::allocate(&mappings, (40000, 40100), 40000)?;
         fw.add_container(
             "c1",
-            ContainerRules {
-                bridge: "br-a".into(),
-                address: "10.77.1.2".parse().unwrap(),
-                ports: held.iter().map(|h| h.mapping).collect(),
-            },
+            lab_container(held.iter().map(|h| h.mapping).collect()),
         )
         .unwrap();
         Ok(())

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use berth_network::ports;
 use berth_network::proxy::Proxy;
-use common::lab::{fetch, lab, udp_echo};
+use common::lab::{fetch, fetch_eventually, lab, udp_echo};
 
 fn start(spec: &str, target: &str) -> Proxy {
     let mapping = ports::parse_publish(spec).unwrap();
@@ -29,7 +29,7 @@ fn loopback_connections_reach_the_container_over_tcp_and_udp_until_the_proxy_sto
         )
     });
     // The container sees the proxy, from the host's address on its bridge.
-    let got = lab.host.run(|| fetch("127.0.0.1:8080"));
+    let got = lab.host.run(|| fetch_eventually("127.0.0.1:8080"));
     assert_eq!(got.as_deref(), Some("ctr to 10.77.1.1"));
     let got = lab.host.run(|| {
         let first = udp_echo("127.0.0.1:5353");

@@ -85,9 +85,22 @@ fn create_container(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response,
             .insert(berth_volumes::attach::SLOT.to_owned(), mounts.slot());
     }
     // The networks it names must exist (chapter 7), before anything is made.
-    let network = berth_network::engine::settings_of(&spec.slots)
+    let mut network = berth_network::engine::settings_of(&spec.slots)
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
     networks::check(daemon, &network)?;
+    // The image's `EXPOSE`s are exposed too (what `-P` publishes).
+    let mut spec = spec;
+    if let Ok(record) = daemon.engine.store().resolve(&image) {
+        let config = super::images::config_json(daemon.engine.store(), &record.id);
+        let image_ports = networks::exposed_ports(config.pointer("/config/ExposedPorts"))?;
+        networks::publish(&mut network, &image_ports)?;
+        if !network.is_empty() {
+            let json = serde_json::to_value(&network)
+                .map_err(|e| HttpError::bad_request(format!("network settings: {e}")))?;
+            spec.slots
+                .insert(berth_network::engine::SLOT.to_owned(), json);
+        }
+    }
     let engine = &daemon.engine;
     let view = engine.create(spec).map_err(|e| {
         volumes::undo(daemon, &mounts);

@@ -458,7 +458,7 @@ pub fn decode(body: &[u8], name: Option<&str>) -> Result<CreateSpec, HttpError> 
         cgroupns,
         devices: devices(&host, security.options.privileged)?,
     };
-    let network = super::networks::decode(&host, body.networking_config.as_ref())?;
+    let network = super::networks::decode(&host, body.networking_config.as_ref(), &raw)?;
     let restart = restart_policy(&host)?;
     let console_size = match host.get("ConsoleSize") {
         Some(Value::Array(v)) if v.len() == 2 => {
@@ -780,8 +780,8 @@ mod tests {
         };
         refused(r#"{"Links":["other:alias"]}"#, "--link");
         refused(
-            r#"{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}}"#,
-            "-p/--publish",
+            r#"{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"eighty"}]}}"#,
+            "invalid port specification \"80/tcp :eighty\"",
         );
         refused(r#"{"KernelMemory":1048576}"#, "--kernel-memory");
         refused(r#"{"CpuRealtimeRuntime":1000}"#, "--cpu-rt-runtime");

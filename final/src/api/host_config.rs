@@ -125,9 +125,9 @@ pub const FIELDS: &[Field] = &[
     field("OomScoreAdj", "--oom-score-adj", Refused),
     field("PidMode", "--pid", Refused),
     field("PidsLimit", "--pids-limit", Honoured("chapter 5")),
-    field("PortBindings", "-p/--publish", Refused),
+    field("PortBindings", "-p/--publish", Honoured("chapter 7")),
     field("Privileged", "--privileged", Honoured("chapter 6")),
-    field("PublishAllPorts", "-P/--publish-all", Refused),
+    field("PublishAllPorts", "-P/--publish-all", Honoured("chapter 7")),
     field(
         "ReadonlyPaths",
         "--security-opt systempaths=unconfined",

@@ -194,7 +194,7 @@ pub(crate) fn image_labels(
 }
 
 /// The image config blob as JSON (`{}` if it cannot be read).
-fn config_json(store: &Store, id: &Digest) -> Value {
+pub(crate) fn config_json(store: &Store, id: &Digest) -> Value {
     store
         .read_blob(id)
         .ok()

@@ -10,6 +10,10 @@
 //! A container's networks arrive in `HostConfig.NetworkMode` and
 //! `NetworkingConfig.EndpointsConfig` (`--ip`, `--network-alias`): [`decode`] turns them into
 //! the record's `"network"` slot; `docker inspect` shows them back in `NetworkSettings`.
+//! Published ports arrive in `HostConfig.PortBindings` (`-p`) and `PublishAllPorts` (`-P`,
+//! with the request's and the image's `ExposedPorts`): they go to the same slot, and come
+//! back as `NetworkSettings.Ports` while the container runs (what `docker port` reads) and
+//! as `docker ps`'s `Ports`.
 
 use std::sync::Arc;
 
@@ -20,6 +24,7 @@ use berth_network::engine::{self as net, EndpointSettings, EngineNetError, Mode,
 use berth_network::files::EtcFiles;
 use berth_network::ipam::{self, IpamError, Subnet};
 use berth_network::network::{Network, NetworkError, NetworkOptions, Networks};
+use berth_network::ports::{self, ApiPortBindings, ContainerPort, PortError};
 use serde_json::{Map, Value, json};
 
 use super::filters::{Filters, label_matches};
@@ -412,7 +417,11 @@ fn endpoint_settings(network: &str, endpoint: &Value) -> Result<EndpointSettings
 /// --ip 10.1.0.5` sends `NetworkMode: "front"` and `EndpointsConfig: {"front": {IPAMConfig:
 /// {IPv4Address: "10.1.0.5"}}}`); docker-compose may add further networks in
 /// `EndpointsConfig`.
-pub fn decode(host: &Value, networking: Option<&Value>) -> Result<Settings, HttpError> {
+pub fn decode(
+    host: &Value,
+    networking: Option<&Value>,
+    body: &Value,
+) -> Result<Settings, HttpError> {
     let mode_text = host
         .get("NetworkMode")
         .and_then(Value::as_str)
@@ -426,7 +435,19 @@ pub fn decode(host: &Value, networking: Option<&Value>) -> Result<Settings, Http
         mode,
         endpoints: Vec::new(),
         publish_all,
+        ports: Vec::new(),
+        port_bindings: port_bindings(host)?,
+        exposed: exposed_ports(body.get("ExposedPorts"))?,
     };
+    // A port published with `-p` is exposed too, as dockerd shows it.
+    for key in settings.port_bindings.keys() {
+        let port: ContainerPort = key.parse().map_err(bad_port)?;
+        if !settings.exposed.contains(&port) {
+            settings.exposed.push(port);
+        }
+    }
+    settings.exposed.sort();
+    publish(&mut settings, &[])?;
     let configs = networking
         .and_then(|n| n.get("EndpointsConfig"))
         .and_then(Value::as_object)
@@ -471,6 +492,51 @@ pub fn decode(host: &Value, networking: Option<&Value>) -> Result<Settings, Http
     Ok(settings)
 }
 // ANCHOR_END: decode
+
+// ANCHOR: port_bindings
+/// `HostConfig.PortBindings` (`-p`): container port to host bindings, checked here so that a
+/// bad one is a 400 at create, not a failed start.
+fn port_bindings(host: &Value) -> Result<ApiPortBindings, HttpError> {
+    match host.get("PortBindings") {
+        None | Some(Value::Null) => Ok(ApiPortBindings::new()),
+        Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
+            HttpError::bad_request(format!(
+                "invalid HostConfig.PortBindings: {e} (expected {{\"80/tcp\": [{{\"HostIp\": \"\", \"HostPort\": \"8080\"}}]}})"
+            ))
+        }),
+    }
+}
+// ANCHOR_END: port_bindings
+
+/// Adds the image's exposed ports `image` to `settings` and reads again what it publishes:
+/// `-p`'s bindings, and with `-P` every exposed port (see [`ports::from_api`]).
+pub fn publish(settings: &mut Settings, image: &[ContainerPort]) -> Result<(), HttpError> {
+    for port in image {
+        if !settings.exposed.contains(port) {
+            settings.exposed.push(*port);
+        }
+    }
+    settings.exposed.sort();
+    settings.ports = ports::from_api(
+        &settings.port_bindings,
+        settings.publish_all,
+        &settings.exposed,
+    )
+    .map_err(bad_port)?;
+    Ok(())
+}
+
+/// The keys of an `ExposedPorts` object (the request's, or an image config's).
+pub fn exposed_ports(value: Option<&Value>) -> Result<Vec<ContainerPort>, HttpError> {
+    let Some(Value::Object(map)) = value else {
+        return Ok(Vec::new());
+    };
+    map.keys().map(|k| k.parse().map_err(bad_port)).collect()
+}
+
+fn bad_port(e: PortError) -> HttpError {
+    HttpError::bad_request(e.to_string())
+}
 
 /// Whether an endpoint config asks for anything (the CLI sends empty ones).
 fn is_configured(config: &Value) -> bool {
@@ -566,7 +632,10 @@ pub fn inspect_fields(daemon: &Daemon, record: &ContainerRecord, value: &mut Val
         "MacAddress": top("MacAddress", json!("")),
         "Networks": networks,
     });
+    value["NetworkSettings"]["Ports"] = json!(ports_of(daemon, record, &settings));
     value["HostConfig"]["NetworkMode"] = json!(network_mode(&settings));
+    value["HostConfig"]["PortBindings"] = json!(settings.port_bindings);
+    value["HostConfig"]["PublishAllPorts"] = json!(settings.publish_all);
     let dir = match &settings.mode {
         Mode::Container(key) => daemon
             .engine
@@ -584,6 +653,46 @@ pub fn inspect_fields(daemon: &Daemon, record: &ContainerRecord, value: &mut Val
 }
 // ANCHOR_END: settings_json
 
+// ANCHOR: ports_of
+/// `NetworkSettings.Ports` as dockerd shows it: while the container runs, every exposed port
+/// with the host ports it is published on (`null` if none); `{}` when it does not run, since
+/// a stopped container holds no port.
+fn ports_of(daemon: &Daemon, record: &ContainerRecord, settings: &Settings) -> ports::PortsMap {
+    let running = daemon
+        .engine
+        .container(&record.id)
+        .is_ok_and(|v| v.status == crate::engine::Status::Running);
+    if !running || settings.mode != Mode::Networks {
+        return ports::PortsMap::new();
+    }
+    ports::ports_map(&settings.exposed, &daemon.network.published(&record.id))
+}
+// ANCHOR_END: ports_of
+
+/// `docker ps`'s `Ports`: one entry per binding, and one per port exposed only.
+fn ports_list(map: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (key, bindings) in map.as_object().into_iter().flatten() {
+        let Ok(port) = key.parse::<ContainerPort>() else {
+            continue;
+        };
+        match bindings.as_array() {
+            None => out.push(json!({"PrivatePort": port.port, "Type": port.proto})),
+            Some(list) => {
+                for b in list {
+                    let public: u16 = b["HostPort"]
+                        .as_str()
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(0);
+                    out.push(json!({"IP": b["HostIp"], "PrivatePort": port.port,
+                                    "PublicPort": public, "Type": port.proto}));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `HostConfig.NetworkMode` as dockerd shows it: `default` when none was named.
 pub fn network_mode(settings: &Settings) -> String {
     match (&settings.mode, settings.endpoints.first()) {
@@ -598,6 +707,7 @@ pub fn list_fields(daemon: &Daemon, record: &ContainerRecord, entry: &mut Value)
     inspect_fields(daemon, record, &mut full);
     entry["HostConfig"] = json!({"NetworkMode": full["HostConfig"]["NetworkMode"]});
     entry["NetworkSettings"] = json!({"Networks": full["NetworkSettings"]["Networks"]});
+    entry["Ports"] = json!(ports_list(&full["NetworkSettings"]["Ports"]));
 }
 
 #[cfg(test)]
@@ -607,7 +717,7 @@ mod tests {
     fn decoded(host: &str, networking: &str) -> Result<Settings, HttpError> {
         let host: Value = serde_json::from_str(host).unwrap();
         let networking: Value = serde_json::from_str(networking).unwrap();
-        decode(&host, Some(&networking))
+        decode(&host, Some(&networking), &json!({}))
     }
 
     #[test]

@@ -25,6 +25,7 @@
 //! child:   child-side steps, each in its phase -> execve
 //! daemon:  exec start: configure_exec (every extension, in order) -> chapter 1's enter
 //! monitor: the container's PID 1 has exited: exited (every extension: notes on the run)
+//! daemon:  the monitor ended (or was found ended at open): stopped (every extension)
 //! daemon:  a failed start, or the container's removal: release (every extension)
 //! ```
 //!
@@ -91,6 +92,15 @@ pub trait Extension: Any + Send + Sync {
     /// pause`). The default has none.
     fn freezer(&self) -> Option<&dyn Freezer> {
         None
+    }
+
+    /// In the daemon, once the container has stopped (its monitor ended): gives back what
+    /// only a *running* container holds, such as a published port's firewall rules (dockerd
+    /// frees a stopped container's ports). The default does nothing: most resources live as
+    /// long as the container. Containers found stopped when the daemon opens are the
+    /// extension's to find in `sweep_orphans`.
+    fn stopped(&self, _id: &str) -> Result<(), ExtensionError> {
+        Ok(())
     }
 
     /// In the daemon, after a failed start and after the container's removal: releases its

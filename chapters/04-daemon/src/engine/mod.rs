@@ -612,6 +612,12 @@ impl Engine {
         if !dir.is_dir() {
             return; // Removed meanwhile (`rm -f`).
         }
+        // Before the waiters wake: whoever sees it stopped sees its ports given back too.
+        for extension in &self.extensions {
+            if let Err(e) = extension.stopped(id) {
+                crate::daemon_log!("after container {id} stopped, {}: {e}", extension.name());
+            }
+        }
         let run = watch::load(&dir);
         let record = container::find(&self.store, id).ok();
         // Before the waiters wake: `docker wait` or `rm -f` must find the `die` emitted (and

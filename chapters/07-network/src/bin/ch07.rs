@@ -6,7 +6,8 @@
 //!                                                 [--label K=V] NAME
 //! ch07 [--root DIR] [--bip SUBNET] network ls | inspect NAME... | rm NAME...
 //! ch07 [--root DIR] [--bip SUBNET] run [--network none|host|bridge|NAME|container:NAME]
-//!                                      [--ip IP] [--alias NAME] [--rm] [--name N] IMAGE [CMD...]
+//!                                      [--ip IP] [--alias NAME] [-p SPEC]... [--rm] [--name N]
+//!                                      IMAGE [CMD...]
 //! ch07 [--root DIR] [--bip SUBNET] rm CONTAINER...
 //! ```
 //!
@@ -25,6 +26,7 @@ use berth_images::store::{DEFAULT_ROOT, Store};
 use berth_network::engine::{EndpointSettings, Mode, NetworkExtension, SLOT, Settings};
 use berth_network::ipam::{self, Subnet};
 use berth_network::network::{DefaultBridge, NetworkOptions};
+use berth_network::ports;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -109,6 +111,9 @@ struct NetRunArgs {
     /// Another name of the container on its network.
     #[arg(long = "alias")]
     aliases: Vec<String>,
+    /// Publish a port: `[IP:][HOST[-END]:]CONTAINER[-END][/tcp|udp]`.
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    publish: Vec<String>,
     #[command(flatten)]
     run: cli::RunArgs,
 }
@@ -223,6 +228,10 @@ fn run_container(
         mode,
         ..Settings::default()
     };
+    for spec in &args.publish {
+        let mappings = ports::parse_publish(spec)?;
+        settings.ports.extend(mappings);
+    }
     // `--ip` and `--alias` without `--network` are for the default network, which refuses them.
     if network.is_some() || ip.is_some() || !args.aliases.is_empty() {
         settings.endpoints.push(EndpointSettings {

@@ -24,6 +24,17 @@ pub fn serve_tcp(listener: TcpListener, greeting: &'static str) {
     });
 }
 
+/// Like [`fetch`], retried for up to five seconds: for what must answer, on a busy machine.
+pub fn fetch_eventually(addr: &str) -> Option<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = fetch(addr);
+        if got.is_some() || std::time::Instant::now() > deadline {
+            return got;
+        }
+    }
+}
+
 /// Connects, reads what the server says; `None` when nothing answers within a second.
 pub fn fetch(addr: &str) -> Option<String> {
     let addr: SocketAddr = addr.parse().unwrap();

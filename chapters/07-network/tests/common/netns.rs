@@ -29,17 +29,7 @@ impl Netns {
     /// Runs `f` on a thread that has joined the namespace (threads and processes it starts
     /// are in the namespace too), and returns its result.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let file = File::open(&path).expect("open the test's netns");
-                    setns(&file, CloneFlags::CLONE_NEWNET).expect("join the test's netns");
-                    f()
-                })
-                .join()
-                .expect("the thread in the test's netns panicked")
-        })
+        run_in(&self.name, f)
     }
 
     /// `ip -n NAME ARGS…`, which must succeed.
@@ -64,6 +54,22 @@ impl Drop for Netns {
             .args(["netns", "delete", &self.name])
             .status();
     }
+}
+
+/// Runs `f` on a thread that has joined the named namespace (`/run/netns/NAME`), and returns
+/// its result.
+pub fn run_in<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/run/netns/{name}");
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let file = File::open(&path).expect("open the test's netns");
+                setns(&file, CloneFlags::CLONE_NEWNET).expect("join the test's netns");
+                f()
+            })
+            .join()
+            .expect("the thread in the test's netns panicked")
+    })
 }
 
 /// Runs a command that must succeed, and says what it printed when it does not.
