@@ -77,9 +77,11 @@ impl StartError {
 /// to add their own parent-side step between [`spawn`] and [`Spawned::release`].
 pub fn start(config: &ContainerConfig) -> Result<Running, StartError> {
     let spawned = spawn(config)?; // 1. clone into new namespaces; the child waits
-    if config.rootless {
+    if let Some(maps) = &config.id_maps {
+        spawned.write_remap(maps)?; // 2. the parent's part (a remapped root)...
+    } else if config.rootless {
         let (uid, gid) = namespaces::caller_ids();
-        spawned.write_id_maps(uid, gid)?; // 2. the parent's part...
+        spawned.write_id_maps(uid, gid)?; // 2. the parent's part (rootless)...
     }
     spawned.run_parent_steps(&config.steps)?; // ...and what later chapters add to it
     spawned.release() // 3. the child finishes and execs
@@ -105,7 +107,9 @@ pub fn spawn(config: &ContainerConfig) -> Result<Spawned, StartError> {
         dev: DevPlan::new(&config.rootfs),
         exec: ExecPlan::new(config),
         hostname: config.hostname.clone(),
-        rootless: config.rootless,
+        // In a user namespace the kernel refuses mknod (and may refuse sysfs) even to its
+        // root: a remapped root takes the rootless ways round them.
+        rootless: config.in_user_namespace(),
         init: config.init,
         user: config.user.as_ref().map(UserPlan::new),
         stdio: config.stdio,
@@ -126,14 +130,16 @@ pub fn spawn(config: &ContainerConfig) -> Result<Spawned, StartError> {
         }
         child::run(&plan, &child_ends)
     });
-    let flags = clone_flags(config.rootless);
+    let flags = clone_flags(config.in_user_namespace());
     // SAFETY: the child runs only `child::run`, which makes system calls on data prepared
     // above and never allocates (see child.rs), then execs or exits.
     let cloned = unsafe { clone(body, &mut stack, flags, Some(libc::SIGCHLD)) };
     // `body` is gone: the parent's copies of the child's pipe ends are closed now.
     let pid = cloned.map_err(|errno| match errno {
         // The kernel's ways of saying "no user namespaces for you".
-        Errno::EPERM | Errno::EINVAL | Errno::ENOSPC | Errno::EUSERS if config.rootless => {
+        Errno::EPERM | Errno::EINVAL | Errno::ENOSPC | Errno::EUSERS
+            if config.in_user_namespace() =>
+        {
             StartError::UserNamespacesUnavailable(errno)
         }
         errno => StartError::Clone(errno),
@@ -160,6 +166,11 @@ impl Spawned {
         gid: namespaces::IdMap,
     ) -> Result<(), StartError> {
         Ok(namespaces::write_id_maps(self.pid, uid, gid)?)
+    }
+
+    /// Phase 2, a remapped root: writes whole maps (see [`namespaces::write_remap`]).
+    pub fn write_remap(&self, maps: &namespaces::IdMaps) -> Result<(), StartError> {
+        Ok(namespaces::write_remap(self.pid, maps)?)
     }
 
     // ANCHOR: run_parent_steps
@@ -231,6 +242,7 @@ fn describe(plan: &ChildPlan, failure: &Failure) -> String {
             None => "a step added to the start".to_owned(),
         },
         Step::CloseDescriptors => "closing the descriptors the command must not inherit".to_owned(),
+        Step::BecomeRoot => crate::identity::describe_become_root(failure.item).to_owned(),
         Step::SetStdio => format!("installing descriptor {} of the command", failure.item),
         Step::SetUser => match &plan.user {
             Some(user) => user.describe(failure.item),
