@@ -81,6 +81,7 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
     umask(Mode::empty());
 
     plan.rootfs.make_mounts_private()?;
+    added(plan, ChildPhase::BeforeRootfs)?;
     plan.rootfs.mount_rootfs()?;
     plan.rootfs.bind_rootfs()?;
     added(plan, ChildPhase::Mounts)?;

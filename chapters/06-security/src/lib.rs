@@ -17,6 +17,7 @@
 pub mod caps;
 pub mod engine;
 pub mod exe;
+pub mod idmap;
 pub mod paths;
 pub mod seccomp;
 pub mod userns;
