@@ -27,6 +27,16 @@ fn maps() -> IdMaps {
 /// Runs `script` in a remapped container over the busybox fixture, upper and work under
 /// `dir`; `idmapped` says whether the layers are idmapped. Returns (exit code, output).
 fn run(dir: &std::path::Path, idmapped: bool, script: &str) -> (i32, String) {
+    run_with(dir, idmapped, script, |_, _| {})
+}
+
+/// [`run`], with `more` adding steps (given the config and the rootfs) before the start.
+fn run_with(
+    dir: &std::path::Path,
+    idmapped: bool,
+    script: &str,
+    more: impl FnOnce(&mut ContainerConfig, &std::path::Path),
+) -> (i32, String) {
     let lower = berth_tests::busybox_rootfs();
     let container = dir.join("container");
     let (upper, work, merged) = (
@@ -53,6 +63,7 @@ fn run(dir: &std::path::Path, idmapped: bool, script: &str) -> (i32, String) {
         berth_security::idmap::remap_layers(&[lower], &[upper, work], &maps(), &mut config.steps)
             .expect("idmapping the layers");
     }
+    more(&mut config, &merged);
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("a pipe");
     config.stdio.stdout = Some(write.as_raw_fd());
     config.stdio.stderr = Some(write.as_raw_fd());
@@ -93,4 +104,25 @@ fn without_idmapped_layers_the_image_is_nobodys() {
         "stat -c '%u:%g' /bin; touch /x && echo made",
     );
     assert!(code != 0 || !out.contains("0:0"), "{code}: {out}");
+}
+
+/// A bind mount is not idmapped, as under Docker's remapped root: what the container's root
+/// writes there belongs on the host to the first id of the range.
+#[test]
+fn a_file_made_in_a_bind_mount_is_the_ranges_on_the_host() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).expect("the bind mount's source");
+    // Writable by anyone: host root's directory is "other" to the remapped root.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let bind = |config: &mut ContainerConfig, rootfs: &std::path::Path| {
+        let step = berth_namespaces::BindMount::new(&shared, rootfs, "/data".as_ref(), false)
+            .expect("preparing the bind mount");
+        config.steps.add_child(step);
+    };
+    let (code, out) = run_with(dir.path(), true, "touch /data/made && echo made", bind);
+    assert_eq!((code, out.as_str()), (0, "made\n"));
+    let made = std::fs::metadata(shared.join("made")).expect("the file in the bind mount");
+    assert_eq!((made.uid(), made.gid()), (FIRST, FIRST));
 }
