@@ -210,9 +210,35 @@ pub fn remap_layers(
 }
 // ANCHOR_END: remap_layers
 
+/// The directories of an overlay's mount options: its lower layers, and its upper and work
+/// directories (`lowerdir=A:B,upperdir=U,workdir=W`, as chapter 2 writes them).
+pub fn overlay_dirs(options: &str) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let (mut lowers, mut owned) = (Vec::new(), Vec::new());
+    for option in options.split(',') {
+        match option.split_once('=') {
+            Some(("lowerdir", dirs)) => lowers.extend(dirs.split(':').map(PathBuf::from)),
+            Some(("upperdir" | "workdir", dir)) => owned.push(PathBuf::from(dir)),
+            _ => {}
+        }
+    }
+    (lowers, owned)
+}
+
 /// The host id that id 0 of the container is, if the map maps 0.
 pub fn host_root(map: &[berth_namespaces::namespaces::IdMap]) -> Option<u32> {
     map.iter()
         .find(|line| line.inside == 0)
         .map(|line| line.outside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overlays_directories_are_read_from_its_options() {
+        let (lowers, owned) = overlay_dirs("lowerdir=/l/b:/l/a,upperdir=/c/upper,workdir=/c/work");
+        assert_eq!(lowers, [PathBuf::from("/l/b"), PathBuf::from("/l/a")]);
+        assert_eq!(owned, [PathBuf::from("/c/upper"), PathBuf::from("/c/work")]);
+    }
 }

@@ -17,9 +17,13 @@
 //! This module resolves the setting to the two maps a user namespace needs. The code that
 //! touches the host's files takes the directory that holds them (`/etc`) as a parameter.
 
-use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use berth_namespaces::namespaces::IdMaps;
+
+/// The file under the data root where berthd keeps the resolved maps for its monitors.
+pub const STORE_FILE: &str = "userns-remap.json";
 
 /// The user dockerd (and berthd) create for `"userns-remap": "default"`.
 pub const DEFAULT_USER: &str = "dockremap";
@@ -30,22 +34,8 @@ pub const DEFAULT_RANGE: u32 = 65536;
 /// Where the first range made for [`DEFAULT_USER`] starts, when no range is in use yet.
 pub const FIRST_ID: u32 = 100000;
 
-/// One line of a user namespace's `uid_map` or `gid_map`: `inside outside count`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IdMap {
-    /// The first id inside the namespace.
-    pub inside: u32,
-    /// The id on the host it is.
-    pub outside: u32,
-    /// How many ids follow.
-    pub count: u32,
-}
-
-impl fmt::Display for IdMap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.inside, self.outside, self.count)
-    }
-}
+/// One line of a user namespace's `uid_map` or `gid_map`: chapter 1's, which writes them.
+pub use berth_namespaces::namespaces::IdMap;
 
 /// The setting, resolved: the user and group whose ranges are used, and the maps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +71,11 @@ pub enum RemapError {
     AddUser(String),
     #[error("userns-remap: writing {path}")]
     Write { path: PathBuf, source: io::Error },
+    #[error("userns-remap: {path} is not the maps berthd keeps")]
+    Stored {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 /// One `name:first:count` line of `/etc/subuid` or `/etc/subgid`.
@@ -203,6 +198,80 @@ impl Remap {
             gid_map,
         })
     }
+
+    /// The maps as chapter 1 writes them for a container (`ContainerConfig::id_maps`).
+    pub fn id_maps(&self) -> IdMaps {
+        IdMaps {
+            uid: self.uid_map.clone(),
+            gid: self.gid_map.clone(),
+        }
+    }
+
+    // ANCHOR: store
+    /// Keeps the maps in `<data-root>/userns-remap.json` for the daemon's monitors, which build
+    /// each container's start (dockerd resolves the setting once, at start, too). No setting:
+    /// the file is removed, so a daemon restarted without it runs no container remapped.
+    pub fn store(remap: Option<&Remap>, data_root: &Path) -> Result<(), RemapError> {
+        let path = data_root.join(STORE_FILE);
+        let Some(remap) = remap else {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    Err(RemapError::Write { path, source: e })
+                }
+                _ => Ok(()),
+            };
+        };
+        let lines = |map: &[IdMap]| {
+            map.iter()
+                .map(|m| [m.inside, m.outside, m.count])
+                .collect::<Vec<_>>()
+        };
+        let json = serde_json::json!({
+            "user": remap.user,
+            "group": remap.group,
+            "uid_map": lines(&remap.uid_map),
+            "gid_map": lines(&remap.gid_map),
+        });
+        write_atomically(&path, json.to_string().as_bytes())
+    }
+
+    /// The maps [`Remap::store`] kept under `data_root`, if any.
+    pub fn stored(data_root: &Path) -> Result<Option<Remap>, RemapError> {
+        let path = data_root.join(STORE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(RemapError::Read { path, source }),
+        };
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            user: String,
+            group: String,
+            uid_map: Vec<[u32; 3]>,
+            gid_map: Vec<[u32; 3]>,
+        }
+        let stored: Stored = serde_json::from_str(&text).map_err(|e| RemapError::Stored {
+            path: path.clone(),
+            source: e,
+        })?;
+        let map = |lines: Vec<[u32; 3]>| {
+            lines
+                .into_iter()
+                .map(|[inside, outside, count]| IdMap {
+                    inside,
+                    outside,
+                    count,
+                })
+                .collect()
+        };
+        Ok(Some(Remap {
+            user: stored.user,
+            group: stored.group,
+            uid_map: map(stored.uid_map),
+            gid_map: map(stored.gid_map),
+        }))
+    }
+    // ANCHOR_END: store
 
     /// The host uid that is root in the container.
     pub fn root_uid(&self) -> u32 {
