@@ -77,12 +77,7 @@ impl StartError {
 /// to add their own parent-side step between [`spawn`] and [`Spawned::release`].
 pub fn start(config: &ContainerConfig) -> Result<Running, StartError> {
     let spawned = spawn(config)?; // 1. clone into new namespaces; the child waits
-    if let Some(maps) = &config.id_maps {
-        spawned.write_remap(maps)?; // 2. the parent's part (a remapped root)...
-    } else if config.rootless {
-        let (uid, gid) = namespaces::caller_ids();
-        spawned.write_id_maps(uid, gid)?; // 2. the parent's part (rootless)...
-    }
+    spawned.write_maps(config)?; // 2. the parent's part (a user namespace's maps)...
     spawned.run_parent_steps(&config.steps)?; // ...and what later chapters add to it
     spawned.release() // 3. the child finishes and execs
 }
@@ -172,6 +167,23 @@ impl Spawned {
     pub fn write_remap(&self, maps: &namespaces::IdMaps) -> Result<(), StartError> {
         Ok(namespaces::write_remap(self.pid, maps)?)
     }
+
+    // ANCHOR: write_maps
+    /// Phase 2, the maps of the child's user namespace if `config` gives it one: a remapped
+    /// root's whole maps, or rootless, the caller's own ids as root. Nothing otherwise. Every
+    /// caller of [`spawn`] makes this call first (chapter 4's monitor too): until the maps are
+    /// written, the child's ids mean nothing in its namespace.
+    pub fn write_maps(&self, config: &ContainerConfig) -> Result<(), StartError> {
+        if let Some(maps) = &config.id_maps {
+            self.write_remap(maps)
+        } else if config.rootless {
+            let (uid, gid) = namespaces::caller_ids();
+            self.write_id_maps(uid, gid)
+        } else {
+            Ok(())
+        }
+    }
+    // ANCHOR_END: write_maps
 
     // ANCHOR: run_parent_steps
     /// Phase 2, the later chapters' part: runs their parent-side steps, in order, with the

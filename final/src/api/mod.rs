@@ -65,6 +65,8 @@ pub struct Daemon {
     pub registries: RegistryConfig,
     /// `--data-root`, for `docker info`.
     pub data_root: PathBuf,
+    /// `userns-remap`, resolved: containers run remapped unless created with `--userns host`.
+    pub userns_remap: Option<berth_security::userns::Remap>,
 }
 
 /// The headers moby puts on every response: the client reads `Api-Version` from any of them.

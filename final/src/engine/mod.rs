@@ -5,7 +5,8 @@
 //! engine-only choice through the engine's seam for launching monitors: a zygote
 //! (`zygote.rs`), a process that forks each monitor instead of exec'ing the daemon's binary
 //! again, which saves about a millisecond per start. And it registers the later chapters'
-//! extensions: chapter 5's cgroups, chapter 8's volumes, chapter 6's security profile.
+//! extensions: chapter 5's cgroups, chapter 8's volumes, chapter 6's security profile and
+//! remapped root.
 
 mod zygote;
 
@@ -24,12 +25,14 @@ pub fn open(root: &Path, program: PathBuf) -> Result<Arc<Engine>, EngineError> {
 
 /// What later chapters add to every container of the store at `root`: a cgroup with its
 /// limits (chapter 5), its volumes, bind mounts and tmpfs (chapter 8), Docker's default
-/// security profile (chapter 6, its seccomp filter loaded last). berthd and its monitors (this
+/// security profile and, with `userns-remap`, its remapped root on idmapped layers (chapter 6,
+/// its seccomp filter loaded last). berthd and its monitors (this
 /// same binary, exec'd or forked by the zygote) must build the same list.
 fn extensions(root: &Path) -> Extensions {
     vec![
         Arc::new(berth_cgroups::CgroupExtension::for_store(root)),
         Arc::new(berth_volumes::VolumeExtension::for_store(root)),
+        Arc::new(berth_security::engine::UsernsExtension::for_store(root)),
         Arc::new(berth_security::engine::SecurityExtension),
     ]
 }
