@@ -443,6 +443,41 @@ fn userns_remap_without_a_range_is_refused_naming_the_file() {
     );
 }
 
+/// A data root the remapped root cannot walk to (under a directory of mode 0700) is refused
+/// at start, naming that directory, as dockerd does, rather than failing every container's
+/// overlay mount with EACCES.
+#[test]
+fn userns_remap_refuses_a_data_root_the_remapped_root_cannot_reach() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+        .expect("closing the directory to others");
+    let etc = dir.path().join("etc");
+    std::fs::create_dir(&etc).expect("the test's etc");
+    for file in ["subuid", "subgid"] {
+        std::fs::write(etc.join(file), "berth-remap:3800000:65536\n")
+            .expect("writing the test's subordinate ids");
+    }
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+    let log = etc.join("berthd.log");
+    let started = std::process::Command::new(support::BERTHD)
+        .arg("--data-root")
+        .arg(dir.path().join("root"))
+        .arg("-H")
+        .arg(format!("unix://{}", dir.path().join("sock").display()))
+        .args(["--userns-remap", "berth-remap", "--userns-remap-etc"])
+        .arg(&etc)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("berthd's log"))
+        .spawn();
+    // A daemon that wrongly starts is killed (and the test fails) rather than waited for.
+    let code = support::wait_child(&mut started.expect("running berthd"), LIMIT);
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(code.is_some_and(|c| c != 0), "{code:?}: {stderr}");
+    let hint = format!("chmod o+x {}", dir.path().display());
+    assert!(stderr.contains(&hint), "{stderr}");
+}
+
 /// A daemon with `userns-remap` for a user of the test's own: its ranges start at `first`, in
 /// `subuid` and `subgid` files under the test's directory (the host's `/etc` is not touched).
 struct Remapped {

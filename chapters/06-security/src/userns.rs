@@ -71,6 +71,16 @@ pub enum RemapError {
     AddUser(String),
     #[error("userns-remap: writing {path}")]
     Write { path: PathBuf, source: io::Error },
+    #[error(
+        "userns-remap: {path} does not let the remapped root ({uid}:{gid}) through to the data \
+         root {data_root}: allow it to search the directory (chmod o+x {path})"
+    )]
+    Unreachable {
+        path: PathBuf,
+        data_root: PathBuf,
+        uid: u32,
+        gid: u32,
+    },
     #[error("userns-remap: {path} is not the maps berthd keeps")]
     Stored {
         path: PathBuf,
@@ -273,6 +283,39 @@ impl Remap {
     }
     // ANCHOR_END: store
 
+    // ANCHOR: reachable
+    /// Checks that the remapped root can walk to `data_root` (and so to the layers and upper
+    /// directories under it): the overlay and every bind are mounted by the container's root,
+    /// which is "other" to the host root's directories, so each directory above needs `o+x`.
+    /// dockerd makes the same check at start, for the same reason, rather than fail each start.
+    pub fn check_reachable(&self, data_root: &Path) -> Result<(), RemapError> {
+        use std::os::unix::fs::MetadataExt;
+        let (uid, gid) = (self.root_uid(), self.root_gid());
+        for dir in data_root.ancestors() {
+            let meta = std::fs::metadata(dir).map_err(|source| RemapError::Read {
+                path: dir.to_owned(),
+                source,
+            })?;
+            let search = if meta.uid() == uid {
+                0o100
+            } else if meta.gid() == gid {
+                0o010
+            } else {
+                0o001
+            };
+            if meta.mode() & search == 0 {
+                return Err(RemapError::Unreachable {
+                    path: dir.to_owned(),
+                    data_root: data_root.to_owned(),
+                    uid,
+                    gid,
+                });
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: reachable
+
     /// The host uid that is root in the container.
     pub fn root_uid(&self) -> u32 {
         self.uid_map.first().map_or(0, |m| m.outside)
@@ -450,5 +493,36 @@ mod tests {
         // A second start finds everything in place and changes nothing.
         let again = Remap::resolve("default", &etc).unwrap();
         assert_eq!(again, remap);
+    }
+
+    #[test]
+    fn a_directory_the_remapped_root_cannot_search_is_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let line = IdMap {
+            inside: 0,
+            outside: 3_700_000,
+            count: 65536,
+        };
+        let remap = Remap {
+            user: "u".into(),
+            group: "u".into(),
+            uid_map: vec![line],
+            gid_map: vec![line],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a/root");
+        std::fs::create_dir_all(&root).unwrap();
+        let mode = |path: &Path, mode| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        mode(dir.path(), 0o711);
+        mode(&root.parent().unwrap(), 0o750);
+        let error = remap.check_reachable(&root).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("chmod o+x {}/a", dir.path().display())),
+            "{error}"
+        );
+        mode(&root.parent().unwrap(), 0o751);
+        remap.check_reachable(&root).unwrap();
     }
 }

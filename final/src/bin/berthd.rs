@@ -185,6 +185,9 @@ fn userns_remap(settings: &Settings) -> anyhow::Result<Option<berth_security::us
         Some(setting) => Some(Remap::resolve(setting, &settings.userns_remap_etc)?),
         None => None,
     };
+    if let Some(remap) = &remap {
+        remap.check_reachable(&settings.data_root)?;
+    }
     Remap::store(remap.as_ref(), &settings.data_root)?;
     if let Some(remap) = &remap {
         berth_daemon::daemon_log!(
