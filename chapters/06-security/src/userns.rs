@@ -516,13 +516,13 @@ mod tests {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
         };
         mode(dir.path(), 0o711);
-        mode(&root.parent().unwrap(), 0o750);
+        mode(root.parent().unwrap(), 0o750);
         let error = remap.check_reachable(&root).unwrap_err().to_string();
         assert!(
             error.contains(&format!("chmod o+x {}/a", dir.path().display())),
             "{error}"
         );
-        mode(&root.parent().unwrap(), 0o751);
+        mode(root.parent().unwrap(), 0o751);
         remap.check_reachable(&root).unwrap();
     }
 }
