@@ -14,13 +14,18 @@ use support::{Daemon, unique};
 
 /// Runs `tests/py/SCRIPT IMAGE EXTRA...` against a fresh daemon and registry; asserts it passed.
 fn scenario(label: &str, script: &str, extra: &[&str]) -> Daemon {
+    scenario_on(Daemon::builder().label(label), script, extra)
+}
+
+/// [`scenario`] on a daemon started from `builder`.
+fn scenario_on(builder: support::DaemonBuilder, script: &str, extra: &[&str]) -> Daemon {
     assert!(
         std::path::Path::new(support::PYTHON).is_file(),
         "the docker SDK's virtualenv is missing at {}: run `sudo bash scripts/install-deps.sh`",
         support::PYTHON
     );
     let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label(label).start();
+    let daemon = builder.start();
     let image = registry.image();
     let mut args = vec![image.as_str()];
     args.extend_from_slice(extra);
@@ -67,6 +72,24 @@ fn docker_py_detached_logs_exec_stop_remove() {
 #[test]
 fn docker_py_cap_add_cap_drop_and_privileged() {
     let daemon = scenario("py-security", "security.py", &[]);
+    assert!(
+        daemon.containers().is_empty(),
+        "the scenario left containers"
+    );
+}
+
+#[test]
+fn docker_py_under_userns_remap() {
+    const FIRST: u32 = 3_900_000;
+    let etc = tempfile::tempdir().expect("a directory for subuid and subgid");
+    for file in ["subuid", "subgid"] {
+        std::fs::write(etc.path().join(file), format!("berth-py:{FIRST}:65536\n"))
+            .expect("writing the test's subordinate ids");
+    }
+    let builder = Daemon::builder()
+        .label("py-userns")
+        .userns_remap("berth-py", etc.path());
+    let daemon = scenario_on(builder, "userns.py", &[&FIRST.to_string()]);
     assert!(
         daemon.containers().is_empty(),
         "the scenario left containers"
