@@ -23,7 +23,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use berth_namespaces::namespaces::{IdMaps, write_remap};
@@ -89,45 +89,16 @@ pub fn map_carrier(maps: &IdMaps) -> Result<OwnedFd, IdmapError> {
 // ANCHOR: idmapped
 /// A detached clone of the mount at `path`, showing its files through `userns`'s map.
 pub fn idmapped_view(path: &Path, userns: &OwnedFd) -> Result<OwnedFd, IdmapError> {
-    let c_path =
-        CString::new(path.as_os_str().as_encoded_bytes()).map_err(|e| IdmapError::Open {
+    let fd = crate::detached::clone_tree(path).map_err(|source| IdmapError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    crate::detached::set_attr(&fd, libc::MOUNT_ATTR_IDMAP, Some(userns)).map_err(|source| {
+        IdmapError::Idmap {
             path: path.to_owned(),
-            source: e.into(),
-        })?;
-    let flags = libc::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    // SAFETY: open_tree reads a NUL-terminated path and returns a new descriptor.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c_path.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(IdmapError::Open {
-            path: path.to_owned(),
-            source: io::Error::last_os_error(),
-        });
-    }
-    // SAFETY: a descriptor open_tree just returned, owned by no one else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let attr = libc::mount_attr {
-        attr_set: libc::MOUNT_ATTR_IDMAP,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: userns.as_raw_fd() as u64,
-    };
-    // SAFETY: mount_setattr reads `attr`, of the size we pass, for a mount we own.
-    let done = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if done < 0 {
-        return Err(IdmapError::Idmap {
-            path: path.to_owned(),
-            source: io::Error::last_os_error(),
-        });
-    }
+            source,
+        }
+    })?;
     Ok(fd)
 }
 // ANCHOR_END: idmapped

@@ -15,6 +15,7 @@
 //! `--read-only`) and adds the steps to a start.
 
 pub mod caps;
+mod detached;
 pub mod engine;
 pub mod exe;
 pub mod idmap;
