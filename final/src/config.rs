@@ -57,8 +57,8 @@ pub struct Flags {
     pub insecure_registries: Vec<String>,
     /// Run every container in a user namespace whose root is an unprivileged host id: "default"
     /// (the dockremap user, created with its /etc/subuid and /etc/subgid ranges if missing),
-    /// USER or USER:GROUP (with ranges of their own). Resolved and checked at start; berthd
-    /// refuses to start with it until containers run remapped
+    /// USER or USER:GROUP (with ranges of their own). Resolved and checked at start; a
+    /// container created with --userns host opts out
     #[arg(long = "userns-remap", value_name = "default|USER[:GROUP]")]
     pub userns_remap: Option<String>,
     /// The default bridge network's device, or `none` for no default network (containers that
@@ -69,6 +69,11 @@ pub struct Flags {
     /// The default bridge's address and prefix [default: 172.17.0.1/16]
     #[arg(long, value_name = "IP/PREFIX")]
     pub bip: Option<String>,
+    /// The directory whose passwd, group, subuid and subgid --userns-remap reads [default:
+    /// /etc]. Not a dockerd flag: tests give each daemon ranges of its own with it, never
+    /// touching the host's files
+    #[arg(long = "userns-remap-etc", value_name = "DIR", hide = true)]
+    pub userns_remap_etc: Option<PathBuf>,
     /// The settings file, with Docker's daemon.json keys [default: /etc/berth/daemon.json, if
     /// it exists]
     #[arg(long, value_name = "FILE")]
@@ -118,6 +123,8 @@ pub struct Settings {
     pub userns_remap: Option<String>,
     /// The default bridge network (chapter 7); `None` with `--bridge none`.
     pub default_bridge: Option<berth_network::network::DefaultBridge>,
+    /// Where `userns-remap`'s user and ranges are read: `/etc` unless a test says otherwise.
+    pub userns_remap_etc: PathBuf,
 }
 
 /// Why the settings were refused.
@@ -319,6 +326,9 @@ impl Settings {
             registries,
             userns_remap,
             default_bridge: default_bridge(bridge, bip)?,
+            userns_remap_etc: flags
+                .userns_remap_etc
+                .unwrap_or_else(|| PathBuf::from("/etc")),
         })
     }
 }

@@ -14,8 +14,13 @@ use support::{Daemon, unique};
 
 /// Runs `tests/py/SCRIPT IMAGE EXTRA...` against a fresh daemon and registry; asserts it passed.
 fn scenario(label: &str, script: &str, extra: &[&str]) -> Daemon {
+    scenario_on(Daemon::builder().label(label), script, extra)
+}
+
+/// [`scenario`] on a daemon started from `builder`.
+fn scenario_on(builder: support::DaemonBuilder, script: &str, extra: &[&str]) -> Daemon {
     let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label(label).start();
+    let daemon = builder.start();
     let image = registry.image();
     let mut args = vec![image.as_str()];
     args.extend_from_slice(extra);
@@ -66,6 +71,24 @@ fn docker_py_devices_device_cgroup_rules_and_group_add() {
     let disk = berth_tests::loop_device::LoopDevice::attach();
     let marker = berth_tests::loop_device::LoopDevice::MARKER;
     let daemon = scenario("py-devices", "devices.py", &[&disk.path, marker]);
+    assert!(
+        daemon.containers().is_empty(),
+        "the scenario left containers"
+    );
+}
+
+#[test]
+fn docker_py_under_userns_remap() {
+    const FIRST: u32 = 3_900_000;
+    let etc = tempfile::tempdir().expect("a directory for subuid and subgid");
+    for file in ["subuid", "subgid"] {
+        std::fs::write(etc.path().join(file), format!("berth-py:{FIRST}:65536\n"))
+            .expect("writing the test's subordinate ids");
+    }
+    let builder = Daemon::builder()
+        .label("py-userns")
+        .userns_remap("berth-py", etc.path());
+    let daemon = scenario_on(builder, "userns.py", &[&FIRST.to_string()]);
     assert!(
         daemon.containers().is_empty(),
         "the scenario left containers"

@@ -501,11 +501,11 @@ fn a_descriptor_berthd_inherits_reaches_no_process_it_runs() {
     );
 }
 
-/// `userns-remap` is resolved at start and refused with the reason, naming the file that
-/// lacks a range (this host's `/etc/subuid` has none for an unknown user; "default" is not
-/// tried: it would create the `dockremap` user on the machine).
+/// `userns-remap` for a user without ranges is refused at start, naming the file that lacks
+/// one (this host's `/etc/subuid` has none for an unknown user; "default" is not tried: it
+/// would create the `dockremap` user on the machine).
 #[test]
-fn userns_remap_is_resolved_then_refused_with_the_reason() {
+fn userns_remap_without_a_range_is_refused_naming_the_file() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let config = dir.path().join("daemon.json");
     let setting = r#"{"userns-remap": "berth-no-such-user:berth-no-such-group"}"#;
@@ -524,6 +524,194 @@ fn userns_remap_is_resolved_then_refused_with_the_reason() {
     assert!(
         stderr.contains("/etc/subuid has no range for \"berth-no-such-user\""),
         "{stderr}"
+    );
+}
+
+/// A data root the remapped root cannot walk to (under a directory of mode 0700) is refused
+/// at start, naming that directory, as dockerd does, rather than failing every container's
+/// overlay mount with EACCES.
+#[test]
+fn userns_remap_refuses_a_data_root_the_remapped_root_cannot_reach() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+        .expect("closing the directory to others");
+    let etc = dir.path().join("etc");
+    std::fs::create_dir(&etc).expect("the test's etc");
+    for file in ["subuid", "subgid"] {
+        std::fs::write(etc.join(file), "berth-remap:3800000:65536\n")
+            .expect("writing the test's subordinate ids");
+    }
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+    let log = etc.join("berthd.log");
+    let started = std::process::Command::new(support::BERTHD)
+        .arg("--data-root")
+        .arg(dir.path().join("root"))
+        .arg("-H")
+        .arg(format!("unix://{}", dir.path().join("sock").display()))
+        .args(["--userns-remap", "berth-remap", "--userns-remap-etc"])
+        .arg(&etc)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("berthd's log"))
+        .spawn();
+    // A daemon that wrongly starts is killed (and the test fails) rather than waited for.
+    let code = support::wait_child(&mut started.expect("running berthd"), LIMIT);
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(code.is_some_and(|c| c != 0), "{code:?}: {stderr}");
+    let hint = format!("chmod o+x {}", dir.path().display());
+    assert!(stderr.contains(&hint), "{stderr}");
+}
+
+/// A daemon with `userns-remap` for a user of the test's own: its ranges start at `first`, in
+/// `subuid` and `subgid` files under the test's directory (the host's `/etc` is not touched).
+struct Remapped {
+    secured: Secured,
+    _etc: tempfile::TempDir,
+}
+
+fn remapped(label: &str, first: u32) -> Remapped {
+    let etc = tempfile::tempdir().expect("a directory for subuid and subgid");
+    for file in ["subuid", "subgid"] {
+        std::fs::write(
+            etc.path().join(file),
+            format!("berth-remap:{first}:65536\n"),
+        )
+        .expect("writing the test's subordinate ids");
+    }
+    let builder = Daemon::builder()
+        .label(label)
+        .userns_remap("berth-remap", etc.path());
+    Remapped {
+        secured: secured(builder),
+        _etc: etc,
+    }
+}
+
+/// Under `userns-remap` root in every container is the range's first id, in `docker run` and
+/// in `docker exec`; `--userns host` opts out; inspect and info say so.
+#[test]
+fn userns_remap_runs_every_container_remapped() {
+    const FIRST: u32 = 3_300_000;
+    let r = remapped("sec-remap", FIRST);
+    let (daemon, image) = (&r.secured.daemon, r.secured.image.as_str());
+    let words = |out: &str| {
+        out.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let map = daemon.docker(&["run", "--rm", image, "cat", "/proc/self/uid_map"]);
+    assert_eq!(words(map.ok()), ["0", &FIRST.to_string(), "65536"]);
+    let map = daemon.docker(&["run", "--rm", image, "cat", "/proc/self/gid_map"]);
+    assert_eq!(words(map.ok()), ["0", &FIRST.to_string(), "65536"]);
+    let host = daemon.docker(&[
+        "run",
+        "--rm",
+        "--userns",
+        "host",
+        image,
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(words(host.ok()), ["0", "0", "4294967295"]);
+
+    let id = daemon.docker(&["run", "-d", image, "sleep", "60"]);
+    let id = id.ok().trim().to_owned();
+    let exec = daemon.docker(&["exec", &id, "cat", "/proc/self/uid_map"]);
+    assert_eq!(words(exec.ok()), ["0", &FIRST.to_string(), "65536"]);
+    let mode = |id: &str| {
+        let out = daemon.docker(&["inspect", "-f", "{{.HostConfig.UsernsMode}}", id]);
+        out.ok().trim().to_owned()
+    };
+    assert_eq!(mode(&id), "");
+    let opted_out = daemon.docker(&["create", "--userns", "host", image, "true"]);
+    assert_eq!(mode(opted_out.ok().trim()), "host");
+    let info = daemon.docker(&["info", "-f", "{{json .SecurityOptions}}"]);
+    assert!(info.ok().contains("\"name=userns\""), "{info:?}");
+}
+
+/// The image's files are root's in a remapped container (idmapped layers): `ls -ln /` shows
+/// uid and gid 0 for every directory of the image, and root may write its own root directory.
+#[test]
+fn a_remapped_root_owns_the_images_files() {
+    let r = remapped("sec-remap-ls", 3_400_000);
+    let (daemon, image) = (&r.secured.daemon, r.secured.image.as_str());
+    let listing = daemon.docker(&[
+        "run",
+        "--rm",
+        image,
+        "sh",
+        "-c",
+        "touch /made && ls -ln / | grep -vE ' (proc|sys|dev)$'",
+    ]);
+    let owners: Vec<(String, String, String)> = listing
+        .ok()
+        .lines()
+        .filter(|l| !l.starts_with("total"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((
+                f.get(2)?.to_string(),
+                f.get(3)?.to_string(),
+                f.last()?.to_string(),
+            ))
+        })
+        .collect();
+    assert!(
+        owners.iter().any(|(_, _, name)| name == "bin"),
+        "{owners:?}"
+    );
+    assert!(
+        owners.iter().any(|(_, _, name)| name == "made"),
+        "{owners:?}"
+    );
+    for (uid, gid, name) in &owners {
+        assert_eq!(
+            (uid.as_str(), gid.as_str()),
+            ("0", "0"),
+            "/{name}: {owners:?}"
+        );
+    }
+}
+
+/// What a remapped root creates in a bind mount belongs on the host to the range's first id,
+/// as under Docker; a privileged container must opt out with `--userns host`, as dockerd says.
+#[test]
+fn a_remapped_roots_file_in_a_bind_mount_is_the_ranges() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    const FIRST: u32 = 3_500_000;
+    let r = remapped("sec-remap-bind", FIRST);
+    let (daemon, image) = (&r.secured.daemon, r.secured.image.as_str());
+    let shared = daemon.dir().join("shared");
+    std::fs::create_dir(&shared).expect("the bind mount's source");
+    // Host root's directory is "other" to the remapped root: writable by anyone.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let bind = format!("{}:/data", shared.display());
+    let made = daemon.docker(&["run", "--rm", "-v", &bind, image, "touch", "/data/made"]);
+    made.ok();
+    let meta = std::fs::metadata(shared.join("made")).expect("the file in the bind mount");
+    assert_eq!((meta.uid(), meta.gid()), (FIRST, FIRST));
+
+    let refused = daemon.docker(&["run", "--rm", "--privileged", image, "true"]);
+    refused.expect_code(125);
+    assert!(
+        refused
+            .stderr
+            .contains("privileged mode is incompatible with user namespaces"),
+        "{refused:?}"
+    );
+    let host = daemon.docker(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "--userns",
+        "host",
+        image,
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(
+        host.ok().split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "4294967295"]
     );
 }
 

@@ -39,6 +39,8 @@ pub(crate) struct ChildPlan {
     pub dev: DevPlan,
     pub exec: ExecPlan,
     pub hostname: String,
+    /// In a user namespace (rootless or remapped): its root may not mknod, nor always mount
+    /// sysfs, so `/dev` and `/sys` come from the host by bind mounts.
     pub rootless: bool,
     /// Run a tiny init as PID 1 and the command as PID 2 (see `init.rs`).
     pub init: bool,
@@ -71,10 +73,15 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
         return Ok(0);
     }
     reset_signals().at(Step::ResetSignals)?;
+    if plan.rootless {
+        // The parent has written the maps: now there is a root to become.
+        crate::identity::become_root()?;
+    }
     // Device nodes and mount points must get exactly the modes we ask for.
     umask(Mode::empty());
 
     plan.rootfs.make_mounts_private()?;
+    added(plan, ChildPhase::BeforeRootfs)?;
     plan.rootfs.mount_rootfs()?;
     plan.rootfs.bind_rootfs()?;
     added(plan, ChildPhase::Mounts)?;

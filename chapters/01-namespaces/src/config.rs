@@ -28,6 +28,10 @@ pub struct ContainerConfig {
     pub workdir: PathBuf,
     /// Run in a user namespace that maps the caller to root, so no real root is needed.
     pub rootless: bool,
+    /// Run in a user namespace with these maps, written by the parent (which must be real
+    /// root for any id but its own): root in the container is then an unprivileged id of the
+    /// host, Docker's `userns-remap` (chapter 6). Takes the place of `rootless`'s one-line map.
+    pub id_maps: Option<crate::namespaces::IdMaps>,
     /// Run a tiny init as PID 1 that forwards signals to the command and reaps zombies.
     pub init: bool,
     /// A filesystem to mount on `rootfs` first, inside the container's mount namespace
@@ -83,6 +87,13 @@ pub enum ConfigError {
     InvalidEnv(String),
     #[error("{what} {value:?} contains a NUL byte, which the kernel cannot take")]
     NulByte { what: &'static str, value: String },
+    #[error(
+        "the {which} map has {lines} lines: give 1 to {max} lines INSIDE OUTSIDE COUNT",
+        max = crate::namespaces::MAX_MAP_LINES
+    )]
+    MapLines { which: &'static str, lines: usize },
+    #[error("the {which} map line {line:?} maps no id (COUNT is 0) or runs past 2^32")]
+    MapRange { which: &'static str, line: String },
 }
 
 impl ContainerConfig {
@@ -97,6 +108,7 @@ impl ContainerConfig {
             hostname,
             workdir: PathBuf::from("/"),
             rootless: !nix::unistd::geteuid().is_root(),
+            id_maps: None,
             init: false,
             rootfs_mount: None,
             user: None,
@@ -135,6 +147,11 @@ impl ContainerConfig {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Whether the container gets a user namespace: rootless, or a remapped root.
+    pub fn in_user_namespace(&self) -> bool {
+        self.rootless || self.id_maps.is_some()
+    }
+
     /// Checks everything that can be checked before a process exists.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_rootfs(&self.rootfs)?;
@@ -152,6 +169,10 @@ impl ContainerConfig {
             if key.is_empty() || key.contains('=') {
                 return Err(ConfigError::InvalidEnv(key.clone()));
             }
+        }
+        if let Some(maps) = &self.id_maps {
+            check_map("uid", &maps.uid)?;
+            check_map("gid", &maps.gid)?;
         }
         for (what, path) in [
             ("rootfs", &self.rootfs),
@@ -214,6 +235,27 @@ pub fn random_hostname() -> String {
 fn fill_random(buf: &mut [u8]) -> std::io::Result<()> {
     use std::io::Read;
     std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}
+
+/// What the kernel would refuse with a bare EINVAL, said with the line at fault. (Overlapping
+/// lines it refuses too; it names no line either, but the error names the map file.)
+fn check_map(which: &'static str, map: &[crate::namespaces::IdMap]) -> Result<(), ConfigError> {
+    if map.is_empty() || map.len() > crate::namespaces::MAX_MAP_LINES {
+        return Err(ConfigError::MapLines {
+            which,
+            lines: map.len(),
+        });
+    }
+    let fits = |start: u32, count: u32| start.checked_add(count).is_some();
+    for line in map {
+        if line.count == 0 || !fits(line.inside, line.count) || !fits(line.outside, line.count) {
+            return Err(ConfigError::MapRange {
+                which,
+                line: line.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_rootfs(rootfs: &Path) -> Result<(), ConfigError> {
@@ -279,5 +321,43 @@ mod tests {
         ));
         let c = config(&["echo", "a\0b"]);
         assert!(matches!(c.validate(), Err(ConfigError::NulByte { .. })));
+    }
+
+    #[test]
+    fn refuses_maps_the_kernel_would_refuse() {
+        use crate::namespaces::{IdMap, IdMaps};
+        let line = |outside, count| IdMap {
+            inside: 0,
+            outside,
+            count,
+        };
+        let mut c = config(&["sh"]);
+        c.id_maps = Some(IdMaps {
+            uid: vec![line(100000, 65536)],
+            gid: vec![],
+        });
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::MapLines {
+                which: "gid",
+                lines: 0
+            })
+        );
+        c.id_maps = Some(IdMaps {
+            uid: vec![line(u32::MAX, 2)],
+            gid: vec![line(100000, 65536)],
+        });
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::MapRange {
+                which: "uid",
+                line: "0 4294967295 2".into()
+            })
+        );
+        c.id_maps = Some(IdMaps {
+            uid: vec![line(100000, 65536)],
+            gid: vec![line(100000, 65536)],
+        });
+        c.validate().unwrap();
     }
 }

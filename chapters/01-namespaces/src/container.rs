@@ -77,10 +77,7 @@ impl StartError {
 /// to add their own parent-side step between [`spawn`] and [`Spawned::release`].
 pub fn start(config: &ContainerConfig) -> Result<Running, StartError> {
     let spawned = spawn(config)?; // 1. clone into new namespaces; the child waits
-    if config.rootless {
-        let (uid, gid) = namespaces::caller_ids();
-        spawned.write_id_maps(uid, gid)?; // 2. the parent's part...
-    }
+    spawned.write_maps(config)?; // 2. the parent's part (a user namespace's maps)...
     spawned.run_parent_steps(&config.steps)?; // ...and what later chapters add to it
     spawned.release() // 3. the child finishes and execs
 }
@@ -105,7 +102,9 @@ pub fn spawn(config: &ContainerConfig) -> Result<Spawned, StartError> {
         dev: DevPlan::new(&config.rootfs),
         exec: ExecPlan::new(config),
         hostname: config.hostname.clone(),
-        rootless: config.rootless,
+        // In a user namespace the kernel refuses mknod (and may refuse sysfs) even to its
+        // root: a remapped root takes the rootless ways round them.
+        rootless: config.in_user_namespace(),
         init: config.init,
         user: config.user.as_ref().map(UserPlan::new),
         stdio: config.stdio,
@@ -126,14 +125,16 @@ pub fn spawn(config: &ContainerConfig) -> Result<Spawned, StartError> {
         }
         child::run(&plan, &child_ends)
     });
-    let flags = clone_flags(config.rootless);
+    let flags = clone_flags(config.in_user_namespace());
     // SAFETY: the child runs only `child::run`, which makes system calls on data prepared
     // above and never allocates (see child.rs), then execs or exits.
     let cloned = unsafe { clone(body, &mut stack, flags, Some(libc::SIGCHLD)) };
     // `body` is gone: the parent's copies of the child's pipe ends are closed now.
     let pid = cloned.map_err(|errno| match errno {
         // The kernel's ways of saying "no user namespaces for you".
-        Errno::EPERM | Errno::EINVAL | Errno::ENOSPC | Errno::EUSERS if config.rootless => {
+        Errno::EPERM | Errno::EINVAL | Errno::ENOSPC | Errno::EUSERS
+            if config.in_user_namespace() =>
+        {
             StartError::UserNamespacesUnavailable(errno)
         }
         errno => StartError::Clone(errno),
@@ -161,6 +162,28 @@ impl Spawned {
     ) -> Result<(), StartError> {
         Ok(namespaces::write_id_maps(self.pid, uid, gid)?)
     }
+
+    /// Phase 2, a remapped root: writes whole maps (see [`namespaces::write_remap`]).
+    pub fn write_remap(&self, maps: &namespaces::IdMaps) -> Result<(), StartError> {
+        Ok(namespaces::write_remap(self.pid, maps)?)
+    }
+
+    // ANCHOR: write_maps
+    /// Phase 2, the maps of the child's user namespace if `config` gives it one: a remapped
+    /// root's whole maps, or rootless, the caller's own ids as root. Nothing otherwise. Every
+    /// caller of [`spawn`] makes this call first (chapter 4's monitor too): until the maps are
+    /// written, the child's ids mean nothing in its namespace.
+    pub fn write_maps(&self, config: &ContainerConfig) -> Result<(), StartError> {
+        if let Some(maps) = &config.id_maps {
+            self.write_remap(maps)
+        } else if config.rootless {
+            let (uid, gid) = namespaces::caller_ids();
+            self.write_id_maps(uid, gid)
+        } else {
+            Ok(())
+        }
+    }
+    // ANCHOR_END: write_maps
 
     // ANCHOR: run_parent_steps
     /// Phase 2, the later chapters' part: runs their parent-side steps, in order, with the
@@ -231,6 +254,7 @@ fn describe(plan: &ChildPlan, failure: &Failure) -> String {
             None => "a step added to the start".to_owned(),
         },
         Step::CloseDescriptors => "closing the descriptors the command must not inherit".to_owned(),
+        Step::BecomeRoot => crate::identity::describe_become_root(failure.item).to_owned(),
         Step::SetStdio => format!("installing descriptor {} of the command", failure.item),
         Step::SetUser => match &plan.user {
             Some(user) => user.describe(failure.item),

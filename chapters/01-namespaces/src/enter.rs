@@ -185,6 +185,7 @@ pub fn enter(target: Pid, config: &ContainerConfig) -> Result<Running, StartErro
                     .as_ref()
                     .map_or_else(|| "setting the user".into(), |u| u.describe(failure.item)),
                 Step::CloseDescriptors => "closing the descriptors it must not keep".into(),
+                Step::BecomeRoot => crate::identity::describe_become_root(failure.item).into(),
                 Step::Added => plan.steps.get(usize::from(failure.item)).map_or_else(
                     || "a step added to the exec".into(),
                     |s| s.name().to_owned(),
@@ -237,6 +238,14 @@ fn intermediate(plan: &EnterPlan, ends: &ChildEnds) -> Result<(), Failure> {
     for (index, ns) in &plan.namespaces {
         setns(ns.as_raw_fd(), 0)
             .map_err(|errno| Failure::new(Step::JoinNamespaces, *index, errno))?;
+    }
+    if plan
+        .namespaces
+        .iter()
+        .any(|(index, _)| JOINED.get(usize::from(*index)) == Some(&"user"))
+    {
+        // A remapped container's: host uid 0 is nobody in it, its root is a mapped id.
+        crate::identity::become_root()?;
     }
     let failed = |item| Failure::new(Step::JoinNamespaces, item, Errno::last());
     // SAFETY: fchdir and chroot on a descriptor and a constant path.

@@ -52,10 +52,12 @@ pub enum Step {
     Added,
     /// Close, or mark close-on-exec, every descriptor not handed over (`fds.rs`).
     CloseDescriptors,
+    /// In a user namespace: take the ids that are root in it (`identity.rs`).
+    BecomeRoot,
 }
 
 impl Step {
-    const ALL: [Step; 20] = [
+    const ALL: [Step; 21] = [
         Step::WaitForParent,
         Step::ResetSignals,
         Step::MakeMountsPrivate,
@@ -76,6 +78,7 @@ impl Step {
         Step::JoinNamespaces,
         Step::Added,
         Step::CloseDescriptors,
+        Step::BecomeRoot,
     ];
 
     fn from_u8(byte: u8) -> Option<Step> {

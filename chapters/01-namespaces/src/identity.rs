@@ -81,6 +81,33 @@ impl UserPlan {
     }
 }
 
+// ANCHOR: become_root
+/// In a user namespace just made or joined: becomes its root, uid and gid 0 in every slot.
+///
+/// `clone(CLONE_NEWUSER)` and `setns` change the namespace, not the ids: the process keeps the
+/// host ids it had. Rootless that is harmless (the caller's id is the one mapped to 0), but real
+/// root is host uid 0, which a remapped map (`0 100000 65536`) leaves out: the kernel would
+/// refuse to create any file for an id it cannot map (EOVERFLOW, seen on `/dev`'s tmpfs). runc's
+/// nsexec makes the same two calls. Capabilities stay: they belong to the namespace, and the
+/// kernel drops them only when a uid that was root in it goes, and host uid 0 never was.
+pub(crate) fn become_root() -> Result<(), Failure> {
+    let fail = |item| move |errno| Failure::new(Step::BecomeRoot, item, errno);
+    // SAFETY: plain system calls with integer arguments (raw, for the reason in `apply`).
+    unsafe {
+        check(libc::syscall(libc::SYS_setresgid, 0, 0, 0)).map_err(fail(item::GID))?;
+        check(libc::syscall(libc::SYS_setresuid, 0, 0, 0)).map_err(fail(item::UID))
+    }
+}
+// ANCHOR_END: become_root
+
+/// What item `item` of [`Step::BecomeRoot`] was doing, for error messages.
+pub(crate) fn describe_become_root(item: u16) -> &'static str {
+    match item {
+        item::GID => "taking gid 0 of the user namespace (the gid map must map 0)",
+        _ => "taking uid 0 of the user namespace (the uid map must map 0)",
+    }
+}
+
 /// A raw system call's result: `Ok` or the errno it left (no allocation, for the child).
 fn check(result: libc::c_long) -> Result<(), Errno> {
     if result < 0 {

@@ -26,7 +26,7 @@ pub struct Namespace {
 
 // ANCHOR: namespaces
 /// The namespaces a container gets, in the order the kernel creates them. The user namespace
-/// is first and only used when rootless: it owns every namespace created with it.
+/// is first and only used when rootless or remapped: it owns every namespace created with it.
 pub const NAMESPACES: &[Namespace] = &[
     Namespace {
         name: "user",
@@ -61,7 +61,8 @@ pub const NAMESPACES: &[Namespace] = &[
 ];
 // ANCHOR_END: namespaces
 
-/// The flags for `clone(2)`: every namespace above, the user namespace only when rootless.
+/// The flags for `clone(2)`: every namespace above, the user namespace only when asked for
+/// (rootless, or a remapped root: [`IdMaps`]).
 // EXERCISE: OR together the flag of every namespace in NAMESPACES; leave CLONE_NEWUSER out unless rootless
 pub fn clone_flags(rootless: bool) -> CloneFlags {
     NAMESPACES
@@ -92,9 +93,29 @@ impl IdMap {
     }
 
     fn line(&self) -> String {
-        format!("{} {} {}\n", self.inside, self.outside, self.count)
+        format!("{self}\n")
     }
 }
+
+impl std::fmt::Display for IdMap {
+    /// `inside outside count`: one line of `/proc/PID/uid_map`, as the kernel prints it back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.inside, self.outside, self.count)
+    }
+}
+
+/// A user namespace's whole maps, one [`IdMap`] per line: what real root may give a container
+/// so that its root is an unprivileged id of the host (Docker's `userns-remap`, chapter 6).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdMaps {
+    /// The lines of `uid_map`.
+    pub uid: Vec<IdMap>,
+    /// The lines of `gid_map`.
+    pub gid: Vec<IdMap>,
+}
+
+/// The most lines the kernel takes in one id map (since Linux 4.15; 5 before).
+pub const MAX_MAP_LINES: usize = 340;
 
 /// Why the id maps of a new user namespace could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -112,16 +133,40 @@ pub struct IdMapError {
 /// `gid_map` gets EPERM: otherwise the new root could drop supplementary groups that deny it
 /// access to files, and gain access the caller never had.
 pub fn write_id_maps(pid: Pid, uid: IdMap, gid: IdMap) -> Result<(), IdMapError> {
+    write_maps(pid, true, &[uid], &[gid])
+}
+// ANCHOR_END: id_maps
+
+// ANCHOR: remap
+/// Writes whole maps, as only real root may: a remapped root (chapter 6's `userns-remap`).
+///
+/// Unlike [`write_id_maps`], `setgroups` stays allowed: the writer holds `CAP_SETGID` in the
+/// parent namespace, so the kernel has no reason to forbid it, and the container's root needs
+/// it to take an image user's supplementary groups (`docker run --group-add`), as in Docker.
+/// Each map is written in one `write(2)`: the kernel takes a map once and refuses a second.
+pub fn write_remap(pid: Pid, maps: &IdMaps) -> Result<(), IdMapError> {
+    write_maps(pid, false, &maps.uid, &maps.gid)
+}
+// ANCHOR_END: remap
+
+fn write_maps(
+    pid: Pid,
+    deny_setgroups: bool,
+    uid: &[IdMap],
+    gid: &[IdMap],
+) -> Result<(), IdMapError> {
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
     let write = |file: &str, text: &str| {
         let path = proc_dir.join(file);
         std::fs::write(&path, text).map_err(|source| IdMapError { path, source })
     };
-    write("setgroups", "deny")?;
-    write("uid_map", &uid.line())?;
-    write("gid_map", &gid.line())
+    if deny_setgroups {
+        write("setgroups", "deny")?;
+    }
+    let lines = |map: &[IdMap]| map.iter().map(IdMap::line).collect::<String>();
+    write("uid_map", &lines(uid))?;
+    write("gid_map", &lines(gid))
 }
-// ANCHOR_END: id_maps
 
 /// The caller's own ids, which rootless mode maps to root inside the container.
 pub fn caller_ids() -> (IdMap, IdMap) {
@@ -151,5 +196,11 @@ mod tests {
     #[test]
     fn map_line_is_what_the_kernel_reads() {
         assert_eq!(IdMap::root_is(1000).line(), "0 1000 1\n");
+        let remap = IdMap {
+            inside: 0,
+            outside: 100000,
+            count: 65536,
+        };
+        assert_eq!(remap.to_string(), "0 100000 65536");
     }
 }

@@ -19,7 +19,9 @@
 //! In the parent: spawn → id maps (rootless) → parent steps, in the order added → release.
 //! In the child, after the parent released it:
 //!
-//! 1. make every mount private, mount the root filesystem, bind it onto itself;
+//! 1. make every mount private; **[`ChildPhase::BeforeRootfs`]** (what the root's filesystem
+//!    is made from: chapter 6's idmapped layers); mount the root filesystem, bind it onto
+//!    itself;
 //! 2. **[`ChildPhase::Mounts`]**: the root is mounted at its host path and the host's files are
 //!    still visible (a bind mount's source is reachable, its target is under the root);
 //! 3. `/proc`, `/sys`, `/dev`, `pivot_root`;
@@ -51,10 +53,12 @@ use nix::mount::{MsFlags, mount};
 use nix::unistd::Pid;
 
 // ANCHOR: contract
-// The order of a start, in the parent and in the child, with the four phases of child steps:
+// The order of a start, in the parent and in the child, with the five phases of child steps:
 //
 //   parent: spawn -> id maps (rootless) -> parent steps, in order -> release
-//   child:  private mounts -> mount the root -> bind it onto itself
+//   child:  private mounts
+//           -> [BeforeRootfs] what the root is made from (idmapped layers)
+//           -> mount the root -> bind it onto itself
 //           -> [Mounts]      host paths visible, the root at its host path
 //           -> /proc, /sys, /dev -> pivot_root
 //           -> [AfterPivot]  the container's own paths
@@ -78,6 +82,9 @@ pub trait ParentStep: Send + Sync + fmt::Debug {
 /// When, in the child's set-up, a [`ChildStep`] runs (see the module docs for the order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChildPhase {
+    /// Mounts are private; the root's own filesystem is not mounted yet. For what it is
+    /// mounted from (chapter 6's idmapped layers).
+    BeforeRootfs,
     /// The root is mounted at its host path; host files still visible. For mounts into it.
     Mounts,
     /// After `pivot_root`: paths are the container's. For masking and read-only paths.

@@ -15,14 +15,16 @@
 //! at create is kept as its text, as dockerd keeps it in the container's config.
 //!
 //! The profile holds no resource outside the container's processes, so `prepare`, `release`
-//! and `sweep_orphans` have nothing to do.
+//! and `sweep_orphans` have nothing to do. A second extension, [`UsernsExtension`], runs every
+//! container remapped when the daemon was started with `userns-remap`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use berth_daemon::engine::{Extension, ExtensionError};
 use berth_images::container::ContainerRecord;
 use berth_namespaces::{ContainerConfig, Steps};
 
+use crate::userns::Remap;
 use crate::{SecurityError, SecurityOptions};
 
 /// The record's slot that holds a container's [`Settings`].
@@ -37,6 +39,9 @@ pub struct Settings {
     /// `HostConfig.SecurityOpt` as it was sent, for inspect (Docker reports it unchanged).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_opt: Vec<String>,
+    /// `HostConfig.UsernsMode`: `"host"` opts out of the daemon's `userns-remap`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub userns_mode: String,
 }
 
 impl Settings {
@@ -69,6 +74,7 @@ impl Settings {
         Ok(Settings {
             options,
             security_opt,
+            userns_mode: String::new(),
         })
     }
 
@@ -132,6 +138,66 @@ impl Extension for SecurityExtension {
     }
 }
 // ANCHOR_END: extension
+
+// ANCHOR: userns_extension
+/// `userns-remap` in the engine: every container of a daemon started with the setting runs in a
+/// user namespace with the maps berthd resolved at start (`userns::Remap::store`), on idmapped
+/// layers (`idmap.rs`), unless it was created with `--userns host`. Nothing outlives the
+/// container's processes (the views go with its mount namespace), so there is nothing to release.
+#[derive(Debug)]
+pub struct UsernsExtension {
+    data_root: PathBuf,
+}
+
+impl UsernsExtension {
+    /// The extension of the daemon whose data root is `data_root`.
+    pub fn for_store(data_root: &Path) -> Self {
+        UsernsExtension {
+            data_root: data_root.to_owned(),
+        }
+    }
+}
+
+impl Extension for UsernsExtension {
+    fn name(&self) -> &str {
+        "userns-remap"
+    }
+
+    fn prepare(&self, _record: &ContainerRecord, _dir: &Path) -> Result<(), ExtensionError> {
+        Ok(())
+    }
+
+    fn configure(
+        &self,
+        record: &ContainerRecord,
+        config: &mut ContainerConfig,
+    ) -> Result<(), ExtensionError> {
+        let Some(remap) = Remap::stored(&self.data_root)? else {
+            return Ok(());
+        };
+        if settings(record)?.userns_mode == "host" {
+            return Ok(());
+        }
+        let maps = remap.id_maps();
+        let mount = config
+            .rootfs_mount
+            .as_ref()
+            .ok_or("userns-remap needs the container's overlay, and it has none")?;
+        let (lowers, owned) = crate::idmap::overlay_dirs(&mount.options);
+        crate::idmap::remap_layers(&lowers, &owned, &maps, &mut config.steps)?;
+        config.id_maps = Some(maps);
+        Ok(())
+    }
+
+    fn release(&self, _id: &str) -> Result<(), ExtensionError> {
+        Ok(())
+    }
+
+    fn sweep_orphans(&self, _exists: &dyn Fn(&str) -> bool) -> Result<(), ExtensionError> {
+        Ok(())
+    }
+}
+// ANCHOR_END: userns_extension
 
 #[cfg(test)]
 mod tests {

@@ -108,35 +108,8 @@ pub fn sealed_view(path: &Path) -> Result<(OwnedFd, Seal), SealError> {
 
 /// `open_tree(OPEN_TREE_CLONE)`: a detached bind mount of the one file, made read-only.
 fn read_only_bind(path: &Path) -> io::Result<OwnedFd> {
-    let path = CString::new(path.as_os_str().as_encoded_bytes())?;
-    let flags = libc::OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    // SAFETY: open_tree reads a NUL-terminated path and returns a new descriptor.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a descriptor open_tree just returned, owned by no one else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let attr = libc::mount_attr {
-        attr_set: libc::MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: mount_setattr reads `attr`, of the size we pass, for a mount we own.
-    let done = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if done < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let fd = crate::detached::clone_tree(path)?;
+    crate::detached::set_attr(&fd, libc::MOUNT_ATTR_RDONLY, None)?;
     Ok(fd)
 }
 

@@ -18,8 +18,10 @@
 //! `--read-only`) and adds the steps to a start.
 
 pub mod caps;
+mod detached;
 pub mod engine;
 pub mod exe;
+pub mod idmap;
 pub mod paths;
 pub mod seccomp;
 pub mod userns;

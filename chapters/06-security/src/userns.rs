@@ -17,9 +17,13 @@
 //! This module resolves the setting to the two maps a user namespace needs. The code that
 //! touches the host's files takes the directory that holds them (`/etc`) as a parameter.
 
-use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use berth_namespaces::namespaces::IdMaps;
+
+/// The file under the data root where berthd keeps the resolved maps for its monitors.
+pub const STORE_FILE: &str = "userns-remap.json";
 
 /// The user dockerd (and berthd) create for `"userns-remap": "default"`.
 pub const DEFAULT_USER: &str = "dockremap";
@@ -30,22 +34,8 @@ pub const DEFAULT_RANGE: u32 = 65536;
 /// Where the first range made for [`DEFAULT_USER`] starts, when no range is in use yet.
 pub const FIRST_ID: u32 = 100000;
 
-/// One line of a user namespace's `uid_map` or `gid_map`: `inside outside count`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IdMap {
-    /// The first id inside the namespace.
-    pub inside: u32,
-    /// The id on the host it is.
-    pub outside: u32,
-    /// How many ids follow.
-    pub count: u32,
-}
-
-impl fmt::Display for IdMap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.inside, self.outside, self.count)
-    }
-}
+/// One line of a user namespace's `uid_map` or `gid_map`: chapter 1's, which writes them.
+pub use berth_namespaces::namespaces::IdMap;
 
 /// The setting, resolved: the user and group whose ranges are used, and the maps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +71,21 @@ pub enum RemapError {
     AddUser(String),
     #[error("userns-remap: writing {path}")]
     Write { path: PathBuf, source: io::Error },
+    #[error(
+        "userns-remap: {path} does not let the remapped root ({uid}:{gid}) through to the data \
+         root {data_root}: allow it to search the directory (chmod o+x {path})"
+    )]
+    Unreachable {
+        path: PathBuf,
+        data_root: PathBuf,
+        uid: u32,
+        gid: u32,
+    },
+    #[error("userns-remap: {path} is not the maps berthd keeps")]
+    Stored {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 /// One `name:first:count` line of `/etc/subuid` or `/etc/subgid`.
@@ -203,6 +208,113 @@ impl Remap {
             gid_map,
         })
     }
+
+    /// The maps as chapter 1 writes them for a container (`ContainerConfig::id_maps`).
+    pub fn id_maps(&self) -> IdMaps {
+        IdMaps {
+            uid: self.uid_map.clone(),
+            gid: self.gid_map.clone(),
+        }
+    }
+
+    // ANCHOR: store
+    /// Keeps the maps in `<data-root>/userns-remap.json` for the daemon's monitors, which build
+    /// each container's start (dockerd resolves the setting once, at start, too). No setting:
+    /// the file is removed, so a daemon restarted without it runs no container remapped.
+    pub fn store(remap: Option<&Remap>, data_root: &Path) -> Result<(), RemapError> {
+        let path = data_root.join(STORE_FILE);
+        let Some(remap) = remap else {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    Err(RemapError::Write { path, source: e })
+                }
+                _ => Ok(()),
+            };
+        };
+        let lines = |map: &[IdMap]| {
+            map.iter()
+                .map(|m| [m.inside, m.outside, m.count])
+                .collect::<Vec<_>>()
+        };
+        let json = serde_json::json!({
+            "user": remap.user,
+            "group": remap.group,
+            "uid_map": lines(&remap.uid_map),
+            "gid_map": lines(&remap.gid_map),
+        });
+        write_atomically(&path, json.to_string().as_bytes())
+    }
+
+    /// The maps [`Remap::store`] kept under `data_root`, if any.
+    pub fn stored(data_root: &Path) -> Result<Option<Remap>, RemapError> {
+        let path = data_root.join(STORE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(RemapError::Read { path, source }),
+        };
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            user: String,
+            group: String,
+            uid_map: Vec<[u32; 3]>,
+            gid_map: Vec<[u32; 3]>,
+        }
+        let stored: Stored = serde_json::from_str(&text).map_err(|e| RemapError::Stored {
+            path: path.clone(),
+            source: e,
+        })?;
+        let map = |lines: Vec<[u32; 3]>| {
+            lines
+                .into_iter()
+                .map(|[inside, outside, count]| IdMap {
+                    inside,
+                    outside,
+                    count,
+                })
+                .collect()
+        };
+        Ok(Some(Remap {
+            user: stored.user,
+            group: stored.group,
+            uid_map: map(stored.uid_map),
+            gid_map: map(stored.gid_map),
+        }))
+    }
+    // ANCHOR_END: store
+
+    // ANCHOR: reachable
+    /// Checks that the remapped root can walk to `data_root` (and so to the layers and upper
+    /// directories under it): the overlay and every bind are mounted by the container's root,
+    /// which is "other" to the host root's directories, so each directory above needs `o+x`.
+    /// dockerd makes the same check at start, for the same reason, rather than fail each start.
+    pub fn check_reachable(&self, data_root: &Path) -> Result<(), RemapError> {
+        use std::os::unix::fs::MetadataExt;
+        let (uid, gid) = (self.root_uid(), self.root_gid());
+        for dir in data_root.ancestors() {
+            let meta = std::fs::metadata(dir).map_err(|source| RemapError::Read {
+                path: dir.to_owned(),
+                source,
+            })?;
+            let search = if meta.uid() == uid {
+                0o100
+            } else if meta.gid() == gid {
+                0o010
+            } else {
+                0o001
+            };
+            if meta.mode() & search == 0 {
+                return Err(RemapError::Unreachable {
+                    path: dir.to_owned(),
+                    data_root: data_root.to_owned(),
+                    uid,
+                    gid,
+                });
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: reachable
 
     /// The host uid that is root in the container.
     pub fn root_uid(&self) -> u32 {
@@ -381,5 +493,36 @@ mod tests {
         // A second start finds everything in place and changes nothing.
         let again = Remap::resolve("default", &etc).unwrap();
         assert_eq!(again, remap);
+    }
+
+    #[test]
+    fn a_directory_the_remapped_root_cannot_search_is_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let line = IdMap {
+            inside: 0,
+            outside: 3_700_000,
+            count: 65536,
+        };
+        let remap = Remap {
+            user: "u".into(),
+            group: "u".into(),
+            uid_map: vec![line],
+            gid_map: vec![line],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a/root");
+        std::fs::create_dir_all(&root).unwrap();
+        let mode = |path: &Path, mode| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        mode(dir.path(), 0o711);
+        mode(root.parent().unwrap(), 0o750);
+        let error = remap.check_reachable(&root).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("chmod o+x {}/a", dir.path().display())),
+            "{error}"
+        );
+        mode(root.parent().unwrap(), 0o751);
+        remap.check_reachable(&root).unwrap();
     }
 }

@@ -69,6 +69,7 @@ fn create_container(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response,
         }
     }
     let mut spec = create::decode(req.body(), req.query().get("name"))?;
+    create::check_remapped(&spec, daemon.userns_remap.is_some())?;
     // Valid JSON: `decode` said so.
     let raw: Value = serde_json::from_slice(req.body()).unwrap_or_default();
     let requested = volumes::decode(&raw)?;
@@ -566,6 +567,7 @@ pub fn inspect_json(view: &ContainerView) -> Value {
         "CapAdd": or_null(&security.options.cap_add),
         "CapDrop": or_null(&security.options.cap_drop),
         "SecurityOpt": or_null(&security.security_opt),
+        "UsernsMode": security.userns_mode,
         "GroupAdd": or_null(&r.options.group_add),
         "Devices": device_list,
         "DeviceCgroupRules": or_null(&rules),

@@ -97,8 +97,8 @@ fn check_host_config(host: &Value) -> Result<(), HttpError> {
     }
     let text = |field: &str| host.get(field).and_then(Value::as_str).unwrap_or_default();
     // `NetworkMode` is chapter 7's: decoded by `networks::decode`.
-    // Without `userns-remap` every container shares the host's user ids: `--userns host`
-    // is what it gets, so that is the one mode honoured (Docker knows no other).
+    // `--userns host` opts out of the daemon's `userns-remap` (without it, it is what every
+    // container gets); Docker knows no other mode.
     match text("UsernsMode") {
         "" | "host" => {}
         other => return Err(refuse("--userns", &format!("UsernsMode {other:?}"))),
@@ -384,7 +384,31 @@ fn security(host: &Value) -> Result<berth_security::engine::Settings, HttpError>
     if system_paths_lifted(host)? {
         settings.options.system_paths_unconfined = true;
     }
+    // "" or "host", as `check_host_config` let through.
+    settings.userns_mode = host
+        .get("UsernsMode")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     Ok(settings)
+}
+
+/// Under `userns-remap`, as dockerd: a privileged container would be root over devices and
+/// mounts it cannot reach from its own user namespace, so it must opt out with `--userns host`.
+pub fn check_remapped(spec: &CreateSpec, remapped: bool) -> Result<(), HttpError> {
+    let Some(slot) = spec.slots.get(berth_security::engine::SLOT) else {
+        return Ok(());
+    };
+    // `decode` wrote the slot from these very settings.
+    let security: berth_security::engine::Settings =
+        serde_json::from_value(slot.clone()).unwrap_or_default();
+    if remapped && security.options.privileged && security.userns_mode != "host" {
+        return Err(HttpError::bad_request(
+            "privileged mode is incompatible with user namespaces.  You must run the container \
+             in the host namespace when running privileged mode",
+        ));
+    }
+    Ok(())
 }
 // ANCHOR_END: security
 

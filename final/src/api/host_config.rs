@@ -146,11 +146,7 @@ pub const FIELDS: &[Field] = &[
     field("Sysctls", "--sysctl", Refused),
     field("Tmpfs", "--tmpfs", Honoured("chapter 8")),
     field("Ulimits", "--ulimit", Refused),
-    field(
-        "UsernsMode",
-        "--userns",
-        DefaultOnly("host (no userns-remap yet)"),
-    ),
+    field("UsernsMode", "--userns", Honoured("chapter 6")),
     field("UTSMode", "--uts", Refused),
     field("VolumeDriver", "--volume-driver", DefaultOnly("local")),
     field("VolumesFrom", "--volumes-from", Honoured("chapter 8")),

@@ -85,6 +85,8 @@ pub struct Daemon {
     pub data_root: PathBuf,
     /// Chapter 7's networks of the store (the same extension the engine runs).
     pub network: berth_network::engine::NetworkExtension,
+    /// `userns-remap`, resolved: containers run remapped unless created with `--userns host`.
+    pub userns_remap: Option<berth_security::userns::Remap>,
 }
 
 /// The headers moby puts on every response: the client reads `Api-Version` from any of them.

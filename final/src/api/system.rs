@@ -196,13 +196,23 @@ fn info(daemon: &Daemon) -> Result<Response, HttpError> {
             "RemoteManagers": null,
         },
         "LiveRestoreEnabled": true,
-        "SecurityOptions": [],
+        "SecurityOptions": security_options(daemon),
         "Warnings": [],
     });
     if let (Some(body), Value::Object(more)) = (body.as_object_mut(), more) {
         body.extend(more);
     }
     Ok(Response::json(200, &body))
+}
+
+/// `docker info`'s "Security Options", as dockerd lists them: the default seccomp profile
+/// every container gets (chapter 6), and `userns` when containers run remapped.
+fn security_options(daemon: &Daemon) -> Vec<&'static str> {
+    let mut options = vec!["name=seccomp,profile=builtin"];
+    if daemon.userns_remap.is_some() {
+        options.push("name=userns");
+    }
+    options
 }
 
 fn now_secs() -> u64 {

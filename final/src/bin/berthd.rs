@@ -88,18 +88,17 @@ fn run(flags: Flags) -> anyhow::Result<()> {
     nix::sys::prctl::set_child_subreaper(true).context("becoming a child subreaper")?;
 
     let settings = Settings::load(flags)?;
-    if let Some(setting) = &settings.userns_remap {
-        refuse_userns_remap(setting)?;
-    }
     std::fs::create_dir_all(&settings.data_root)
         .with_context(|| format!("creating the data root {}", settings.data_root.display()))?;
     let _lock = lock_data_root(&settings.data_root)?;
+    let userns_remap = userns_remap(&settings)?;
     let engine = open_engine(&settings.data_root, settings.default_bridge.clone())?;
     let daemon = Arc::new(Daemon {
         engine: Arc::clone(&engine),
         registries: settings.registries.clone(),
         data_root: settings.data_root.clone(),
         network: NetworkExtension::for_store(&settings.data_root, settings.default_bridge.clone()),
+        userns_remap,
     });
     let api = Arc::new(Api::new(daemon));
     let acceptor = match &settings.tls {
@@ -177,25 +176,33 @@ fn listen(
     Ok((server.spawn(handler)?, address))
 }
 
+// ANCHOR: userns_remap
 /// `userns-remap` is resolved (the `dockremap` user and its ranges made for "default", the
-/// maps checked), then refused: containers do not run remapped yet, and a daemon that took the
-/// setting and ran them as the host's root would be lying about their isolation.
-fn refuse_userns_remap(setting: &str) -> anyhow::Result<()> {
-    let remap = berth_security::userns::Remap::resolve(setting, Path::new("/etc"))?;
-    let lines = |map: &[berth_security::userns::IdMap]| {
-        map.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+/// maps checked) and kept under the data root, where every monitor's engine extension reads
+/// it (chapter 6's `UsernsExtension`); without the setting the kept maps are removed, so a
+/// daemon restarted without it runs no new container remapped.
+fn userns_remap(settings: &Settings) -> anyhow::Result<Option<berth_security::userns::Remap>> {
+    use berth_security::userns::Remap;
+    let remap = match &settings.userns_remap {
+        Some(setting) => Some(Remap::resolve(setting, &settings.userns_remap_etc)?),
+        None => None,
     };
-    anyhow::bail!(
-        "userns-remap {setting:?} resolves to uid map [{}] and gid map [{}] ({}:{}), but          berthd cannot run containers remapped yet (their layers are not shifted to those          ids): remove the setting to start",
-        lines(&remap.uid_map),
-        lines(&remap.gid_map),
-        remap.user,
-        remap.group
-    )
+    if let Some(remap) = &remap {
+        remap.check_reachable(&settings.data_root)?;
+    }
+    Remap::store(remap.as_ref(), &settings.data_root)?;
+    if let Some(remap) = &remap {
+        berth_daemon::daemon_log!(
+            "berthd: userns-remap: root in containers is uid {} gid {} on this host ({}:{})",
+            remap.root_uid(),
+            remap.root_gid(),
+            remap.user,
+            remap.group
+        );
+    }
+    Ok(remap)
 }
+// ANCHOR_END: userns_remap
 
 // ANCHOR: lock
 /// Takes `<data-root>/berthd.lock` for the daemon's lifetime (chapter 4's lock): two daemons

@@ -6,7 +6,7 @@
 //! (`zygote.rs`), a process that forks each monitor instead of exec'ing the daemon's binary
 //! again, which saves about a millisecond per start. And it registers the later chapters'
 //! extensions: chapter 5's cgroups, chapter 7's networks, chapter 8's volumes, chapter 6's
-//! security profile.
+//! security profile and remapped root.
 
 mod zygote;
 
@@ -37,14 +37,16 @@ pub fn open_with_bridge(
 /// What later chapters add to every container of the store at `root`: a cgroup with its
 /// limits (chapter 5), its networks (chapter 7: before the volumes, so that a volume mounted
 /// on `/etc/hosts` wins, as in Docker), its volumes, bind mounts and tmpfs (chapter 8),
-/// Docker's default security profile (chapter 6, its seccomp filter loaded last). berthd and
-/// its monitors (this same binary, exec'd or forked by the zygote) must build the same list;
-/// a monitor's network extension has no `bridge`: it only uses the networks berthd made.
+/// Docker's default security profile and, with `userns-remap`, its remapped root on idmapped
+/// layers (chapter 6, its seccomp filter loaded last). berthd and its monitors (this same
+/// binary, exec'd or forked by the zygote) must build the same list; a monitor's network
+/// extension has no `bridge`: it only uses the networks berthd made.
 fn extensions(root: &Path, bridge: Option<DefaultBridge>) -> Extensions {
     vec![
         Arc::new(berth_cgroups::CgroupExtension::for_store(root)),
         Arc::new(NetworkExtension::for_store(root, bridge)),
         Arc::new(berth_volumes::VolumeExtension::for_store(root)),
+        Arc::new(berth_security::engine::UsernsExtension::for_store(root)),
         Arc::new(berth_security::engine::SecurityExtension),
     ]
 }

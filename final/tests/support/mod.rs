@@ -109,6 +109,7 @@ pub struct DaemonBuilder {
     own_binary: bool,
     inherited: Option<(i32, PathBuf)>,
     bip: Option<String>,
+    userns_remap: Option<(String, PathBuf)>,
 }
 
 impl DaemonBuilder {
@@ -154,6 +155,13 @@ impl DaemonBuilder {
         self
     }
 
+    /// `--userns-remap SETTING`, its user's ranges read from `etc` (a directory of the test's
+    /// own with `subuid` and `subgid`), never from the host's `/etc`.
+    pub fn userns_remap(mut self, setting: &str, etc: &Path) -> Self {
+        self.userns_remap = Some((setting.to_owned(), etc.to_owned()));
+        self
+    }
+
     /// Starts the daemon and waits until it answers.
     pub fn start(self) -> Daemon {
         let label = if self.label.is_empty() {
@@ -177,6 +185,10 @@ impl DaemonBuilder {
         }
         for host in &self.insecure {
             args.extend(["--insecure-registry".to_owned(), host.clone()]);
+        }
+        if let Some((setting, etc)) = &self.userns_remap {
+            args.extend(["--userns-remap".to_owned(), setting.clone()]);
+            args.extend(["--userns-remap-etc".to_owned(), etc.display().to_string()]);
         }
         let program = if self.own_binary {
             let copy = dir.path().join("berthd");

@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use berth_namespaces::namespaces::{IdMap, IdMaps};
 use berth_namespaces::signals::{self, BlockedSignals};
 use berth_namespaces::{ContainerConfig, User, start};
 use clap::{Parser, Subcommand};
@@ -45,6 +46,14 @@ struct RunArgs {
     /// Implied when you are not root.
     #[arg(long)]
     rootless: bool,
+    /// As root: map container uids INSIDE.. to host uids OUTSIDE.. (COUNT of them) in a user
+    /// namespace, so the container's root is not the host's (as Docker's userns-remap; repeat
+    /// for more lines). Needs --gid-map too.
+    #[arg(long = "uid-map", value_name = "INSIDE:OUTSIDE:COUNT")]
+    uid_map: Vec<String>,
+    /// As root: the group ids' map, as --uid-map.
+    #[arg(long = "gid-map", value_name = "INSIDE:OUTSIDE:COUNT")]
+    gid_map: Vec<String>,
     /// Set an environment variable; `K` alone passes on this shell's value, as Docker does.
     #[arg(short, long = "env", value_name = "K=V")]
     env: Vec<String>,
@@ -96,6 +105,12 @@ fn config_from(args: RunArgs) -> Result<ContainerConfig, String> {
         config = config.with_hostname(hostname);
     }
     config.rootless |= args.rootless;
+    if !args.uid_map.is_empty() || !args.gid_map.is_empty() {
+        config.id_maps = Some(IdMaps {
+            uid: parse_map("--uid-map", &args.uid_map)?,
+            gid: parse_map("--gid-map", &args.gid_map)?,
+        });
+    }
     config.init = args.init;
     if let Some(user) = args.user {
         config.user = Some(parse_user(&user)?);
@@ -114,6 +129,29 @@ fn config_from(args: RunArgs) -> Result<ContainerConfig, String> {
     }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
+}
+
+/// Each `INSIDE:OUTSIDE:COUNT` of one flag, as one line of the map.
+fn parse_map(flag: &str, lines: &[String]) -> Result<Vec<IdMap>, String> {
+    lines
+        .iter()
+        .map(|text| {
+            let bad = || format!("{flag} {text:?}: expected INSIDE:OUTSIDE:COUNT as numbers");
+            let numbers: Vec<u32> = text
+                .split(':')
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|_| bad())?;
+            match numbers[..] {
+                [inside, outside, count] => Ok(IdMap {
+                    inside,
+                    outside,
+                    count,
+                }),
+                _ => Err(bad()),
+            }
+        })
+        .collect()
 }
 
 /// `UID` or `UID:GID`, numbers only; the group defaults to the uid, as Docker's does when

@@ -284,10 +284,12 @@ fn run(
 
     // Phase 1: the container exists, held before its command runs.
     let spawned = spawn(&config).map_err(|e| (Some(dir.clone()), e.to_string(), e.exit_code()))?;
-    // Phase 2, the later chapters' part: their parent-side steps, with the child's pid (a
+    // Phase 2: the maps of its user namespace, when an extension gave it one (chapter 6's
+    // remapped root), then the later chapters' parent-side steps, with the child's pid (a
     // failure drops `spawned`, which kills the held child).
     spawned
-        .run_parent_steps(&config.steps)
+        .write_maps(&config)
+        .and_then(|()| spawned.run_parent_steps(&config.steps))
         .map_err(|e| (Some(dir.clone()), e.to_string(), e.exit_code()))?;
 
     let shared = Arc::new(Shared {
