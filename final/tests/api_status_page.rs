@@ -17,6 +17,7 @@ fn the_api_status_page_is_up_to_date() {
         registries: Default::default(),
         data_root: dir.path().to_owned(),
         network: berth_network::engine::NetworkExtension::for_store(&root, None),
+        userns_remap: None,
     });
     let page = api::status::page(&api::route_table(daemon));
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
