@@ -28,8 +28,10 @@
 #   --baseline CH03  another build of ch03 (say, of the main branch) as one more contender,
 #                    for a before/after figure in one interleaved run
 # Never fails on a timing; stops every daemon it started by pid and removes everything it
-# made (registry, daemons' data roots, tmpfs) on exit.
+# made (registry, daemons' data roots, tmpfs) on exit. Everything it starts runs in a network
+# namespace of its own: no traffic leaves its loopback, and dockerd cannot touch the host's.
 set -euo pipefail
+ARGS=("$@")
 RUNS=${BENCH_RUNS:-5}
 DATA_ROOT=/var/tmp
 ONLY=ch03,berthd,dockerd,podman,skopeo-tar
@@ -68,6 +70,9 @@ DOCKER=/usr/local/bin/docker
 [[ -x $DOCKER ]] || DOCKER=$(command -v docker)
 cargo build --release --quiet --locked -p berth-registry -p berth --bins
 BIN=${CARGO_TARGET_DIR:-$REPO/target}/release
+# The registry and every daemon in a network namespace of this run's own (lib/netns.sh).
+source scripts/bench/lib/netns.sh
+in_private_netns "$REPO/scripts/bench/ch03-pull.sh" "${ARGS[@]}"
 
 tmp=$(mktemp -d /tmp/berth-bench-pull.XXXXXX)
 disk=$(mktemp -d "$DATA_ROOT/berth-bench-pull.XXXXXX")

@@ -1,5 +1,5 @@
-//! A pull killed at the worst moments, or run out of disk space: no half image is ever
-//! visible, and after a restart no layer, blob or work directory is left behind.
+//! A pull (or a removal) killed at the worst moments, or run out of disk space: no half image
+//! is ever visible, and after a restart no layer, blob or work directory is left behind.
 //!
 //! The kills are exact: `ch03 pull` runs under `strace`, which makes one chosen system call
 //! fail and sends the process SIGKILL at that very call, as a power cut or the OOM killer
@@ -96,6 +96,37 @@ fn killed_in_the_middle_of_unpacking() {
     );
     assert_restart_finds_nothing(&ch03, &before);
     // And the pull works afterwards.
+    ch03.run(&["pull", &reference]).ok();
+}
+
+#[test]
+fn killed_in_the_middle_of_deleting() {
+    let registry = seeded(Registry::anonymous());
+    let ch03 = Ch03::new("crash-deleting");
+    let reference = format!("{}/x/layered:1", registry.host());
+    // What a removal that is not interrupted leaves (an empty names file, where there was
+    // none before the first pull): the killed one must end the same after a restart.
+    ch03.run(&["pull", &reference]).ok();
+    ch03.run(&["rmi", &reference]).ok();
+    let before = ch03.store_listing();
+    ch03.run(&["pull", &reference]).ok();
+    // The first unlink removes the image's record; those after it delete the files that
+    // `collect_garbage` moved under `tmp/`, on the deleting threads. The 5th is among them.
+    assert!(
+        killed_at(&ch03, &["rmi", &reference], "unlink,unlinkat", None, 5),
+        "the removal was not killed mid-deletion"
+    );
+    let tmp = names_in(&ch03.root().join("tmp"));
+    assert!(
+        tmp.iter().any(|name| name.starts_with("removed-")),
+        "the kill came before the deletion: {tmp:?}"
+    );
+    assert_eq!(
+        names_in(&ch03.root().join("layers")),
+        Vec::<String>::new(),
+        "the removed image's layers are still in the store"
+    );
+    assert_restart_finds_nothing(&ch03, &before);
     ch03.run(&["pull", &reference]).ok();
 }
 

@@ -242,7 +242,7 @@ impl Store {
     ) -> Result<Vec<Removed>, StoreError> {
         let (removed, trash) = self.remove_image_later(text, force, user_of)?;
         if let Some(trash) = trash {
-            fs::remove_dir_all(&trash).context("removing", &trash)?;
+            super::delete_tree(&trash).context("removing", &trash)?;
         }
         Ok(removed)
     }

@@ -24,6 +24,7 @@
 
 mod add;
 pub mod atomic;
+mod delete;
 mod images;
 mod layers;
 mod placement;
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 
 pub use add::NewImage;
+pub use delete::delete_tree;
 pub use images::{ImageRecord, LayerRecord, Removed, StoreImage};
 pub use layers::{Added, LayerError, StagedLayer};
 pub use usage::{DiskUse, ImageUse};
@@ -236,12 +238,7 @@ impl Store {
         let tmp = self.root.join("tmp");
         for entry in fs::read_dir(&tmp).context("reading", &tmp)? {
             let path = entry.context("reading", &tmp)?.path();
-            let removed = if path.is_dir() {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            };
-            match removed {
+            match delete_tree(&path) {
                 // Another process cleaned it meanwhile (a daemon deletes removed containers
                 // in the background): gone is what we wanted.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -61,7 +61,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_images::container::{self, ContainerError, ContainerRecord};
-use berth_images::store::{Removed, Store, StoreError};
+use berth_images::store::{Removed, Store, StoreError, delete_tree};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
@@ -350,7 +350,8 @@ impl Engine {
             }
         }
         if let Some(trash) = trash {
-            std::thread::spawn(move || std::fs::remove_dir_all(trash));
+            // Many threads at once: the disk takes parallel discards (chapter 2's `delete.rs`).
+            std::thread::spawn(move || delete_tree(&trash));
         }
         Ok(removed)
     }
