@@ -765,3 +765,99 @@ fn docker_py_detach_keys_through_the_daemon_and_refused_ones() {
         "detach_keys.py left containers"
     );
 }
+
+#[test]
+fn docker_wait_on_a_removed_container_and_ps_label_filters() {
+    let (daemon, _registry, image) = daemon_with_busybox("wait-removed");
+    // A wait under way when the container is removed answers with the exit the removal
+    // caused, as dockerd's (`rm -f` kills: 137).
+    let name = unique("waited");
+    daemon
+        .docker(&["run", "-d", "--name", &name, &image, "sleep", "1000"])
+        .ok();
+    let waiting = daemon
+        .docker_command(&["wait", &name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting docker wait");
+    std::thread::sleep(Duration::from_millis(300));
+    daemon.docker(&["rm", "-f", &name]).ok();
+    let waited = waiting.wait_with_output().expect("docker wait's output");
+    assert_eq!(
+        (
+            waited.status.code(),
+            String::from_utf8_lossy(&waited.stdout).trim()
+        ),
+        (Some(0), "137"),
+        "docker wait across rm -f: {}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    // After the removal (also an AutoRemove one): no such container, exit 1.
+    let auto = unique("auto");
+    daemon
+        .docker(&["run", "--rm", "--name", &auto, &image, "true"])
+        .ok();
+    for gone in [name.as_str(), auto.as_str()] {
+        let after = daemon.docker(&["wait", gone]);
+        assert_eq!(after.code, Some(1), "{}", after.stderr);
+        assert!(
+            after.stderr.contains(&format!("No such container: {gone}")),
+            "{}",
+            after.stderr
+        );
+    }
+
+    // `ps --filter label=`: a key, a key=value; several must all match.
+    let both = unique("both");
+    let front = unique("front");
+    for (name, labels) in [
+        (&both, ["tier=front", "team=a"]),
+        (&front, ["tier=front", "team=b"]),
+    ] {
+        let mut args = vec!["create", "--name", name];
+        for label in &labels {
+            args.extend(["--label", label]);
+        }
+        args.extend([image.as_str(), "true"]);
+        daemon.docker(&args).ok();
+    }
+    let ps = |filters: &[&str]| {
+        let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+        for filter in filters {
+            args.extend(["--filter", filter]);
+        }
+        let out = daemon.docker(&args).ok().to_owned();
+        let mut names: Vec<String> = out.lines().map(str::to_owned).collect();
+        names.sort();
+        names
+    };
+    let mut all = vec![both.clone(), front.clone()];
+    all.sort();
+    assert_eq!(ps(&["label=tier=front"]), all);
+    assert_eq!(ps(&["label=team"]), all);
+    assert_eq!(ps(&["label=tier=front", "label=team=a"]), [both.clone()]);
+    assert_eq!(ps(&["label=team=c"]), Vec::<String>::new());
+    let bad = daemon.docker(&["ps", "--filter", "colour=red"]);
+    assert_ne!(bad.code, Some(0));
+    assert!(bad.stderr.contains("colour"), "{}", bad.stderr);
+    daemon.docker(&["rm", &both, &front]).ok();
+}
+
+#[test]
+fn docker_py_wait_on_a_removed_container_and_label_filters() {
+    let registry = BusyboxRegistry::start();
+    let daemon = Daemon::builder().label("py-wait").start();
+    let output = daemon.python("wait_removed.py", &[&registry.image(), &unique("py-wait")]);
+    assert_eq!(
+        output.code,
+        Some(0),
+        "docker-py scenario wait_removed.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+        output.stdout,
+        output.stderr
+    );
+    assert!(
+        daemon.containers().is_empty(),
+        "wait_removed.py left containers"
+    );
+}
