@@ -836,7 +836,10 @@ fn docker_wait_on_a_removed_container_and_ps_label_filters() {
     all.sort();
     assert_eq!(ps(&["label=tier=front"]), all);
     assert_eq!(ps(&["label=team"]), all);
-    assert_eq!(ps(&["label=tier=front", "label=team=a"]), [both.clone()]);
+    assert_eq!(
+        ps(&["label=tier=front", "label=team=a"]),
+        vec![both.clone()]
+    );
     assert_eq!(ps(&["label=team=c"]), Vec::<String>::new());
     let bad = daemon.docker(&["ps", "--filter", "colour=red"]);
     assert_ne!(bad.code, Some(0));
