@@ -22,6 +22,22 @@ fn daemon_with_busybox(label: &str) -> (Daemon, BusyboxRegistry, String) {
     (daemon, registry, image)
 }
 
+/// Runs the docker-py scenario `script` (in `tests/py/`) against a daemon and registry of its
+/// own: it must pass, and leave no container behind.
+fn docker_py(label: &str, script: &str) {
+    let registry = BusyboxRegistry::start();
+    let daemon = Daemon::builder().label(label).start();
+    let output = daemon.python(script, &[&registry.image(), &unique(label)]);
+    assert_eq!(
+        output.code,
+        Some(0),
+        "docker-py scenario {script} failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+        output.stdout,
+        output.stderr
+    );
+    assert!(daemon.containers().is_empty(), "{script} left containers");
+}
+
 /// `docker inspect -f FORMAT NAME`, trimmed.
 fn inspect(daemon: &Daemon, format: &str, name: &str) -> String {
     daemon
@@ -244,17 +260,7 @@ fn a_daemon_start_restarts_always_and_unless_stopped_containers() {
 
 #[test]
 fn docker_py_restart_policies_and_refused_ones() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-restart").start();
-    let output = daemon.python("restart.py", &[&registry.image(), &unique("py-restart")]);
-    assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario restart.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
-    );
-    assert!(daemon.containers().is_empty(), "restart.py left containers");
+    docker_py("py-restart", "restart.py");
 }
 
 /// Now, as the docker CLI sends `--since`/`--until`: Unix seconds with nanoseconds.
@@ -363,16 +369,7 @@ fn docker_events_replays_filters_and_streams() {
 
 #[test]
 fn docker_py_events_of_a_container_and_its_execs() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-events").start();
-    let output = daemon.python("events.py", &[&registry.image(), &unique("py-events")]);
-    assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario events.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
-    );
+    docker_py("py-events", "events.py");
 }
 
 #[test]
@@ -494,17 +491,7 @@ fn health_checks_in_inspect_ps_filters_and_events() {
 
 #[test]
 fn docker_py_health_checks_and_refused_ones() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-health").start();
-    let output = daemon.python("health.py", &[&registry.image(), &unique("py-health")]);
-    assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario health.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
-    );
-    assert!(daemon.containers().is_empty(), "health.py left containers");
+    docker_py("py-health", "health.py");
 }
 
 #[test]
@@ -586,17 +573,7 @@ fn docker_rename_renames_and_refuses_a_name_in_use() {
 
 #[test]
 fn docker_py_rename_and_a_name_in_use() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-rename").start();
-    let output = daemon.python("rename.py", &[&registry.image(), &unique("py-rename")]);
-    assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario rename.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
-    );
-    assert!(daemon.containers().is_empty(), "rename.py left containers");
+    docker_py("py-rename", "rename.py");
 }
 
 /// `GET /exec/{id}/json` (the docker CLI has no `exec inspect`): status and body.
@@ -673,23 +650,7 @@ fn an_ended_exec_is_inspected_after_a_daemon_restart_and_goes_with_its_container
 
 #[test]
 fn docker_py_exec_inspect_after_the_end_and_not_after_the_container() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-exec-kept").start();
-    let output = daemon.python(
-        "exec_kept.py",
-        &[&registry.image(), &unique("py-exec-kept")],
-    );
-    assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario exec_kept.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
-    );
-    assert!(
-        daemon.containers().is_empty(),
-        "exec_kept.py left containers"
-    );
+    docker_py("py-exec-kept", "exec_kept.py");
 }
 
 /// The `sh` processes in container `name`, as `ps` inside it lists them.
@@ -750,20 +711,7 @@ fn detach_keys_of_the_config_file_on_attach_and_exec() {
 
 #[test]
 fn docker_py_detach_keys_through_the_daemon_and_refused_ones() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-detach").start();
-    let output = daemon.python("detach_keys.py", &[&registry.image(), &unique("py-detach")]);
-    assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario detach_keys.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
-    );
-    assert!(
-        daemon.containers().is_empty(),
-        "detach_keys.py left containers"
-    );
+    docker_py("py-detach", "detach_keys.py");
 }
 
 #[test]
@@ -849,18 +797,5 @@ fn docker_wait_on_a_removed_container_and_ps_label_filters() {
 
 #[test]
 fn docker_py_wait_on_a_removed_container_and_label_filters() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-wait").start();
-    let output = daemon.python("wait_removed.py", &[&registry.image(), &unique("py-wait")]);
-    assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario wait_removed.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
-    );
-    assert!(
-        daemon.containers().is_empty(),
-        "wait_removed.py left containers"
-    );
+    docker_py("py-wait", "wait_removed.py");
 }
