@@ -539,6 +539,10 @@ fn docker_rename_renames_and_refuses_a_name_in_use() {
         "{}",
         bad.stderr
     );
+    // One character is not a name for Docker either (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`).
+    let short = daemon.docker(&["rename", &new, "x"]);
+    assert_ne!(short.code, Some(0));
+    assert!(short.stderr.contains("two or more"), "{}", short.stderr);
     let same = daemon.docker(&["rename", &new, &new]);
     assert_ne!(same.code, Some(0));
     assert!(same.stderr.contains("same name"), "{}", same.stderr);
@@ -663,6 +667,15 @@ fn shells(daemon: &Daemon, name: &str) -> usize {
         .count()
 }
 
+/// Types `keys` one at a time, as a person does: the docker CLI (as dockerd) spots detach
+/// keys only in reads of one byte.
+fn type_keys(session: &mut PtySession, keys: &str) {
+    for key in keys.chars() {
+        session.type_text(&key.to_string());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn detach_keys_of_the_config_file_on_attach_and_exec() {
     let (daemon, _registry, image) = daemon_with_busybox("detach-keys");
@@ -686,11 +699,18 @@ fn detach_keys_of_the_config_file_on_attach_and_exec() {
     attach.expect("# ", Duration::from_secs(30));
     attach.type_text("\x10\x11echo still-$((6*7))\r");
     attach.expect("still-42", Duration::from_secs(30));
-    attach.type_text("\x18x");
+    type_keys(&mut attach, "\x18x");
     let ended = attach.wait(Duration::from_secs(30));
+    // As with dockerd: the CLI says so, and exits 1.
+    assert_eq!(
+        ended.code,
+        Some(1),
+        "docker attach after the detach keys:\n{}",
+        ended.output
+    );
     assert!(
-        !ended.output.contains("exit"),
-        "the shell ended instead of the attach:\n{}",
+        ended.output.contains("read escape sequence"),
+        "{}",
         ended.output
     );
     assert_eq!(inspect(&daemon, "{{.State.Status}}", &name), "running");
@@ -702,8 +722,14 @@ fn detach_keys_of_the_config_file_on_attach_and_exec() {
     exec.expect("# ", Duration::from_secs(30));
     exec.type_text("\x10\x11echo exec-$((6*7))\r");
     exec.expect("exec-42", Duration::from_secs(30));
-    exec.type_text("\x18x");
-    exec.wait(Duration::from_secs(30));
+    type_keys(&mut exec, "\x18x");
+    let ended = exec.wait(Duration::from_secs(30));
+    assert_eq!(
+        ended.code,
+        Some(1),
+        "docker exec after the detach keys:\n{}",
+        ended.output
+    );
     // Detached, not ended: the container's shell and the exec's both run.
     assert_eq!(shells(&daemon, &name), 2, "the exec's shell ended");
     daemon.docker(&["rm", "-f", &name]).ok();
