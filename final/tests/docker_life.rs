@@ -22,6 +22,22 @@ fn daemon_with_busybox(label: &str) -> (Daemon, BusyboxRegistry, String) {
     (daemon, registry, image)
 }
 
+/// Runs the docker-py scenario `script` (in `tests/py/`) against a daemon and registry of its
+/// own: it must pass, and leave no container behind.
+fn docker_py(label: &str, script: &str) {
+    let registry = BusyboxRegistry::start();
+    let daemon = Daemon::builder().label(label).start();
+    let output = daemon.python(script, &[&registry.image(), &unique(label)]);
+    assert_eq!(
+        output.code,
+        Some(0),
+        "docker-py scenario {script} failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
+        output.stdout,
+        output.stderr
+    );
+    assert!(daemon.containers().is_empty(), "{script} left containers");
+}
+
 /// `docker inspect -f FORMAT NAME`, trimmed.
 fn inspect(daemon: &Daemon, format: &str, name: &str) -> String {
     daemon
@@ -244,17 +260,7 @@ fn a_daemon_start_restarts_always_and_unless_stopped_containers() {
 
 #[test]
 fn docker_py_restart_policies_and_refused_ones() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-restart").start();
-    let output = daemon.python("restart.py", &[&registry.image(), &unique("py-restart")]);
-    assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario restart.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
-    );
-    assert!(daemon.containers().is_empty(), "restart.py left containers");
+    docker_py("py-restart", "restart.py");
 }
 
 /// Now, as the docker CLI sends `--since`/`--until`: Unix seconds with nanoseconds.
@@ -363,16 +369,7 @@ fn docker_events_replays_filters_and_streams() {
 
 #[test]
 fn docker_py_events_of_a_container_and_its_execs() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-events").start();
-    let output = daemon.python("events.py", &[&registry.image(), &unique("py-events")]);
-    assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario events.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
-    );
+    docker_py("py-events", "events.py");
 }
 
 #[test]
@@ -494,17 +491,7 @@ fn health_checks_in_inspect_ps_filters_and_events() {
 
 #[test]
 fn docker_py_health_checks_and_refused_ones() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-health").start();
-    let output = daemon.python("health.py", &[&registry.image(), &unique("py-health")]);
-    assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario health.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
-    );
-    assert!(daemon.containers().is_empty(), "health.py left containers");
+    docker_py("py-health", "health.py");
 }
 
 #[test]
@@ -552,6 +539,10 @@ fn docker_rename_renames_and_refuses_a_name_in_use() {
         "{}",
         bad.stderr
     );
+    // One character is not a name for Docker either (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`).
+    let short = daemon.docker(&["rename", &new, "x"]);
+    assert_ne!(short.code, Some(0));
+    assert!(short.stderr.contains("two or more"), "{}", short.stderr);
     let same = daemon.docker(&["rename", &new, &new]);
     assert_ne!(same.code, Some(0));
     assert!(same.stderr.contains("same name"), "{}", same.stderr);
@@ -586,17 +577,7 @@ fn docker_rename_renames_and_refuses_a_name_in_use() {
 
 #[test]
 fn docker_py_rename_and_a_name_in_use() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-rename").start();
-    let output = daemon.python("rename.py", &[&registry.image(), &unique("py-rename")]);
-    assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario rename.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
-    );
-    assert!(daemon.containers().is_empty(), "rename.py left containers");
+    docker_py("py-rename", "rename.py");
 }
 
 /// `GET /exec/{id}/json` (the docker CLI has no `exec inspect`): status and body.
@@ -673,23 +654,7 @@ fn an_ended_exec_is_inspected_after_a_daemon_restart_and_goes_with_its_container
 
 #[test]
 fn docker_py_exec_inspect_after_the_end_and_not_after_the_container() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-exec-kept").start();
-    let output = daemon.python(
-        "exec_kept.py",
-        &[&registry.image(), &unique("py-exec-kept")],
-    );
-    assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario exec_kept.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
-    );
-    assert!(
-        daemon.containers().is_empty(),
-        "exec_kept.py left containers"
-    );
+    docker_py("py-exec-kept", "exec_kept.py");
 }
 
 /// The `sh` processes in container `name`, as `ps` inside it lists them.
@@ -700,6 +665,15 @@ fn shells(daemon: &Daemon, name: &str) -> usize {
         .lines()
         .filter(|l| l.trim() == "sh")
         .count()
+}
+
+/// Types `keys` one at a time, as a person does: the docker CLI (as dockerd) spots detach
+/// keys only in reads of one byte.
+fn type_keys(session: &mut PtySession, keys: &str) {
+    for key in keys.chars() {
+        session.type_text(&key.to_string());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -725,11 +699,18 @@ fn detach_keys_of_the_config_file_on_attach_and_exec() {
     attach.expect("# ", Duration::from_secs(30));
     attach.type_text("\x10\x11echo still-$((6*7))\r");
     attach.expect("still-42", Duration::from_secs(30));
-    attach.type_text("\x18x");
+    type_keys(&mut attach, "\x18x");
     let ended = attach.wait(Duration::from_secs(30));
+    // As with dockerd: the CLI says so, and exits 1.
+    assert_eq!(
+        ended.code,
+        Some(1),
+        "docker attach after the detach keys:\n{}",
+        ended.output
+    );
     assert!(
-        !ended.output.contains("exit"),
-        "the shell ended instead of the attach:\n{}",
+        ended.output.contains("read escape sequence"),
+        "{}",
         ended.output
     );
     assert_eq!(inspect(&daemon, "{{.State.Status}}", &name), "running");
@@ -741,8 +722,14 @@ fn detach_keys_of_the_config_file_on_attach_and_exec() {
     exec.expect("# ", Duration::from_secs(30));
     exec.type_text("\x10\x11echo exec-$((6*7))\r");
     exec.expect("exec-42", Duration::from_secs(30));
-    exec.type_text("\x18x");
-    exec.wait(Duration::from_secs(30));
+    type_keys(&mut exec, "\x18x");
+    let ended = exec.wait(Duration::from_secs(30));
+    assert_eq!(
+        ended.code,
+        Some(1),
+        "docker exec after the detach keys:\n{}",
+        ended.output
+    );
     // Detached, not ended: the container's shell and the exec's both run.
     assert_eq!(shells(&daemon, &name), 2, "the exec's shell ended");
     daemon.docker(&["rm", "-f", &name]).ok();
@@ -750,18 +737,91 @@ fn detach_keys_of_the_config_file_on_attach_and_exec() {
 
 #[test]
 fn docker_py_detach_keys_through_the_daemon_and_refused_ones() {
-    let registry = BusyboxRegistry::start();
-    let daemon = Daemon::builder().label("py-detach").start();
-    let output = daemon.python("detach_keys.py", &[&registry.image(), &unique("py-detach")]);
+    docker_py("py-detach", "detach_keys.py");
+}
+
+#[test]
+fn docker_wait_on_a_removed_container_and_ps_label_filters() {
+    let (daemon, _registry, image) = daemon_with_busybox("wait-removed");
+    // A wait under way when the container is removed answers with the exit the removal
+    // caused, as dockerd's (`rm -f` kills: 137).
+    let name = unique("waited");
+    daemon
+        .docker(&["run", "-d", "--name", &name, &image, "sleep", "1000"])
+        .ok();
+    let waiting = daemon
+        .docker_command(&["wait", &name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting docker wait");
+    std::thread::sleep(Duration::from_millis(300));
+    daemon.docker(&["rm", "-f", &name]).ok();
+    let waited = waiting.wait_with_output().expect("docker wait's output");
     assert_eq!(
-        output.code,
-        Some(0),
-        "docker-py scenario detach_keys.py failed\n--- its steps ---\n{}\n--- traceback ---\n{}",
-        output.stdout,
-        output.stderr
+        (
+            waited.status.code(),
+            String::from_utf8_lossy(&waited.stdout).trim()
+        ),
+        (Some(0), "137"),
+        "docker wait across rm -f: {}",
+        String::from_utf8_lossy(&waited.stderr)
     );
-    assert!(
-        daemon.containers().is_empty(),
-        "detach_keys.py left containers"
+    // After the removal (also an AutoRemove one): no such container, exit 1.
+    let auto = unique("auto");
+    daemon
+        .docker(&["run", "--rm", "--name", &auto, &image, "true"])
+        .ok();
+    for gone in [name.as_str(), auto.as_str()] {
+        let after = daemon.docker(&["wait", gone]);
+        assert_eq!(after.code, Some(1), "{}", after.stderr);
+        assert!(
+            after.stderr.contains(&format!("No such container: {gone}")),
+            "{}",
+            after.stderr
+        );
+    }
+
+    // `ps --filter label=`: a key, a key=value; several must all match.
+    let both = unique("both");
+    let front = unique("front");
+    for (name, labels) in [
+        (&both, ["tier=front", "team=a"]),
+        (&front, ["tier=front", "team=b"]),
+    ] {
+        let mut args = vec!["create", "--name", name];
+        for label in &labels {
+            args.extend(["--label", label]);
+        }
+        args.extend([image.as_str(), "true"]);
+        daemon.docker(&args).ok();
+    }
+    let ps = |filters: &[&str]| {
+        let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+        for filter in filters {
+            args.extend(["--filter", filter]);
+        }
+        let out = daemon.docker(&args).ok().to_owned();
+        let mut names: Vec<String> = out.lines().map(str::to_owned).collect();
+        names.sort();
+        names
+    };
+    let mut all = vec![both.clone(), front.clone()];
+    all.sort();
+    assert_eq!(ps(&["label=tier=front"]), all);
+    assert_eq!(ps(&["label=team"]), all);
+    assert_eq!(
+        ps(&["label=tier=front", "label=team=a"]),
+        vec![both.clone()]
     );
+    assert_eq!(ps(&["label=team=c"]), Vec::<String>::new());
+    let bad = daemon.docker(&["ps", "--filter", "colour=red"]);
+    assert_ne!(bad.code, Some(0));
+    assert!(bad.stderr.contains("colour"), "{}", bad.stderr);
+    daemon.docker(&["rm", &both, &front]).ok();
+}
+
+#[test]
+fn docker_py_wait_on_a_removed_container_and_label_filters() {
+    docker_py("py-wait", "wait_removed.py");
 }

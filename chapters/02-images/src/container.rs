@@ -36,8 +36,8 @@ pub enum ContainerError {
     )]
     NoCommand,
     #[error(
-        "invalid container name {0:?}: use letters, digits, '_', '.' and '-', starting with a \
-         letter or digit"
+        "invalid container name {0:?}: use two or more letters, digits, '_', '.' and '-', \
+         starting with a letter or digit"
     )]
     BadName(String),
     #[error(
@@ -537,7 +537,9 @@ fn validate_name(store: &Store, name: &str) -> Result<String, ContainerError> {
     let name = name.strip_prefix('/').unwrap_or(name);
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+    // Docker's pattern, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`: two characters at least.
+    let rest_ok = name.len() > 1 && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !first_ok || !rest_ok {
         return Err(ContainerError::BadName(name.to_owned()));
     }
     if let Some(other) = list(store)?.into_iter().find(|c| c.name == name) {

@@ -110,7 +110,7 @@ fn wait_and_two_clients() {
         "run",
         "-d",
         "--name",
-        "w",
+        "waited",
         "busybox",
         "sh",
         "-c",
@@ -120,7 +120,7 @@ fn wait_and_two_clients() {
     let client = daemon.client();
     let started = Instant::now();
     let response = client
-        .send(&ClientRequest::post("/containers/w/wait"))
+        .send(&ClientRequest::post("/containers/waited/wait"))
         .unwrap();
     assert_eq!(response.status(), 200);
     assert!(

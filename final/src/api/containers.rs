@@ -17,7 +17,7 @@ use berth_images::store::StoreError;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use super::filters::{self, Filters};
+use super::filters::Filters;
 use super::{Daemon, Route, create, errors, networks, param, volumes, with_daemon};
 use crate::engine::{
     self, AttachOptions, ContainerView, EngineError, Health, HealthConfig, HealthStatus,
@@ -352,9 +352,7 @@ fn passes(view: &ContainerView, filters: &Filters) -> bool {
     filters.accepts("status", |s| s == state_name(view))
         && filters.accepts("name", |n| r.name.contains(n.trim_start_matches('/')))
         && filters.accepts("id", |i| r.id.starts_with(i))
-        && filters.accepts("label", |l| {
-            filters::label_matches(&r.options.settings.labels, l)
-        })
+        && filters.labels_match(&r.options.settings.labels)
         && filters.accepts("health", |h| {
             let status = view.health.as_ref().map(|h| h.status.name());
             h == status.unwrap_or("none")

@@ -17,7 +17,7 @@ use berth_daemon::http::{HttpError, Request, Response, Router};
 use berth_images::reference::Reference;
 use serde_json::{Value, json};
 
-use super::filters::{Filters, label_matches};
+use super::filters::Filters;
 use super::{Daemon, with_daemon};
 use crate::engine::{Event, EventType};
 
@@ -124,7 +124,7 @@ fn wanted(filters: &Filters, event: &Event) -> bool {
         && filters.accepts("event", |e| {
             event.action == e || event.action.starts_with(&format!("{e}: "))
         })
-        && filters.accepts("label", |l| label_matches(&event.attributes, l))
+        && filters.labels_match(&event.attributes)
 }
 // ANCHOR_END: wanted
 

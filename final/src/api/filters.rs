@@ -2,8 +2,8 @@
 //!
 //! A JSON object from filter name to values, in two spellings: the Go CLI sends
 //! `{"status":{"exited":true}}` (a set, as a map to `true`), docker-py sends
-//! `{"status":["exited"]}`. Both mean the same. Values of one name are alternatives (OR);
-//! different names must all match (AND). An unknown name is a 400, as in moby: a typo must not
+//! `{"status":["exited"]}`. Both mean the same. Values of one name are alternatives (OR),
+//! except labels, which must all match; different names must all match (AND). An unknown name is a 400, as in moby: a typo must not
 //! silently list everything.
 
 use std::collections::BTreeMap;
@@ -79,6 +79,14 @@ impl Filters {
     pub fn accepts(&self, name: &str, test: impl Fn(&str) -> bool) -> bool {
         let values = self.values(name);
         values.is_empty() || values.iter().any(|v| test(v))
+    }
+
+    /// Docker's `label` filters against `labels`: unlike other filters, *every* one given
+    /// must match (moby's `MatchKVList`), so that more labels narrow the list.
+    pub fn labels_match(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.values("label")
+            .iter()
+            .all(|filter| label_matches(labels, filter))
     }
 }
 
@@ -193,6 +201,19 @@ mod tests {
         assert_eq!(timestamp("2024-01-01", now), Some(1_704_067_200.0));
         assert_eq!(timestamp("yesterday", now), None);
         assert_eq!(timestamp("10x", now), None);
+    }
+
+    #[test]
+    fn every_label_filter_must_match() {
+        let labels = BTreeMap::from([
+            ("tier".to_owned(), "front".to_owned()),
+            ("team".to_owned(), "a".to_owned()),
+        ]);
+        let filters = |text| Filters::parse(text, &["label"]).expect("valid filters");
+        assert!(filters(r#"{"label":["tier=front","team"]}"#).labels_match(&labels));
+        assert!(!filters(r#"{"label":["tier=front","team=b"]}"#).labels_match(&labels));
+        assert!(!filters(r#"{"label":["tier=front","owner"]}"#).labels_match(&labels));
+        assert!(filters("{}").labels_match(&labels));
     }
 
     #[test]

@@ -251,7 +251,7 @@ fn list(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> 
         }
         let config = config_json(daemon.engine.store(), &image.record.id);
         let label_map = serde_json::from_value(labels(&config)).unwrap_or_default();
-        if !filters.accepts("label", |f| filters::label_matches(&label_map, f)) {
+        if !filters.labels_match(&label_map) {
             continue;
         }
         let repo_tags = if tags.is_empty() {

@@ -76,9 +76,7 @@ impl Selection {
     /// Whether something created at `created` (unix seconds) with `labels` is selected.
     fn selects(&self, created: f64, labels: &BTreeMap<String, String>) -> bool {
         self.until.is_none_or(|until| created < until)
-            && self
-                .filters
-                .accepts("label", |f| filters::label_matches(labels, f))
+            && self.filters.labels_match(labels)
             && !self
                 .filters
                 .values("label!")

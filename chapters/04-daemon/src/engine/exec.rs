@@ -28,6 +28,9 @@ use berth_images::container::ContainerRecord;
 /// How many output chunks may wait for a slow exec client before the process is held up.
 const OUTPUT_CHUNKS_IN_FLIGHT: usize = 64;
 
+/// What runs once an exec's process has ended, with its final view.
+type FinishHook = Box<dyn Fn(&ExecView) + Send + Sync>;
+
 /// One exec instance.
 pub struct Instance {
     /// Its id (64 random hex digits), the key of the engine's table of execs.
@@ -40,7 +43,7 @@ pub struct Instance {
     changed: Condvar,
     /// Called once with the ended instance's view (its exit code set) when the process has
     /// ended: the engine's `exec_die`, and the record kept for inspect.
-    on_finish: Option<Box<dyn Fn(&ExecView) + Send + Sync>>,
+    on_finish: Option<FinishHook>,
 }
 
 #[derive(Default)]
