@@ -85,6 +85,18 @@ impl Api {
         self.client.send(request)?.error_for_status()
     }
 
+    /// Sends a request whose body `write_body` streams (a tar, an archive), turning 4xx/5xx
+    /// into [`ClientError::Api`].
+    pub fn call_streaming(
+        &self,
+        request: &ClientRequest,
+        write_body: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<ClientResponse, ClientError> {
+        self.client
+            .send_streaming(request, write_body)?
+            .error_for_status()
+    }
+
     /// Sends a request and reads a JSON answer.
     pub fn json(&self, request: &ClientRequest) -> Result<Value, ClientError> {
         self.call(request)?.json()

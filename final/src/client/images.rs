@@ -178,7 +178,7 @@ impl WriteTerminal for Vec<u8> {
 }
 
 /// Draws a progress stream until it ends; an `errorDetail` becomes the failure.
-fn show_stream(
+pub fn show_stream(
     response: ClientResponse,
     out: &mut dyn Write,
     terminal: bool,

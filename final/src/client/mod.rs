@@ -17,15 +17,23 @@
 //! [`main`], which dispatches them.
 
 pub mod api;
+pub mod archive;
 pub mod auth;
 pub mod completions;
 pub mod connect;
 pub mod containers;
 pub mod error;
+pub mod events;
+pub mod filters;
 pub mod format;
+pub mod history;
 pub mod images;
+pub mod limits;
+pub mod manage;
 pub mod progress;
+pub mod prune;
 pub mod run;
+pub mod security;
 pub mod session;
 pub mod stats;
 pub mod stream;
@@ -207,6 +215,107 @@ pub enum Command {
         #[arg(value_name = "CONTAINER")]
         containers: Vec<String>,
     },
+    /// Give a container a new name.
+    Rename {
+        /// The container.
+        container: String,
+        /// Its new name.
+        name: String,
+    },
+    /// Show the processes running in a container.
+    Top {
+        /// The container.
+        container: String,
+        /// Options for `ps` (default `-ef`).
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PS OPTIONS"
+        )]
+        ps_args: Vec<String>,
+    },
+    /// Show the files a container added (A), changed (C) and deleted (D).
+    Diff {
+        /// The container.
+        container: String,
+    },
+    /// Wait until containers stop, then print their exit codes.
+    Wait {
+        /// The containers.
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Freeze every process of containers.
+    Pause {
+        /// The containers.
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Thaw paused containers.
+    Unpause {
+        /// The containers.
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Change containers' resource limits and restart policy.
+    Update(manage::UpdateArgs),
+    /// List a container's published ports, or the host address of one.
+    Port {
+        /// The container.
+        container: String,
+        /// A private port: `80` or `80/udp`.
+        #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+        port: Option<String>,
+    },
+    /// Copy files between a container and the host (`-` is a tar on stdin or stdout).
+    Cp(archive::CpArgs),
+    /// Write a container's filesystem as a tar archive.
+    Export {
+        /// Write to this file instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The container.
+        container: String,
+    },
+    /// Write images to a tar archive (Docker's format, loadable by `docker load`).
+    Save {
+        /// Write to this file instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The images.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+    },
+    /// Load images from a tar archive (`docker save`'s or an OCI layout's).
+    Load {
+        /// Read from this file instead of stdin.
+        #[arg(short, long, value_name = "FILE")]
+        input: Option<PathBuf>,
+        /// Print no progress.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Make an image from a tar of a root filesystem.
+    Import(archive::ImportArgs),
+    /// Show the steps an image was built from.
+    History {
+        /// Do not cut the CREATED BY column.
+        #[arg(long)]
+        no_trunc: bool,
+        /// The image.
+        image: String,
+    },
+    /// Show the daemon's events as they happen (or a past span with --since/--until).
+    Events(events::EventsArgs),
+    /// Manage containers (`prune`).
+    #[command(subcommand)]
+    Container(prune::ContainerCommand),
+    /// Manage images (`prune`, `history`).
+    #[command(subcommand)]
+    Image(prune::ImageCommand),
+    /// Disk usage and pruning (`df`, `prune`).
+    #[command(subcommand)]
+    System(prune::SystemCommand),
     /// Show containers or images as JSON (an array, as docker does).
     Inspect {
         /// `json` (the default) is the only format.
@@ -293,6 +402,12 @@ pub struct CreateArgs {
     /// Publish a port: `[ip:]host:container[/proto]`.
     #[arg(short, long = "publish", value_name = "PORTS")]
     pub publish: Vec<String>,
+    /// Privileges, networking, restart and health flags.
+    #[command(flatten)]
+    pub confine: security::ConfineArgs,
+    /// Resource limits.
+    #[command(flatten)]
+    pub limits: limits::LimitArgs,
     /// The image.
     pub image: String,
     /// The command and its arguments (the image's default without).
@@ -414,6 +529,34 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         } => auth::login(&api, username, password, password_stdin, server),
         Command::Version { format } => system::version(&api, format.as_deref()),
         Command::Info { format } => system::info(&api, format.as_deref()),
+        Command::Rename { container, name } => manage::rename(&api, &container, &name),
+        Command::Top { container, ps_args } => manage::top(&api, &container, &ps_args),
+        Command::Diff { container } => manage::diff(&api, &container),
+        Command::Wait { containers } => manage::wait(&api, &containers),
+        Command::Pause { containers } => manage::pause(&api, &containers),
+        Command::Unpause { containers } => manage::unpause(&api, &containers),
+        Command::Update(args) => manage::update(&api, &args),
+        Command::Port { container, port } => manage::port(&api, &container, port.as_deref()),
+        Command::Cp(args) => archive::cp(&api, &args),
+        Command::Export { output, container } => {
+            archive::export(&api, &container, output.as_deref())
+        }
+        Command::Save { output, images } => archive::save(&api, &images, output.as_deref()),
+        Command::Load { input, quiet } => archive::load(&api, input.as_deref(), quiet),
+        Command::Import(args) => archive::import(&api, &args),
+        Command::History { no_trunc, image }
+        | Command::Image(prune::ImageCommand::History { no_trunc, image }) => {
+            history::history(&api, &image, no_trunc)
+        }
+        Command::Events(args) => events::events(&api, &args),
+        Command::Container(prune::ContainerCommand::Prune(args)) => prune::containers(&api, &args),
+        Command::Image(prune::ImageCommand::Prune { all, prune }) => {
+            prune::images(&api, all, &prune)
+        }
+        Command::System(prune::SystemCommand::Df) => prune::df(&api),
+        Command::System(prune::SystemCommand::Prune { all, prune }) => {
+            prune::system(&api, all, &prune)
+        }
         Command::Completion { .. } | Command::Doctor { .. } | Command::Logout { .. } => {
             unreachable!("answered before connecting")
         }

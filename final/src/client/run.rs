@@ -35,7 +35,7 @@ pub fn run(api: &Api, args: RunArgs) -> Result<u8, Failure> {
         return Err(Failure::new("the input device is not a TTY"));
     }
     let attach = !detach;
-    let body = create_body(&create, attach);
+    let body = create_body(&create, attach).map_err(|f| f.with_code(EXIT_DAEMON))?;
     let id = create_pulling(api, &body, &create).map_err(|f| f.with_code(EXIT_DAEMON))?;
 
     if detach {
@@ -103,7 +103,7 @@ pub fn run(api: &Api, args: RunArgs) -> Result<u8, Failure> {
 
 /// `berth create`: prints the new container's id.
 pub fn create(api: &Api, args: CreateArgs) -> Result<u8, Failure> {
-    let body = create_body(&args, false);
+    let body = create_body(&args, false)?;
     let id = create_pulling(api, &body, &args)?;
     println!("{id}");
     Ok(0)
@@ -283,8 +283,9 @@ fn start_or_fail(api: &Api, id: &str, remove: bool) -> Result<(), Failure> {
     }
 }
 
-/// The body of `POST /containers/create`, as docker 28 fills it for these flags.
-pub fn create_body(args: &CreateArgs, attach: bool) -> Value {
+/// The body of `POST /containers/create`, as docker 28 fills it for these flags; a flag
+/// whose value cannot be read (`-m lots`) is refused before any request.
+pub fn create_body(args: &CreateArgs, attach: bool) -> Result<Value, Failure> {
     let stdin = args.interactive && attach;
     let mut exposed = Map::new();
     let mut bindings = Map::new();
@@ -306,7 +307,7 @@ pub fn create_body(args: &CreateArgs, attach: bool) -> Value {
         }
     }
     let console = if args.tty { terminal::size() } else { None };
-    json!({
+    let mut body = json!({
         "Image": args.image,
         "Cmd": if args.command.is_empty() { Value::Null } else { json!(args.command) },
         "Entrypoint": args.entrypoint.as_ref().map(|e| json!([e])),
@@ -329,7 +330,12 @@ pub fn create_body(args: &CreateArgs, attach: bool) -> Value {
             "RestartPolicy": {"Name": "no"},
             "LogConfig": {"Type": ""},
         },
-    })
+    });
+    args.confine.apply(&mut body)?;
+    for (name, value) in args.limits.fields()? {
+        body["HostConfig"][name] = value;
+    }
+    Ok(body)
 }
 
 /// `-p 8080:80` → ("8080", "80"); `-p 127.0.0.1:8080:80/udp` → ("127.0.0.1:8080", "80/udp");
@@ -412,7 +418,7 @@ mod tests {
             "-c",
             "echo hi",
         ]);
-        let body = create_body(&args.create, true);
+        let body = create_body(&args.create, true).unwrap();
         assert_eq!(body["Image"], "busybox");
         assert_eq!(body["Cmd"], json!(["-c", "echo hi"]));
         assert_eq!(body["Entrypoint"], json!(["/bin/sh"]));
@@ -434,15 +440,95 @@ mod tests {
 
     #[test]
     fn defaults_leave_the_image_in_charge() {
-        let body = create_body(&run_args(&["busybox"]).create, false);
+        let body = create_body(&run_args(&["busybox"]).create, false).unwrap();
         // null, not [], so that the image's Cmd and Entrypoint apply.
         assert_eq!(body["Cmd"], Value::Null);
         assert_eq!(body["Entrypoint"], Value::Null);
         assert_eq!(body["AttachStdout"], false);
         assert_eq!(body["AttachStdin"], false);
         // `--entrypoint ""` clears the image's entrypoint: [""] is how Docker says so.
-        let body = create_body(&run_args(&["--entrypoint", "", "busybox"]).create, true);
+        let body = create_body(&run_args(&["--entrypoint", "", "busybox"]).create, true).unwrap();
         assert_eq!(body["Entrypoint"], json!([""]));
+    }
+
+    #[test]
+    fn security_network_life_and_limit_flags_fill_the_body() {
+        let args = run_args(&[
+            "--privileged",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--read-only",
+            "--tmpfs",
+            "/run:size=64m",
+            "--device",
+            "/dev/fuse",
+            "--group-add",
+            "audio",
+            "--userns",
+            "host",
+            "--network",
+            "backend",
+            "-P",
+            "--ip",
+            "10.1.0.5",
+            "--network-alias",
+            "db",
+            "--restart",
+            "on-failure:2",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "2s",
+            "--health-retries",
+            "3",
+            "-m",
+            "64m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "20",
+            "busybox",
+        ]);
+        let body = create_body(&args.create, false).unwrap();
+        let host = &body["HostConfig"];
+        assert_eq!(host["Privileged"], true);
+        assert_eq!(host["CapAdd"], json!(["NET_ADMIN"]));
+        assert_eq!(host["CapDrop"], json!(["ALL"]));
+        assert_eq!(host["SecurityOpt"], json!(["no-new-privileges"]));
+        assert_eq!(host["ReadonlyRootfs"], true);
+        assert_eq!(host["Tmpfs"], json!({"/run": "size=64m"}));
+        assert_eq!(host["Devices"][0]["PathOnHost"], "/dev/fuse");
+        assert_eq!(host["GroupAdd"], json!(["audio"]));
+        assert_eq!(host["UsernsMode"], "host");
+        assert_eq!(host["NetworkMode"], "backend");
+        assert_eq!(host["PublishAllPorts"], true);
+        assert_eq!(
+            body["NetworkingConfig"]["EndpointsConfig"]["backend"],
+            json!({"IPAMConfig": {"IPv4Address": "10.1.0.5"}, "Aliases": ["db"]})
+        );
+        assert_eq!(
+            host["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 2})
+        );
+        assert_eq!(
+            body["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "true"], "Interval": 2_000_000_000u64, "Retries": 3})
+        );
+        assert_eq!(host["Memory"], 64 * 1024 * 1024);
+        assert_eq!(host["NanoCpus"], 500_000_000);
+        assert_eq!(host["PidsLimit"], 20);
+        // Unset flags leave Docker's defaults.
+        let plain = create_body(&run_args(&["busybox"]).create, false).unwrap();
+        assert_eq!(plain["HostConfig"]["NetworkMode"], "default");
+        assert_eq!(plain["HostConfig"]["CapAdd"], Value::Null);
+        assert!(plain.get("Healthcheck").is_none());
+        assert!(plain["HostConfig"].get("Memory").is_none());
+        // An address needs a network to be on.
+        assert!(create_body(&run_args(&["--ip", "10.1.0.5", "busybox"]).create, false).is_err());
     }
 
     #[test]

@@ -188,6 +188,12 @@ impl ClientRequest {
     /// `Host` names a TCP server as the URL did (a registry behind a name-based virtual host
     /// needs it); a UNIX socket has no name, and `localhost` is what Docker's clients send.
     fn to_bytes(&self, host: &Host, upgrade: bool) -> Vec<u8> {
+        self.head_and_body(host, upgrade, false)
+    }
+
+    /// The request's bytes; with `chunked`, only the head, announcing a chunked body that
+    /// the caller streams after it.
+    fn head_and_body(&self, host: &Host, upgrade: bool, chunked: bool) -> Vec<u8> {
         let name = host.tcp_address().unwrap_or_else(|| "localhost".to_owned());
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {name}\r\n",
@@ -203,6 +209,10 @@ impl ClientRequest {
             "Connection: close\r\n"
         });
         let body = self.body.as_deref().unwrap_or_default();
+        if chunked {
+            head.push_str("Transfer-Encoding: chunked\r\n\r\n");
+            return head.into_bytes();
+        }
         if self.body.is_some() || self.method == "POST" || self.method == "PUT" {
             head.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }
@@ -210,6 +220,29 @@ impl ClientRequest {
         let mut bytes = head.into_bytes();
         bytes.extend_from_slice(body);
         bytes
+    }
+}
+
+/// Writes each buffer it is given as one HTTP/1.1 chunk (an empty buffer would end the body,
+/// so none is written).
+struct ChunkedWriter<'a> {
+    inner: &'a mut Box<dyn Transport>,
+}
+
+impl Write for ChunkedWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut chunk = format!("{:x}\r\n", buf.len()).into_bytes();
+        chunk.extend_from_slice(buf);
+        chunk.extend_from_slice(b"\r\n");
+        self.inner.write_all(&chunk)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -282,6 +315,55 @@ impl Client {
             .write_all(&request.to_bytes(&self.host, false))
             .map_err(|source| self.lost(source))?;
         let (status, reason, headers) = self.read_head(&mut conn)?;
+        let framing =
+            Framing::of(&request.method, status, &headers).map_err(|(value, source)| {
+                ClientError::BadContentLength {
+                    host: self.host.clone(),
+                    value,
+                    source,
+                }
+            })?;
+        Ok(ClientResponse {
+            status,
+            reason,
+            headers,
+            body: ResponseBody::new(conn, framing),
+        })
+    }
+
+    /// Sends `request` with a body that `write_body` writes as it goes, sent in chunks
+    /// (`Transfer-Encoding: chunked`, as Go's client sends an `io.Reader`), then reads the
+    /// response head. `docker cp`, `load` and `import` bodies can weigh gigabytes: they are
+    /// never held in memory. A daemon may refuse before reading the body (no such container)
+    /// and close: then the write fails, and its answer, when there is one, is what is returned.
+    pub fn send_streaming(
+        &self,
+        request: &ClientRequest,
+        write_body: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<ClientResponse, ClientError> {
+        let mut conn = self.connect()?;
+        let written = conn
+            .stream
+            .write_all(&request.head_and_body(&self.host, false, true))
+            .and_then(|()| {
+                // Chunks of at least 64 KiB: a chunk header per small tar write would be waste.
+                let mut chunks = io::BufWriter::with_capacity(
+                    64 * 1024,
+                    ChunkedWriter {
+                        inner: &mut conn.stream,
+                    },
+                );
+                write_body(&mut chunks)?;
+                chunks.flush()?;
+                drop(chunks);
+                conn.stream.write_all(b"0\r\n\r\n")
+            });
+        let head = self.read_head(&mut conn);
+        let (status, reason, headers) = match (written, head) {
+            (_, Ok(head)) => head,
+            (Err(source), Err(_)) => return Err(self.lost(source)),
+            (Ok(()), Err(e)) => return Err(e),
+        };
         let framing =
             Framing::of(&request.method, status, &headers).map_err(|(value, source)| {
                 ClientError::BadContentLength {
