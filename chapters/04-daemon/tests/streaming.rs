@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -181,4 +182,51 @@ fn progress_messages_as_a_json_stream() {
         statuses,
         ["Pulling fs layer", "Downloading", "Pull complete"]
     );
+}
+
+/// A router whose `/upload` answers the length and a checksum of the body it received.
+fn upload_router() -> Router {
+    Router::new().post("/upload", |req: &mut Request| {
+        let body = req.take_body();
+        let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+        Response::json(200, &serde_json::json!({ "len": body.len(), "sum": sum }))
+    })
+}
+
+#[test]
+fn a_streamed_request_body_arrives_whole_in_chunks() {
+    let daemon = start(upload_router());
+    let client = Client::new(&daemon.socket);
+    // 300 writes of 1000 bytes: the client gathers them into chunks of its own size.
+    let mut writes = 0;
+    let response = client
+        .send_streaming(&ClientRequest::post("/upload"), &mut |out| {
+            for i in 0..300u32 {
+                out.write_all(&[(i % 251) as u8; 1000])?;
+                writes += 1;
+            }
+            Ok(())
+        })
+        .expect("upload");
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().unwrap();
+    let sum: u64 = (0..300u64).map(|i| (i % 251) * 1000).sum();
+    assert_eq!(answer, serde_json::json!({ "len": 300_000, "sum": sum }));
+    assert_eq!(writes, 300);
+}
+
+#[test]
+fn a_refusal_while_the_body_is_sent_is_the_answer_not_a_broken_pipe() {
+    // The test server takes at most 1 MiB: it answers 413 and closes while we still write.
+    let daemon = start(upload_router());
+    let client = Client::new(&daemon.socket);
+    let response = client
+        .send_streaming(&ClientRequest::post("/upload"), &mut |out| {
+            for _ in 0..64 {
+                out.write_all(&[b'x'; 64 * 1024])?;
+            }
+            Ok(())
+        })
+        .expect("the daemon's answer");
+    assert_eq!(response.status(), 413);
 }

@@ -30,7 +30,19 @@ mod tests {
             print(shell, &mut out);
             let script = String::from_utf8(out).unwrap();
             // Fish spells long flags `-l rm`, so look for the bare names.
-            for word in ["berth", "run", "exec", "rm", "password-stdin", "tlsverify"] {
+            for word in [
+                "berth",
+                "run",
+                "exec",
+                "rm",
+                "password-stdin",
+                "tlsverify",
+                "cp",
+                "prune",
+                "events",
+                "health-cmd",
+                "cap-add",
+            ] {
                 assert!(script.contains(word), "{shell}: no {word}");
             }
         }
