@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;

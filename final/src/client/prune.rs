@@ -149,8 +149,8 @@ pub fn containers(api: &Api, args: &PruneArgs) -> Result<u8, Failure> {
         return cancelled("container prune");
     }
     let answer = prune(api, "/containers/prune", filters)?;
-    print!(
-        "{}Total reclaimed space: {}\n",
+    println!(
+        "{}Total reclaimed space: {}",
         deleted_section("Deleted Containers", strings(&answer["ContainersDeleted"])),
         human_size(reclaimed(&answer))
     );
@@ -170,8 +170,8 @@ pub fn images(api: &Api, all: bool, args: &PruneArgs) -> Result<u8, Failure> {
         return cancelled("image prune");
     }
     let answer = prune(api, "/images/prune", filters)?;
-    print!(
-        "{}Total reclaimed space: {}\n",
+    println!(
+        "{}Total reclaimed space: {}",
         deleted_section("Deleted Images", image_lines(&answer)),
         human_size(reclaimed(&answer))
     );
@@ -221,7 +221,7 @@ pub fn system(api: &Api, all: bool, args: &PruneArgs) -> Result<u8, Failure> {
         strings(&answer["CachesDeleted"]),
     ));
     total += reclaimed(&answer);
-    print!("{report}Total reclaimed space: {}\n", human_size(total));
+    println!("{report}Total reclaimed space: {}", human_size(total));
     Ok(0)
 }
 
