@@ -314,15 +314,24 @@ impl Client {
         conn.stream
             .write_all(&request.to_bytes(&self.host, false))
             .map_err(|source| self.lost(source))?;
-        let (status, reason, headers) = self.read_head(&mut conn)?;
-        let framing =
-            Framing::of(&request.method, status, &headers).map_err(|(value, source)| {
-                ClientError::BadContentLength {
-                    host: self.host.clone(),
-                    value,
-                    source,
-                }
-            })?;
+        let head = self.read_head(&mut conn)?;
+        self.response(conn, &request.method, head)
+    }
+
+    /// The response whose head has been read from `conn`, its body framed as the head says.
+    fn response(
+        &self,
+        conn: Conn<Box<dyn Transport>>,
+        method: &str,
+        (status, reason, headers): (u16, String, Headers),
+    ) -> Result<ClientResponse, ClientError> {
+        let framing = Framing::of(method, status, &headers).map_err(|(value, source)| {
+            ClientError::BadContentLength {
+                host: self.host.clone(),
+                value,
+                source,
+            }
+        })?;
         Ok(ClientResponse {
             status,
             reason,
@@ -359,25 +368,11 @@ impl Client {
                 conn.stream.write_all(b"0\r\n\r\n")
             });
         let head = self.read_head(&mut conn);
-        let (status, reason, headers) = match (written, head) {
-            (_, Ok(head)) => head,
-            (Err(source), Err(_)) => return Err(self.lost(source)),
-            (Ok(()), Err(e)) => return Err(e),
-        };
-        let framing =
-            Framing::of(&request.method, status, &headers).map_err(|(value, source)| {
-                ClientError::BadContentLength {
-                    host: self.host.clone(),
-                    value,
-                    source,
-                }
-            })?;
-        Ok(ClientResponse {
-            status,
-            reason,
-            headers,
-            body: ResponseBody::new(conn, framing),
-        })
+        match (written, head) {
+            (_, Ok(head)) => self.response(conn, &request.method, head),
+            (Err(source), Err(_)) => Err(self.lost(source)),
+            (Ok(()), Err(e)) => Err(e),
+        }
     }
 
     /// Sends `request` asking to upgrade the connection, and returns the raw stream after the
