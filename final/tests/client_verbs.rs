@@ -292,6 +292,11 @@ fn image_and_system_verbs_save_load_import_history_prune_df_events() {
         .berth(&["save", "-o", archive.to_str().unwrap(), &image])
         .ok();
     assert!(tar_names(&std::fs::read(&archive).unwrap()).contains(&"manifest.json".to_owned()));
+    // An ordinary file, not the 0600 of a temporary one.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&archive).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o044, 0o044, "{mode:o}");
     daemon.berth(&["rmi", &image]).ok();
     let loaded = daemon.berth(&["load", "-i", archive.to_str().unwrap()]);
     assert!(

@@ -302,9 +302,22 @@ fn write_archive(response: ClientResponse, output: Option<&Path>) -> Result<u8, 
         |e: &dyn std::fmt::Display| Failure::new(format!("writing {}: {e}", path.display()));
     let mut file = tempfile::NamedTempFile::new_in(parent).map_err(|e| failed(&e))?;
     copy_body(response, file.as_file_mut())?;
-    file.as_file().sync_all().map_err(|e| failed(&e))?;
+    // A temporary file is made 0600; the archive is an ordinary file, as `docker save -o`
+    // makes it (0666 less the umask).
+    let mode = 0o666 & !current_umask();
+    file.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| failed(&e))?;
     file.persist(path).map_err(|e| failed(&e.error))?;
     Ok(0)
+}
+
+/// This process's umask (reading it means setting it: set it back at once).
+fn current_umask() -> u32 {
+    let mask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    nix::sys::stat::umask(mask);
+    mask.bits()
 }
 
 /// Copies a response body to `out` as it arrives.
