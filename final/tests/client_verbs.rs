@@ -159,6 +159,27 @@ fn container_verbs_rename_inspect_copy_export_and_prune() {
         .berth(&["cp", &format!("{name}:/made"), back.to_str().unwrap()])
         .ok();
     assert_eq!(std::fs::read_to_string(&back).unwrap(), "made\n");
+    // A directory to a new host name, and into an existing host directory under its own.
+    let etc = scratch.path().join("etc-copy");
+    daemon
+        .berth(&["cp", &format!("{name}:/etc"), etc.to_str().unwrap()])
+        .ok();
+    assert!(etc.join("passwd").is_file());
+    daemon
+        .berth(&[
+            "cp",
+            &format!("{name}:/etc"),
+            scratch.path().to_str().unwrap(),
+        ])
+        .ok();
+    assert!(scratch.path().join("etc/passwd").is_file());
+    // Nothing half-made is left beside the copies.
+    let leftovers: Vec<_> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".berth-cp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     let (code, tar, stderr) = berth_bytes(&daemon, &["cp", &format!("{name}:/made"), "-"], b"");
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(tar_names(&tar), ["made"]);

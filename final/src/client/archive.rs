@@ -78,10 +78,17 @@ fn copy_out(api: &Api, container: &str, path: &str, destination: &str) -> Result
         copy_body(response, &mut io::stdout().lock())?;
         return Ok(0);
     }
-    // The tar's top entry is named after the source's last component.
-    let source_name = Path::new(path.trim_end_matches('/'))
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+    // The tar's top entry is named as the daemon's stat of the path says (the last component
+    // of the path as resolved in the container).
+    let source_name = response
+        .header("x-docker-container-path-stat")
+        .and_then(path_stat)
+        .and_then(|stat| stat["name"].as_str().map(str::to_owned))
+        .or_else(|| {
+            Path::new(path.trim_end_matches('/'))
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
         .unwrap_or_else(|| "/".to_owned());
     let destination = PathBuf::from(destination);
     let unpack_failed =
@@ -179,14 +186,18 @@ fn copy_in(
     Ok(0)
 }
 
-/// Whether an `X-Docker-Container-Path-Stat` header (base64 JSON) describes a directory: Go's
-/// `FileMode` keeps the directory bit at 1 << 31.
-fn path_stat_is_dir(header: &str) -> bool {
+/// The `X-Docker-Container-Path-Stat` header's JSON (`name`, `size`, `mode`...), base64'd.
+fn path_stat(header: &str) -> Option<serde_json::Value> {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD
+    let json = base64::engine::general_purpose::STANDARD
         .decode(header)
-        .ok()
-        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        .ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+/// Whether a path stat describes a directory: Go's `FileMode` keeps that bit at 1 << 31.
+fn path_stat_is_dir(header: &str) -> bool {
+    path_stat(header)
         .and_then(|stat| stat["mode"].as_u64())
         .is_some_and(|mode| mode & (1 << 31) != 0)
 }

@@ -13,6 +13,12 @@
 //! * what the user sees ([`format`](mod@format) for tables and `--format json`, [`progress`] for pull and
 //!   push bars) and the exit codes scripts test.
 //!
+//! The other verbs are one or two requests each, grouped by what they handle: [`manage`]
+//! (rename, top, diff, wait, pause, update, port), [`archive`] (cp, export, save, load,
+//! import: tar streams both ways), [`history`], [`prune`] (the prunes and `system df`) and
+//! [`events`]. `run`'s and `create`'s flags beyond the basics are [`security`]'s and
+//! [`limits`]'s.
+//!
 //! This file holds the command line itself: clap's definitions of every verb and flag, then
 //! [`main`], which dispatches them.
 
