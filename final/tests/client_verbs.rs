@@ -223,7 +223,7 @@ fn container_verbs_rename_inspect_copy_export_and_prune() {
     let no_port = daemon.berth(&["port", &name, "80"]);
     no_port.expect_code(1);
     assert!(
-        no_port.stderr.contains("No public port '80/tcp'"),
+        no_port.stderr.contains("No public port '80' published"),
         "{}",
         no_port.stderr
     );
@@ -320,11 +320,8 @@ fn image_and_system_verbs_save_load_import_history_prune_df_events() {
     assert_eq!(mode & 0o044, 0o044, "{mode:o}");
     daemon.berth(&["rmi", &image]).ok();
     let loaded = daemon.berth(&["load", "-i", archive.to_str().unwrap()]);
-    assert!(
-        loaded.ok().contains(&format!("Loaded image: {image}")),
-        "{}",
-        loaded.stdout
-    );
+    // Not a terminal: no layer progress, only what was loaded (the docker CLI's output).
+    assert_eq!(loaded.ok(), format!("Loaded image: {image}\n"));
     assert_eq!(json(&daemon.berth(&["inspect", &image]))[0]["Id"], id);
 
     // save to stdout, load from stdin.

@@ -222,14 +222,15 @@ pub fn save(api: &Api, names: &[String], output: Option<&Path>) -> Result<u8, Fa
 
 /// `berth load [-i FILE] [-q]`: the daemon's progress stream ends with `Loaded image: ...`.
 pub fn load(api: &Api, input: Option<&Path>, quiet: bool) -> Result<u8, Failure> {
+    let mut out = io::stdout();
+    // As the docker CLI: layer progress only for a terminal, which can redraw it.
+    let terminal = !quiet && out.is_terminal();
     let mut request =
         ClientRequest::post("/images/load").header("Content-Type", "application/x-tar");
-    if quiet {
+    if !terminal {
         request = request.query("quiet", "1");
     }
     let response = send_input(api, &request, input, "load")?;
-    let mut out = io::stdout();
-    let terminal = !quiet && out.is_terminal();
     images::show_stream(response, &mut out, terminal)?;
     Ok(0)
 }

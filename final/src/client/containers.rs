@@ -120,7 +120,8 @@ pub fn since_seconds(text: &str, now: u64) -> Result<u64, Failure> {
         total = total.saturating_add(value.saturating_mul(unit));
         number.clear();
     }
-    if !number.is_empty() || total == 0 {
+    // `0s` is now (`events --until 0s`); an empty text or a number without a unit is not.
+    if !number.is_empty() || text.is_empty() {
         return Err(invalid());
     }
     Ok(now.saturating_sub(total))
@@ -188,6 +189,7 @@ mod tests {
         assert_eq!(since_seconds("1699999000", now).unwrap(), 1_699_999_000);
         assert_eq!(since_seconds("10m", now).unwrap(), now - 600);
         assert_eq!(since_seconds("1h30m", now).unwrap(), now - 5400);
+        assert_eq!(since_seconds("0s", now).unwrap(), now);
         assert_eq!(
             since_seconds("2023-11-14T22:13:20Z", now).unwrap(),
             1_700_000_000

@@ -161,10 +161,10 @@ pub fn port(api: &Api, container: &str, private: Option<&str>) -> Result<u8, Fai
     });
     let lines = port_lines(&inspected["NetworkSettings"]["Ports"], wanted.as_deref());
     if lines.is_empty()
-        && let Some(wanted) = wanted
+        && let Some(typed) = private
     {
         return Err(Failure::new(format!(
-            "Error: No public port '{wanted}' published for {container}"
+            "Error: No public port '{typed}' published for {container}"
         )));
     }
     let mut out = io::stdout().lock();
