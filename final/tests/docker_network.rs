@@ -281,7 +281,7 @@ fn user_networks_connect_and_refuse_as_docker() {
 #[test]
 fn a_daemon_killed_with_containers_running_leaves_nothing_doubled() {
     let mut daemon = daemon("net-kill9", 74);
-    for name in ["a", "b", "c"] {
+    for name in ["c1", "c2", "c3"] {
         daemon
             .docker(&["run", "-d", "--name", name, "busybox", "sleep", "300"])
             .ok();
@@ -320,11 +320,11 @@ fn a_daemon_killed_with_containers_running_leaves_nothing_doubled() {
     // A new container gets a new address, not one of the running ones'; gone's port is free.
     daemon
         .docker(&[
-            "run", "-d", "--name", "d", "-p", "8081:80", "busybox", "sleep", "300",
+            "run", "-d", "--name", "c4", "-p", "8081:80", "busybox", "sleep", "300",
         ])
         .ok();
-    let d_ip = inspect(&daemon, "{{.NetworkSettings.IPAddress}}", "d");
-    let mut running: Vec<String> = ["a", "b", "c", "web"]
+    let d_ip = inspect(&daemon, "{{.NetworkSettings.IPAddress}}", "c4");
+    let mut running: Vec<String> = ["c1", "c2", "c3", "web"]
         .iter()
         .map(|n| inspect(&daemon, "{{.NetworkSettings.IPAddress}}", n))
         .collect();
@@ -336,7 +336,7 @@ fn a_daemon_killed_with_containers_running_leaves_nothing_doubled() {
     running.dedup();
     assert_eq!(running.len(), 4, "{running:?}");
     daemon
-        .docker(&["rm", "-f", "a", "b", "c", "d", "web", "gone"])
+        .docker(&["rm", "-f", "c1", "c2", "c3", "c4", "web", "gone"])
         .ok();
     assert_nothing_left(&daemon);
 }

@@ -198,10 +198,10 @@ fn binds_are_inspected_as_given_and_other_propagations_refused() {
     let bind = format!("{}:/h:ro", host_dir.display());
     daemon
         .docker(&[
-            "create", "--name", "b", "-v", &bind, "-v", "named:/n", &image, "true",
+            "create", "--name", "b1", "-v", &bind, "-v", "named:/n", &image, "true",
         ])
         .ok();
-    let binds = daemon.docker(&["inspect", "-f", "{{json .HostConfig.Binds}}", "b"]);
+    let binds = daemon.docker(&["inspect", "-f", "{{json .HostConfig.Binds}}", "b1"]);
     assert_eq!(
         binds.ok().trim(),
         serde_json::json!([bind, "named:/n"]).to_string()
@@ -210,11 +210,11 @@ fn binds_are_inspected_as_given_and_other_propagations_refused() {
         "inspect",
         "-f",
         "{{range .Mounts}}{{.Destination}}={{.Propagation}} {{end}}",
-        "b",
+        "b1",
     ]);
     assert_eq!(propagation.ok().trim(), "/h=rprivate /n=");
     // The list is kept in the record's "mounts" slot, not in a file of its own.
-    let id = daemon.docker(&["inspect", "-f", "{{.Id}}", "b"]);
+    let id = daemon.docker(&["inspect", "-f", "{{.Id}}", "b1"]);
     let dir = daemon.data_root().join("containers").join(id.ok().trim());
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
@@ -248,6 +248,6 @@ fn binds_are_inspected_as_given_and_other_propagations_refused() {
             refused.stderr
         );
     }
-    daemon.docker(&["rm", "-v", "b", &id]).ok();
+    daemon.docker(&["rm", "-v", "b1", &id]).ok();
     daemon.docker(&["volume", "rm", "named"]).ok();
 }

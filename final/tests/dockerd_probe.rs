@@ -46,24 +46,6 @@ const DELIBERATE: &[(&str, &str, &str, &str)] = &[
         "not yet: chapter 1 mounts no mqueue (the file view of the IPC namespace's POSIX queues)",
     ),
     (
-        "mount:/etc/hostname",
-        "-",
-        "/dev/vda rw",
-        "not yet: chapter 7 (network) writes and binds the /etc/host* files; the image's own now",
-    ),
-    (
-        "mount:/etc/hosts",
-        "-",
-        "/dev/vda rw",
-        "not yet: chapter 7 (network)",
-    ),
-    (
-        "mount:/etc/resolv.conf",
-        "-",
-        "/dev/vda rw",
-        "not yet: chapter 7 (network)",
-    ),
-    (
         "mount:/sys/fs/cgroup",
         "-",
         "tmpfs rw",

@@ -1,4 +1,4 @@
-//! Writing images out as a `docker save` archive, the format [`load`](crate::load) reads.
+//! Writing images out as a `docker save` archive, the format that `load` reads.
 //!
 //! `docker save busybox > busybox.tar` is how images travel without a registry: to an
 //! air-gapped machine, into a CI cache, into skopeo (`docker-archive:busybox.tar`). The

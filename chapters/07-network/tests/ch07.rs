@@ -239,7 +239,7 @@ fn user_networks_refuse_what_docker_refuses() {
         .run(&[
             "run",
             "--name",
-            "c",
+            "c1",
             "--network",
             "front",
             "--ip",
@@ -275,7 +275,7 @@ fn user_networks_refuse_what_docker_refuses() {
         "true",
     ]);
     assert!(taken.stderr.contains("Address already in use"), "{taken:?}");
-    lab.run(&["rm", "c"]).ok();
+    lab.run(&["rm", "c1"]).ok();
     lab.run(&["network", "rm", "front"]).ok();
     let links = lab.links();
     assert!(!links.contains("br-") && !links.contains("veth"), "{links}");

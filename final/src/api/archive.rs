@@ -274,6 +274,32 @@ fn put_archive(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, Http
 }
 // ANCHOR_END: put_archive
 
+/// The files the engine binds over at every start (chapter 7's `/etc/hosts`, `/etc/hostname`,
+/// `/etc/resolv.conf`). Docker makes their mount points in the container's *init* layer,
+/// which `docker diff` never shows; ours are made in the upper directory, so they are left out
+/// of the list, and so is their directory when nothing else in it changed. What a container
+/// writes to them goes to the bound file, not to its layer, in both engines.
+const ENGINE_MOUNT_POINTS: &[&str] = &["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
+
+/// `changes` without the engine's added mount points (see [`ENGINE_MOUNT_POINTS`]).
+fn without_engine_mount_points(
+    changes: Vec<berth_images::changes::Change>,
+) -> Vec<berth_images::changes::Change> {
+    use berth_images::changes::ChangeKind;
+    let is_mount_point = |c: &berth_images::changes::Change| {
+        c.kind == ChangeKind::Added && ENGINE_MOUNT_POINTS.contains(&c.path.as_str())
+    };
+    if !changes.iter().any(is_mount_point) {
+        return changes;
+    }
+    let kept: Vec<_> = changes.into_iter().filter(|c| !is_mount_point(c)).collect();
+    // `/etc` itself changed only because a mount point was made in it, unless more did.
+    let etc_touched = kept.iter().any(|c| c.path.starts_with("/etc/"));
+    kept.into_iter()
+        .filter(|c| c.path != "/etc" || c.kind == ChangeKind::Deleted || etc_touched)
+        .collect()
+}
+
 /// `GET /containers/{id}/changes`: `docker diff`, Kind 0 changed, 1 added, 2 deleted.
 fn changes(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
     let view = daemon
@@ -299,7 +325,7 @@ fn changes(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
     let upper = view.record.dir(store).join("upper");
     let changes = berth_images::changes::changes(&upper, &lowers)
         .map_err(|e| HttpError::internal(e.to_string()))?;
-    let list: Vec<_> = changes
+    let list: Vec<_> = without_engine_mount_points(changes)
         .iter()
         .map(|c| json!({"Path": c.path, "Kind": c.kind as u8}))
         .collect();

@@ -29,7 +29,6 @@ pub fn routes(router: Router, daemon: &Arc<Daemon>) -> Router {
     router
         .post("/containers/prune", d(containers))
         .post("/images/prune", d(images))
-        .post("/networks/prune", networks)
         .post("/build/prune", build_cache)
 }
 
@@ -40,13 +39,6 @@ fn build_cache(_: &mut Request) -> Result<Response, HttpError> {
         200,
         &json!({"CachesDeleted": null, "SpaceReclaimed": 0}),
     ))
-}
-
-/// `POST /networks/prune`, which `docker system prune` calls between the containers and the
-/// images: berthd makes no networks of its own until chapter 7, so there is nothing to prune.
-/// Chapter 7's network routes replace this one.
-fn networks(_: &mut Request) -> Result<Response, HttpError> {
-    Ok(Response::json(200, &json!({"NetworksDeleted": null})))
 }
 
 /// The `until` and `label` filters, which both prunes take.

@@ -40,10 +40,6 @@ pub const REFUSED: &[(&str, &str, &str)] = &[
         "/grpc",
         "404: no BuildKit (build with DOCKER_BUILDKIT=0)",
     ),
-    ("GET", "/networks", "501 until chapter 7 (networks)"),
-    ("POST", "/networks/create", "501 until chapter 7 (networks)"),
-    ("GET", "/networks/{id}", "501 until chapter 7 (networks)"),
-    ("DELETE", "/networks/{id}", "501 until chapter 7 (networks)"),
 ];
 
 /// Adds this module's routes.
