@@ -27,9 +27,24 @@ pub trait Transport: Read + Write + Send + 'static {
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
     /// A second handle on the same socket (a `dup` of its file descriptor).
     fn try_clone_boxed(&self) -> io::Result<Box<dyn Transport>>;
+    /// Whether bytes written to this socket still wait for the peer to read them, where the
+    /// kernel can tell; `None` where it cannot (TCP counts bytes not yet *acknowledged*, which
+    /// the peer's kernel does before its program reads them).
+    fn peer_has_unread(&self) -> Option<bool> {
+        None
+    }
 }
 
 impl Transport for UnixStream {
+    fn peer_has_unread(&self) -> Option<bool> {
+        use std::os::fd::AsRawFd;
+        let mut queued: libc::c_int = 0;
+        // On a Unix socket, TIOCOUTQ (SIOCOUTQ) is the memory of what we sent that the peer's
+        // program has not read yet: the kernel frees it only when the peer reads.
+        // SAFETY: TIOCOUTQ writes one int, for a socket this stream holds open.
+        let rc = unsafe { libc::ioctl(self.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+        (rc == 0).then_some(queued > 0)
+    }
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         UnixStream::set_read_timeout(self, timeout)
     }
@@ -71,6 +86,9 @@ impl Transport for Box<dyn Transport> {
     }
     fn try_clone_boxed(&self) -> io::Result<Box<dyn Transport>> {
         (**self).try_clone_boxed()
+    }
+    fn peer_has_unread(&self) -> Option<bool> {
+        (**self).peer_has_unread()
     }
 }
 

@@ -22,13 +22,16 @@
 //! * **The head alone.** docker-py reads the 101 head through a buffered reader and then reads
 //!   the raw socket, so output that arrives in the same read as the head is lost. The head is
 //!   flushed as its own write, and the first output write on the server side waits until a
-//!   short pause (2 ms by default, [`ServerOptions::upgrade_pause`]) has passed since the head.
+//!   short pause (2 ms by default, [`ServerOptions::upgrade_pause`]) has passed since the head
+//!   *and*, on a Unix socket, until the client has read the head (at most half a second): on a
+//!   busy machine the client may not read for longer than any fixed pause, and then head and
+//!   output would reach it in one read.
 //!
 //! [`ServerOptions::upgrade_pause`]: super::options::ServerOptions::upgrade_pause
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::transport::Transport;
 
@@ -124,7 +127,7 @@ impl Read for Upgraded {
 
 impl Write for Upgraded {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        wait_until(&mut self.not_before);
+        wait_until(&mut self.not_before, &*self.stream);
         self.stream.write(buf)
     }
 
@@ -163,7 +166,7 @@ impl UpgradedWriter {
 
 impl Write for UpgradedWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        wait_until(&mut self.not_before);
+        wait_until(&mut self.not_before, &*self.stream);
         self.stream.write(buf)
     }
 
@@ -179,12 +182,21 @@ impl Drop for UpgradedWriter {
     }
 }
 
-/// Sleeps until `not_before` the first time it is called, then never again.
-fn wait_until(not_before: &mut Option<Instant>) {
+/// The longest the first write waits for the client to read the head.
+const HEAD_READ_WAIT: Duration = Duration::from_millis(500);
+
+/// The first time it is called: sleeps until `not_before`, then until the peer has read what
+/// was sent before (the head), where `stream` can tell, for at most [`HEAD_READ_WAIT`]. Then
+/// never again.
+fn wait_until(not_before: &mut Option<Instant>, stream: &dyn Transport) {
     if let Some(when) = not_before.take() {
         let now = Instant::now();
         if when > now {
             std::thread::sleep(when - now);
+        }
+        let deadline = Instant::now() + HEAD_READ_WAIT;
+        while stream.peer_has_unread() == Some(true) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
         }
     }
 }
