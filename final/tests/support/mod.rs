@@ -500,6 +500,30 @@ impl Daemon {
         );
     }
 
+    /// A Debian `docker-compose` (1.29, on python3-docker 5.0.3) command aimed at this daemon,
+    /// run in `dir` (where the test wrote its `docker-compose.yml`) as project `project`.
+    pub fn compose_command(&self, dir: &Path, project: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(COMPOSE);
+        command
+            .current_dir(dir)
+            .args(["--ansi", "never", "-p", project])
+            .args(args)
+            .stdin(Stdio::null());
+        self.client_env(&mut command);
+        command
+    }
+
+    /// Runs `docker-compose -p PROJECT ARGS` in `dir` against this daemon.
+    pub fn compose(&self, dir: &Path, project: &str, args: &[&str]) -> Output {
+        let mut described = vec!["-p", project];
+        described.extend_from_slice(args);
+        run(
+            self.compose_command(dir, project, args),
+            &describe("docker-compose", &described),
+            None,
+        )
+    }
+
     /// Sets the client side's environment: this daemon, a config directory of its own.
     fn client_env(&self, command: &mut Command) {
         isolate_env(command, self.dir.path());
@@ -572,6 +596,9 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// Debian's docker-compose 1.29 (installed by `scripts/install-deps.sh`).
+pub const COMPOSE: &str = "/usr/bin/docker-compose";
 
 /// The docker SDK's virtualenv python (made by `scripts/install-deps.sh`).
 pub const PYTHON: &str = "/var/cache/berth/venv/bin/python";

@@ -1,0 +1,151 @@
+//! Debian's `docker-compose` (1.29, Python, on Debian's python3-docker 5.0.3 speaking API
+//! 1.38) drives berthd: a two-service project on a user network whose services reach each
+//! other by service name and by alias (chapter 7), and a named volume kept across `down` /
+//! `up` and removed by `down -v` (chapter 8).
+//!
+//! Compose is a client that leans on the engine more than the docker CLI does: it finds its
+//! own containers, networks and volumes again by `com.docker.compose.*` labels (list
+//! filters), names them `<project>_<service>_<n>`, and creates each container on one network
+//! and connects the rest. Each test runs its daemon in a network namespace of its own with
+//! the busybox image loaded (no registry is reachable there), writes its compose file in a
+//! temporary directory of its own, and runs `down -v` when it ends, also on failure, before
+//! the daemon is dropped.
+
+mod support;
+
+use std::path::Path;
+
+use support::{Daemon, unique};
+
+/// A compose project of a test: its directory and name, brought `down -v` when dropped.
+struct Project<'a> {
+    daemon: &'a Daemon,
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl<'a> Project<'a> {
+    /// Writes `yaml` as the project's `docker-compose.yml`.
+    fn new(daemon: &'a Daemon, yaml: &str) -> Project<'a> {
+        let dir = berth_tests::test_dir("final-compose-project");
+        std::fs::write(dir.path().join("docker-compose.yml"), yaml)
+            .expect("writing docker-compose.yml");
+        // Compose lower-cases the project name and keeps only [a-z0-9_-].
+        let name = unique("berthcompose").replace('-', "");
+        Project { daemon, dir, name }
+    }
+
+    /// `docker-compose -p NAME ARGS`, asserted to succeed; its stdout.
+    #[track_caller]
+    fn run(&self, args: &[&str]) -> String {
+        self.daemon
+            .compose(self.dir(), &self.name, args)
+            .ok()
+            .to_owned()
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Project<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .daemon
+            .compose(self.dir(), &self.name, &["down", "-v", "-t", "0"]);
+    }
+}
+
+/// A daemon in a namespace of its own, bridge on `10.<n>.0.0/24`, with busybox loaded.
+fn daemon(label: &str, n: u8) -> Daemon {
+    let daemon = Daemon::builder()
+        .label(label)
+        .in_netns(&format!("10.{n}.0.1/24"))
+        .start();
+    daemon.load_busybox();
+    daemon
+}
+
+/// A shell loop that retries `wget` for up to five seconds: the server may not listen yet.
+fn fetch(url: &str) -> String {
+    format!("for i in $(seq 50); do wget -q -O- {url} && exit 0; sleep 0.1; done; exit 1")
+}
+
+const NETWORKS: &str = r#"version: "3.8"
+services:
+  web:
+    image: busybox:latest
+    command: ["sh", "-c", "mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 80 -h /www"]
+    networks:
+      front:
+        aliases: [www]
+  client:
+    image: busybox:latest
+    command: ["sleep", "3600"]
+    networks: [front]
+networks:
+  front: {}
+"#;
+
+#[test]
+fn compose_services_reach_each_other_by_name_and_alias() {
+    let daemon = daemon("compose-net", 116);
+    let project = Project::new(&daemon, NETWORKS);
+    project.run(&["up", "-d"]);
+
+    let ps = project.run(&["ps", "-q"]);
+    assert_eq!(ps.lines().count(), 2, "two containers: {ps}");
+    // The network compose made, named after the project, is a user network of berthd's.
+    let network = format!("{}_front", project.name);
+    let driver = daemon.docker(&["network", "inspect", "-f", "{{.Driver}}", &network]);
+    assert_eq!(driver.ok().trim(), "bridge");
+
+    for host in ["web", "www"] {
+        let url = format!("http://{host}/index.html");
+        let body = project.run(&["exec", "-T", "client", "sh", "-c", &fetch(&url)]);
+        assert_eq!(body, "hello from web\n", "{url}");
+    }
+
+    project.run(&["down", "-t", "0"]);
+    assert!(daemon.containers().is_empty(), "down left containers");
+    let networks = daemon.docker(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        !networks.ok().lines().any(|n| n == network),
+        "down left {network}"
+    );
+}
+
+const VOLUMES: &str = r#"version: "3.8"
+services:
+  app:
+    image: busybox:latest
+    command: ["sh", "-c", "echo boot >> /data/log && exec sleep 3600"]
+    volumes: ["data:/data"]
+volumes:
+  data: {}
+"#;
+
+#[test]
+fn compose_keeps_a_named_volume_across_down_and_up() {
+    let daemon = daemon("compose-vol", 117);
+    let project = Project::new(&daemon, VOLUMES);
+    let volume = format!("{}_data", project.name);
+    let volumes = || {
+        let out = daemon.docker(&["volume", "ls", "-q"]);
+        out.ok().lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+
+    project.run(&["up", "-d"]);
+    assert_eq!(volumes(), [volume.clone()]);
+    project.run(&["down", "-t", "0"]);
+    assert!(daemon.containers().is_empty(), "down left containers");
+    assert_eq!(volumes(), [volume.clone()], "down keeps named volumes");
+
+    project.run(&["up", "-d"]);
+    let log = project.run(&["exec", "-T", "app", "cat", "/data/log"]);
+    assert_eq!(log, "boot\nboot\n", "the second up sees the first one's write");
+
+    project.run(&["down", "-v", "-t", "0"]);
+    assert!(volumes().is_empty(), "down -v removes the project's volume");
+}
