@@ -144,8 +144,69 @@ fn compose_keeps_a_named_volume_across_down_and_up() {
 
     project.run(&["up", "-d"]);
     let log = project.run(&["exec", "-T", "app", "cat", "/data/log"]);
-    assert_eq!(log, "boot\nboot\n", "the second up sees the first one's write");
+    assert_eq!(
+        log, "boot\nboot\n",
+        "the second up sees the first one's write"
+    );
+
+    // Recreating a service (a changed file, or --force-recreate) reads the image's
+    // `ContainerConfig` to carry volumes over. Moby leaves that field out from API 1.45, and
+    // compose 1.29 negotiates the daemon's newest version, so against dockerd 25+ (and
+    // berthd) recreating dies with KeyError: 'ContainerConfig' (docker/compose#11742); the
+    // users' way out is `COMPOSE_API_VERSION=1.41`, which needs the field below 1.45, as
+    // dockerd sends it. berthd once never sent it: this step failed the same way.
+    let mut recreate = daemon.compose_command(
+        project.dir(),
+        &project.name,
+        &["up", "-d", "--force-recreate"],
+    );
+    recreate.env("COMPOSE_API_VERSION", "1.41");
+    support::run(
+        recreate,
+        "COMPOSE_API_VERSION=1.41 docker-compose up -d --force-recreate",
+        None,
+    )
+    .ok();
+    let log = project.run(&["exec", "-T", "app", "cat", "/data/log"]);
+    assert_eq!(
+        log, "boot\nboot\nboot\n",
+        "the recreated container has the volume"
+    );
+    let names = daemon.docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(names.ok().trim(), format!("{}_app_1", project.name));
 
     project.run(&["down", "-v", "-t", "0"]);
     assert!(volumes().is_empty(), "down -v removes the project's volume");
+}
+
+/// `GET /images/busybox:latest/json` at API `version`, as JSON.
+fn image_inspect(daemon: &Daemon, version: &str) -> serde_json::Value {
+    let path = format!("/v{version}/images/busybox:latest/json");
+    let response = support::api::request(&daemon.socket(), "GET", &path, &[], b"")
+        .expect("GET /images/busybox:latest/json");
+    assert_eq!(response.status, 200, "{path}");
+    serde_json::from_slice(&response.body).expect("image inspect is JSON")
+}
+
+#[test]
+fn image_inspect_has_container_config_below_api_1_45() {
+    let daemon = Daemon::builder().label("compose-image").start();
+    daemon.load_busybox();
+    // What dockerd 20.10 answers at /v1.38 and /v1.41 for this image (no classic build
+    // committed it): the zero `Config`, and an empty `Container`.
+    let empty = serde_json::json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
+        "Entrypoint": null, "OnBuild": null, "Labels": null,
+    });
+    for version in ["1.38", "1.41", "1.44"] {
+        let inspect = image_inspect(&daemon, version);
+        assert_eq!(inspect["ContainerConfig"], empty, "v{version}");
+        assert_eq!(inspect["Container"], "", "v{version}");
+    }
+    // Gone from 1.45, as moby.
+    let inspect = image_inspect(&daemon, "1.45");
+    assert!(inspect.get("ContainerConfig").is_none() && inspect.get("Container").is_none());
 }
