@@ -84,6 +84,7 @@ services:
     image: busybox:latest
     command: ["sleep", "3600"]
     networks: [front]
+    extra_hosts: ["db.example:10.9.8.7", "host.docker.internal:host-gateway"]
 networks:
   front: {}
 "#;
@@ -106,6 +107,20 @@ fn compose_services_reach_each_other_by_name_and_alias() {
         let body = project.run(&["exec", "-T", "client", "sh", "-c", &fetch(&url)]);
         assert_eq!(body, "hello from web\n", "{url}");
     }
+
+    // `extra_hosts` (HostConfig.ExtraHosts, once refused by berthd): lines of /etc/hosts,
+    // `host-gateway` standing for the default bridge's address, as dockerd writes them.
+    let hosts = project.run(&["exec", "-T", "client", "cat", "/etc/hosts"]);
+    assert!(
+        hosts.contains("\n10.9.8.7\tdb.example\n10.116.0.1\thost.docker.internal\n"),
+        "{hosts}"
+    );
+    let client = format!("{}_client_1", project.name);
+    let inspect = daemon.docker(&["inspect", "-f", "{{json .HostConfig.ExtraHosts}}", &client]);
+    assert_eq!(
+        inspect.ok().trim(),
+        r#"["db.example:10.9.8.7","host.docker.internal:host-gateway"]"#
+    );
 
     project.run(&["down", "-t", "0"]);
     assert!(daemon.containers().is_empty(), "down left containers");
@@ -209,4 +224,49 @@ fn image_inspect_has_container_config_below_api_1_45() {
     // Gone from 1.45, as moby.
     let inspect = image_inspect(&daemon, "1.45");
     assert!(inspect.get("ContainerConfig").is_none() && inspect.get("Container").is_none());
+}
+
+#[test]
+fn a_bad_extra_host_is_refused_at_create() {
+    let daemon = Daemon::builder().label("compose-add-host").start();
+    daemon.load_busybox();
+    let create = |host_config: &str| {
+        let body = format!(r#"{{"Image":"busybox:latest","HostConfig":{host_config}}}"#);
+        let headers = [("Content-Type", "application/json")];
+        let response = support::api::request(
+            &daemon.socket(),
+            "POST",
+            "/v1.41/containers/create",
+            &headers,
+            body.as_bytes(),
+        )
+        .expect("POST /containers/create");
+        let message = serde_json::from_slice::<serde_json::Value>(&response.body)
+            .map(|v| v["message"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        (response.status, message)
+    };
+    // dockerd's words (its CLI checks the same before sending; the API gets them raw).
+    assert_eq!(
+        create(r#"{"ExtraHosts":["foo"]}"#),
+        (400, r#"bad format for add-host: "foo""#.to_owned())
+    );
+    assert_eq!(
+        create(r#"{"ExtraHosts":["foo:notanip"]}"#),
+        (
+            400,
+            r#"invalid IP address in add-host: "notanip""#.to_owned()
+        )
+    );
+    assert_eq!(
+        create(r#"{"ExtraHosts":["foo:1.2.3.4"],"NetworkMode":"container:other"}"#),
+        (
+            400,
+            "conflicting options: custom host-to-IP mapping and the network mode".to_owned()
+        )
+    );
+    assert!(
+        daemon.containers().is_empty(),
+        "a refused create left a container"
+    );
 }
