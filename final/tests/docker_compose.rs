@@ -80,6 +80,7 @@ services:
     networks:
       front:
         aliases: [www]
+      back: {}
   client:
     image: busybox:latest
     command: ["sleep", "3600"]
@@ -87,6 +88,7 @@ services:
     extra_hosts: ["db.example:10.9.8.7", "host.docker.internal:host-gateway"]
 networks:
   front: {}
+  back: {}
 "#;
 
 #[test]
@@ -101,6 +103,19 @@ fn compose_services_reach_each_other_by_name_and_alias() {
     let network = format!("{}_front", project.name);
     let driver = daemon.docker(&["network", "inspect", "-f", "{{.Driver}}", &network]);
     assert_eq!(driver.ok().trim(), "bridge");
+
+    // Compose creates `web` on one of its networks and connects it to the other with its
+    // service name, its aliases and its short id; inspect lists each once, as dockerd
+    // (berthd once showed the short id twice).
+    let web = format!("{}_web_1", project.name);
+    let short = daemon.docker(&["inspect", "-f", "{{.Id}}", &web]).ok()[..12].to_owned();
+    let format = format!("{{{{json (index .NetworkSettings.Networks \"{network}\").Aliases}}}}");
+    let aliases = daemon.docker(&["inspect", "-f", &format, &web]);
+    let mut aliases: Vec<String> = serde_json::from_str(aliases.ok()).expect("a JSON list");
+    aliases.sort();
+    let mut expected = vec![short, "web".to_owned(), "www".to_owned()];
+    expected.sort();
+    assert_eq!(aliases, expected);
 
     for host in ["web", "www"] {
         let url = format!("http://{host}/index.html");

@@ -619,8 +619,13 @@ pub fn inspect_fields(daemon: &Daemon, record: &ContainerRecord, value: &mut Val
                     entry["IPAMConfig"] = json!({"IPv4Address": ip.to_string()});
                 }
                 if network.user_defined() {
+                    // The short id is an alias too, once: compose 1.29 connects with it in
+                    // its own aliases already, and dockerd then adds no second one.
                     let mut aliases = w.aliases.clone();
-                    aliases.push(record.id.chars().take(12).collect());
+                    let short: String = record.id.chars().take(12).collect();
+                    if !aliases.contains(&short) {
+                        aliases.push(short);
+                    }
                     entry["Aliases"] = json!(aliases);
                 }
                 if let Some(a) = attachments.iter().find(|a| a.network.id == network.id) {
