@@ -167,10 +167,14 @@ fn compose_keeps_a_named_volume_across_down_and_up() {
     };
 
     project.run(&["up", "-d"]);
-    assert_eq!(volumes(), [volume.clone()]);
+    assert_eq!(volumes(), std::slice::from_ref(&volume));
     project.run(&["down", "-t", "0"]);
     assert!(daemon.containers().is_empty(), "down left containers");
-    assert_eq!(volumes(), [volume.clone()], "down keeps named volumes");
+    assert_eq!(
+        volumes(),
+        std::slice::from_ref(&volume),
+        "down keeps named volumes"
+    );
 
     project.run(&["up", "-d"]);
     let log = project.run(&["exec", "-T", "app", "cat", "/data/log"]);
