@@ -15,7 +15,7 @@ mod support;
 
 use std::path::Path;
 
-use support::{Daemon, unique};
+use support::{Daemon, daemon_in_netns_with_busybox as daemon, unique};
 
 /// A compose project of a test: its directory and name, brought `down -v` when dropped.
 struct Project<'a> {
@@ -55,16 +55,6 @@ impl Drop for Project<'_> {
             .daemon
             .compose(self.dir(), &self.name, &["down", "-v", "-t", "0"]);
     }
-}
-
-/// A daemon in a namespace of its own, bridge on `10.<n>.0.0/24`, with busybox loaded.
-fn daemon(label: &str, n: u8) -> Daemon {
-    let daemon = Daemon::builder()
-        .label(label)
-        .in_netns(&format!("10.{n}.0.1/24"))
-        .start();
-    daemon.load_busybox();
-    daemon
 }
 
 /// A shell loop that retries `wget` for up to five seconds: the server may not listen yet.

@@ -721,6 +721,17 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// A daemon in a network namespace of its own ([`DaemonBuilder::in_netns`]) with its default
+/// bridge on `10.<n>.0.0/24`, and the busybox image loaded (no registry is reachable there).
+pub fn daemon_in_netns_with_busybox(label: &str, n: u8) -> Daemon {
+    let daemon = Daemon::builder()
+        .label(label)
+        .in_netns(&format!("10.{n}.0.1/24"))
+        .start();
+    daemon.load_busybox();
+    daemon
+}
+
 /// A daemon with busybox already pulled from its own registry, which lives as long: the
 /// daemon, the registry, and the image's reference.
 pub fn daemon_with_busybox(label: &str) -> (Daemon, registry::BusyboxRegistry, String) {
