@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # Debian packages: the busybox fixture, the real peers we compare with and test against, and
-# strace (the crash tests kill a pull at an exact system call with it).
-APT_PACKAGES=(busybox-static runc crun umoci skopeo docker-registry iproute2 nftables util-linux apache2-utils openssl curl chromium python3-venv strace)
+# strace (the crash tests kill a pull at an exact system call with it), and Debian's docker-compose
+# 1.29 (Python, on Debian's python3-docker 5.0.3: a client of berthd we did not write).
+APT_PACKAGES=(busybox-static runc crun umoci skopeo docker-registry iproute2 nftables util-linux apache2-utils openssl curl chromium python3-venv strace docker-compose)
 # The book's tools, pinned so every machine renders the same book.
 MDBOOK_VERSION=0.5.4
 MDBOOK_MERMAID_VERSION=0.17.1

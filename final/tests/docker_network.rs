@@ -12,18 +12,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::Daemon;
-
-/// A daemon in a namespace of its own with its default bridge on `10.<n>.0.0/24`, and the
-/// busybox image.
-fn daemon(label: &str, n: u8) -> Daemon {
-    let daemon = Daemon::builder()
-        .label(label)
-        .in_netns(&format!("10.{n}.0.1/24"))
-        .start();
-    daemon.load_busybox();
-    daemon
-}
+use support::{Daemon, daemon_in_netns_with_busybox as daemon};
 
 /// `docker inspect -f FORMAT NAME`, trimmed.
 fn inspect(daemon: &Daemon, format: &str, name: &str) -> String {

@@ -30,7 +30,7 @@
 //! runs before `/sys` is mounted, so `/sys/class/net` shows the joined namespace's devices).
 //! The namespace chapter 1 made is then unused and freed when the child leaves it.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,7 +44,7 @@ use nix::unistd::Pid;
 
 use crate::dns::{DnsServer, EMBEDDED_DNS};
 use crate::endpoint::{self, Endpoint};
-use crate::files::{self, EtcFiles};
+use crate::files::{self, EtcFiles, ExtraHostAddress, ExtraHostError};
 use crate::firewall::{ContainerRules, Firewall, NetworkRules, TABLE};
 use crate::ipam::format_mac;
 use crate::netlink::Netlink;
@@ -149,6 +149,10 @@ pub struct Settings {
     /// `-p`): the keys of inspect's `NetworkSettings.Ports`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exposed: Vec<ports::ContainerPort>,
+    /// `--add-host NAME:ADDRESS` (`HostConfig.ExtraHosts`), as given (checked by
+    /// [`files::parse_extra_host`] at create): lines of the container's `/etc/hosts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
 }
 // ANCHOR_END: settings
 
@@ -211,6 +215,10 @@ pub enum EngineNetError {
     Endpoint(#[from] endpoint::EndpointError),
     #[error(transparent)]
     Files(#[from] files::FilesError),
+    #[error(transparent)]
+    ExtraHost(#[from] ExtraHostError),
+    #[error("unable to derive the IP value for host-gateway: the daemon has no default bridge")]
+    NoHostGateway,
     #[error(transparent)]
     Netlink(#[from] crate::netlink::NetlinkError),
     #[error(transparent)]
@@ -691,6 +699,27 @@ impl NetworkExtension {
         Ok(out)
     }
 
+    /// The container's `--add-host` entries with `host-gateway` replaced by the default
+    /// bridge's address (there is none with `--bridge none`: refused, as dockerd does).
+    fn extra_hosts(
+        &self,
+        record: &ContainerRecord,
+    ) -> Result<Vec<(IpAddr, String)>, ExtensionError> {
+        let mut out = Vec::new();
+        for entry in settings(record)?.extra_hosts {
+            let (name, address) = files::parse_extra_host(&entry).map_err(EngineNetError::from)?;
+            let address = match address {
+                ExtraHostAddress::Ip(ip) => ip,
+                ExtraHostAddress::HostGateway => match &self.default {
+                    Some(bridge) => IpAddr::V4(bridge.gateway),
+                    None => return Err(EngineNetError::NoHostGateway.into()),
+                },
+            };
+            out.push((address, name));
+        }
+        Ok(out)
+    }
+
     /// Writes the container's `/etc` files for its mode and addresses.
     fn write_files(
         &self,
@@ -699,22 +728,27 @@ impl NetworkExtension {
         mode: &Mode,
         own: &[(Ipv4Addr, Vec<String>)],
         embedded_dns: bool,
-    ) -> Result<(), EngineNetError> {
+    ) -> Result<(), ExtensionError> {
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let extra = self.extra_hosts(record)?;
         let (hosts, resolv) = match mode {
-            // Docker gives a host-mode container the host's own files.
+            // Docker gives a host-mode container the host's own files, and its added hosts.
             Mode::Host => (
-                std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| files::hosts(&[])),
+                std::fs::read_to_string("/etc/hosts")
+                    .map(|host| host + &files::extra_hosts_lines(&extra))
+                    .unwrap_or_else(|_| files::hosts(&extra, &[])),
                 host_resolv,
             ),
             _ => (
-                files::hosts(own),
+                files::hosts(&extra, own),
                 // On a user-defined network, the embedded DNS server (`dns.rs`, started by
                 // the monitor: see `DnsStep`); on the default bridge, the host's resolvers.
                 files::resolv_conf(&host_resolv, embedded_dns),
             ),
         };
-        EtcFiles::in_dir(dir).write(&hosts, &record.hostname, &resolv)?;
+        EtcFiles::in_dir(dir)
+            .write(&hosts, &record.hostname, &resolv)
+            .map_err(EngineNetError::from)?;
         Ok(())
     }
 

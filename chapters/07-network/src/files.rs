@@ -18,7 +18,7 @@
 //! container's root, so an image whose `/etc/resolv.conf` is a symbolic link to `/etc/passwd`
 //! of the host gets nothing of the host's.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use berth_namespaces::ContainerConfig;
@@ -49,9 +49,10 @@ const FALLBACK_RESOLVERS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
 pub const EMBEDDED_DNS: &str = "127.0.0.11";
 
 // ANCHOR: hosts
-/// `/etc/hosts`: the localhost lines every Docker container has, then the container's own
-/// addresses with its hostname and aliases (none for `--network none`).
-pub fn hosts(own: &[(Ipv4Addr, Vec<String>)]) -> String {
+/// `/etc/hosts`: the localhost lines every Docker container has, then the `--add-host`
+/// entries (`extra`), then the container's own addresses with its hostname and aliases (none
+/// for `--network none`), in the order dockerd writes them.
+pub fn hosts(extra: &[(IpAddr, String)], own: &[(Ipv4Addr, Vec<String>)]) -> String {
     let mut text = String::from(
         "127.0.0.1\tlocalhost\n\
          ::1\tlocalhost ip6-localhost ip6-loopback\n\
@@ -60,12 +61,66 @@ pub fn hosts(own: &[(Ipv4Addr, Vec<String>)]) -> String {
          ff02::1\tip6-allnodes\n\
          ff02::2\tip6-allrouters\n",
     );
+    text.push_str(&extra_hosts_lines(extra));
     for (address, names) in own {
         text.push_str(&format!("{address}\t{}\n", names.join(" ")));
     }
     text
 }
 // ANCHOR_END: hosts
+
+/// The `--add-host` entries as `/etc/hosts` lines (appended to the host's own file for
+/// `--network host`, as dockerd does).
+pub fn extra_hosts_lines(extra: &[(IpAddr, String)]) -> String {
+    extra
+        .iter()
+        .map(|(address, name)| format!("{address}\t{name}\n"))
+        .collect()
+}
+
+/// What an `--add-host` name stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtraHostAddress {
+    /// A literal address.
+    Ip(IpAddr),
+    /// `host-gateway`: the default bridge's own address, the host as its containers reach
+    /// it (what `host.docker.internal:host-gateway` in a compose file asks for).
+    HostGateway,
+}
+
+/// Why an `--add-host` entry was refused: dockerd's words.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExtraHostError {
+    #[error("bad format for add-host: {0:?}")]
+    Format(String),
+    #[error("invalid IP address in add-host: {0:?}")]
+    Address(String),
+}
+
+// ANCHOR: parse_extra_host
+/// One `HostConfig.ExtraHosts` entry, `NAME:ADDRESS` (or `NAME=ADDRESS`, as Docker 25+
+/// accepts), the address plain or in brackets (`[::1]`), or `host-gateway`. The name is kept
+/// verbatim: dockerd writes `foo bar:1.2.3.4` as one line naming both.
+pub fn parse_extra_host(entry: &str) -> Result<(String, ExtraHostAddress), ExtraHostError> {
+    // The name never holds `:` or `=`; an IPv6 address does, so split on the first one.
+    let (name, value) = entry
+        .split_once('=')
+        .or_else(|| entry.split_once(':'))
+        .filter(|(name, _)| !name.is_empty())
+        .ok_or_else(|| ExtraHostError::Format(entry.to_owned()))?;
+    if value == "host-gateway" {
+        return Ok((name.to_owned(), ExtraHostAddress::HostGateway));
+    }
+    let bare = value
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .unwrap_or(value);
+    let address = bare
+        .parse()
+        .map_err(|_| ExtraHostError::Address(value.to_owned()))?;
+    Ok((name.to_owned(), ExtraHostAddress::Ip(address)))
+}
+// ANCHOR_END: parse_extra_host
 
 // ANCHOR: resolv
 /// `/etc/resolv.conf` from the host's (`host`): its resolvers minus loopback ones (or Docker's
@@ -204,13 +259,53 @@ mod tests {
 
     #[test]
     fn hosts_name_the_container() {
-        let text = hosts(&[(
-            Ipv4Addr::new(172, 17, 0, 2),
-            vec!["abc".into(), "web".into()],
-        )]);
+        let text = hosts(
+            &[],
+            &[(
+                Ipv4Addr::new(172, 17, 0, 2),
+                vec!["abc".into(), "web".into()],
+            )],
+        );
         assert!(text.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(text.ends_with("\n172.17.0.2\tabc web\n"), "{text}");
-        assert_eq!(hosts(&[]).lines().count(), 6);
+        assert_eq!(hosts(&[], &[]).lines().count(), 6);
+    }
+
+    #[test]
+    fn added_hosts_come_after_localhost_and_before_the_container() {
+        // The order dockerd 20.10 writes (checked with `docker run --add-host`).
+        let extra = [
+            ("1.2.3.4".parse().expect("ip"), "foo".to_owned()),
+            ("::1".parse().expect("ip"), "bar".to_owned()),
+        ];
+        let own = [(Ipv4Addr::new(10, 0, 0, 2), vec!["abc".to_owned()])];
+        let text = hosts(&extra, &own);
+        assert!(
+            text.ends_with("ff02::2\tip6-allrouters\n1.2.3.4\tfoo\n::1\tbar\n10.0.0.2\tabc\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn extra_hosts_parse_as_dockerd_does() {
+        let ip = |s: &str| ExtraHostAddress::Ip(s.parse().expect("ip"));
+        let ok = |entry: &str| parse_extra_host(entry).expect(entry);
+        assert_eq!(ok("foo:1.2.3.4"), ("foo".into(), ip("1.2.3.4")));
+        assert_eq!(ok("bar:::1"), ("bar".into(), ip("::1")));
+        assert_eq!(ok("baz:[::2]"), ("baz".into(), ip("::2")));
+        assert_eq!(ok("qux=10.0.0.1"), ("qux".into(), ip("10.0.0.1")));
+        assert_eq!(ok("foo bar:1.2.3.4"), ("foo bar".into(), ip("1.2.3.4")));
+        assert_eq!(
+            ok("host.docker.internal:host-gateway"),
+            ("host.docker.internal".into(), ExtraHostAddress::HostGateway)
+        );
+        let err = |entry: &str| parse_extra_host(entry).unwrap_err().to_string();
+        assert_eq!(err("foo"), r#"bad format for add-host: "foo""#);
+        assert_eq!(err(":1.2.3.4"), r#"bad format for add-host: ":1.2.3.4""#);
+        assert_eq!(
+            err("foo:notanip"),
+            r#"invalid IP address in add-host: "notanip""#
+        );
     }
 
     #[test]

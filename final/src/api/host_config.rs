@@ -82,7 +82,7 @@ pub const FIELDS: &[Field] = &[
     field("Dns", "--dns", Refused),
     field("DnsOptions", "--dns-option", Refused),
     field("DnsSearch", "--dns-search", Refused),
-    field("ExtraHosts", "--add-host", Refused),
+    field("ExtraHosts", "--add-host", Honoured("chapter 7")),
     field("GroupAdd", "--group-add", Honoured("chapter 6")),
     field("Init", "--init", Honoured("chapter 1")),
     field("IOMaximumBandwidth", "--io-maxbandwidth (Windows)", Refused),

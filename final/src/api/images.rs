@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use berth_daemon::http::{HttpError, Request, Response, Router};
+use berth_daemon::http::{ApiVersion, HttpError, Request, Response, Router};
 use berth_images::Digest;
 use berth_images::reference::Reference;
 use berth_images::store::{ImageRecord, Store};
@@ -290,9 +290,7 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
         .iter()
         .map(|l| l.diff_id.to_string())
         .collect();
-    Ok(Response::json(
-        200,
-        &json!({
+    let mut inspect = json!({
             "Id": record.id.to_string(),
             "RepoTags": names,
             "RepoDigests": record.repo_digests,
@@ -310,10 +308,34 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
             "GraphDriver": graph_driver(daemon.engine.store(), &record),
             "RootFS": {"Type": "layers", "Layers": layers},
             "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-        }),
-    ))
+    });
+    // `Container` and `ContainerConfig` (the container a classic build committed) left the
+    // API in 1.45, but older clients index them without looking: docker-compose 1.29 reads
+    // `ContainerConfig.Volumes` to carry volumes over when it recreates a container, and
+    // fails with a KeyError without it. Like moby, we send them below 1.45: the image's own
+    // `container_config` if it has one, else the empty config dockerd 20.10 sends.
+    if req.api_version().is_none_or(|v| v < ApiVersion::new(1, 45)) {
+        inspect["Container"] = config.get("container").cloned().unwrap_or(json!(""));
+        inspect["ContainerConfig"] = config
+            .get("container_config")
+            .cloned()
+            .unwrap_or_else(empty_container_config);
+    }
+    Ok(Response::json(200, &inspect))
 }
 // ANCHOR_END: inspect
+
+/// A `Config` with nothing set, as moby marshals its zero value: what dockerd answers as the
+/// `ContainerConfig` of an image that no classic build committed.
+fn empty_container_config() -> Value {
+    json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
+        "Entrypoint": null, "OnBuild": null, "Labels": null,
+    })
+}
 
 /// The image's tags, sorted, as `busybox:latest` (`RepoTags`).
 fn tags_of(store: &Store, id: &Digest) -> Result<Vec<String>, HttpError> {

@@ -438,6 +438,7 @@ pub fn decode(
         ports: Vec::new(),
         port_bindings: port_bindings(host)?,
         exposed: exposed_ports(body.get("ExposedPorts"))?,
+        extra_hosts: extra_hosts(host)?,
     };
     // A port published with `-p` is exposed too, as dockerd shows it.
     for key in settings.port_bindings.keys() {
@@ -453,6 +454,12 @@ pub fn decode(
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    if matches!(settings.mode, Mode::Container(_)) && !settings.extra_hosts.is_empty() {
+        // Its `/etc/hosts` is the other container's.
+        return Err(HttpError::bad_request(
+            "conflicting options: custom host-to-IP mapping and the network mode",
+        ));
+    }
     if settings.mode != Mode::Networks {
         // `none`, `host`, `container:X`: an endpoint config may only repeat the mode's name.
         let named = |k: &String| k == mode_text || k == "default";
@@ -492,6 +499,22 @@ pub fn decode(
     Ok(settings)
 }
 // ANCHOR_END: decode
+
+/// `HostConfig.ExtraHosts` (`--add-host`, compose's `extra_hosts`), each checked here so that
+/// a bad one is a 400 at create, not a failed start.
+fn extra_hosts(host: &Value) -> Result<Vec<String>, HttpError> {
+    let entries: Vec<String> = match host.get("ExtraHosts") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+            HttpError::bad_request(format!("HostConfig.ExtraHosts: a list of strings: {e}"))
+        })?,
+    };
+    for entry in &entries {
+        berth_network::files::parse_extra_host(entry)
+            .map_err(|e| HttpError::bad_request(e.to_string()))?;
+    }
+    Ok(entries)
+}
 
 // ANCHOR: port_bindings
 /// `HostConfig.PortBindings` (`-p`): container port to host bindings, checked here so that a
@@ -575,6 +598,8 @@ pub fn inspect_fields(daemon: &Daemon, record: &ContainerRecord, value: &mut Val
             "GlobalIPv6PrefixLen": 0, "DNSNames": null,
         })
     };
+    value["HostConfig"]["ExtraHosts"] =
+        json!((!settings.extra_hosts.is_empty()).then_some(&settings.extra_hosts));
     let store = daemon.network.networks().ok();
     let find = |key: &str| store.as_ref().and_then(|s| s.find(key).ok());
     match &settings.mode {
@@ -594,8 +619,13 @@ pub fn inspect_fields(daemon: &Daemon, record: &ContainerRecord, value: &mut Val
                     entry["IPAMConfig"] = json!({"IPv4Address": ip.to_string()});
                 }
                 if network.user_defined() {
+                    // The short id is an alias too, once: compose 1.29 connects with it in
+                    // its own aliases already, and dockerd then adds no second one.
                     let mut aliases = w.aliases.clone();
-                    aliases.push(record.id.chars().take(12).collect());
+                    let short: String = record.id.chars().take(12).collect();
+                    if !aliases.contains(&short) {
+                        aliases.push(short);
+                    }
                     entry["Aliases"] = json!(aliases);
                 }
                 if let Some(a) = attachments.iter().find(|a| a.network.id == network.id) {

@@ -500,6 +500,30 @@ impl Daemon {
         );
     }
 
+    /// A Debian `docker-compose` (1.29, on python3-docker 5.0.3) command aimed at this daemon,
+    /// run in `dir` (where the test wrote its `docker-compose.yml`) as project `project`.
+    pub fn compose_command(&self, dir: &Path, project: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(COMPOSE);
+        command
+            .current_dir(dir)
+            .args(["--ansi", "never", "-p", project])
+            .args(args)
+            .stdin(Stdio::null());
+        self.client_env(&mut command);
+        command
+    }
+
+    /// Runs `docker-compose -p PROJECT ARGS` in `dir` against this daemon.
+    pub fn compose(&self, dir: &Path, project: &str, args: &[&str]) -> Output {
+        let mut described = vec!["-p", project];
+        described.extend_from_slice(args);
+        run(
+            self.compose_command(dir, project, args),
+            &describe("docker-compose", &described),
+            None,
+        )
+    }
+
     /// Sets the client side's environment: this daemon, a config directory of its own.
     fn client_env(&self, command: &mut Command) {
         isolate_env(command, self.dir.path());
@@ -572,6 +596,9 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// Debian's docker-compose 1.29 (installed by `scripts/install-deps.sh`).
+pub const COMPOSE: &str = "/usr/bin/docker-compose";
 
 /// The docker SDK's virtualenv python (made by `scripts/install-deps.sh`).
 pub const PYTHON: &str = "/var/cache/berth/venv/bin/python";
@@ -692,6 +719,17 @@ pub fn unique(prefix: &str) -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// A daemon in a network namespace of its own ([`DaemonBuilder::in_netns`]) with its default
+/// bridge on `10.<n>.0.0/24`, and the busybox image loaded (no registry is reachable there).
+pub fn daemon_in_netns_with_busybox(label: &str, n: u8) -> Daemon {
+    let daemon = Daemon::builder()
+        .label(label)
+        .in_netns(&format!("10.{n}.0.1/24"))
+        .start();
+    daemon.load_busybox();
+    daemon
 }
 
 /// A daemon with busybox already pulled from its own registry, which lives as long: the
