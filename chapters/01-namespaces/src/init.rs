@@ -1,54 +1,94 @@
-//! `--init`: a tiny init process as PID 1, like `docker run --init` (which uses tini).
+//! `--init`: a small init program as PID 1, like `docker run --init`.
 //!
-//! The first process of a PID namespace has two duties most programs never expect:
+//! Docker's `--init` bind-mounts `docker-init` (tini) from the host, read-only, at
+//! `/sbin/docker-init` in the container and runs `/sbin/docker-init -- CMD ARG...` instead of
+//! the command: PID 1 is then a program that forwards signals and reaps zombies, and the
+//! command is PID 2 (what init does and why: `init_program.rs`). We do the same with our own
+//! `berth-init`, which this crate's build script links statically so it runs in any image.
 //!
-//! * **Orphans become its children.** When a process dies, its children are re-parented to
-//!   the namespace's PID 1, and when they exit they stay zombies until PID 1 waits for them.
-//!   A shell does that; `sleep`, a Python script or a JVM do not, and their zombies pile up.
-//! * **Signals without a handler are dropped.** The kernel protects init: a SIGTERM to a PID 1
-//!   that installed no handler does nothing, so `docker stop` waits its full timeout.
+//! Why a separate program and not a fork of the process that starts the container: PID 1
+//! lives as long as the container, and every process inside can open `/proc/1/exe`, the file
+//! PID 1 runs. A fork of `berthd`'s monitor would hand them the engine's own binary, the
+//! target of runc's CVE-2019-5736 (chapter 6). Here `/proc/1/exe` is a small file on a
+//! read-only bind mount: opening it for writing fails with `EROFS`, whatever the path taken.
 //!
-//! With `--init` the cloned child does not exec the command itself. It forks: the command runs
-//! as PID 2, an ordinary process for which SIGTERM means "terminate", and PID 1 stays behind
-//! as a loop that forwards every signal it receives to the command and reaps every child. When
-//! the command exits, init exits with the same code, and the kernel ends whatever is left.
-//!
-//! Like everything between `clone` and `exec`, this code makes no memory allocation.
+//! Where the program is looked for, first found wins: the path in `BERTH_INIT_PATH` (berthd
+//! sets it from `--init-path` or daemon.json's `init-path`, for its monitors); `berth-init`
+//! next to the running program (how it is installed, and where the build puts it); the copy
+//! this build made.
 
-use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
-use nix::unistd::{ForkResult, fork};
+use std::path::{Path, PathBuf};
 
-use crate::exec::ExecPlan;
-use crate::failure::{At, Failure, Step};
-use crate::signals::{Escalate, forward_and_reap, forwarded_and_sigchld};
-use crate::sync::ChildEnds;
+use crate::steps::{BindMount, BindMountError};
 
-// ANCHOR: init
-/// Runs the command as PID 2 and stays as PID 1 until it exits; returns its exit code.
-pub(crate) fn run(exec: &ExecPlan, ends: &ChildEnds) -> Result<i32, Failure> {
-    // Block the signals first, so none is lost between the fork and the wait loop.
-    let set = forwarded_and_sigchld();
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).at(Step::Init)?;
+// ANCHOR: in_container
+/// Where the init program appears in the container, as in Docker.
+pub const IN_CONTAINER: &str = "/sbin/docker-init";
+// ANCHOR_END: in_container
 
-    // SAFETY: the cloned child has a single thread, so fork cannot inherit a held lock.
-    match unsafe { fork() }.at(Step::Init)? {
-        ForkResult::Child => {
-            // The command: unblock what init blocked, then become it.
-            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-            let failure = exec.exec();
-            ends.report(&failure);
-            // SAFETY: _exit ends this process without running anything of the parent's.
-            unsafe { libc::_exit(crate::failure::exit_code(&failure)) }
-        }
-        ForkResult::Parent { child: command } => {
-            // Only the command's copy of the report pipe may stay open: it closes on exec.
-            // Nor does init keep anything else of the host's for the container's life: a
-            // process in the container could reach it through /proc/1/fd (`fds.rs`).
-            ends.close_report();
-            crate::fds::close_all_but(&[]).at(Step::CloseDescriptors)?;
-            let status = forward_and_reap(command, &set, Escalate::Never).at(Step::Init)?;
-            Ok(status.code())
-        }
+/// The environment variable that names the init program on the host, if set.
+pub const PATH_VARIABLE: &str = "BERTH_INIT_PATH";
+
+/// The program's name next to the binaries that run containers.
+pub const PROGRAM: &str = "berth-init";
+
+/// The copy of the program the build script made (in Cargo's build directory).
+pub const BUILT: &str = concat!(env!("OUT_DIR"), "/berth-init");
+
+/// Why the init program could not be found or mounted.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("--init: the init program {path} named by {PATH_VARIABLE} is not a file")]
+    Variable { path: PathBuf },
+    #[error("--init: no init program found (looked at {})", list(.looked))]
+    NotFound { looked: Vec<PathBuf> },
+    #[error("--init: preparing the read-only mount of {path} at {IN_CONTAINER}")]
+    Mount {
+        path: PathBuf,
+        source: BindMountError,
+    },
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
+
+// ANCHOR: locate
+/// Finds the init program on the host (see the module's documentation for the order).
+pub fn locate() -> Result<PathBuf, InitError> {
+    if let Some(path) = std::env::var_os(PATH_VARIABLE).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return match path.is_file() {
+            true => Ok(path),
+            false => Err(InitError::Variable { path }),
+        };
+    }
+    // The running program, and argv[0]: a sealed binary (chapter 6) runs from a view whose
+    // /proc/self/exe no longer names the directory it was installed in.
+    let programs = [
+        std::env::current_exe().ok(),
+        std::env::args_os().next().map(PathBuf::from),
+    ];
+    let next_to = programs
+        .into_iter()
+        .flatten()
+        .filter(|p| p.is_absolute() || p.components().count() > 1)
+        .filter_map(|p| Some(p.parent()?.join(PROGRAM)));
+    let looked: Vec<PathBuf> = next_to.chain([PathBuf::from(BUILT)]).collect();
+    match looked.iter().find(|p| p.is_file()) {
+        Some(found) => Ok(found.clone()),
+        None => Err(InitError::NotFound { looked }),
     }
 }
-// ANCHOR_END: init
+// ANCHOR_END: locate
+
+/// The child step that binds `program` read-only at [`IN_CONTAINER`] under `rootfs`.
+pub(crate) fn mount(program: &Path, rootfs: &Path) -> Result<BindMount, InitError> {
+    BindMount::new(program, rootfs, Path::new(IN_CONTAINER), true).map_err(|source| {
+        InitError::Mount {
+            path: program.to_owned(),
+            source,
+        }
+    })
+}

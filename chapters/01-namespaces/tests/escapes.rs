@@ -244,8 +244,8 @@ fn ch01_does_not_pass_its_callers_descriptors_through() {
     assert_eq!(fds, ["0", "1", "2", "3"], "{out:?}");
 }
 
-// `--init`'s PID 1 never execs, so close-on-exec does not help it: it must close what it holds,
-// or every process in the container could reach it through /proc/1/fd for the container's life.
+// `--init`'s PID 1 lives as long as the container: whatever it holds, every process in the
+// container could reach through /proc/1/fd. It is exec'd like any command, so it holds nothing.
 #[test]
 fn init_keeps_no_descriptor_of_the_host() {
     let host = HostDir::new();
