@@ -755,6 +755,22 @@ fn userns_remap_runs_every_container_remapped() {
         "/proc/self/uid_map",
     ]);
     assert_eq!(words(host.ok()), ["0", "0", "4294967295"]);
+    // `--init`'s program is bound and run by the remapped root too, read-only.
+    let init = daemon.docker(&[
+        "run",
+        "--rm",
+        "--init",
+        image,
+        "sh",
+        "-c",
+        "tr '\\0' ' ' </proc/1/cmdline; echo x >/sbin/docker-init",
+    ]);
+    assert_eq!(init.code, Some(1), "{init:?}");
+    assert!(
+        init.stdout.starts_with("/sbin/docker-init -- sh -c "),
+        "{init:?}"
+    );
+    assert!(init.stderr.contains("Read-only file system"), "{init:?}");
 
     let id = daemon.docker(&["run", "-d", image, "sleep", "60"]);
     let id = id.ok().trim().to_owned();
