@@ -90,7 +90,6 @@ fn create_container(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response,
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
     networks::check(daemon, &network)?;
     // The image's `EXPOSE`s are exposed too (what `-P` publishes).
-    let mut spec = spec;
     if let Ok(record) = daemon.engine.store().resolve(&image) {
         let config = super::images::config_json(daemon.engine.store(), &record.id);
         let image_ports = networks::exposed_ports(config.pointer("/config/ExposedPorts"))?;
