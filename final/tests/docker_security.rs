@@ -45,6 +45,19 @@ fn secured(builder: DaemonBuilder) -> Secured {
 }
 
 impl Secured {
+    /// The host pid of the container `id`'s first process.
+    fn pid_of(&self, id: &str) -> String {
+        let pid = self.daemon.docker(&["inspect", "-f", "{{.State.Pid}}", id]);
+        pid.ok().trim().to_owned()
+    }
+
+    /// `docker run -d ARGS...`: the new container's id.
+    fn detached(&self, args: &[&str]) -> String {
+        let mut run = vec!["run", "-d"];
+        run.extend(args);
+        self.daemon.docker(&run).ok().trim().to_owned()
+    }
+
     /// `docker run --rm FLAGS IMAGE sh -c PROBE`'s fields, as `(name, value)` pairs.
     fn probe(&self, flags: &[&str]) -> Vec<(String, String)> {
         let mut args = vec!["run", "--rm"];
@@ -399,12 +412,7 @@ fn the_daemons_binary_cannot_be_written_through_proc_exe() {
     run.extend(libs);
     run.extend([t.image.as_str(), "sh", "-c", script]);
     let id = t.daemon.docker(&run).ok().trim().to_owned();
-    let pid = t
-        .daemon
-        .docker(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .ok()
-        .trim()
-        .to_owned();
+    let pid = t.pid_of(&id);
     // The holder is init's child (the command, PID 2 inside); wait for its `exec 9<`.
     let holder = (0..200)
         .find_map(|_| {
@@ -496,20 +504,13 @@ fn init_is_a_small_program_as_pid_1_that_forwards_reaps_and_passes_exit_codes() 
 
     // An orphan (the subshell's `sleep 0.1`) is reparented to PID 1 and, once it exits,
     // reaped: no zombie among the container's processes.
-    let id = t
-        .daemon
-        .docker(&[
-            "run",
-            "-d",
-            "--init",
-            &t.image,
-            "sh",
-            "-c",
-            "(sleep 0.1 &); exec sleep 600",
-        ])
-        .ok()
-        .trim()
-        .to_owned();
+    let id = t.detached(&[
+        "--init",
+        &t.image,
+        "sh",
+        "-c",
+        "(sleep 0.1 &); exec sleep 600",
+    ]);
     std::thread::sleep(std::time::Duration::from_millis(600));
     let states = t.daemon.docker(&["exec", &id, "ps", "-o", "stat,args"]);
     assert!(
@@ -545,12 +546,7 @@ fn the_init_program_cannot_be_written_through_proc_exe() {
     std::fs::copy(&built, &init).expect("copying berth-init into the test's directory");
     let before = std::fs::read(&init).expect("reading the berth-init copy");
     let t = secured(Daemon::builder().label("sec-init").init_path(&init));
-    let id = t
-        .daemon
-        .docker(&["run", "-d", "--init", &t.image, "sleep", "600"])
-        .ok()
-        .trim()
-        .to_owned();
+    let id = t.detached(&["--init", &t.image, "sleep", "600"]);
     let inside = t.daemon.docker(&[
         "exec",
         &id,
@@ -566,12 +562,7 @@ fn the_init_program_cannot_be_written_through_proc_exe() {
     );
     // The attacker's handle, taken as a process in the container would (an O_PATH open of
     // the magic link), kept while the container ends.
-    let pid = t
-        .daemon
-        .docker(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .ok()
-        .trim()
-        .to_owned();
+    let pid = t.pid_of(&id);
     let handle = std::fs::File::options()
         .custom_flags(libc::O_PATH)
         .read(true)
@@ -616,12 +607,7 @@ fn holders_of(daemon: &Daemon, path: &std::path::Path) -> Vec<String> {
 fn a_descriptor_berthd_inherits_reaches_no_process_it_runs() {
     let marker = std::path::Path::new("/etc/hostname");
     let t = secured(Daemon::builder().label("sec-fds").inherited_fd(7, marker));
-    let id = t
-        .daemon
-        .docker(&["run", "-d", "--init", &t.image, "sleep", "600"])
-        .ok()
-        .trim()
-        .to_owned();
+    let id = t.detached(&["--init", &t.image, "sleep", "600"]);
     let listing = "ls -l /proc/self/fd | grep -c hostname; true";
     let in_run = t
         .daemon
