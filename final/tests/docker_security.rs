@@ -634,10 +634,28 @@ fn a_descriptor_berthd_inherits_reaches_no_process_it_runs() {
 /// would create the `dockremap` user on the machine).
 #[test]
 fn userns_remap_without_a_range_is_refused_naming_the_file() {
+    let stderr = refused_start(r#"{"userns-remap": "berth-no-such-user:berth-no-such-group"}"#);
+    assert!(
+        stderr.contains("/etc/subuid has no range for \"berth-no-such-user\""),
+        "{stderr}"
+    );
+}
+
+/// daemon.json's `init-path` naming no file is refused at start, naming it.
+#[test]
+fn an_init_path_that_is_no_file_is_refused_at_start() {
+    let stderr = refused_start(r#"{"init-path": "/nonexistent/berth-init"}"#);
+    assert!(
+        stderr.contains("init-path /nonexistent/berth-init: no such file"),
+        "{stderr}"
+    );
+}
+
+/// Starts berthd with `settings` as its daemon.json; it must refuse to start: its stderr.
+fn refused_start(settings: &str) -> String {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let config = dir.path().join("daemon.json");
-    let setting = r#"{"userns-remap": "berth-no-such-user:berth-no-such-group"}"#;
-    std::fs::write(&config, setting).expect("writing daemon.json");
+    std::fs::write(&config, settings).expect("writing daemon.json");
     let started = std::process::Command::new(support::BERTHD)
         .arg("--data-root")
         .arg(dir.path().join("root"))
@@ -647,12 +665,9 @@ fn userns_remap_without_a_range_is_refused_naming_the_file() {
         .arg(&config)
         .output()
         .expect("running berthd");
-    let stderr = String::from_utf8_lossy(&started.stderr);
+    let stderr = String::from_utf8_lossy(&started.stderr).into_owned();
     assert!(!started.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("/etc/subuid has no range for \"berth-no-such-user\""),
-        "{stderr}"
-    );
+    stderr
 }
 
 /// A data root the remapped root cannot walk to (under a directory of mode 0700) is refused
