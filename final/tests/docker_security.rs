@@ -532,6 +532,34 @@ fn init_is_a_small_program_as_pid_1_that_forwards_reaps_and_passes_exit_codes() 
     assert_eq!(code.ok().trim(), "143", "{code:?}");
 }
 
+/// Under `userns-remap` a named volume is the remapped root's, as with dockerd: a new empty
+/// one is writable (`touch` in it), and one filled from the image (`/etc`) holds the image's
+/// files with the ids the container sees (root's, writable), which are the range's on the host.
+#[test]
+fn a_remapped_root_writes_its_named_volumes() {
+    use std::os::unix::fs::MetadataExt;
+    const FIRST: u32 = 3_600_000;
+    let r = remapped("sec-remap-volume", FIRST);
+    let (daemon, image) = (&r.secured.daemon, r.secured.image.as_str());
+    let touched = daemon.docker(&["run", "--rm", "-v", "data:/data", image, "touch", "/data/x"]);
+    touched.ok();
+    let data = daemon.data_root().join("volumes/data/_data");
+    let owner = |path: &std::path::Path| {
+        let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        (meta.uid(), meta.gid())
+    };
+    assert_eq!(owner(&data), (FIRST, FIRST));
+    assert_eq!(owner(&data.join("x")), (FIRST, FIRST));
+
+    let script = "stat -c '%u %g' /etc /etc/passwd; echo made > /etc/made";
+    let filled = daemon.docker(&["run", "--rm", "-v", "etc:/etc", image, "sh", "-c", script]);
+    assert_eq!(filled.ok(), "0 0\n0 0\n", "{filled:?}");
+    let etc = daemon.data_root().join("volumes/etc/_data");
+    assert_eq!(owner(&etc), (FIRST, FIRST));
+    assert_eq!(owner(&etc.join("passwd")), (FIRST, FIRST));
+    assert_eq!(owner(&etc.join("made")), (FIRST, FIRST));
+}
+
 /// `--init`'s PID 1 runs for the container's whole life, so every process inside can take a
 /// handle on its executable through `/proc/1/exe` and keep it after the container ends, when
 /// no process runs the file any more and the kernel no longer answers ETXTBSY. The init program
