@@ -103,7 +103,7 @@ pub fn spawn(config: &ContainerConfig) -> Result<Spawned, StartError> {
     let plan = ChildPlan {
         rootfs: RootfsPlan::new(&config.rootfs, config.rootfs_mount.as_ref()),
         dev: DevPlan::new(&config.rootfs),
-        exec: ExecPlan::new(config),
+        exec: ExecPlan::new(&crate::init::command_of(config)),
         hostname: config.hostname.clone(),
         // In a user namespace the kernel refuses mknod (and may refuse sysfs) even to its
         // root: a remapped root takes the rootless ways round them.

@@ -58,17 +58,7 @@ impl ExecPlan {
     /// Prepares the exec step from a validated configuration.
     // EXERCISE: a command without '/' is tried in each directory of the container's PATH (DEFAULT_PATH if unset), a path is used as is; then prepare argv, env and the workdir as C strings
     pub fn new(config: &ContainerConfig) -> Self {
-        // With `--init` the command becomes init's arguments (`init.rs`): init searches the
-        // container's PATH for it, as it runs with the same environment.
-        let args: Vec<String> = if config.init {
-            let init = [crate::init::IN_CONTAINER.to_owned(), "--".to_owned()];
-            init.into_iter()
-                .chain(config.args.iter().cloned())
-                .collect()
-        } else {
-            config.args.clone()
-        };
-        let command = args[0].clone();
+        let command = config.args[0].clone();
         let searched = !command.contains('/');
         let candidates = if searched {
             let path = config.env_var("PATH").unwrap_or(DEFAULT_PATH);
@@ -79,7 +69,7 @@ impl ExecPlan {
         } else {
             vec![crate::cstring(Path::new(&command))]
         };
-        let argv: Vec<CString> = args.iter().map(crate::cstring).collect();
+        let argv: Vec<CString> = config.args.iter().map(crate::cstring).collect();
         let env: Vec<CString> = config
             .env
             .iter()

@@ -17,8 +17,10 @@
 //! next to the running program (how it is installed, and where the build puts it); the copy
 //! this build made.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+use crate::config::ContainerConfig;
 use crate::steps::{BindMount, BindMountError};
 
 // ANCHOR: in_container
@@ -82,6 +84,23 @@ pub fn locate() -> Result<PathBuf, InitError> {
     }
 }
 // ANCHOR_END: locate
+
+// ANCHOR: command_of
+/// What the container execs: with `--init`, init, with the command as its arguments (init
+/// searches the container's `PATH` for it: it runs with the same environment).
+pub(crate) fn command_of(config: &ContainerConfig) -> Cow<'_, ContainerConfig> {
+    if !config.init {
+        return Cow::Borrowed(config);
+    }
+    let mut wrapped = config.clone();
+    let init = [IN_CONTAINER.to_owned(), "--".to_owned()];
+    wrapped.args = init
+        .into_iter()
+        .chain(config.args.iter().cloned())
+        .collect();
+    Cow::Owned(wrapped)
+}
+// ANCHOR_END: command_of
 
 /// The child step that binds `program` read-only at [`IN_CONTAINER`] under `rootfs`.
 pub(crate) fn mount(program: &Path, rootfs: &Path) -> Result<BindMount, InitError> {
