@@ -44,7 +44,7 @@ pub(crate) struct ChildPlan {
     pub rootless: bool,
     /// `--init`: the read-only mount of the init program, which `exec` then runs as PID 1
     /// with the command as its arguments (see `init.rs`).
-    pub init: Option<crate::steps::BindMount>,
+    pub init: Option<crate::init::InitMount>,
     /// The user to become before exec, if not root.
     pub user: Option<UserPlan>,
     /// Descriptors to install as 0, 1 and 2 before exec.
@@ -87,7 +87,7 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
     plan.rootfs.bind_rootfs()?;
     if let Some(init) = &plan.init {
         init.run()
-            .map_err(|errno| Failure::new(Step::Init, 0, errno))?;
+            .map_err(|(step, errno)| Failure::new(Step::Init, step, errno))?;
     }
     added(plan, ChildPhase::Mounts)?;
     plan.rootfs.mount_proc()?;

@@ -109,7 +109,10 @@ pub fn spawn(config: &ContainerConfig) -> Result<Spawned, StartError> {
         // root: a remapped root takes the rootless ways round them.
         rootless: config.in_user_namespace(),
         init: match config.init {
-            true => Some(crate::init::mount(&crate::init::locate()?, &config.rootfs)?),
+            true => Some(crate::init::InitMount::new(
+                &crate::init::locate()?,
+                &config.rootfs,
+            )),
             false => None,
         },
         user: config.user.as_ref().map(UserPlan::new),
@@ -253,7 +256,7 @@ fn describe(plan: &ChildPlan, failure: &Failure) -> String {
         Step::LoopbackUp => "bringing up the loopback interface lo".to_owned(),
         Step::Workdir | Step::Exec => plan.exec.describe(failure),
         Step::Init => match &plan.init {
-            Some(init) => format!("--init: {}", crate::steps::ChildStep::name(init)),
+            Some(init) => init.describe(failure.item),
             None => "--init".to_owned(),
         },
         Step::Console => crate::console::describe(failure.item).to_owned(),

@@ -18,10 +18,16 @@
 //! this build made.
 
 use std::borrow::Cow;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+use nix::mount::{MsFlags, mount};
+use nix::sys::stat::Mode;
+
 use crate::config::ContainerConfig;
-use crate::steps::{BindMount, BindMountError};
 
 // ANCHOR: in_container
 /// Where the init program appears in the container, as in Docker.
@@ -37,18 +43,13 @@ pub const PROGRAM: &str = "berth-init";
 /// The copy of the program the build script made (in Cargo's build directory).
 pub const BUILT: &str = concat!(env!("OUT_DIR"), "/berth-init");
 
-/// Why the init program could not be found or mounted.
+/// Why the init program could not be found.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error("--init: the init program {path} named by {PATH_VARIABLE} is not a file")]
     Variable { path: PathBuf },
     #[error("--init: no init program found (looked at {})", list(.looked))]
     NotFound { looked: Vec<PathBuf> },
-    #[error("--init: preparing the read-only mount of {path} at {IN_CONTAINER}")]
-    Mount {
-        path: PathBuf,
-        source: BindMountError,
-    },
 }
 
 fn list(paths: &[PathBuf]) -> String {
@@ -102,12 +103,155 @@ pub(crate) fn command_of(config: &ContainerConfig) -> Cow<'_, ContainerConfig> {
 }
 // ANCHOR_END: command_of
 
-/// The child step that binds `program` read-only at [`IN_CONTAINER`] under `rootfs`.
-pub(crate) fn mount(program: &Path, rootfs: &Path) -> Result<BindMount, InitError> {
-    BindMount::new(program, rootfs, Path::new(IN_CONTAINER), true).map_err(|source| {
-        InitError::Mount {
-            path: program.to_owned(),
-            source,
+// ANCHOR: init_mount
+/// The read-only bind of the init program at [`IN_CONTAINER`], made by the child once the root
+/// is mounted (before `pivot_root`, so the host's program is still in sight).
+///
+/// `/sbin` is resolved *inside* the root (`openat2(RESOLVE_IN_ROOT)`): in most images today it
+/// is a symbolic link, `/sbin -> usr/sbin`, and the child still sees the host's files, so a
+/// plain path would follow an absolute link to the host's `/usr/sbin`. The mount point is made
+/// there and mounted on through its descriptor (`/proc/self/fd/N`), never by path.
+#[derive(Debug)]
+pub(crate) struct InitMount {
+    program: PathBuf,
+    source: CString,
+    rootfs: CString,
+}
+
+impl InitMount {
+    /// Prepares the mount of `program` (on the host) in the root filesystem at `rootfs`.
+    pub(crate) fn new(program: &Path, rootfs: &Path) -> InitMount {
+        InitMount {
+            program: program.to_owned(),
+            source: crate::cstring(program),
+            rootfs: crate::cstring(rootfs),
         }
-    })
+    }
+
+    /// What failed, for the parent's message; `item` is the sub-step [`InitMount::run`] gave.
+    pub(crate) fn describe(&self, item: u16) -> String {
+        let what = match item {
+            0 => "opening the root filesystem",
+            1 => "resolving /sbin inside the root (making it if missing)",
+            2 => "making the mount point /sbin/docker-init",
+            3 => "bind-mounting the init program on /sbin/docker-init",
+            _ => "making /sbin/docker-init read-only",
+        };
+        format!(
+            "--init: {what} (the init program is {})",
+            self.program.display()
+        )
+    }
+
+    /// Makes the mount, in the child: system calls on prepared data only. On failure, the
+    /// sub-step (see [`InitMount::describe`]) and the errno.
+    pub(crate) fn run(&self) -> Result<(), (u16, Errno)> {
+        let dir = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let root = nix::fcntl::open(self.rootfs.as_c_str(), dir, Mode::empty()).map_err(at(0))?;
+        let in_root = OpenHow::new()
+            .flags(dir)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let sbin = match openat2(&root, c"sbin", in_root) {
+            Err(Errno::ENOENT) => {
+                nix::sys::stat::mkdirat(&root, c"sbin", Mode::from_bits_truncate(0o755))
+                    .map_err(at(1))?;
+                openat2(&root, c"sbin", in_root).map_err(at(1))?
+            }
+            opened => opened.map_err(at(1))?,
+        };
+        // A regular file to mount on; one that is there already (a symlink included) stays.
+        let file = nix::sys::stat::SFlag::S_IFREG;
+        match nix::sys::stat::mknodat(
+            &sbin,
+            c"docker-init",
+            file,
+            Mode::from_bits_truncate(0o755),
+            0,
+        ) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(errno) => return Err((2, errno)),
+        }
+        let target = open_file(&sbin).map_err(at(2))?;
+        let none = None::<&str>;
+        let mut path = ProcFd::new();
+        mount(
+            Some(self.source.as_c_str()),
+            path.of(&target),
+            none,
+            MsFlags::MS_BIND,
+            none,
+        )
+        .map_err(at(3))?;
+        // The descriptor still names the file under the mount: look again to get the mount's
+        // own, and make that read-only (a bind takes its flags from a remount only).
+        let mounted = open_file(&sbin).map_err(at(4))?;
+        let read_only = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        mount(none, path.of(&mounted), none, read_only, none).map_err(at(4))
+    }
+}
+// ANCHOR_END: init_mount
+
+/// Tags an errno with the sub-step of [`InitMount::run`] that got it.
+fn at(step: u16) -> impl Fn(Errno) -> (u16, Errno) {
+    move |errno| (step, errno)
+}
+
+/// `sbin/docker-init` as a path descriptor, refused (`ELOOP`) if it is a symbolic link: a link
+/// there could lead a mount anywhere on the host.
+fn open_file(sbin: &OwnedFd) -> Result<OwnedFd, Errno> {
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::openat(sbin, c"docker-init", flags, Mode::empty())?;
+    let kind = nix::sys::stat::fstat(&fd)?.st_mode & libc::S_IFMT;
+    match kind == libc::S_IFREG {
+        true => Ok(fd),
+        false => Err(Errno::ELOOP),
+    }
+}
+
+/// `/proc/self/fd/N`, written into a buffer of its own: the child may not allocate.
+struct ProcFd {
+    buf: [u8; 32],
+}
+
+impl ProcFd {
+    fn new() -> ProcFd {
+        ProcFd { buf: [0; 32] }
+    }
+
+    /// The path of descriptor `fd` of this process.
+    fn of(&mut self, fd: &OwnedFd) -> &CStr {
+        const PREFIX: &[u8] = b"/proc/self/fd/";
+        self.buf = [0; 32];
+        self.buf[..PREFIX.len()].copy_from_slice(PREFIX);
+        let mut digits = [0u8; 10];
+        let mut n = fd.as_raw_fd() as u32;
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for (i, digit) in digits[..len].iter().rev().enumerate() {
+            self.buf[PREFIX.len() + i] = *digit;
+        }
+        // The buffer ends with at least one NUL: the longest path is 24 bytes.
+        CStr::from_bytes_until_nul(&self.buf).unwrap_or(c"/proc/self/fd")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_fd_paths_are_written_without_allocating() {
+        let file = std::fs::File::open("/dev/null").expect("/dev/null");
+        let fd = OwnedFd::from(file);
+        let expected = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let mut path = ProcFd::new();
+        assert_eq!(path.of(&fd).to_str(), Ok(expected.as_str()));
+    }
 }

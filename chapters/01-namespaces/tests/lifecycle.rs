@@ -316,3 +316,50 @@ fn a_missing_loader_is_named() {
         "{stderr}"
     );
 }
+
+/// Most images today have `/sbin -> usr/sbin`. `--init`'s mount point is made through that
+/// link *inside* the root, even when the link is absolute (`/sbin -> /usr/sbin`, which from
+/// the host, where the child still is, would lead to the host's `/usr/sbin`): PID 1 is init,
+/// read-only, and nothing appears in the host's `/usr/sbin`. (The first version refused any
+/// link on the way with ELOOP, so `--init` failed in such images.)
+#[test]
+fn init_is_mounted_through_a_symlinked_sbin_inside_the_root() {
+    let dir = berth_tests::test_dir("ch01-init-sbin");
+    let rootfs = dir.path().join("rootfs");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(berth_tests::busybox_rootfs())
+        .arg(&rootfs)
+        .status()
+        .expect("copying the rootfs");
+    assert!(copied.success());
+    std::fs::remove_dir_all(rootfs.join("usr/sbin")).expect("removing usr/sbin");
+    std::fs::rename(rootfs.join("sbin"), rootfs.join("usr/sbin")).expect("moving sbin");
+    // A mount point left in the fixture by an earlier run must not hide the one we make.
+    let _ = std::fs::remove_file(rootfs.join("usr/sbin/docker-init"));
+    std::os::unix::fs::symlink("/usr/sbin", rootfs.join("sbin")).expect("the /sbin link");
+    let host_before = std::path::Path::new("/usr/sbin/docker-init").exists();
+    let script = "tr '\\0' ' ' </proc/1/cmdline; echo; echo x >/sbin/docker-init";
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ch01"))
+        .args(["run", "--init", "--rootfs"])
+        .arg(&rootfs)
+        .args(["--", "sh", "-c", script])
+        .output()
+        .expect("running ch01");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("/sbin/docker-init -- sh -c "),
+        "{stdout}{stderr}"
+    );
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert!(rootfs.join("usr/sbin/docker-init").is_file());
+    assert_eq!(
+        std::path::Path::new("/usr/sbin/docker-init").exists(),
+        host_before,
+        "a mount point appeared on the host"
+    );
+}
