@@ -18,7 +18,7 @@
 //! this build made.
 
 use std::borrow::Cow;
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -173,20 +173,16 @@ impl InitMount {
         }
         let target = open_file(&sbin).map_err(at(2))?;
         let none = None::<&str>;
-        let mut path = ProcFd::new();
-        mount(
-            Some(self.source.as_c_str()),
-            path.of(&target),
-            none,
-            MsFlags::MS_BIND,
-            none,
-        )
-        .map_err(at(3))?;
+        let mut buf = [0u8; 32];
+        let path = crate::fds::fd_path(target.as_raw_fd(), &mut buf);
+        let source = Some(self.source.as_c_str());
+        mount(source, path, none, MsFlags::MS_BIND, none).map_err(at(3))?;
         // The descriptor still names the file under the mount: look again to get the mount's
         // own, and make that read-only (a bind takes its flags from a remount only).
         let mounted = open_file(&sbin).map_err(at(4))?;
         let read_only = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-        mount(none, path.of(&mounted), none, read_only, none).map_err(at(4))
+        let path = crate::fds::fd_path(mounted.as_raw_fd(), &mut buf);
+        mount(none, path, none, read_only, none).map_err(at(4))
     }
 }
 // ANCHOR_END: init_mount
@@ -205,53 +201,5 @@ fn open_file(sbin: &OwnedFd) -> Result<OwnedFd, Errno> {
     match kind == libc::S_IFREG {
         true => Ok(fd),
         false => Err(Errno::ELOOP),
-    }
-}
-
-/// `/proc/self/fd/N`, written into a buffer of its own: the child may not allocate.
-struct ProcFd {
-    buf: [u8; 32],
-}
-
-impl ProcFd {
-    fn new() -> ProcFd {
-        ProcFd { buf: [0; 32] }
-    }
-
-    /// The path of descriptor `fd` of this process.
-    fn of(&mut self, fd: &OwnedFd) -> &CStr {
-        const PREFIX: &[u8] = b"/proc/self/fd/";
-        self.buf = [0; 32];
-        self.buf[..PREFIX.len()].copy_from_slice(PREFIX);
-        let mut digits = [0u8; 10];
-        let mut n = fd.as_raw_fd() as u32;
-        let mut len = 0;
-        loop {
-            digits[len] = b'0' + (n % 10) as u8;
-            len += 1;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for (i, digit) in digits[..len].iter().rev().enumerate() {
-            self.buf[PREFIX.len() + i] = *digit;
-        }
-        // The buffer ends with at least one NUL: the longest path is 24 bytes.
-        CStr::from_bytes_until_nul(&self.buf).unwrap_or(c"/proc/self/fd")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proc_fd_paths_are_written_without_allocating() {
-        let file = std::fs::File::open("/dev/null").expect("/dev/null");
-        let fd = OwnedFd::from(file);
-        let expected = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        let mut path = ProcFd::new();
-        assert_eq!(path.of(&fd).to_str(), Ok(expected.as_str()));
     }
 }

@@ -287,12 +287,9 @@ fn user_drops_root() {
     );
 }
 
-/// A host binary copied into the rootfs without its dynamic loader fails with ENOENT although
-/// the file exists; the message says what is really missing.
-#[test]
-fn a_missing_loader_is_named() {
-    let dir = berth_tests::test_dir("ch01-loader");
-    let rootfs = dir.path().join("rootfs");
+/// A copy of the busybox rootfs at `dir/rootfs`, for a test that changes it.
+fn copy_of_the_rootfs(dir: &std::path::Path) -> std::path::PathBuf {
+    let rootfs = dir.join("rootfs");
     let copied = std::process::Command::new("cp")
         .arg("-a")
         .arg(berth_tests::busybox_rootfs())
@@ -300,6 +297,15 @@ fn a_missing_loader_is_named() {
         .status()
         .expect("copying the rootfs");
     assert!(copied.success());
+    rootfs
+}
+
+/// A host binary copied into the rootfs without its dynamic loader fails with ENOENT although
+/// the file exists; the message says what is really missing.
+#[test]
+fn a_missing_loader_is_named() {
+    let dir = berth_tests::test_dir("ch01-loader");
+    let rootfs = copy_of_the_rootfs(dir.path());
     std::fs::copy("/bin/ls", rootfs.join("bin/hostls")).expect("copying /bin/ls");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ch01"))
         .args(["run", "--rootfs"])
@@ -325,14 +331,7 @@ fn a_missing_loader_is_named() {
 #[test]
 fn init_is_mounted_through_a_symlinked_sbin_inside_the_root() {
     let dir = berth_tests::test_dir("ch01-init-sbin");
-    let rootfs = dir.path().join("rootfs");
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(berth_tests::busybox_rootfs())
-        .arg(&rootfs)
-        .status()
-        .expect("copying the rootfs");
-    assert!(copied.success());
+    let rootfs = copy_of_the_rootfs(dir.path());
     std::fs::remove_dir_all(rootfs.join("usr/sbin")).expect("removing usr/sbin");
     std::fs::rename(rootfs.join("sbin"), rootfs.join("usr/sbin")).expect("moving sbin");
     // A mount point left in the fixture by an earlier run must not hide the one we make.
