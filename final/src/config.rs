@@ -74,6 +74,10 @@ pub struct Flags {
     /// touching the host's files
     #[arg(long = "userns-remap-etc", value_name = "DIR", hide = true)]
     pub userns_remap_etc: Option<PathBuf>,
+    /// The init program `docker run --init` runs as a container's PID 1, bind-mounted
+    /// read-only at /sbin/docker-init [default: berth-init next to berthd]
+    #[arg(long = "init-path", value_name = "FILE")]
+    pub init_path: Option<PathBuf>,
     /// The settings file, with Docker's daemon.json keys [default: /etc/berth/daemon.json, if
     /// it exists]
     #[arg(long, value_name = "FILE")]
@@ -95,6 +99,7 @@ struct FileSettings {
     userns_remap: Option<String>,
     bridge: Option<String>,
     bip: Option<String>,
+    init_path: Option<PathBuf>,
 }
 
 /// TLS for the TCP listeners.
@@ -125,6 +130,8 @@ pub struct Settings {
     pub default_bridge: Option<berth_network::network::DefaultBridge>,
     /// Where `userns-remap`'s user and ranges are read: `/etc` unless a test says otherwise.
     pub userns_remap_etc: PathBuf,
+    /// `init-path`: the init program for `--init`, if not the one next to berthd.
+    pub init_path: Option<PathBuf>,
 }
 
 /// Why the settings were refused.
@@ -258,6 +265,7 @@ impl Settings {
         let userns_remap = merge(flags.userns_remap, file.userns_remap, "userns-remap", c);
         let bridge = merge(flags.bridge, file.bridge, "bridge", c);
         let bip = merge(flags.bip, file.bip, "bip", c);
+        let init_path = merge(flags.init_path, file.init_path, "init-path", c);
         if !conflicts.is_empty() {
             return Err(ConfigError::Conflict {
                 path: path.to_owned(),
@@ -329,6 +337,7 @@ impl Settings {
             userns_remap_etc: flags
                 .userns_remap_etc
                 .unwrap_or_else(|| PathBuf::from("/etc")),
+            init_path,
         })
     }
 }

@@ -9,6 +9,7 @@
 mod support;
 
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 
 use berth_tests::loop_device::LoopDevice;
 use support::registry::BusyboxRegistry;
@@ -44,6 +45,19 @@ fn secured(builder: DaemonBuilder) -> Secured {
 }
 
 impl Secured {
+    /// The host pid of the container `id`'s first process.
+    fn pid_of(&self, id: &str) -> String {
+        let pid = self.daemon.docker(&["inspect", "-f", "{{.State.Pid}}", id]);
+        pid.ok().trim().to_owned()
+    }
+
+    /// `docker run -d ARGS...`: the new container's id.
+    fn detached(&self, args: &[&str]) -> String {
+        let mut run = vec!["run", "-d"];
+        run.extend(args);
+        self.daemon.docker(&run).ok().trim().to_owned()
+    }
+
     /// `docker run --rm FLAGS IMAGE sh -c PROBE`'s fields, as `(name, value)` pairs.
     fn probe(&self, flags: &[&str]) -> Vec<(String, String)> {
         let mut args = vec!["run", "--rm"];
@@ -372,8 +386,9 @@ fn children_of(pid: &str) -> Vec<String> {
 }
 
 /// CVE-2019-5736: a process that enters a container starts as a clone of berthd (`docker
-/// exec`'s, and `--init`'s PID 1 for the container's whole life), so its `/proc/PID/exe` is a
-/// way to berthd's binary. The container takes a handle on it, tries to write through it, and
+/// exec`'s, until its `execve`), so its `/proc/PID/exe` is a way to berthd's binary. (`--init`'s
+/// PID 1 was one too, for the container's whole life; it is now `berth-init`, bound read-only:
+/// see `the_init_program_cannot_be_written_through_proc_exe`.) The container takes a handle on it, tries to write through it, and
 /// makes berthd run itself inside the container with a `#!/proc/self/exe` script. The daemon
 /// runs from a copy of berthd, so a failure harms nothing real. While some berthd runs, the
 /// kernel refuses writes with ETXTBSY; the seal is what makes the handle useless after that
@@ -397,12 +412,7 @@ fn the_daemons_binary_cannot_be_written_through_proc_exe() {
     run.extend(libs);
     run.extend([t.image.as_str(), "sh", "-c", script]);
     let id = t.daemon.docker(&run).ok().trim().to_owned();
-    let pid = t
-        .daemon
-        .docker(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .ok()
-        .trim()
-        .to_owned();
+    let pid = t.pid_of(&id);
     // The holder is init's child (the command, PID 2 inside); wait for its `exec 9<`.
     let holder = (0..200)
         .find_map(|_| {
@@ -447,6 +457,157 @@ fn the_daemons_binary_cannot_be_written_through_proc_exe() {
     assert!(before == after, "berthd's binary changed");
 }
 
+/// `docker run --init`: PID 1 is `/sbin/docker-init -- CMD...` (a real dockerd shows the
+/// same line, with tini), read-only; SIGTERM from `docker stop` reaches a command that has no
+/// handler for it (as PID 1, `sleep` would ignore it until the timeout's SIGKILL); an orphan is
+/// reaped; exit codes and deaths by signal pass through.
+#[test]
+fn init_is_a_small_program_as_pid_1_that_forwards_reaps_and_passes_exit_codes() {
+    let t = daemon_with_busybox("sec-init-runs");
+    let ps = t
+        .daemon
+        .docker(&["run", "--rm", "--init", &t.image, "ps", "-o", "pid,args"]);
+    let pid_1 = ps.ok().lines().find(|l| l.trim_start().starts_with("1 "));
+    assert_eq!(
+        pid_1.map(str::trim),
+        Some("1 /sbin/docker-init -- ps -o pid,args"),
+        "{ps:?}"
+    );
+    let exe = t.daemon.docker(&[
+        "run",
+        "--rm",
+        "--init",
+        &t.image,
+        "sh",
+        "-c",
+        "readlink /proc/1/exe; grep ' /sbin/docker-init ' /proc/self/mounts | cut -d' ' -f4",
+    ]);
+    let lines: Vec<&str> = exe.ok().lines().collect();
+    assert_eq!(lines.first(), Some(&"/sbin/docker-init"), "{exe:?}");
+    assert!(
+        lines
+            .get(1)
+            .is_some_and(|o| o.split(',').any(|f| f == "ro")),
+        "{exe:?}"
+    );
+
+    for (script, code) in [("exit 7", 7), ("kill -9 $$", 137)] {
+        let run = t
+            .daemon
+            .docker(&["run", "--rm", "--init", &t.image, "sh", "-c", script]);
+        assert_eq!(run.code, Some(code), "{script}: {run:?}");
+    }
+    let missing = t
+        .daemon
+        .docker(&["run", "--rm", "--init", &t.image, "no-such-command"]);
+    assert_eq!(missing.code, Some(127), "{missing:?}");
+
+    // An orphan (the subshell's `sleep 0.1`) is reparented to PID 1 and, once it exits,
+    // reaped: no zombie among the container's processes.
+    let id = t.detached(&[
+        "--init",
+        &t.image,
+        "sh",
+        "-c",
+        "(sleep 0.1 &); exec sleep 600",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let states = t.daemon.docker(&["exec", &id, "ps", "-o", "stat,args"]);
+    assert!(
+        !states.ok().lines().any(|l| l.starts_with('Z')),
+        "{states:?}"
+    );
+    // `docker stop` with a 10 s timeout: SIGTERM ends `sleep` at once (0.15 s here); without
+    // an init, `sleep` as PID 1 ignores SIGTERM and is killed after the timeout.
+    let started = std::time::Instant::now();
+    t.daemon.docker(&["stop", "-t", "10", &id]).ok();
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "stop took {took:?}"
+    );
+    let code = t
+        .daemon
+        .docker(&["inspect", "-f", "{{.State.ExitCode}}", &id]);
+    assert_eq!(code.ok().trim(), "143", "{code:?}");
+}
+
+/// Under `userns-remap` a named volume is the remapped root's, as with dockerd: a new empty
+/// one is writable (`touch` in it), and one filled from the image (`/etc`) holds the image's
+/// files with the ids the container sees (root's, writable), which are the range's on the host.
+#[test]
+fn a_remapped_root_writes_its_named_volumes() {
+    use std::os::unix::fs::MetadataExt;
+    const FIRST: u32 = 3_600_000;
+    let r = remapped("sec-remap-volume", FIRST);
+    let (daemon, image) = (&r.secured.daemon, r.secured.image.as_str());
+    let touched = daemon.docker(&["run", "--rm", "-v", "data:/data", image, "touch", "/data/x"]);
+    touched.ok();
+    let data = daemon.data_root().join("volumes/data/_data");
+    let owner = |path: &std::path::Path| {
+        let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        (meta.uid(), meta.gid())
+    };
+    assert_eq!(owner(&data), (FIRST, FIRST));
+    assert_eq!(owner(&data.join("x")), (FIRST, FIRST));
+
+    let script = "stat -c '%u %g' /etc /etc/passwd; echo made > /etc/made";
+    let filled = daemon.docker(&["run", "--rm", "-v", "etc:/etc", image, "sh", "-c", script]);
+    assert_eq!(filled.ok(), "0 0\n0 0\n", "{filled:?}");
+    let etc = daemon.data_root().join("volumes/etc/_data");
+    assert_eq!(owner(&etc), (FIRST, FIRST));
+    assert_eq!(owner(&etc.join("passwd")), (FIRST, FIRST));
+    assert_eq!(owner(&etc.join("made")), (FIRST, FIRST));
+}
+
+/// `--init`'s PID 1 runs for the container's whole life, so every process inside can take a
+/// handle on its executable through `/proc/1/exe` and keep it after the container ends, when
+/// no process runs the file any more and the kernel no longer answers ETXTBSY. The init program
+/// is bound read-only into the container: writing through such a handle fails with EROFS, from
+/// inside while it runs and from the handle kept after. The daemon runs a copy of berth-init
+/// (`--init-path`), so a failure harms nothing real.
+#[test]
+fn the_init_program_cannot_be_written_through_proc_exe() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let init = dir.path().join("berth-init");
+    let built = std::path::Path::new(support::BERTHD).with_file_name("berth-init");
+    std::fs::copy(&built, &init).expect("copying berth-init into the test's directory");
+    let before = std::fs::read(&init).expect("reading the berth-init copy");
+    let t = secured(Daemon::builder().label("sec-init").init_path(&init));
+    let id = t.detached(&["--init", &t.image, "sleep", "600"]);
+    let inside = t.daemon.docker(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "echo pwned > /proc/1/exe; echo pwned > /sbin/docker-init",
+    ]);
+    assert_ne!(inside.code, Some(0), "{inside:?}");
+    assert_eq!(
+        inside.stderr.matches("Read-only file system").count(),
+        2,
+        "{inside:?}"
+    );
+    // The attacker's handle, taken as a process in the container would (an O_PATH open of
+    // the magic link), kept while the container ends.
+    let pid = t.pid_of(&id);
+    let handle = std::fs::File::options()
+        .custom_flags(libc::O_PATH)
+        .read(true)
+        .open(format!("/proc/{pid}/exe"))
+        .expect("opening init's /proc/PID/exe");
+    t.daemon.docker(&["rm", "-f", &id]).ok();
+    let reopened = format!("/proc/self/fd/{}", handle.as_raw_fd());
+    let write = std::fs::File::options().write(true).open(&reopened);
+    assert_eq!(
+        write.as_ref().err().and_then(|e| e.raw_os_error()),
+        Some(libc::EROFS),
+        "{write:?}"
+    );
+    let after = std::fs::read(&init).expect("reading the berth-init copy");
+    assert!(before == after, "berth-init's binary changed");
+}
+
 /// The processes of `daemon` (monitors, zygote, containers, execs, not berthd itself) that
 /// hold `path` open, with the descriptor.
 fn holders_of(daemon: &Daemon, path: &std::path::Path) -> Vec<String> {
@@ -474,12 +635,7 @@ fn holders_of(daemon: &Daemon, path: &std::path::Path) -> Vec<String> {
 fn a_descriptor_berthd_inherits_reaches_no_process_it_runs() {
     let marker = std::path::Path::new("/etc/hostname");
     let t = secured(Daemon::builder().label("sec-fds").inherited_fd(7, marker));
-    let id = t
-        .daemon
-        .docker(&["run", "-d", "--init", &t.image, "sleep", "600"])
-        .ok()
-        .trim()
-        .to_owned();
+    let id = t.detached(&["--init", &t.image, "sleep", "600"]);
     let listing = "ls -l /proc/self/fd | grep -c hostname; true";
     let in_run = t
         .daemon
@@ -506,10 +662,28 @@ fn a_descriptor_berthd_inherits_reaches_no_process_it_runs() {
 /// would create the `dockremap` user on the machine).
 #[test]
 fn userns_remap_without_a_range_is_refused_naming_the_file() {
+    let stderr = refused_start(r#"{"userns-remap": "berth-no-such-user:berth-no-such-group"}"#);
+    assert!(
+        stderr.contains("/etc/subuid has no range for \"berth-no-such-user\""),
+        "{stderr}"
+    );
+}
+
+/// daemon.json's `init-path` naming no file is refused at start, naming it.
+#[test]
+fn an_init_path_that_is_no_file_is_refused_at_start() {
+    let stderr = refused_start(r#"{"init-path": "/nonexistent/berth-init"}"#);
+    assert!(
+        stderr.contains("init-path /nonexistent/berth-init: no such file"),
+        "{stderr}"
+    );
+}
+
+/// Starts berthd with `settings` as its daemon.json; it must refuse to start: its stderr.
+fn refused_start(settings: &str) -> String {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let config = dir.path().join("daemon.json");
-    let setting = r#"{"userns-remap": "berth-no-such-user:berth-no-such-group"}"#;
-    std::fs::write(&config, setting).expect("writing daemon.json");
+    std::fs::write(&config, settings).expect("writing daemon.json");
     let started = std::process::Command::new(support::BERTHD)
         .arg("--data-root")
         .arg(dir.path().join("root"))
@@ -519,12 +693,9 @@ fn userns_remap_without_a_range_is_refused_naming_the_file() {
         .arg(&config)
         .output()
         .expect("running berthd");
-    let stderr = String::from_utf8_lossy(&started.stderr);
+    let stderr = String::from_utf8_lossy(&started.stderr).into_owned();
     assert!(!started.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("/etc/subuid has no range for \"berth-no-such-user\""),
-        "{stderr}"
-    );
+    stderr
 }
 
 /// A data root the remapped root cannot walk to (under a directory of mode 0700) is refused
@@ -613,6 +784,22 @@ fn userns_remap_runs_every_container_remapped() {
         "/proc/self/uid_map",
     ]);
     assert_eq!(words(host.ok()), ["0", "0", "4294967295"]);
+    // `--init`'s program is bound and run by the remapped root too, read-only.
+    let init = daemon.docker(&[
+        "run",
+        "--rm",
+        "--init",
+        image,
+        "sh",
+        "-c",
+        "tr '\\0' ' ' </proc/1/cmdline; echo x >/sbin/docker-init",
+    ]);
+    assert_eq!(init.code, Some(1), "{init:?}");
+    assert!(
+        init.stdout.starts_with("/sbin/docker-init -- sh -c "),
+        "{init:?}"
+    );
+    assert!(init.stderr.contains("Read-only file system"), "{init:?}");
 
     let id = daemon.docker(&["run", "-d", image, "sleep", "60"]);
     let id = id.ok().trim().to_owned();

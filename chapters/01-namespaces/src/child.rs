@@ -30,7 +30,7 @@ use crate::identity::UserPlan;
 use crate::rootfs::RootfsPlan;
 use crate::steps::{self, ChildPhase, ChildStep};
 use crate::sync::ChildEnds;
-use crate::{fds, init, loopback};
+use crate::{fds, loopback};
 
 /// Everything the child needs, prepared by the parent before `clone(2)`.
 #[derive(Debug)]
@@ -42,8 +42,9 @@ pub(crate) struct ChildPlan {
     /// In a user namespace (rootless or remapped): its root may not mknod, nor always mount
     /// sysfs, so `/dev` and `/sys` come from the host by bind mounts.
     pub rootless: bool,
-    /// Run a tiny init as PID 1 and the command as PID 2 (see `init.rs`).
-    pub init: bool,
+    /// `--init`: the read-only mount of the init program, which `exec` then runs as PID 1
+    /// with the command as its arguments (see `init.rs`).
+    pub init: Option<crate::init::InitMount>,
     /// The user to become before exec, if not root.
     pub user: Option<UserPlan>,
     /// Descriptors to install as 0, 1 and 2 before exec.
@@ -66,8 +67,8 @@ pub(crate) fn run(plan: &ChildPlan, ends: &ChildEnds) -> isize {
     }
 }
 
-/// The steps, in order. Returns only on failure, or with an exit code when the parent gave up
-/// on us before we started (0) or when `--init` saw the command exit.
+/// The steps, in order. Returns only on failure, or with 0 when the parent gave up on us
+/// before we started.
 fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
     if !ends.wait_for_parent().at(Step::WaitForParent)? {
         return Ok(0);
@@ -84,6 +85,10 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
     added(plan, ChildPhase::BeforeRootfs)?;
     plan.rootfs.mount_rootfs()?;
     plan.rootfs.bind_rootfs()?;
+    if let Some(init) = &plan.init {
+        init.run()
+            .map_err(|(step, errno)| Failure::new(Step::Init, step, errno))?;
+    }
     added(plan, ChildPhase::Mounts)?;
     plan.rootfs.mount_proc()?;
     plan.rootfs.mount_sys(plan.rootless)?;
@@ -107,9 +112,6 @@ fn finish(plan: &ChildPlan, ends: &ChildEnds) -> Result<i32, Failure> {
     // Nothing of ours but 0, 1 and 2 reaches the command (`fds.rs`).
     fds::close_on_exec_from_3().at(Step::CloseDescriptors)?;
     added(plan, ChildPhase::BeforeExec)?;
-    if plan.init {
-        return init::run(&plan.exec, ends);
-    }
     Err(plan.exec.exec())
 }
 // ANCHOR_END: finish

@@ -47,6 +47,9 @@ pub enum StartError {
     Clone(Errno),
     #[error(transparent)]
     IdMaps(#[from] IdMapError),
+    /// `--init`'s program could not be found or prepared (`init.rs`).
+    #[error(transparent)]
+    Init(#[from] crate::init::InitError),
     #[error("releasing the child: {0}")]
     Release(std::io::Error),
     /// A parent-side step a later chapter added failed (`steps.rs`).
@@ -100,12 +103,18 @@ pub fn spawn(config: &ContainerConfig) -> Result<Spawned, StartError> {
     let plan = ChildPlan {
         rootfs: RootfsPlan::new(&config.rootfs, config.rootfs_mount.as_ref()),
         dev: DevPlan::new(&config.rootfs),
-        exec: ExecPlan::new(config),
+        exec: ExecPlan::new(&crate::init::command_of(config)),
         hostname: config.hostname.clone(),
         // In a user namespace the kernel refuses mknod (and may refuse sysfs) even to its
         // root: a remapped root takes the rootless ways round them.
         rootless: config.in_user_namespace(),
-        init: config.init,
+        init: match config.init {
+            true => Some(crate::init::InitMount::new(
+                &crate::init::locate()?,
+                &config.rootfs,
+            )),
+            false => None,
+        },
         user: config.user.as_ref().map(UserPlan::new),
         stdio: config.stdio,
         console: config.console,
@@ -246,7 +255,10 @@ fn describe(plan: &ChildPlan, failure: &Failure) -> String {
         Step::SetHostname => format!("setting the hostname to {:?}", plan.hostname),
         Step::LoopbackUp => "bringing up the loopback interface lo".to_owned(),
         Step::Workdir | Step::Exec => plan.exec.describe(failure),
-        Step::Init => "running the init process (--init)".to_owned(),
+        Step::Init => match &plan.init {
+            Some(init) => init.describe(failure.item),
+            None => "--init".to_owned(),
+        },
         Step::Console => crate::console::describe(failure.item).to_owned(),
         Step::JoinNamespaces => "joining the container's namespaces".to_owned(),
         Step::Added => match plan.steps.get(usize::from(failure.item)) {

@@ -42,7 +42,7 @@ pub enum Step {
     SetUser,
     /// Replace ourselves with the command.
     Exec,
-    /// With `--init`: fork the command and wait for it as PID 1.
+    /// With `--init`: bind-mounting the init program read-only into the container.
     Init,
     /// With a terminal: open a pty in the container and make it the controlling terminal.
     Console,

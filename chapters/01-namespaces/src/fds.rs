@@ -21,6 +21,7 @@
 //!
 //! Like everything in the child, these functions allocate nothing.
 
+use std::ffi::CStr;
 use std::os::fd::RawFd;
 
 use nix::errno::Errno;
@@ -61,10 +62,42 @@ pub(crate) fn keep_list(fds: impl IntoIterator<Item = RawFd>) -> Vec<RawFd> {
     keep
 }
 
+/// `/proc/self/fd/N` for `fd`, written into `buf` without allocating (for a child between
+/// `clone` and `execve`, which mounts on descriptors: chapter 8, and `--init`'s mount).
+pub fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 12];
+    let mut n = fd.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[PREFIX.len() + i] = digits[len - 1 - i];
+    }
+    buf[PREFIX.len() + len] = 0;
+    // The buffer holds one NUL, written just above.
+    CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"/proc/self/fd/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
+
+    #[test]
+    fn fd_paths_are_written_without_allocating() {
+        let mut buf = [0u8; 32];
+        assert_eq!(super::fd_path(7, &mut buf), c"/proc/self/fd/7");
+        assert_eq!(super::fd_path(1234, &mut buf), c"/proc/self/fd/1234");
+        assert_eq!(super::fd_path(0, &mut buf), c"/proc/self/fd/0");
+    }
 
     #[test]
     fn keep_lists_are_sorted_and_unique() {

@@ -16,7 +16,7 @@
 //! the way a foreground `docker run` does. Read the modules in this order: `config`,
 //! `namespaces`, `container`, `sync`, `child` (and `failure`, how its errors travel),
 //! `rootfs`, `devices`, `loopback`, `exec`, `fds` (what the command must not inherit),
-//! `signals`, `init`, and [`steps`], the seams where later chapters add their own steps to a
+//! `signals`, [`init`] (and the program it runs, [`init_program`]), and [`steps`], the seams where later chapters add their own steps to a
 //! start; then two that the engine (`final/`) builds on: [`console`], a terminal of the
 //! container's own (`docker run -t`), and [`enter`], one more process in a running container
 //! (`docker exec`).
@@ -27,6 +27,8 @@ pub mod container;
 pub mod devices;
 pub mod enter;
 pub mod fds;
+pub mod init;
+pub mod init_program;
 pub mod namespaces;
 pub mod signals;
 pub mod steps;
@@ -35,7 +37,6 @@ mod child;
 mod exec;
 mod failure;
 mod identity;
-mod init;
 mod loopback;
 mod rootfs;
 mod sync;

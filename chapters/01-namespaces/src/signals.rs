@@ -75,25 +75,14 @@ pub fn forward_until_exit(
     container: &Running,
     blocked: &BlockedSignals,
 ) -> Result<ExitStatus, Errno> {
-    forward_and_reap(container.pid(), &blocked.set, Escalate::OnThirdInterrupt)
+    forward_and_reap(container.pid(), &blocked.set)
 }
 
-/// Whether repeated interrupts turn into SIGKILL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Escalate {
-    OnThirdInterrupt,
-    Never,
-}
-
-/// The loop shared by `ch01` and `--init`: wait for a signal in `set` (which must be
-/// blocked); on SIGCHLD reap every child, on anything else pass it on to `target`. Returns
-/// `target`'s status once it has exited. Makes no allocation, so `--init` can use it in the
-/// cloned child.
-pub(crate) fn forward_and_reap(
-    target: Pid,
-    set: &SigSet,
-    escalate: Escalate,
-) -> Result<ExitStatus, Errno> {
+/// The loop: wait for a signal in `set` (which must be blocked); on SIGCHLD reap every child,
+/// on anything else pass it on to `target`, SIGKILL from the third interrupt on. Returns
+/// `target`'s status once it has exited. (A container's own init, `--init`, is a program of
+/// its own with the same loop: `init_program.rs`.)
+fn forward_and_reap(target: Pid, set: &SigSet) -> Result<ExitStatus, Errno> {
     let mut interrupts = 0;
     loop {
         match set.wait()? {
@@ -106,11 +95,9 @@ pub(crate) fn forward_and_reap(
                 if matches!(signal, Signal::SIGINT | Signal::SIGTERM) {
                     interrupts += 1;
                 }
-                let sent = match escalate {
-                    Escalate::OnThirdInterrupt if interrupts >= INTERRUPTS_BEFORE_KILL => {
-                        Signal::SIGKILL
-                    }
-                    _ => signal,
+                let sent = match interrupts >= INTERRUPTS_BEFORE_KILL {
+                    true => Signal::SIGKILL,
+                    false => signal,
                 };
                 // ESRCH: it exited meanwhile; its SIGCHLD is on the way.
                 match kill(target, sent) {
@@ -124,7 +111,7 @@ pub(crate) fn forward_and_reap(
 // ANCHOR_END: forward
 
 /// The set of signals [`forward_and_reap`] waits for: the forwarded ones and SIGCHLD.
-pub(crate) fn forwarded_and_sigchld() -> SigSet {
+fn forwarded_and_sigchld() -> SigSet {
     let mut set = SigSet::empty();
     for signal in FORWARDED.iter().chain([&Signal::SIGCHLD]) {
         set.add(*signal);

@@ -99,14 +99,6 @@ impl ChildEnds {
         }
     }
 
-    /// In the `--init` process after its fork: closes its copy of the report pipe, so that the
-    /// parent sees end-of-file as soon as the command has exec'd. Closed by number, because
-    /// the child never runs destructors: it leaves by `execve` or `_exit`.
-    pub fn close_report(&self) {
-        // SAFETY: nothing in this process uses the descriptor after this.
-        unsafe { libc::close(self.report.as_raw_fd()) };
-    }
-
     /// The report pipe's write end: a child hands it over when it closes everything else.
     pub fn report_fd(&self) -> std::os::fd::RawFd {
         self.report.as_raw_fd()

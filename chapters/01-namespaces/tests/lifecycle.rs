@@ -287,12 +287,9 @@ fn user_drops_root() {
     );
 }
 
-/// A host binary copied into the rootfs without its dynamic loader fails with ENOENT although
-/// the file exists; the message says what is really missing.
-#[test]
-fn a_missing_loader_is_named() {
-    let dir = berth_tests::test_dir("ch01-loader");
-    let rootfs = dir.path().join("rootfs");
+/// A copy of the busybox rootfs at `dir/rootfs`, for a test that changes it.
+fn copy_of_the_rootfs(dir: &std::path::Path) -> std::path::PathBuf {
+    let rootfs = dir.join("rootfs");
     let copied = std::process::Command::new("cp")
         .arg("-a")
         .arg(berth_tests::busybox_rootfs())
@@ -300,6 +297,15 @@ fn a_missing_loader_is_named() {
         .status()
         .expect("copying the rootfs");
     assert!(copied.success());
+    rootfs
+}
+
+/// A host binary copied into the rootfs without its dynamic loader fails with ENOENT although
+/// the file exists; the message says what is really missing.
+#[test]
+fn a_missing_loader_is_named() {
+    let dir = berth_tests::test_dir("ch01-loader");
+    let rootfs = copy_of_the_rootfs(dir.path());
     std::fs::copy("/bin/ls", rootfs.join("bin/hostls")).expect("copying /bin/ls");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ch01"))
         .args(["run", "--rootfs"])
@@ -314,5 +320,45 @@ fn a_missing_loader_is_named() {
             "\"/bin/hostls\": no such file or directory: the file exists, but its interpreter"
         ),
         "{stderr}"
+    );
+}
+
+/// Most images today have `/sbin -> usr/sbin`. `--init`'s mount point is made through that
+/// link *inside* the root, even when the link is absolute (`/sbin -> /usr/sbin`, which from
+/// the host, where the child still is, would lead to the host's `/usr/sbin`): PID 1 is init,
+/// read-only, and nothing appears in the host's `/usr/sbin`. (The first version refused any
+/// link on the way with ELOOP, so `--init` failed in such images.)
+#[test]
+fn init_is_mounted_through_a_symlinked_sbin_inside_the_root() {
+    let dir = berth_tests::test_dir("ch01-init-sbin");
+    let rootfs = copy_of_the_rootfs(dir.path());
+    std::fs::remove_dir_all(rootfs.join("usr/sbin")).expect("removing usr/sbin");
+    std::fs::rename(rootfs.join("sbin"), rootfs.join("usr/sbin")).expect("moving sbin");
+    // A mount point left in the fixture by an earlier run must not hide the one we make.
+    let _ = std::fs::remove_file(rootfs.join("usr/sbin/docker-init"));
+    std::os::unix::fs::symlink("/usr/sbin", rootfs.join("sbin")).expect("the /sbin link");
+    let host_before = std::path::Path::new("/usr/sbin/docker-init").exists();
+    let script = "tr '\\0' ' ' </proc/1/cmdline; echo; echo x >/sbin/docker-init";
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ch01"))
+        .args(["run", "--init", "--rootfs"])
+        .arg(&rootfs)
+        .args(["--", "sh", "-c", script])
+        .output()
+        .expect("running ch01");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("/sbin/docker-init -- sh -c "),
+        "{stdout}{stderr}"
+    );
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert!(rootfs.join("usr/sbin/docker-init").is_file());
+    assert_eq!(
+        std::path::Path::new("/usr/sbin/docker-init").exists(),
+        host_before,
+        "a mount point appeared on the host"
     );
 }

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use berth_daemon::engine::{Extension, ExtensionError};
 use berth_images::container::ContainerRecord;
+use berth_namespaces::namespaces::IdMaps;
 use berth_namespaces::{ContainerConfig, Steps};
 
 use crate::userns::Remap;
@@ -156,6 +157,19 @@ impl UsernsExtension {
             data_root: data_root.to_owned(),
         }
     }
+
+    /// The maps of the container `record`'s remapped root: none without `userns-remap` or
+    /// with `--userns host`. What else the container owns on the host follows them (chapter
+    /// 8's new volumes, as dockerd's).
+    pub fn maps_of(&self, record: &ContainerRecord) -> Result<Option<IdMaps>, ExtensionError> {
+        let Some(remap) = Remap::stored(&self.data_root)? else {
+            return Ok(None);
+        };
+        if settings(record)?.userns_mode == "host" {
+            return Ok(None);
+        }
+        Ok(Some(remap.id_maps()))
+    }
 }
 
 impl Extension for UsernsExtension {
@@ -172,13 +186,9 @@ impl Extension for UsernsExtension {
         record: &ContainerRecord,
         config: &mut ContainerConfig,
     ) -> Result<(), ExtensionError> {
-        let Some(remap) = Remap::stored(&self.data_root)? else {
+        let Some(maps) = self.maps_of(record)? else {
             return Ok(());
         };
-        if settings(record)?.userns_mode == "host" {
-            return Ok(());
-        }
-        let maps = remap.id_maps();
         let mount = config
             .rootfs_mount
             .as_ref()

@@ -1,10 +1,11 @@
 //! `/proc/self/exe`: the container must never get a writable handle on the engine's binary.
 //!
 //! Every process that enters a container starts as a copy of the engine: `docker exec`'s
-//! process is cloned from the daemon, `--init`'s PID 1 from the container's monitor, and a
-//! container's first process is a clone until its `execve`. Until then, and for `--init`'s
-//! whole life, `/proc/<pid>/exe` of that process is the engine's binary on the host: a magic
-//! link that no `chroot` or mount namespace hides. runc's CVE-2019-5736 used it: the image's
+//! process is cloned from the daemon, and a container's first process is a clone of its
+//! monitor until its `execve`. Until then `/proc/<pid>/exe` of that process is the engine's
+//! binary on the host: a magic link that no `chroot` or mount namespace hides. (`--init`'s
+//! PID 1, which lives as long as the container, is no copy of the engine at all: it is
+//! chapter 1's small `berth-init`, bound read-only into the container.) runc's CVE-2019-5736 used it: the image's
 //! `/bin/sh` is `#!/proc/self/exe`, so `docker exec ctr sh` makes the kernel run *runc itself*
 //! inside the container; a process there opens `/proc/<that pid>/exe` and, once runc has
 //! exited, writes a new runc over the host's. The next `docker exec` runs the attacker's code

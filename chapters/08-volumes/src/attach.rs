@@ -18,6 +18,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use berth_namespaces::namespaces::IdMaps;
 use berth_namespaces::{ContainerConfig, RootfsMount};
 use nix::mount::MsFlags;
 use serde::{Deserialize, Serialize};
@@ -147,10 +148,16 @@ impl ContainerMounts {
 
     /// Fills each new, empty volume with the image's files at its destination, from the
     /// container's `rootfs` overlay (see [`crate::copyup`]), unless `nocopy`. Once the
-    /// container exists: its overlay needs its directories.
-    pub fn populate(&self, volumes: &Volumes, rootfs: &RootfsMount) -> Result<(), AttachError> {
+    /// container exists: its overlay needs its directories. `maps`: the container's remapped
+    /// root (chapter 6), which then owns the new volumes and what was copied into them.
+    pub fn populate(
+        &self,
+        volumes: &Volumes,
+        rootfs: &RootfsMount,
+        maps: Option<&IdMaps>,
+    ) -> Result<(), AttachError> {
         for attached in self.mounts.iter().filter(|m| !m.nocopy) {
-            populate(volumes, rootfs, attached)?;
+            populate(volumes, rootfs, attached, maps)?;
         }
         Ok(())
     }
@@ -375,6 +382,7 @@ fn populate(
     volumes: &Volumes,
     rootfs: &RootfsMount,
     attached: &Attached,
+    maps: Option<&IdMaps>,
 ) -> Result<(), AttachError> {
     let Some(name) = attached.name.as_deref() else {
         return Ok(()); // Binds and tmpfs hide the image's files instead.
@@ -390,8 +398,9 @@ fn populate(
         return Ok(()); // A tmpfs or a host device: nothing of ours to fill.
     }
     let scratch = volumes.scratch_dir()?;
+    let destination = &attached.destination;
     let copied =
-        crate::copyup::populate_once(rootfs, &scratch, &attached.destination, &attached.source);
+        crate::copyup::populate_once(rootfs, &scratch, destination, &attached.source, maps);
     let _ = fs::remove_dir(&scratch);
     Ok(copied?)
 }

@@ -13,6 +13,11 @@
 //! resolves the destination inside it with `openat2(RESOLVE_IN_ROOT)` (an image's
 //! `/data -> /etc` must not make us copy the host's `/etc`), and copies. When it exits its
 //! namespace goes, and the mount with it: nothing is ever mounted on the host.
+//!
+//! Under `userns-remap` (chapter 6) the container's root is an unprivileged id of the host, and
+//! the image's files are root's only through the idmapped view of its layers. A volume is a
+//! plain directory, no view: as dockerd does, its `_data` is given to the remapped root, and
+//! the copied files get the owners the container sees, shifted into the range (`maps`).
 
 use std::ffi::CString;
 use std::fs;
@@ -22,6 +27,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use berth_namespaces::RootfsMount;
+use berth_namespaces::namespaces::{IdMap, IdMaps};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 use nix::mount::{MsFlags, mount};
@@ -46,12 +52,14 @@ pub enum CopyError {
 
 /// Copies the image's files at `destination` into `data` (a volume's `_data`) unless the
 /// volume was populated before, then marks it populated. `rootfs` is the container's overlay
-/// (chapter 2's [`RootfsMount`]), `scratch` an empty directory to mount it on.
+/// (chapter 2's [`RootfsMount`]), `scratch` an empty directory to mount it on. `maps`: the
+/// container's remapped root (chapter 6), whose ids the volume's files then get.
 pub fn populate_once(
     rootfs: &RootfsMount,
     scratch: &Path,
     destination: &str,
     data: &Path,
+    maps: Option<&IdMaps>,
 ) -> Result<(), CopyError> {
     let failed = |reason: String| CopyError::Failed {
         destination: destination.to_owned(),
@@ -67,10 +75,30 @@ pub fn populate_once(
         .next()
         .is_none();
     if empty {
-        copy_in_namespace(rootfs, scratch, destination, data).map_err(failed)?;
+        copy_in_namespace(rootfs, scratch, destination, data, maps).map_err(failed)?;
+    }
+    if let Some(maps) = maps {
+        // Nothing was copied onto it (the image has nothing there): still host root's, so
+        // the remapped root could not write it.
+        let meta = fs::metadata(data).map_err(|e| failed(e.to_string()))?;
+        if (meta.uid(), meta.gid()) == (0, 0) {
+            let (uid, gid) = (shifted(&maps.uid, 0), shifted(&maps.gid, 0));
+            std::os::unix::fs::chown(data, Some(uid), Some(gid))
+                .map_err(|e| failed(e.to_string()))?;
+        }
     }
     fs::write(&marker, b"").map_err(|e| failed(e.to_string()))
 }
+
+// ANCHOR: shifted
+/// The host id that `id` inside the container stands for, under `map`; unmapped ids (none
+/// in a remap of a whole 65536-id range) are kept.
+fn shifted(map: &[IdMap], id: u32) -> u32 {
+    map.iter()
+        .find(|line| id >= line.inside && id - line.inside < line.count)
+        .map_or(id, |line| line.outside + (id - line.inside))
+}
+// ANCHOR_END: shifted
 
 fn c(text: &str) -> Result<CString, String> {
     CString::new(text).map_err(|_| format!("{text:?} contains a NUL byte"))
@@ -84,6 +112,7 @@ fn copy_in_namespace(
     scratch: &Path,
     destination: &str,
     data: &Path,
+    maps: Option<&IdMaps>,
 ) -> Result<(), String> {
     let relative = destination.trim_start_matches('/');
     let (options, relative) = (c(&rootfs.options)?, c(relative)?);
@@ -124,9 +153,9 @@ fn copy_in_namespace(
                     Err(e) => return Err(format!("resolving {destination}: {e}")),
                 };
                 let from = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
-                copy_tree(&from, data).map_err(|e| e.to_string())?;
+                copy_tree(&from, data, maps).map_err(|e| e.to_string())?;
                 // The volume's top takes the owner and mode of the image's directory too.
-                copy_owner_and_mode(&from, data).map_err(|e| e.to_string())
+                copy_owner_and_mode(&from, data, maps).map_err(|e| e.to_string())
             })();
             let code = match result {
                 Ok(()) => 0,
@@ -157,7 +186,7 @@ fn copy_in_namespace(
 
 /// Copies the tree `from` (its entries, not itself) into `to`, keeping owners, modes and
 /// symlinks as they are (never following one).
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+fn copy_tree(from: &Path, to: &Path, maps: Option<&IdMaps>) -> std::io::Result<()> {
     for entry in fs::read_dir(from)? {
         let entry = entry?;
         let (source, target) = (entry.path(), to.join(entry.file_name()));
@@ -165,7 +194,7 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         let kind = meta.file_type();
         if kind.is_dir() {
             fs::create_dir(&target)?;
-            copy_tree(&source, &target)?;
+            copy_tree(&source, &target, maps)?;
         } else if kind.is_symlink() {
             std::os::unix::fs::symlink(fs::read_link(&source)?, &target)?;
         } else if kind.is_file() {
@@ -173,17 +202,46 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         } else {
             continue; // Devices, fifos and sockets are not copied, as in Docker.
         }
-        copy_owner_and_mode(&source, &target)?;
+        copy_owner_and_mode(&source, &target, maps)?;
     }
     Ok(())
 }
 
-/// Gives `target` the owner and (unless a symlink) the mode of `source`.
-fn copy_owner_and_mode(source: &Path, target: &Path) -> std::io::Result<()> {
+/// Gives `target` the owner (shifted by `maps`, if given) and (unless a symlink) the mode of
+/// `source`.
+fn copy_owner_and_mode(source: &Path, target: &Path, maps: Option<&IdMaps>) -> std::io::Result<()> {
     let meta = fs::symlink_metadata(source)?;
-    std::os::unix::fs::lchown(target, Some(meta.uid()), Some(meta.gid()))?;
+    let (uid, gid) = match maps {
+        Some(maps) => (
+            shifted(&maps.uid, meta.uid()),
+            shifted(&maps.gid, meta.gid()),
+        ),
+        None => (meta.uid(), meta.gid()),
+    };
+    std::os::unix::fs::lchown(target, Some(uid), Some(gid))?;
     if !meta.file_type().is_symlink() {
         fs::set_permissions(target, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_shift_into_the_range_line_by_line() {
+        let line = |inside, outside, count| IdMap {
+            inside,
+            outside,
+            count,
+        };
+        let map = [line(0, 100_000, 1000), line(1000, 500_000, 10)];
+        assert_eq!(shifted(&map, 0), 100_000);
+        assert_eq!(shifted(&map, 999), 100_999);
+        assert_eq!(shifted(&map, 1000), 500_000);
+        assert_eq!(shifted(&map, 1009), 500_009);
+        assert_eq!(shifted(&map, 1010), 1010, "unmapped ids are kept");
+        assert_eq!(shifted(&[], 7), 7);
+    }
 }

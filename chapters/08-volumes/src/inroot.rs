@@ -21,9 +21,10 @@
 //! in the parent, and `/proc/self/fd/N` is written into a buffer on the stack.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
+use berth_namespaces::fds::fd_path;
 use berth_namespaces::{ChildPhase, ChildStep};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, open, openat, openat2};
@@ -145,29 +146,6 @@ impl InRootMount {
             flags: extra,
         })
     }
-}
-
-/// `/proc/self/fd/N` for `fd`, written into `buf` without allocating.
-fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
-    const PREFIX: &[u8] = b"/proc/self/fd/";
-    buf[..PREFIX.len()].copy_from_slice(PREFIX);
-    let mut digits = [0u8; 12];
-    let mut n = fd.unsigned_abs();
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for i in 0..len {
-        buf[PREFIX.len() + i] = digits[len - 1 - i];
-    }
-    buf[PREFIX.len() + len] = 0;
-    // The buffer holds one NUL, written just above.
-    CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"/proc/self/fd/")
 }
 
 /// Opens `path` below `root` as an `O_PATH` descriptor, resolved as if `root` were `/`.
@@ -329,14 +307,6 @@ impl ChildStep for ReadonlyRoot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fd_paths_are_written_without_allocating() {
-        let mut buf = [0u8; 32];
-        assert_eq!(fd_path(7, &mut buf), c"/proc/self/fd/7");
-        assert_eq!(fd_path(1234, &mut buf), c"/proc/self/fd/1234");
-        assert_eq!(fd_path(0, &mut buf), c"/proc/self/fd/0");
-    }
 
     #[test]
     fn destinations_are_cleaned_by_their_text() {

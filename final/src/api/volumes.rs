@@ -357,9 +357,13 @@ pub fn attach(
         let volumes = volumes(daemon)?;
         let runtime = berth_images::container::runtime_config(store, record)
             .map_err(|e| HttpError::new(500, e.to_string()))?;
+        // Under userns-remap, the container's remapped root owns its new volumes (chapter 6).
+        let maps = berth_security::engine::UsernsExtension::for_store(&daemon.data_root)
+            .maps_of(record)
+            .map_err(|e| HttpError::new(500, e.to_string()))?;
         if let Some(rootfs) = &runtime.rootfs_mount {
             mounts
-                .populate(&volumes, rootfs)
+                .populate(&volumes, rootfs, maps.as_ref())
                 .map_err(|e| HttpError::bad_request(format!("invalid mount config: {e}")))?;
         }
         if record.options.settings.auto_remove {

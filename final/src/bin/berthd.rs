@@ -3,9 +3,9 @@
 //! Start-up, in order, each step for a reason:
 //!
 //! 1. berthd re-executes itself from a sealed, read-only view of its binary (chapter 6's
-//!    `exe.rs`): every process it clones into a container (`docker exec`'s, `--init`'s PID 1)
-//!    then has that view as `/proc/self/exe`, never the host's writable file
-//!    (CVE-2019-5736). The zygote and monitors run `/proc/self/exe`, the same view.
+//!    `exe.rs`): every process it clones into a container (`docker exec`'s, and a container's
+//!    first process until its `execve`) then has that view as `/proc/self/exe`, never the
+//!    host's writable file (CVE-2019-5736). The zygote and monitors run `/proc/self/exe`, the same view.
 //! 2. `berthd monitor ...` is not the daemon at all: the engine runs berthd itself as the
 //!    small process that watches one container (so a container outlives a daemon restart),
 //!    and as the zygote that forks those (`berthd monitor --zygote ROOT`).
@@ -17,7 +17,8 @@
 //! 5. The daemon becomes a child subreaper: orphans of its containers' monitors are reparented
 //!    to it rather than to PID 1, which on these machines reaps lazily.
 //! 6. One daemon per data root: an exclusive lock on `<data-root>/berthd.lock`.
-//! 7. Settings (flags + `daemon.json`), the store, the engine, then the listeners.
+//! 7. Settings (flags + `daemon.json`), the init program `--init` runs (`init-path`, else
+//!    `berth-init` next to berthd), the store, the engine, then the listeners.
 //!
 //! On SIGTERM or SIGINT the daemon stops accepting, gives in-flight requests a moment to
 //! finish, and exits **without stopping containers**: they run on under their monitors, and the
@@ -88,6 +89,7 @@ fn run(flags: Flags) -> anyhow::Result<()> {
     nix::sys::prctl::set_child_subreaper(true).context("becoming a child subreaper")?;
 
     let settings = Settings::load(flags)?;
+    init_program(&settings)?;
     std::fs::create_dir_all(&settings.data_root)
         .with_context(|| format!("creating the data root {}", settings.data_root.display()))?;
     let _lock = lock_data_root(&settings.data_root)?;
@@ -132,6 +134,32 @@ fn run(flags: Flags) -> anyhow::Result<()> {
     engine.shutdown();
     Ok(())
 }
+
+// ANCHOR: init_path
+/// Chooses the init program `--init` runs (chapter 1's `init.rs`): `init-path` if set, else
+/// `berth-init` next to berthd, and hands the choice to the monitors, which start the
+/// containers, in their environment. Without one, berthd runs and only `--init` fails, as
+/// dockerd without docker-init. Called before any thread exists (it sets a variable).
+fn init_program(settings: &Settings) -> anyhow::Result<()> {
+    use berth_namespaces::init;
+    let found = match &settings.init_path {
+        Some(path) if path.is_file() => {
+            std::path::absolute(path).with_context(|| format!("init-path {}", path.display()))?
+        }
+        Some(path) => anyhow::bail!("init-path {}: no such file", path.display()),
+        None => match init::locate() {
+            Ok(path) => path,
+            Err(error) => {
+                berth_daemon::daemon_log!("berthd: {error}: `docker run --init` will fail");
+                return Ok(());
+            }
+        },
+    };
+    // SAFETY: no other thread exists yet to read the environment meanwhile.
+    unsafe { std::env::set_var(init::PATH_VARIABLE, &found) };
+    Ok(())
+}
+// ANCHOR_END: init_path
 
 /// The server options every listener shares: Docker's headers on every response.
 fn options() -> ServerOptions {

@@ -110,6 +110,7 @@ pub struct DaemonBuilder {
     inherited: Option<(i32, PathBuf)>,
     bip: Option<String>,
     userns_remap: Option<(String, PathBuf)>,
+    init_path: Option<PathBuf>,
 }
 
 impl DaemonBuilder {
@@ -162,6 +163,12 @@ impl DaemonBuilder {
         self
     }
 
+    /// `--init-path PATH`: the init program `docker run --init` runs.
+    pub fn init_path(mut self, path: &Path) -> Self {
+        self.init_path = Some(path.to_owned());
+        self
+    }
+
     /// Starts the daemon and waits until it answers.
     pub fn start(self) -> Daemon {
         let label = if self.label.is_empty() {
@@ -189,6 +196,9 @@ impl DaemonBuilder {
         if let Some((setting, etc)) = &self.userns_remap {
             args.extend(["--userns-remap".to_owned(), setting.clone()]);
             args.extend(["--userns-remap-etc".to_owned(), etc.display().to_string()]);
+        }
+        if let Some(path) = &self.init_path {
+            args.extend(["--init-path".to_owned(), path.display().to_string()]);
         }
         let program = if self.own_binary {
             let copy = dir.path().join("berthd");

@@ -152,7 +152,8 @@ fn print_bpf(args: SecurityArgs) -> Result<u8, (String, u8)> {
 }
 
 fn main() -> ExitCode {
-    // `--init`'s PID 1 is a clone of ch06: it must not be a way to the file on the host.
+    // A container's first process is a clone of ch06 until its exec: it must not be a way to
+    // the file on the host. (`--init`'s PID 1 is chapter 1's own small program, bound read-only.)
     if let Err(error) = berth_security::exe::seal_self() {
         eprintln!("ch06: {error}");
         return ExitCode::FAILURE;

@@ -279,7 +279,7 @@ fn run_container(store: &Store, volumes: &Volumes, args: &MountRunArgs) -> Resul
         }
     };
     let made = match &config.rootfs_mount {
-        Some(rootfs) => mounts.populate(volumes, rootfs),
+        Some(rootfs) => mounts.populate(volumes, rootfs, None),
         None => Ok(()),
     }
     .and_then(|()| mounts.add_steps(volumes, &mut config));
