@@ -610,6 +610,96 @@ fn published_ports_answer_on_loopback_and_the_hosts_address() {
     assert_nothing_left(&daemon);
 }
 
+/// `-p 5353:53/udp`: a datagram to the namespace's own address goes through the DNAT rule,
+/// one to its loopback through the UDP proxy in the container's monitor, and the answer
+/// comes back the same way. busybox has no UDP server (its `nc` lacks `-u`), so the server is
+/// a socket the test opens in the container's network namespace (chapter 7's
+/// `open_in_netns`, the embedded DNS server's way in): the path under test is the network's,
+/// not the program's.
+#[test]
+fn a_published_udp_port_answers_on_the_hosts_address_and_on_loopback() {
+    use std::net::{SocketAddr, UdpSocket};
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use berth_network::dns::open_in_netns;
+
+    let daemon = daemon("net-udp", 80);
+    daemon
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            "udp",
+            "-p",
+            "5353:53/udp",
+            "busybox",
+            "sleep",
+            "300",
+        ])
+        .ok();
+    let ps = daemon.docker(&["ps", "--format", "{{.Ports}}"]);
+    assert_eq!(ps.ok().trim(), "0.0.0.0:5353->53/udp");
+    let rules = ruleset(&daemon);
+    assert!(
+        rules.contains("udp dport 5353 dnat to 10.80.0.2:53"),
+        "{rules}"
+    );
+
+    let pid = inspect(&daemon, "{{.State.Pid}}", "udp");
+    let any: SocketAddr = "0.0.0.0:53".parse().expect("address");
+    let container_ns = format!("/proc/{pid}/ns/net");
+    let mut server = open_in_netns(Path::new(&container_ns), &[any]).expect("a socket in udp");
+    let server: UdpSocket = server.remove(0);
+    server
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let client_at: SocketAddr = "0.0.0.0:0".parse().expect("address");
+    let mut client = open_in_netns(&daemon.netns_file(), &[client_at]).expect("a client socket");
+    let client: UdpSocket = client.remove(0);
+    client
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // The server answers every datagram with where it came from: the proxy's address
+        // for loopback, the bridge's (the namespace's own, masqueraded) for the DNAT path.
+        s.spawn(|| {
+            let mut buf = [0u8; 512];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = server.recv_from(&mut buf) {
+                    let answer =
+                        format!("{} from {}", String::from_utf8_lossy(&buf[..n]), from.ip());
+                    let _ = server.send_to(answer.as_bytes(), from);
+                }
+            }
+        });
+        let ask = |host: &str| -> String {
+            let to: SocketAddr = format!("{host}:5353").parse().expect("address");
+            let mut buf = [0u8; 512];
+            // UDP may lose the first datagram while a neighbour entry is resolved: retry.
+            for _ in 0..25 {
+                client.send_to(host.as_bytes(), to).expect("send");
+                if let Ok((n, from)) = client.recv_from(&mut buf) {
+                    assert_eq!(from, to, "the answer comes from where the question went");
+                    return String::from_utf8_lossy(&buf[..n]).into_owned();
+                }
+            }
+            format!("no answer from {to}")
+        };
+        let via_dnat = ask("10.80.0.1");
+        let via_proxy = ask("127.0.0.1");
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(via_dnat, "10.80.0.1 from 10.80.0.1");
+        assert_eq!(via_proxy, "127.0.0.1 from 10.80.0.1");
+    });
+    // A socket keeps its namespace alive, and with it the container's end of the veth.
+    drop(server);
+    daemon.docker(&["rm", "-f", "udp"]).ok();
+    assert_nothing_left(&daemon);
+}
+
 #[test]
 fn on_a_user_network_names_and_aliases_resolve_also_after_connect_and_disconnect() {
     let daemon = daemon("net-dns", 79);
