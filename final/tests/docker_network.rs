@@ -700,6 +700,93 @@ fn a_published_udp_port_answers_on_the_hosts_address_and_on_loopback() {
     assert_nothing_left(&daemon);
 }
 
+/// `docker stats`' `networks`: the counters of the container's own interfaces (read from its
+/// network namespace), by name, `lo` left out; `container:NAME` gets the other's; absent for
+/// `--network none` and `host`, as from dockerd. Three pings from the daemon's namespace are three packets each way.
+#[test]
+fn stats_count_the_traffic_of_a_containers_own_interfaces() {
+    let daemon = daemon("net-stats", 81);
+    for (name, network) in [
+        ("on", "bridge"),
+        ("none", "none"),
+        ("host", "host"),
+        ("joined", "container:on"),
+    ] {
+        daemon
+            .docker(&[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                network,
+                "busybox",
+                "sleep",
+                "300",
+            ])
+            .ok();
+    }
+    let stats = |name: &str| {
+        let path = format!("/containers/{name}/stats?stream=false&one-shot=true");
+        let answer =
+            support::api::request(&daemon.socket(), "GET", &path, &[], b"").expect("stats");
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        answer.json()
+    };
+    let before = stats("on")["networks"]["eth0"].clone();
+    daemon
+        .in_netns(&["busybox", "ping", "-c", "3", "-i", "0.2", "10.81.0.2"])
+        .ok();
+    let after = stats("on");
+    let networks = after["networks"].as_object().expect("networks");
+    assert_eq!(networks.keys().collect::<Vec<_>>(), ["eth0"], "{after}");
+    let eth0 = &networks["eth0"];
+    for field in ["rx_packets", "tx_packets"] {
+        let (was, is) = (before[field].as_u64(), eth0[field].as_u64());
+        let grew = is.zip(was).map(|(is, was)| is - was);
+        assert!(grew >= Some(3), "{field} {was:?} -> {is:?}");
+    }
+    for field in [
+        "rx_bytes",
+        "rx_errors",
+        "rx_dropped",
+        "tx_bytes",
+        "tx_errors",
+        "tx_dropped",
+    ] {
+        assert!(eth0[field].is_u64(), "{field}: {eth0}");
+    }
+    // `container:on` shares on's stack, so its counters are on's (dockerd follows it too).
+    let joined = stats("joined");
+    let rx = |stats: &serde_json::Value| stats["rx_packets"].as_u64();
+    assert!(rx(&joined["networks"]["eth0"]) >= rx(eth0), "{joined}");
+    for name in ["none", "host"] {
+        let stats = stats(name);
+        assert!(stats.get("networks").is_none(), "{name}: {stats}");
+        assert!(
+            stats["pids_stats"]["current"].as_u64() >= Some(1),
+            "{name} runs"
+        );
+    }
+    // The docker CLI sums them into NET I/O.
+    let net_io = daemon.docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.NetIO}}",
+        "on",
+        "none",
+    ]);
+    let lines: Vec<&str> = net_io.ok().lines().collect();
+    assert_eq!(lines.len(), 2, "{net_io:?}");
+    assert_ne!(lines[0], "0B / 0B", "{net_io:?}");
+    assert_eq!(lines[1], "0B / 0B", "{net_io:?}");
+    daemon
+        .docker(&["rm", "-f", "joined", "on", "none", "host"])
+        .ok();
+    assert_nothing_left(&daemon);
+}
+
 #[test]
 fn on_a_user_network_names_and_aliases_resolve_also_after_connect_and_disconnect() {
     let daemon = daemon("net-dns", 79);
