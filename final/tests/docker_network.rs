@@ -1,6 +1,6 @@
 //! The real docker CLI drives berthd's networks (chapter 7): the default bridge, `--network
 //! none|host|container:NAME|NAME`, `docker network create/ls/inspect/rm/prune/connect/
-//! disconnect`, a daemon killed with containers running, many containers at once.
+//! disconnect`, a daemon killed with containers running, a hundred containers at once.
 //!
 //! Each test runs its berthd in a network namespace of its own (`Daemon::builder().in_netns`),
 //! with a subnet of its own: the bridge, the veths and `ip_forward` are made there, and the
@@ -341,12 +341,21 @@ fn a_daemon_killed_with_containers_running_leaves_nothing_doubled() {
     assert_nothing_left(&daemon);
 }
 
+/// The figure: a hundred `docker run --rm -p 80` at once leave no veth, address or
+/// rule. It took 5.2 to 5.8 s here with the load average at 12 on two cores (twenty took
+/// 1.7 s), so the default run does the full hundred.
 #[test]
-fn many_containers_at_once_leave_no_veth_or_address() {
+fn a_hundred_containers_at_once_leave_no_veth_or_address() {
     let daemon = daemon("net-many", 75);
-    const N: usize = 20;
+    at_once(&daemon, 100, "inet 10.75.0.");
+    assert_nothing_left(&daemon);
+}
+
+/// `n` `docker run --rm -p 80` at once, each printing its address, which must be in
+/// `subnet` (so each got a veth, an address and a DNAT rule, all removed with it).
+fn at_once(daemon: &Daemon, n: usize, subnet: &str) {
     std::thread::scope(|s| {
-        let runs: Vec<_> = (0..N)
+        let runs: Vec<_> = (0..n)
             .map(|_| {
                 s.spawn(|| {
                     daemon.docker(&[
@@ -364,10 +373,9 @@ fn many_containers_at_once_leave_no_veth_or_address() {
             .collect();
         for run in runs {
             let out = run.join().expect("thread");
-            assert!(out.ok().contains("inet 10.75.0."), "{out:?}");
+            assert!(out.ok().contains(subnet), "{out:?}");
         }
     });
-    assert_nothing_left(&daemon);
 }
 
 /// A namespace outside the daemon's, joined to it by a veth (`10.250.<n>.1` on the daemon's
