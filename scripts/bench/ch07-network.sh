@@ -95,5 +95,11 @@ awk -v b="$bridge" -v n="$none" 'BEGIN { printf "  network set-up and teardown a
 awk -v p="$publish" -v b="$bridge" 'BEGIN { printf "  a published port adds                          %.1f ms more\n", p - b }'
 rules=$(in_ns nft list table ip berth 2>/dev/null | grep -c 'dnat to' || true)
 echo "  DNAT rules left: $rules"
-left=$(in_ns ip -o link | grep -c ': veth' || true)
+# The kernel deletes a namespace's devices after its last process is gone, on a worker of its
+# own: the last container's pair may take a moment to go.
+for _ in $(seq 50); do
+    left=$(in_ns ip -o link | grep -c ': veth' || true)
+    ((left == 0)) && break
+    sleep 0.1
+done
 echo "  veths left in the namespace: $left"
