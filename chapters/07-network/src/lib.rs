@@ -16,8 +16,10 @@
 //! - [`firewall`]: masquerade, DNAT and isolation rules, in a table of Berth's own;
 //! - [`proxy`]: the userland proxy for connections to the host's loopback (as docker-proxy);
 //! - [`dns`]: the embedded DNS server on user-defined networks (Docker's 127.0.0.11);
+//! - [`counters`]: each interface's traffic counters, for `docker stats`;
 //! - [`engine`]: all of it plugged into chapter 4's engine as an extension.
 
+pub mod counters;
 pub mod dns;
 pub mod endpoint;
 pub mod engine;

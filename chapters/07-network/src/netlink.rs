@@ -348,10 +348,12 @@ impl Netlink {
     // ANCHOR_END: bridge
 
     // ANCHOR: veth
-    /// `ip link add HOST [master BRIDGE] type veth peer name PEER [address MAC] netns NS`:
+    /// `ip link add HOST [master BRIDGE] up type veth peer name PEER [address MAC] netns NS`:
     /// a veth pair whose `host` end stays here (a port of bridge `master`, if given) and
     /// whose `peer` end is made directly in namespace `peer_ns` with the MAC address `mac`.
-    /// Both ends are created down.
+    /// The host end is created up (its `ifinfomsg` asks for `IFF_UP`: no lookup and no
+    /// `set_up` after, two round trips fewer per container); the peer is created down, so
+    /// that it can still be renamed or configured before it carries traffic.
     pub fn add_veth(
         &mut self,
         host: &str,
@@ -361,8 +363,9 @@ impl Netlink {
         peer_ns: Option<Namespace<'_>>,
     ) -> Result<(), NetlinkError> {
         let create = (libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16;
+        let up = libc::IFF_UP as u32;
         let mut message = Message::new(libc::RTM_NEWLINK, create);
-        message.ifinfo(0, 0, 0).attr_str(IFLA_IFNAME, host);
+        message.ifinfo(0, up, up).attr_str(IFLA_IFNAME, host);
         if let Some(master) = master {
             message.attr_u32(IFLA_MASTER, master as u32);
         }

@@ -65,7 +65,15 @@ fn a_container_on_the_bridge_reaches_the_gateway_and_is_detached() {
             "1\n"
         );
         let ep = Endpoint::new(&bridge_net, &id, address, "eth0").expect("endpoint");
+        // A host end left by an earlier start whose container is still being torn down:
+        // attach makes its veth anyway (the name is taken: EEXIST, deleted, made again).
+        nl.add_veth(&ep.host_veth, None, "stale0", None, None)
+            .expect("a stale host end");
         endpoint::attach(&mut nl, &ep, bridge, pid, true).expect("attach");
+        assert!(
+            nl.link("stale0").expect("lookup").is_none(),
+            "the stale pair went"
+        );
 
         let ping = busybox(&["ping", "-c1", "-W2", "10.77.0.2"]);
         assert!(ping.status.success(), "{ping:?}");

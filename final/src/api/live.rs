@@ -3,10 +3,12 @@
 //!
 //! dockerd answers these from the container's cgroup, through containerd and runc: the
 //! counters for `stats`, the freezer for `pause`, the limit files for `update`, the pid list
-//! for `top`. Here chapter 5's `CgroupExtension` does the reading and writing (reached by
-//! `Engine::extension`), the engine knows a paused container (`Engine::pause`), and this
+//! for `top`; the `networks` of `stats` come from the container's network namespace. Here
+//! chapter 5's `CgroupExtension` does the reading and writing (reached by
+//! `Engine::extension`), chapter 7 counts the traffic of its interfaces, the engine knows a paused container (`Engine::pause`), and this
 //! module only maps Docker's JSON to those calls and back.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +16,8 @@ use berth_cgroups::engine::UpdateError;
 use berth_cgroups::usage::Usage;
 use berth_cgroups::{CgroupError, CgroupExtension, Version};
 use berth_daemon::http::{HttpError, Request, Response, Router};
+use berth_network::counters::{CountersError, InterfaceCounters, interface_counters};
+use berth_network::engine::Mode;
 use serde_json::{Value, json};
 
 use super::{Daemon, Route, create, errors, param, with_daemon};
@@ -44,10 +48,12 @@ const INTERVAL: Duration = Duration::from_secs(1);
 /// Docker's zero time, for a `read`/`preread` with no reading.
 const NEVER: &str = "0001-01-01T00:00:00Z";
 
-/// One reading: the cgroup's counters and the machine's CPU time, and when.
+/// One reading: the cgroup's counters, its interfaces' and the machine's CPU time, and when.
 struct Sample {
     read: String,
     usage: Usage,
+    /// By interface; `None` for a container without networks of its own.
+    networks: Option<BTreeMap<String, InterfaceCounters>>,
     system_cpu: u64,
     online_cpus: u32,
 }
@@ -63,14 +69,43 @@ fn sample(daemon: &Daemon, view: &ContainerView) -> Result<Option<Sample>, HttpE
         Err(e) if is_gone(&*e) => return Ok(None),
         Err(e) => return Err(HttpError::internal(e.to_string())),
     };
+    let networks = match networks(view) {
+        Ok(networks) => networks,
+        Err(CountersError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(HttpError::internal(e.to_string())),
+    };
     let (system_cpu, online_cpus) = berth_cgroups::usage::system_cpu()
         .map_err(|e| HttpError::internal(format!("reading /proc/stat: {e}")))?;
     Ok(Some(Sample {
         read: berth_images::state::now_rfc3339(),
         usage,
+        networks,
         system_cpu,
         online_cpus,
     }))
+}
+
+/// Chapter 7's counters of the interfaces in a running container's network namespace (for
+/// `container:NAME`, the other container's, as dockerd follows it to that sandbox). dockerd
+/// counts the interfaces of the sandbox's endpoints: none with `--network none` (only `lo`)
+/// or `host` (the host's devices are no endpoint's), and it leaves an empty `networks` out;
+/// so do we (`None`).
+fn networks(
+    view: &ContainerView,
+) -> Result<Option<BTreeMap<String, InterfaceCounters>>, CountersError> {
+    let host = berth_network::engine::settings(&view.record)
+        .is_ok_and(|settings| settings.mode == Mode::Host);
+    match view.pid {
+        Some(pid) if !host => {
+            let all = interface_counters(pid)?;
+            Ok(Some(all).filter(|all| !all.is_empty()))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Whether a counter could not be read because the cgroup is gone.
@@ -155,7 +190,7 @@ fn stats_json(view: &ContainerView, now: Option<&Sample>, before: Option<&Sample
             pids["limit"] = json!(limit);
         }
     }
-    json!({
+    let mut stats = json!({
         "read": now.map_or(NEVER, |s| s.read.as_str()),
         "preread": before.map_or(NEVER, |s| s.read.as_str()),
         "pids_stats": pids,
@@ -168,7 +203,11 @@ fn stats_json(view: &ContainerView, now: Option<&Sample>, before: Option<&Sample
         "memory_stats": memory,
         "name": format!("/{}", view.record.name),
         "id": view.record.id,
-    })
+    });
+    if let Some(networks) = now.and_then(|s| s.networks.as_ref()) {
+        stats["networks"] = json!(networks);
+    }
+    stats
 }
 // ANCHOR_END: stats_json
 

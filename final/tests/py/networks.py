@@ -30,9 +30,18 @@ network.reload()
 expect("network.containers", sorted(c.name for c in network.containers), ["pyclient", "pyweb"])
 ok("network.connect of a running container")
 
+# stats' networks: one entry per interface of the container, eth1 being pyfront's, which
+# carried the fetch.
+stats = client_box.stats(stream=False)["networks"]
+expect("stats networks", sorted(stats), ["eth0", "eth1"])
+expect("eth1 received packets", stats["eth1"]["rx_packets"] > 0, True)
+ok("stats(stream=False)['networks']")
+
 network.disconnect(client_box)
 code, output = client_box.exec_run(["ls", "/sys/class/net"])
 expect("after disconnect", output, b"eth0\nlo\n")
+expect("stats networks after disconnect", sorted(client_box.stats(stream=False)["networks"]),
+       ["eth0"])
 ok("network.disconnect")
 
 client_box.remove(force=True)

@@ -331,6 +331,13 @@ impl Daemon {
         run(ns.command(args), &describe("nsenter", args), None)
     }
 
+    /// The file of the daemon's network namespace (`/run/netns/NAME`), for a socket opened
+    /// there with `setns`; panics if the daemon has none of its own.
+    pub fn netns_file(&self) -> PathBuf {
+        let ns = self.netns.as_ref().expect("a daemon started with in_netns");
+        PathBuf::from(format!("/run/netns/{}", ns.name))
+    }
+
     /// The names of the network devices in the daemon's namespace.
     pub fn links(&self) -> Vec<String> {
         let out = self.in_netns(&["ip", "-o", "link"]);
