@@ -147,6 +147,43 @@ fn cp_both_ways_running_and_stopped_with_a_volume() {
 /// CVE-2018-15664: the container swaps a directory for a symlink to `/` while cp runs, in a
 /// loop. Whatever it catches, a copy in never lands on the host and a copy out never reads
 /// the host: the path ends inside the container's root.
+/// An upload larger than the daemon's 16 MiB bound on request bodies (`docker cp` of a big
+/// file in, `docker import` of a big tar): written to a file first, as `docker load`'s, and
+/// streamed into the container (it was a 413 "request body larger than 16777216 bytes").
+#[test]
+fn big_uploads_are_not_bounded_by_the_json_body_limit() {
+    let (daemon, _registry, image) = daemon_with_busybox("cli-cp-big");
+    let big = daemon.dir().join("big");
+    let size: usize = 20 << 20;
+    std::fs::write(&big, vec![7u8; size]).unwrap();
+    daemon
+        .docker(&["run", "-d", "--name", "bigbox", &image, "sleep", "300"])
+        .ok();
+    daemon
+        .docker(&["cp", path_str(&big), "bigbox:/tmp/big"])
+        .ok();
+    let inside = daemon.docker(&["exec", "bigbox", "stat", "-c", "%s", "/tmp/big"]);
+    assert_eq!(inside.ok().trim(), size.to_string());
+    // The same bytes as a rootfs tar for `docker import -`.
+    let tar = daemon.dir().join("big.tar");
+    let made = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(daemon.dir())
+        .arg("big")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    daemon
+        .docker(&["import", path_str(&tar), "bigimport:1"])
+        .ok();
+    let history = daemon.docker(&["image", "inspect", "-f", "{{.Size}}", "bigimport:1"]);
+    let image_size: usize = history.ok().trim().parse().unwrap();
+    assert!(image_size >= size, "{image_size}");
+    daemon.docker(&["rm", "-f", "bigbox"]).ok();
+}
+
 #[test]
 fn cp_never_reaches_the_host_through_a_swapped_symlink() {
     let (daemon, _registry, image) = daemon_with_busybox("cli-cp-race");

@@ -397,6 +397,19 @@ fn veths(lab: &Lab) -> usize {
     lab.links().lines().filter(|l| l.contains(": veth")).count()
 }
 
+/// The veths left once the kernel has torn down the removed containers' namespaces, which it
+/// does on a worker of its own after the last process is gone (waits up to 5 s for none).
+fn veths_after_teardown(lab: &Lab) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = veths(lab);
+        if left == 0 || std::time::Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_published_port_answers_on_the_hosts_address_and_loopback_and_goes_with_the_container() {
     let mut lab = Lab::new("publish", 71);
@@ -435,7 +448,7 @@ fn a_published_port_answers_on_the_hosts_address_and_loopback_and_goes_with_the_
     lab.stop_all();
     lab.run(&["rm", "web"]).ok();
     assert!(!table(&lab).contains("dnat to"), "{}", table(&lab));
-    assert_eq!(veths(&lab), 0);
+    assert_eq!(veths_after_teardown(&lab), 0);
     run_in(&lab.netns, || {
         TcpListener::bind("0.0.0.0:8080").expect("8080 still held")
     });
@@ -454,7 +467,7 @@ fn a_taken_port_is_refused_with_dockerds_message_and_nothing_left() {
         "{out:?}"
     );
     assert!(!table(&lab).contains("dnat to"), "{}", table(&lab));
-    assert_eq!(veths(&lab), 0);
+    assert_eq!(veths_after_teardown(&lab), 0);
     let ps = std::fs::read_dir(lab.root.path().join("containers"))
         .map(|d| d.count())
         .unwrap_or(0);

@@ -239,20 +239,13 @@ fn put_archive(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, Http
     let path = path_param(req)?;
     let keep_owners = req.query().bool_or("copyUIDGID", false)?;
     let keep_non_dirs = req.query().bool_or("noOverwriteDirNonDir", false)?;
-    let body = req.take_body();
+    let body = super::archives::upload(req)?;
     let (name, reach) = reach(daemon, req)?;
     let shown = name.clone();
     let unpacked = outside::with_root(reach, &shown, move |root| {
         let dir = outside::open_dir(root, &path, &name).map_err(outside_error)?;
         let owner = (!keep_owners).then_some((0, 0));
-        unpack_into(
-            &body[..],
-            dir,
-            owner,
-            keep_non_dirs,
-            std::path::Path::new(&path),
-        )
-        .map_err(|e| {
+        unpack_into(body, dir, owner, keep_non_dirs, std::path::Path::new(&path)).map_err(|e| {
             let message = format!("copying into {path} in container {name}: {e}");
             let bad_input = e.is_read_failure()
                 || e.refusal().is_some()

@@ -23,9 +23,31 @@ use serde_json::json;
 
 use super::{Daemon, errors, param};
 
-/// Whether this request is a `docker load`, whose body goes to a file rather than memory.
+/// Whether this request's body goes to a file rather than memory: the archives a client
+/// uploads, which can weigh gigabytes (`docker load`, `docker cp` into a container,
+/// `docker import`), as dockerd streams them. Other bodies are JSON, bounded by `max_body`.
 pub fn spools_body(request: &Request) -> bool {
-    request.method() == "POST" && request.segments() == ["images", "load"]
+    let segments = request.segments();
+    match (request.method(), segments.len()) {
+        ("POST", 2) => {
+            segments[0] == "images"
+                && (segments[1] == "load"
+                    || (segments[1] == "create" && request.query().get("fromSrc").is_some()))
+        }
+        ("PUT", 3) => segments[0] == "containers" && segments[2] == "archive",
+        _ => false,
+    }
+}
+
+/// The uploaded body, from the file it was spooled to ([`spools_body`]) or from memory.
+pub fn upload(req: &mut Request) -> Result<Box<dyn std::io::Read + Send>, HttpError> {
+    match req.take_spooled_body() {
+        // Opened before the temporary file goes: the open file outlives its name.
+        Some(spooled) => std::fs::File::open(spooled.path())
+            .map(|file| Box::new(file) as Box<dyn std::io::Read + Send>)
+            .map_err(|e| HttpError::internal(format!("reading the uploaded body back: {e}"))),
+        None => Ok(Box::new(std::io::Cursor::new(req.take_body()))),
+    }
 }
 
 /// `GET /images/{name}/get`: `docker save` of one image.

@@ -133,7 +133,10 @@ fn import(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError
         architecture,
         created: berth_images::state::now_rfc3339(),
     };
-    let body = req.take_body();
+    // Chapter 2 imports from memory: the spooled upload is read back whole.
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut super::archives::upload(req)?, &mut body)
+        .map_err(|e| HttpError::internal(format!("reading the uploaded tar back: {e}")))?;
     let record = berth_images::load::import::import(daemon.engine.store(), &body, &options)
         .map_err(|e| match e {
             berth_images::load::LoadError::Store(e) => errors::store_error(e),
