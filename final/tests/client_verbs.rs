@@ -501,8 +501,8 @@ fn run_and_create_fill_security_network_and_life_flags() {
         host["SecurityOpt"],
         serde_json::json!(["no-new-privileges"])
     );
-    // (berthd's inspect does not echo ReadonlyRootfs and Tmpfs yet: the run below shows
-    // both are honoured.)
+    assert_eq!(host["ReadonlyRootfs"], true);
+    assert_eq!(host["Tmpfs"], serde_json::json!({"/run": "size=1m"}));
     assert_eq!(host["GroupAdd"], serde_json::json!(["10"]));
     assert_eq!(host["NetworkMode"], "none");
     assert_eq!(host["RestartPolicy"]["Name"], "on-failure");

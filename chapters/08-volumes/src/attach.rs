@@ -94,6 +94,10 @@ pub struct ContainerMounts {
     /// before this field existed reads as none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub binds: Vec<String>,
+    /// The `--tmpfs` values as the user gave them, destination to options
+    /// (`HostConfig.Tmpfs` in inspect). A list saved before this field existed reads as none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tmpfs: std::collections::BTreeMap<String, String>,
 }
 
 impl ContainerMounts {
@@ -113,6 +117,7 @@ impl ContainerMounts {
             mounts: Vec::new(),
             readonly_root,
             binds: Vec::new(),
+            tmpfs: Default::default(),
         };
         let mut specs = specs.to_vec();
         for destination in image_volumes {
@@ -455,6 +460,7 @@ mod tests {
             }],
             readonly_root: false,
             binds: Vec::new(),
+            tmpfs: Default::default(),
         }
     }
 

@@ -669,7 +669,7 @@ fn inspect(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
     let mut value = inspect_json(&view);
     value["Mounts"] = volumes::mounts_json(daemon, &view);
     networks::inspect_fields(daemon, &view.record, &mut value);
-    value["HostConfig"]["Binds"] = volumes::binds_json(daemon, &view);
+    volumes::host_config_json(daemon, &view, &mut value["HostConfig"]);
     // Absent without a check, as in moby (clients test for the key).
     if let Some(health) = &view.health {
         value["State"]["Health"] = health_json(health);

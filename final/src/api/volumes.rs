@@ -178,6 +178,8 @@ pub struct Requested {
     specs: Vec<MountSpec>,
     /// `HostConfig.Binds` as given, for inspect.
     binds: Vec<String>,
+    /// `HostConfig.Tmpfs` as given, for inspect.
+    tmpfs: std::collections::BTreeMap<String, String>,
     from: Vec<(String, Option<bool>)>,
     anonymous: Vec<String>,
     readonly_root: bool,
@@ -238,6 +240,7 @@ pub fn decode(raw: &Value) -> Result<Requested, HttpError> {
         requested
             .specs
             .push(spec::parse_tmpfs_flag(&flag).map_err(spec_error)?);
+        requested.tmpfs.insert(dst.clone(), options.to_owned());
     }
     if let Some(volumes) = raw.get("Volumes").and_then(Value::as_object) {
         for dst in volumes.keys() {
@@ -332,6 +335,7 @@ pub fn decide(
         ContainerMounts::create(&volumes, &specs, &image_volumes, requested.readonly_root)
             .map_err(|e| HttpError::bad_request(format!("invalid mount config: {e}")))?;
     mounts.binds = requested.binds.clone();
+    mounts.tmpfs = requested.tmpfs.clone();
     Ok(mounts)
 }
 
@@ -402,15 +406,20 @@ pub fn remove_unused(daemon: &Daemon, names: &[String]) {
     }
 }
 
-/// Inspect's `HostConfig.Binds`: the `-v` values as the client sent them, `null` for none.
-pub fn binds_json(daemon: &Daemon, view: &ContainerView) -> Value {
+/// Inspect's `HostConfig.Binds` (the `-v` values as the client sent them, `null` for none),
+/// `Tmpfs` (the `--tmpfs` ones, absent for none, as dockerd) and `ReadonlyRootfs`.
+pub fn host_config_json(daemon: &Daemon, view: &ContainerView, host_config: &mut Value) {
     let store = daemon.engine.store();
     let mounts = ContainerMounts::load(&view.record.dir(store)).unwrap_or_default();
-    if mounts.binds.is_empty() {
+    host_config["Binds"] = if mounts.binds.is_empty() {
         Value::Null
     } else {
         json!(mounts.binds)
+    };
+    if !mounts.tmpfs.is_empty() {
+        host_config["Tmpfs"] = json!(mounts.tmpfs);
     }
+    host_config["ReadonlyRootfs"] = json!(mounts.readonly_root);
 }
 
 /// Inspect's `Mounts`, as Docker lists them.
