@@ -203,9 +203,18 @@ fn docker_update_writes_the_running_cgroup_and_the_record() {
     );
     assert_eq!(read("pids", "pids.max", "pids.max"), "30");
     // What we do not honour is refused, naming the flag; a bad value too.
+    // The restart policy is the engine's: kept in the record for the next exit.
+    d.docker(&["update", "--restart", "on-failure:3", &id]).ok();
+    let policy = d.docker(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        &id,
+    ]);
+    assert_eq!(policy.ok().trim(), "on-failure:3");
     refused(
-        d.docker(&["update", "--restart", "always", &id]),
-        "--restart",
+        d.docker(&["update", "--restart", "sometimes", &id]),
+        "invalid restart policy",
     );
     refused(
         d.docker(&["update", "--blkio-weight-device", "/dev/sda:100", &id]),

@@ -269,11 +269,7 @@ pub fn update_limits(body: &Value) -> Result<berth_cgroups::Resources, HttpError
             return Err(refuse(flag, field));
         }
     }
-    // The restart policy is the restart-policy work's: "no" (or none) is all we take.
-    match body.pointer("/RestartPolicy/Name").and_then(Value::as_str) {
-        None | Some("") | Some("no") => {}
-        Some(other) => return Err(refuse("--restart", &format!("RestartPolicy {other:?}"))),
-    }
+    // `RestartPolicy` is read by [`update_restart`], the engine's, not chapter 5's.
     let mut changes = read_limits(body)?;
     // In an update, a PidsLimit that is present at all is a change: 0 and -1 lift the limit.
     if let Some(limit) = body.get("PidsLimit").and_then(Value::as_i64) {
@@ -600,6 +596,14 @@ fn healthcheck(value: Option<&Value>) -> Result<Option<HealthConfig>, HttpError>
     }))
 }
 // ANCHOR_END: healthcheck
+
+/// The restart policy of a `docker update` body, if it names one (`--restart`).
+pub fn update_restart(body: &Value) -> Result<Option<RestartPolicy>, HttpError> {
+    match body.pointer("/RestartPolicy/Name").and_then(Value::as_str) {
+        None | Some("") => Ok(None),
+        Some(_) => restart_policy(body).map(Some),
+    }
+}
 
 /// `HostConfig.RestartPolicy` (`--restart`), checked as moby checks it (a 400 in its words).
 fn restart_policy(host: &Value) -> Result<RestartPolicy, HttpError> {

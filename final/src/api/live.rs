@@ -280,10 +280,17 @@ fn unpause(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpErro
 fn update(daemon: &Arc<Daemon>, req: &mut Request) -> Result<Response, HttpError> {
     let body: Value = req.json()?;
     let changes = create::update_limits(&body)?;
+    let restart = create::update_restart(&body)?;
     let view = daemon
         .engine
         .container(&param(req, "id"))
         .map_err(errors::engine_error)?;
+    if let Some(policy) = restart {
+        daemon
+            .engine
+            .set_restart_policy(&view.record.id, policy)
+            .map_err(errors::engine_error)?;
+    }
     let store = daemon.engine.store();
     cgroups(daemon)?
         .update(store, &view.record.id, &changes)

@@ -884,6 +884,22 @@ impl Engine {
     }
     // ANCHOR_END: stop
 
+    /// `docker update --restart`: the container's restart policy from now on (the next exit
+    /// reads it from the record). Refused, in moby's words, for a container removed at its exit.
+    pub fn set_restart_policy(&self, key: &str, policy: RestartPolicy) -> Result<(), EngineError> {
+        let record = self.find(key)?;
+        if record.options.settings.auto_remove && policy != RestartPolicy::No {
+            return Err(EngineError::Invalid(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                    .into(),
+            ));
+        }
+        let json = serde_json::to_value(policy)
+            .map_err(|e| EngineError::Invalid(format!("the restart policy: {e}")))?;
+        container::set_slot(&self.store, &record.id, restart::SLOT, json)?;
+        Ok(())
+    }
+
     // ANCHOR: kill
     /// `docker kill`: sends a signal to the container's PID 1; [`EngineError::NotRunning`] if
     /// it is not. Its restart policy does not apply to the exit that may follow.
